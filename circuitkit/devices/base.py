@@ -1,0 +1,240 @@
+"""The contract between a Verilog-A device model and its numpy twin.
+
+A device model is a two-terminal element (``p``, ``n``) with zero or more state
+variables. Each state is an *external* terminal of the Verilog-A module, so the
+netlist names it and ngspice saves it like any node. Every model file
+``verilog_a/<name>.va`` follows the same pattern, and its twin (a subclass of
+:class:`DeviceModel`) implements the same equations on numpy arrays::
+
+    module <name>(p, n, xs[, ws ...]);        // one terminal per state
+      ... parameters, with the same names and defaults as the twin ...
+      I(p, n) <+ <current(v, x)>;
+      if (analysis("static"))                  // operating point: hold x at its initial value
+          I(xs) <+ V(xs) - x0;
+      else                                     // transient: dx/dt = f(v, x) - GLEAK*(x - x0)
+          I(xs) <+ ddt(V(xs)) - <dxdt(v, x)> + 1e-12*(V(xs) - x0);
+    endmodule
+
+So the state equation both engines solve is
+
+    dx/dt = dxdt(v, x) - GLEAK * (x - x0)          GLEAK = 1e-12 1/s
+
+and at the operating point x = x0 exactly. States are dimensionless and O(1)
+(normalised to 0..1 where the physics has a bounded range) because ngspice's
+tolerances are absolute volts on the state node.
+
+Twins are vectorised: ``v`` has shape ``(n,)``, ``x`` shape ``(n_states, n)``,
+and every parameter in ``p`` is a scalar or an array of shape ``(n,)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Mapping
+
+import numpy as np
+
+from ..errors import Location, ParameterError
+
+#: Leak conductance of every state node (1/s); identical in the .va files.
+GLEAK = 1e-12
+
+#: Directory of the Verilog-A files shipped with circuitkit.
+VERILOG_A_DIR = Path(__file__).resolve().parents[2] / "verilog_a"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter, declared identically in the .va file and the twin."""
+
+    name: str
+    default: float
+    unit: str = ""
+    description: str = ""
+    lower: float | None = None          # None: unbounded
+    upper: float | None = None
+    lower_inclusive: bool = True
+    upper_inclusive: bool = True
+    instance: bool = False              # (*type="instance"*) in Verilog-A
+
+    def check(self, value: float, location: Location | None = None) -> float:
+        """Return ``value`` as float, or raise :class:`ParameterError` if out of range."""
+        loc = location or Location(parameter=self.name)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"parameter '{self.name}' must be a number, got {value!r}", loc) from None
+        if not np.isfinite(value):
+            raise ParameterError(f"parameter '{self.name}' must be finite, got {value}", loc)
+        lo, hi = self.lower, self.upper
+        if lo is not None and (value < lo or (value == lo and not self.lower_inclusive)):
+            raise ParameterError(f"parameter '{self.name}' = {value:g} is below its range {self.range_text()}", loc)
+        if hi is not None and (value > hi or (value == hi and not self.upper_inclusive)):
+            raise ParameterError(f"parameter '{self.name}' = {value:g} is above its range {self.range_text()}", loc)
+        return value
+
+    def range_text(self) -> str:
+        if self.lower is None and self.upper is None:
+            return "(-inf:inf)"
+        lo = "-inf" if self.lower is None else f"{self.lower:g}"
+        hi = "inf" if self.upper is None else f"{self.upper:g}"
+        left = "[" if self.lower is not None and self.lower_inclusive else "("
+        right = "]" if self.upper is not None and self.upper_inclusive else ")"
+        return f"{left}{lo}:{hi}{right}"
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable: its terminal name in the .va module and its initial-value parameter."""
+
+    name: str          # e.g. "x"; the Verilog-A terminal is f"{name}s" ("xs")
+    init: str          # name of the instance parameter holding its initial value, e.g. "x0"
+    description: str = ""
+
+    @property
+    def terminal(self) -> str:
+        return f"{self.name}s"
+
+
+class ParamSet(Mapping[str, object]):
+    """Read-only attribute/mapping access to parameter values (scalars or arrays)."""
+
+    def __init__(self, values: Mapping[str, object]):
+        self._values = dict(values)
+
+    def __getattr__(self, name: str):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str):
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class DeviceModel:
+    """Base class of numpy twins. Subclasses set the class attributes and equations."""
+
+    name: ClassVar[str]                            # Verilog-A module and file name
+    description: ClassVar[str] = ""                # one line, for `circuitkit models`
+    kind: ClassVar[str] = "memristor"              # "memristor" or "selector"
+    parameters: ClassVar[tuple[Parameter, ...]] = ()
+    states: ClassVar[tuple[State, ...]] = ()
+    references: ClassVar[str] = ""                 # sources of equations and parameter sets
+
+    # -- equations (override) -------------------------------------------------
+    @staticmethod
+    def current(v: np.ndarray, x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """Current from p to n for branch voltage ``v`` and states ``x`` (n_states, n)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def dxdt(v: np.ndarray, x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """State derivatives, shape (n_states, n); without the GLEAK term."""
+        return np.zeros((0, np.shape(v)[0]))
+
+    # -- derived, shared by all models -----------------------------------------
+    @classmethod
+    def n_states(cls) -> int:
+        return len(cls.states)
+
+    @classmethod
+    def va_file(cls) -> Path:
+        return Path(getattr(cls, "va_dir", VERILOG_A_DIR)) / f"{cls.name}.va"
+
+    @classmethod
+    def terminals(cls) -> tuple[str, ...]:
+        return ("p", "n") + tuple(s.terminal for s in cls.states)
+
+    @classmethod
+    def parameter(cls, name: str) -> Parameter:
+        for prm in cls.parameters:
+            if prm.name == name:
+                return prm
+        known = ", ".join(p.name for p in cls.parameters)
+        raise ParameterError(f"model '{cls.name}' has no parameter '{name}' (known: {known})",
+                             Location(parameter=name))
+
+    @classmethod
+    def defaults(cls) -> dict[str, float]:
+        return {p.name: p.default for p in cls.parameters}
+
+    @classmethod
+    def resolve(cls, overrides: Mapping[str, object] | None = None, n: int | None = None,
+                location: Location | None = None) -> ParamSet:
+        """Defaults updated with ``overrides``, each value checked against its range.
+
+        Array overrides (per-instance values) are checked element-wise.
+        """
+        values: dict[str, object] = cls.defaults()
+        for name, value in (overrides or {}).items():
+            prm = cls.parameter(name)
+            loc = location if location is not None else Location(parameter=name)
+            if np.ndim(value) == 0:
+                values[name] = prm.check(value, loc)
+            else:
+                arr = np.asarray(value, dtype=float)
+                bad = ~np.isfinite(arr)
+                if prm.lower is not None:
+                    bad |= (arr < prm.lower) | ((arr == prm.lower) & (not prm.lower_inclusive))
+                if prm.upper is not None:
+                    bad |= (arr > prm.upper) | ((arr == prm.upper) & (not prm.upper_inclusive))
+                if bad.any():
+                    k = int(np.flatnonzero(bad)[0])
+                    prm.check(float(arr.flat[k]), loc)
+                values[name] = arr
+        return ParamSet(values)
+
+    @classmethod
+    def state_derivative(cls, v: np.ndarray, x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """Full right-hand side both engines integrate: dxdt - GLEAK*(x - x0)."""
+        f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
+        x0 = np.array([np.broadcast_to(p[s.init], np.shape(v)) for s in cls.states], dtype=float)
+        return f - GLEAK * (x - x0.reshape(f.shape))
+
+    @classmethod
+    def linearize(cls, v: np.ndarray, x: np.ndarray, p: ParamSet):
+        """Values and partial derivatives for Newton's method.
+
+        Returns ``(i, di_dv, di_dx, f, df_dv, df_dx)`` with ``f`` the full state
+        derivative (:meth:`state_derivative`); ``di_dx`` has shape (n_states, n),
+        ``df_dv`` (n_states, n) and ``df_dx`` (n_states, n_states, n).
+        The default uses central finite differences; models may override with
+        analytic derivatives.
+        """
+        v = np.asarray(v, dtype=float)
+        x = np.asarray(x, dtype=float).reshape(cls.n_states(), -1)
+        i = cls.current(v, x, p)
+        f = cls.state_derivative(v, x, p)
+        hv = 1e-6 * np.maximum(np.abs(v), 1e-3)
+        di_dv = (cls.current(v + hv, x, p) - cls.current(v - hv, x, p)) / (2 * hv)
+        df_dv = (cls.state_derivative(v + hv, x, p) - cls.state_derivative(v - hv, x, p)) / (2 * hv)
+        ns = cls.n_states()
+        di_dx = np.empty((ns,) + v.shape)
+        df_dx = np.empty((ns, ns) + v.shape)
+        for k in range(ns):
+            hx = 1e-6 * np.maximum(np.abs(x[k]), 1e-3)
+            xp, xm = x.copy(), x.copy()
+            xp[k] += hx
+            xm[k] -= hx
+            di_dx[k] = (cls.current(v, xp, p) - cls.current(v, xm, p)) / (2 * hx)
+            df_dx[:, k] = (cls.state_derivative(v, xp, p) - cls.state_derivative(v, xm, p)) / (2 * hx)
+        return i, di_dv, di_dx, f, df_dv, df_dx
+
+
+#: name -> twin class; filled by :func:`register` (see ``circuitkit.devices``).
+REGISTRY: dict[str, type[DeviceModel]] = {}
+
+
+def register(cls: type[DeviceModel]) -> type[DeviceModel]:
+    """Class decorator adding a twin to the registry under its ``name``."""
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise ValueError(f"device model '{cls.name}' registered twice")
+    REGISTRY[cls.name] = cls
+    return cls

@@ -1,0 +1,97 @@
+"""Every error circuitkit raises on purpose derives from :class:`CircuitkitError`.
+
+Errors that point at user input carry a :class:`Location` (file, line, column
+or parameter name) so the message says where the problem is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in user input a problem is: a file and position, or a parameter."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    parameter: str | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file is not None:
+            where = str(self.file)
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            parts.append(where)
+        if self.parameter is not None:
+            parts.append(f"parameter '{self.parameter}'")
+        return ", ".join(parts) if parts else "<unknown location>"
+
+
+class CircuitkitError(Exception):
+    """Base class of circuitkit's own errors."""
+
+
+class LocatedError(CircuitkitError):
+    """An error in user input with the place it was found."""
+
+    def __init__(self, message: str, location: Location | None = None):
+        self.message = message
+        self.location = location or Location()
+        super().__init__(f"{self.location}: {message}" if location else message)
+
+
+class DescriptionError(LocatedError):
+    """A description (.xbar) that cannot be parsed or does not make a valid circuit."""
+
+
+class ParameterError(LocatedError):
+    """A device or circuit parameter that is unknown or outside its range."""
+
+
+class CompileError(LocatedError):
+    """OpenVAF failed to compile a Verilog-A file; location names the .va line."""
+
+    def __init__(self, message: str, location: Location | None = None, compiler_output: str = ""):
+        super().__init__(message, location)
+        self.compiler_output = compiler_output
+
+
+class ToolchainError(CircuitkitError):
+    """ngspice, libngspice or the OpenVAF compiler is missing or unusable."""
+
+
+class SpiceError(CircuitkitError):
+    """An ngspice run failed.
+
+    ``kind`` is one of: ``convergence``, ``timestep``, ``unknown_device``,
+    ``model_load``, ``timeout``, ``syntax``, ``failed``. ``log_lines`` holds the
+    lines of the ngspice log that explain the failure; ``log`` the whole log.
+    """
+
+    KINDS = ("convergence", "timestep", "unknown_device", "model_load", "timeout", "syntax", "failed")
+
+    def __init__(self, kind: str, message: str, log_lines: list[str] | None = None,
+                 log: str = "", netlist: Path | None = None):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown SpiceError kind {kind!r}")
+        self.kind = kind
+        self.log_lines = list(log_lines or [])
+        self.log = log
+        self.netlist = netlist
+        text = f"ngspice {kind}: {message}"
+        if self.log_lines:
+            text += "\n  " + "\n  ".join(self.log_lines[:20])
+        super().__init__(text)
+
+
+class ConvergenceError(CircuitkitError):
+    """The behavioural engine's Newton iteration did not converge."""
+
+    def __init__(self, message: str, time: float | None = None):
+        self.time = time
+        super().__init__(message if time is None else f"{message} (at t = {time:.6g} s)")

@@ -1,0 +1,1 @@
+"""Everything that talks to ngspice and to the OpenVAF compiler."""
