@@ -78,19 +78,28 @@ def _vals(v, n: int) -> np.ndarray:
 
 @dataclass
 class Group:
-    """Base of element groups: a name and a naming shape."""
+    """Base of element groups: a name and a naming shape.
+
+    ``index`` (optional) holds the flat positions in ``shape`` of a group that
+    covers only part of it (e.g. the drivers of the rows that are not
+    floating), so element ``k`` is named after position ``index[k]``.
+    """
 
     name: str
     shape: tuple[int, ...]
 
     prefix: str = field(default="", init=False, repr=False)  # SPICE element letter
+    index: np.ndarray | None = field(default=None, kw_only=True)
 
     @property
     def n(self) -> int:
+        if self.index is not None:
+            return int(len(self.index))
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
     def instance_name(self, k: int) -> str:
-        return f"{self.prefix}{self.name}{index_suffix(k, self.shape)}"
+        pos = int(self.index[k]) if self.index is not None else k
+        return f"{self.prefix}{self.name}{index_suffix(pos, self.shape)}"
 
     def _check(self, **arrays):
         check_identifier(self.name, "element name")

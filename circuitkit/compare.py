@@ -1,0 +1,175 @@
+"""Cross-check: the same circuit in both engines, aligned and measured.
+
+Waveforms are aligned on a uniform time base (the analysis step, over the
+whole run) by linear interpolation of each engine's own samples, so SPICE's
+adaptive steps do not weight the error. Per signal:
+
+* ``rel_rms_error`` = RMS(behavioural - spice) / RMS(spice)
+* ``max_abs_error`` = max |behavioural - spice|
+
+For an operating point both are computed on the single values. Crossbar reads
+add per-column output errors and the ADC codes that differ.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .circuit.model import Circuit, Transient
+from .results import Waveforms
+
+
+@dataclass
+class SignalError:
+    name: str
+    rel_rms_error: float
+    max_abs_error: float
+
+
+@dataclass
+class Comparison:
+    signals: list[SignalError]
+    tolerance: float
+    timings: dict[str, float]
+    outputs: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(s.rel_rms_error <= self.tolerance for s in self.signals) and \
+            self.outputs.get("adc_mismatch_beyond_1lsb", 0) == 0
+
+    def worst(self, n: int = 3) -> list[SignalError]:
+        return sorted(self.signals, key=lambda s: -s.rel_rms_error)[:n]
+
+    def to_json(self) -> dict:
+        return {
+            "passed": self.passed,
+            "tolerance": self.tolerance,
+            "signals": [{"name": s.name, "rel_rms_error": s.rel_rms_error, "max_abs_error": s.max_abs_error}
+                        for s in self.signals],
+            "timings": self.timings,
+            "outputs": self.outputs,
+        }
+
+    def table(self) -> str:
+        width = max([len("signal")] + [len(s.name) for s in self.signals])
+        lines = [f"{'signal':<{width}}  {'rel RMS err':>12}  {'max abs err':>12}"]
+        for s in self.signals:
+            flag = "" if s.rel_rms_error <= self.tolerance else "  > tol"
+            lines.append(f"{s.name:<{width}}  {s.rel_rms_error:12.3e}  {s.max_abs_error:12.3e}{flag}")
+        lines.append(f"wall time: spice {self.timings['spice_s']:.3f} s, behavioural "
+                     f"{self.timings['behavioural_s']:.3f} s")
+        for key, value in self.outputs.items():
+            lines.append(f"{key}: {value}")
+        lines.append(("PASSED" if self.passed else "FAILED") + f" (tolerance {self.tolerance:g} relative RMS)")
+        return "\n".join(lines)
+
+
+def common_time(circuit: Circuit, a: Waveforms, b: Waveforms) -> np.ndarray | None:
+    if a.time is None or b.time is None:
+        return None
+    stop = min(a.time[-1], b.time[-1])
+    step = circuit.analysis.tstep if isinstance(circuit.analysis, Transient) else stop / 1000
+    n = int(round(stop / step)) + 1
+    return np.linspace(0.0, stop, max(n, 2))
+
+
+def aligned(wf: Waveforms, name: str, t: np.ndarray | None) -> np.ndarray:
+    values = np.asarray(wf[name], dtype=float)
+    if t is None:
+        return values.reshape(-1)[:1]
+    return np.interp(t, wf.time, values)
+
+
+def signal_error(name: str, ref: np.ndarray, other: np.ndarray) -> SignalError:
+    diff = other - ref
+    rms_ref = float(np.sqrt(np.mean(ref ** 2)))
+    rms_diff = float(np.sqrt(np.mean(diff ** 2)))
+    if rms_ref == 0.0:
+        rel = 0.0 if rms_diff == 0.0 else float("inf")
+    else:
+        rel = rms_diff / rms_ref
+    return SignalError(name, rel, float(np.max(np.abs(diff))) if diff.size else 0.0)
+
+
+def compare_waveforms(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, tolerance: float = 0.01,
+                      outputs: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Comparison:
+    t = common_time(circuit, spice, behavioural)
+    errors = [signal_error(name, aligned(spice, name, t), aligned(behavioural, name, t))
+              for name in spice.signals if name in behavioural.signals]
+    extra = {}
+    if outputs is not None and len(outputs[0]):
+        extra = compare_outputs(circuit, *outputs)
+    return Comparison(errors, tolerance, {"spice_s": spice.wall_s, "behavioural_s": behavioural.wall_s}, extra)
+
+
+def compare_outputs(circuit: Circuit, spice: pd.DataFrame, behavioural: pd.DataFrame) -> dict:
+    """Per-column current error and ADC codes that differ (and by how much)."""
+    merged = spice.merge(behavioural, on=["phase", "column"], suffixes=("_spice", "_beh"))
+    ref = merged["current_spice"].to_numpy()
+    diff = merged["current_beh"].to_numpy() - ref
+    scale = np.max(np.abs(ref)) or 1.0
+    out = {"max_rel_column_current_error": float(np.max(np.abs(diff)) / scale) if len(diff) else 0.0}
+    if (merged["adc_code_spice"] >= 0).any():
+        dcode = np.abs(merged["adc_code_beh"] - merged["adc_code_spice"])
+        out["adc_codes_differing"] = int((dcode > 0).sum())
+        out["adc_mismatch_beyond_1lsb"] = int((dcode > 1).sum())
+    return out
+
+
+def plot_comparison(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, comparison: Comparison, path) -> None:
+    """PNG: the worst signals overlaid over time, plus the I–V loop of a lone device if recorded."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    iv = iv_signals(circuit, spice)
+    worst = [s.name for s in comparison.worst(3)]
+    n_panels = len(worst) + (1 if iv else 0)
+    fig, axes = plt.subplots(1, max(n_panels, 1), figsize=(5 * max(n_panels, 1), 4), squeeze=False)
+    axes = axes[0]
+    k = 0
+    if iv:
+        v, i = iv
+        ax = axes[0]
+        for wf, style, label in ((spice, "-", "ngspice"), (behavioural, "--", "behavioural")):
+            ax.plot(np.asarray(wf[v]), np.asarray(wf[i]) * 1e3, style, label=label)
+        ax.set_xlabel(f"{v} [V]")
+        ax.set_ylabel(f"{i} [mA]")
+        ax.set_title("pinched I–V loop")
+        ax.legend()
+        k = 1
+    for name in worst:
+        ax = axes[k]
+        k += 1
+        if spice.time is None:
+            ax.bar(["ngspice", "behavioural"], [float(spice[name]), float(behavioural[name])])
+        else:
+            ax.plot(spice.time, spice[name], "-", label="ngspice")
+            ax.plot(behavioural.time, behavioural[name], "--", label="behavioural")
+            ax.set_xlabel("time [s]")
+        err = next(s for s in comparison.signals if s.name == name)
+        ax.set_title(f"{name}  (rel RMS err {err.rel_rms_error:.2e})")
+        ax.legend()
+    fig.suptitle(circuit.title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def iv_signals(circuit: Circuit, wf: Waveforms) -> tuple[str, str] | None:
+    """(voltage, current) signals of a lone grounded device when both are recorded."""
+    from .circuit.model import Devices, VoltageSources
+    for g in circuit.groups_of(Devices):
+        if g.n != 1 or g.n_[0] != 0 or f"i({g.name})" not in wf.signals:
+            continue
+        node = int(g.p[0])
+        for src in circuit.groups_of(VoltageSources):   # look through a 0 V ammeter to the outer node
+            if src.name == f"am_{g.name}" and int(src.n_[0]) == node:
+                node = int(src.p[0])
+        v = f"v({circuit.node_name(node)})"
+        if v in wf.signals:
+            return v, f"i({g.name})"
+    return None

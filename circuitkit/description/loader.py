@@ -1,0 +1,514 @@
+"""Turn parsed statements into a :class:`~circuitkit.design.Design`.
+
+Every check here raises :class:`DescriptionError` with the file, line and
+column of the offending statement or setting.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .. import design as d
+from ..circuit.model import IDENTIFIER, MosfetModel
+from ..circuit.waveforms import DC, PWL, Pulse, Sine
+from ..devices.registry import get_model, load_models_dir
+from ..errors import DescriptionError, Location, ParameterError
+from .parser import Call, ParsedDescription, Setting, Statement, Symbol, parse_file, parse_text
+
+ELEMENT_KINDS = ("source", "resistor", "capacitor", "device")
+RECORD_GROUPS = ("column_currents", "tia_out", "adc_codes", "states", "line_voltages", "supply_currents")
+
+
+def load_description(path: str | Path, overrides: Mapping[str, str] | None = None) -> d.Design:
+    """Parse and check a .xbar file; ``overrides`` are ``--set name=value`` pairs."""
+    return design_from_parsed(parse_file(path, overrides))
+
+
+def load_text(text: str, file: str | None = None, overrides: Mapping[str, str] | None = None) -> d.Design:
+    return design_from_parsed(parse_text(text, file, overrides))
+
+
+# -- small typed readers ------------------------------------------------------
+
+def _err(msg: str, loc: Location) -> DescriptionError:
+    return DescriptionError(msg, loc)
+
+
+def _number(value, what: str, loc: Location, *, positive=False, nonneg=False) -> float:
+    if isinstance(value, Symbol):
+        raise _err(f"{what}: unknown parameter '{value}'", loc)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _err(f"{what} must be a number, got {value!r}", loc)
+    value = float(value)
+    if not np.isfinite(value):
+        raise _err(f"{what} must be finite, got {value}", loc)
+    if positive and value <= 0:
+        raise _err(f"{what} must be > 0, got {value:g}", loc)
+    if nonneg and value < 0:
+        raise _err(f"{what} must be >= 0, got {value:g}", loc)
+    return value
+
+
+def _integer(value, what: str, loc: Location, *, minimum: int | None = None) -> int:
+    v = _number(value, what, loc)
+    if v != int(v):
+        raise _err(f"{what} must be a whole number, got {v:g}", loc)
+    if minimum is not None and v < minimum:
+        raise _err(f"{what} must be >= {minimum}, got {int(v)}", loc)
+    return int(v)
+
+
+def _word(value, what: str, loc: Location, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise _err(f"{what} must be one of {', '.join(choices)}, got {value!r}", loc)
+    low = {c.lower(): c for c in choices}
+    key = str(value).lower().replace("/", "")
+    if key not in low:
+        raise _err(f"{what} must be one of {', '.join(choices)}, got '{value}'", loc)
+    return low[key]
+
+
+def _name(value: str, what: str, loc: Location) -> str:
+    if not IDENTIFIER.match(value):
+        raise _err(f"{what} '{value}' is not a safe identifier", loc)
+    return value
+
+
+def _path(value, base: Path | None, what: str, loc: Location) -> Path:
+    if not isinstance(value, str) or isinstance(value, Symbol):
+        raise _err(f"{what} must be a file name in quotes, got {value!r}", loc)
+    p = Path(value)
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if not p.is_file():
+        raise _err(f"{what}: file '{value}' not found", loc)
+    return p
+
+
+class _Kwargs:
+    """Checked access to a call's arguments; complains about leftovers."""
+
+    def __init__(self, call: Any, what: str, loc: Location, positional: tuple[str, ...] = ()):
+        if not isinstance(call, Call):
+            raise _err(f"{what} must be a call like name(...), got {call!r}", loc)
+        self.call, self.what, self.loc = call, what, call.location
+        if len(call.args) > len(positional):
+            raise _err(f"{call.name}() takes at most {len(positional)} positional argument(s)", self.loc)
+        self.values = dict(zip(positional, call.args))
+        for k, v in call.kwargs.items():
+            if k in self.values:
+                raise _err(f"{call.name}(): argument '{k}' given twice", self.loc)
+            self.values[k] = v
+        self.used: set[str] = set()
+
+    def get(self, key: str, default: Any = None, conv: Callable | None = None, required=False, **kw):
+        self.used.add(key)
+        if key not in self.values:
+            if required:
+                raise _err(f"{self.call.name}() needs argument '{key}'", self.loc)
+            return default
+        value = self.values[key]
+        return conv(value, f"{self.call.name}({key})", self.loc, **kw) if conv else value
+
+    def done(self):
+        extra = sorted(set(self.values) - self.used)
+        if extra:
+            known = ", ".join(sorted(self.used))
+            raise _err(f"{self.call.name}() has no argument '{extra[0]}' (known: {known})", self.loc)
+
+
+class _Block:
+    """Checked access to a section's settings (``key = value`` lines)."""
+
+    def __init__(self, st: Statement):
+        self.st = st
+        self.settings = st.settings
+        self.used: set[int] = set()
+
+    def all(self, key: str) -> list[Setting]:
+        out = []
+        for i, s in enumerate(self.settings):
+            if s.key == key:
+                self.used.add(i)
+                out.append(s)
+        return out
+
+    def one(self, key: str) -> Setting | None:
+        found = self.all(key)
+        if len(found) > 1:
+            raise _err(f"'{key}' set twice in {self.st.kind}", found[1].location)
+        return found[0] if found else None
+
+    def done(self, known: tuple[str, ...]):
+        for i, s in enumerate(self.settings):
+            if i not in self.used:
+                raise _err(f"unknown setting '{s.key}' in {self.st.kind} (known: {', '.join(known)})", s.location)
+
+
+# -- waveforms, models ---------------------------------------------------------
+
+def _waveform(value, loc: Location):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return DC(float(value))
+    if isinstance(value, Call) and value.name not in ("dc", "sine", "pulse", "pwl"):
+        raise _err(f"unknown waveform '{value.name}' (known: dc, sine, pulse, pwl)", value.location)
+    a = _Kwargs(value, "source waveform", loc, positional=_WAVE_POSITIONAL.get(getattr(value, "name", ""), ()))
+    name = value.name
+    try:
+        if name == "dc":
+            w = DC(a.get("value", conv=_number, required=True))
+        elif name == "sine":
+            w = Sine(offset=a.get("offset", 0.0, _number), amplitude=a.get("amplitude", conv=_number, required=True),
+                     freq=a.get("freq", conv=_number, required=True, positive=True),
+                     delay=a.get("delay", 0.0, _number, nonneg=True), damping=a.get("damping", 0.0, _number),
+                     phase=a.get("phase", 0.0, _number))
+        elif name == "pulse":
+            rise = a.get("rise", 1e-9, _number, positive=True)
+            fall = a.get("fall", rise, _number, positive=True)
+            width = a.get("width", conv=_number, required=True, positive=True)
+            delay = a.get("delay", 0.0, _number, nonneg=True)
+            period = a.get("period", None, _number, positive=True)
+            if period is None:
+                period = 1e30
+            w = Pulse(v1=a.get("v1", 0.0, _number), v2=a.get("v2", conv=_number, required=True),
+                      delay=delay, rise=rise, fall=fall, width=width, period=period)
+        elif name == "pwl":
+            times = a.get("times", required=True)
+            values = a.get("values", required=True)
+            if not (isinstance(times, list) and isinstance(values, list)):
+                raise _err("pwl(times=[...], values=[...]) needs two lists", a.loc)
+            w = PWL(tuple(_number(t, "pwl time", a.loc) for t in times),
+                    tuple(_number(v, "pwl value", a.loc) for v in values))
+        else:
+            raise _err(f"unknown waveform '{name}' (known: dc, sine, pulse, pwl)", a.loc)
+    except ValueError as exc:
+        raise _err(f"{name}(): {exc}", a.loc) from None
+    a.done()
+    return w
+
+
+_WAVE_POSITIONAL = {"dc": ("value",), "sine": ("offset", "amplitude", "freq"), "pwl": ("times", "values")}
+
+
+def _device_model(value, what: str, loc: Location):
+    """``vteam(x0=0.1, koff=...)`` or a bare model name -> (name, params)."""
+    if isinstance(value, str) and not isinstance(value, Call):
+        name, kwargs, cloc = str(value), {}, loc
+    elif isinstance(value, Call):
+        if value.args:
+            raise _err(f"{what}: model parameters must be named, e.g. {value.name}(x0=0.5)", value.location)
+        name, kwargs, cloc = value.name, value.kwargs, value.location
+    else:
+        raise _err(f"{what} must name a device model, got {value!r}", loc)
+    try:
+        model = get_model(name, cloc)
+    except ParameterError as exc:
+        raise _err(exc.message, cloc) from None
+    params = {}
+    for key, v in kwargs.items():
+        try:
+            prm = model.parameter(key)
+            params[key] = prm.check(_number(v, f"{name}({key})", cloc), cloc)
+        except ParameterError as exc:
+            raise _err(exc.message, cloc) from None
+    return name, params
+
+
+def _mosfet(value, loc: Location) -> MosfetModel:
+    a = _Kwargs(value, "transistor", loc)
+    if value.name not in ("nmos", "pmos"):
+        raise _err(f"transistor must be nmos(...) or pmos(...), got {value.name}(...)", a.loc)
+    kw = dict(polarity=value.name, vto=a.get("vto", 0.7, _number), kp=a.get("kp", 2e-4, _number, positive=True),
+              lambda_=a.get("lambda_", a.get("lam", 0.0, _number, nonneg=True), _number, nonneg=True),
+              w=a.get("w", 1e-6, _number, positive=True), l=a.get("l", 1e-6, _number, positive=True))
+    a.done()
+    return MosfetModel(**kw)
+
+
+# -- sections ------------------------------------------------------------------
+
+def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
+    b = _Block(st)
+    xb = d.Crossbar(name=_name(st.name, "crossbar name", st.location))
+    for key in ("rows", "cols"):
+        s = b.one(key)
+        if s is None:
+            raise _err(f"crossbar '{st.name}' needs '{key}'", st.location)
+        setattr(xb, key, _integer(s.value, key, s.location, minimum=1))
+    if (s := b.one("cell")) is not None:
+        xb.cell = _word(s.value, "cell", s.location, d.CELL_TYPES)
+    if (s := b.one("device")) is not None:
+        xb.model, xb.params = _device_model(s.value, "device", s.location)
+    else:
+        xb.model, xb.params = _device_model("vteam", "device", st.location)
+    if (s := b.one("selector")) is not None:
+        xb.selector, xb.selector_params = _device_model(s.value, "selector", s.location)
+    if (s := b.one("transistor")) is not None:
+        xb.transistor = _mosfet(s.value, s.location)
+    if (s := b.one("state")) is not None:
+        xb.state = _state(s.value, s.location, base)
+    b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state"))
+    return xb
+
+
+def _state(value, loc: Location, base: Path | None) -> d.StateInit:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return d.StateInit(kind="constant", value=_number(value, "state", loc))
+    kinds = {"constant": ("value",), "uniform": ("low", "high"), "file": ("path",), "weights": ("path",)}
+    if not isinstance(value, Call) or value.name not in kinds:
+        raise _err("state must be a number, constant(v), uniform(low, high, seed=), file(\"x.npy\") "
+                   "or weights(\"w.npy\", mapping=differential, gmin=, gmax=, vread=)", loc)
+    a = _Kwargs(value, "state", loc, positional=kinds[value.name])
+    s = d.StateInit(kind=value.name)
+    if value.name == "constant":
+        s.value = a.get("value", conv=_number, required=True)
+    elif value.name == "uniform":
+        s.low = a.get("low", conv=_number, required=True)
+        s.high = a.get("high", conv=_number, required=True)
+        s.seed = a.get("seed", 0, _integer, minimum=0)
+        if s.high < s.low:
+            raise _err("uniform(low, high): high must be >= low", a.loc)
+    else:
+        s.path = a.get("path", required=True, conv=lambda v, w, l: _path(v, base, w, l))
+        if value.name == "weights":
+            s.mapping = _word(a.get("mapping", "differential"), "mapping", a.loc, ("single", "differential"))
+            s.gmin = a.get("gmin", conv=_number, required=True, positive=True)
+            s.gmax = a.get("gmax", conv=_number, required=True, positive=True)
+            s.vread = a.get("vread", 0.2, _number, positive=True)
+            if s.gmax <= s.gmin:
+                raise _err("weights(): gmax must be > gmin", a.loc)
+    a.done()
+    return s
+
+
+def _wires(st: Statement) -> d.Wires:
+    b = _Block(st)
+    w = d.Wires()
+    for key in ("r_row", "r_col", "c_row", "c_col"):
+        if (s := b.one(key)) is not None:
+            setattr(w, key, _number(s.value, key, s.location, nonneg=True))
+    if (s := b.one("drive")) is not None:
+        w.drive = _word(s.value, "drive", s.location, ("left", "right", "both"))
+    if (s := b.one("sense")) is not None:
+        w.sense = _word(s.value, "sense", s.location, ("bottom", "top", "both"))
+    b.done(("r_row", "r_col", "c_row", "c_col", "drive", "sense"))
+    return w
+
+
+def _driver(st: Statement) -> d.Driver:
+    b = _Block(st)
+    drv = d.Driver()
+    if (s := b.one("r_out")) is not None:
+        drv.r_out = _number(s.value, "r_out", s.location, nonneg=True)
+    for key in ("rise", "fall"):
+        if (s := b.one(key)) is not None:
+            setattr(drv, key, _number(s.value, key, s.location, positive=True))
+    if (s := b.one("vgate")) is not None:
+        drv.vgate = _number(s.value, "vgate", s.location)
+    if (s := b.one("dac")) is not None:
+        a = _Kwargs(s.value, "dac", s.location)
+        drv.dac_bits = a.get("bits", conv=_integer, required=True, minimum=1)
+        drv.vmin = a.get("vmin", 0.0, _number)
+        drv.vmax = a.get("vmax", conv=_number, required=True)
+        if drv.vmax <= drv.vmin:
+            raise _err("dac(): vmax must be > vmin", a.loc)
+        a.done()
+    b.done(("r_out", "rise", "fall", "vgate", "dac"))
+    return drv
+
+
+def _sense(st: Statement) -> d.Sense:
+    b = _Block(st)
+    sn = d.Sense()
+    if (s := b.one("tia")) is not None:
+        v = s.value
+        if isinstance(v, str) and not isinstance(v, Call):
+            v = Call(str(v), [], {}, s.location)
+        a = _Kwargs(v, "tia", s.location)
+        sn.kind = _word(v.name, "tia", a.loc, d.SENSE_KINDS)
+        sn.rf = a.get("rf", sn.rf, _number, positive=True)
+        if sn.kind == "opamp":
+            sn.gain = a.get("gain", sn.gain, _number, positive=True)
+            sn.gbw = a.get("gbw", None, _number, positive=True)
+        a.done()
+    if (s := b.one("adc")) is not None:
+        a = _Kwargs(s.value, "adc", s.location)
+        sn.adc_bits = a.get("bits", conv=_integer, required=True, minimum=1)
+        sn.adc_vmin = a.get("vmin", conv=_number, required=True)
+        sn.adc_vmax = a.get("vmax", conv=_number, required=True)
+        sn.sample = a.get("sample", 0.9, _number)
+        if not 0 < sn.sample <= 1:
+            raise _err("adc(sample=...) is the fraction of a read phase at which to sample, in (0, 1]", a.loc)
+        if sn.adc_vmax <= sn.adc_vmin:
+            raise _err("adc(): vmax must be > vmin", a.loc)
+        a.done()
+    b.done(("tia", "adc"))
+    return sn
+
+
+def _vector(value, what: str, loc: Location) -> list[float | None]:
+    """A list of numbers; the word ``float`` leaves that line undriven."""
+    if not isinstance(value, list) or not value:
+        raise _err(f"{what} must be a non-empty list of numbers", loc)
+    return [None if isinstance(v, Symbol) and v == "float" else _number(v, what, loc) for v in value]
+
+
+def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
+    b = _Block(st)
+    if (s := b.one("duration")) is not None:
+        design.phase_duration = _number(s.value, "duration", s.location, positive=True)
+    phases: list[d.Phase] = []
+    for s in st.settings:
+        if s.key == "read":
+            v = s.value
+            select = sense = None
+            if isinstance(v, Call) and v.name == "read":
+                a = _Kwargs(v, "read", s.location, positional=("vector",))
+                vec = _vector(a.get("vector", required=True), "read vector", a.loc)
+                select = _indices(a.get("select"), "select", a.loc)
+                sense = _indices(a.get("sense"), "sense", a.loc)
+                a.done()
+            else:
+                vec = _vector(v, "read vector", s.location)
+            phases.append(d.ReadPhase(vec, select=select, sense=sense))
+        elif s.key == "reads":
+            if not (isinstance(s.value, Call) and s.value.name == "file"):
+                raise _err('reads must be file("inputs.npy") (one read vector per row)', s.location)
+            a = _Kwargs(s.value, "reads", s.location, positional=("path",))
+            p = a.get("path", required=True, conv=lambda v, w, l: _path(v, base, w, l))
+            a.done()
+            arr = _load_matrix(p, s.location)
+            phases.extend(d.ReadPhase(list(map(float, row))) for row in np.atleast_2d(arr))
+        elif s.key == "program":
+            a = _Kwargs(s.value, "program", s.location)
+            if s.value.name != "pulses":
+                raise _err("program must be pulses(row=, col=, amplitude=, width=, count=, gap=, scheme=)", a.loc)
+            phases.append(d.ProgramPhase(
+                row=a.get("row", conv=_integer, required=True, minimum=0),
+                col=a.get("col", conv=_integer, required=True, minimum=0),
+                amplitude=a.get("amplitude", conv=_number, required=True),
+                width=a.get("width", conv=_number, required=True, positive=True),
+                count=a.get("count", 1, _integer, minimum=1),
+                gap=a.get("gap", 0.0, _number, nonneg=True),
+                scheme=_word(a.get("scheme", "v2"), "scheme", a.loc, d.SCHEMES)))
+            a.done()
+    b.all("read"), b.all("reads"), b.all("program")
+    b.done(("duration", "read", "reads", "program"))
+    design.stimulus.extend(phases)
+
+
+def _indices(value, what: str, loc: Location) -> list[int] | None:
+    if value is None:
+        return None
+    return [_integer(x, what, loc, minimum=0) for x in (value if isinstance(value, list) else [value])]
+
+
+def _load_matrix(path: Path, loc: Location) -> np.ndarray:
+    try:
+        if path.suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            arr = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise _err(f"cannot read '{path.name}': {exc}", loc) from None
+    arr = np.asarray(arr, dtype=float)
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise _err(f"'{path.name}' is empty or holds non-finite values", loc)
+    return arr
+
+
+def _analysis(st: Statement) -> d.Analysis:
+    v = st.value
+    a = _Kwargs(v, "analysis", st.location)
+    if v.name == "op":
+        a.done()
+        return d.Analysis(kind="op")
+    if v.name != "tran":
+        raise _err(f"unknown analysis '{v.name}' (known: tran, op)", a.loc)
+    an = d.Analysis(kind="tran")
+    an.step = a.get("step", None, _number, positive=True)
+    stop = a.get("stop", None)
+    if stop is not None and not (isinstance(stop, str) and stop == "auto"):
+        an.stop = _number(stop, "tran(stop)", a.loc, positive=True)
+    an.max_step = a.get("max_step", None, _number, positive=True)
+    a.done()
+    if an.step is not None and an.stop is not None and an.step > an.stop:
+        raise _err("tran(): step must not exceed stop", a.loc)
+    return an
+
+
+# -- the whole description -------------------------------------------------------
+
+def design_from_parsed(parsed: ParsedDescription) -> d.Design:
+    base = parsed.path.parent if parsed.path else None
+    design = d.Design(source=str(parsed.path) if parsed.path else None, digest=parsed.digest,
+                      params=dict(parsed.params))
+    seen_names: dict[str, Location] = {}
+    sections_seen: dict[str, Location] = {}
+    have_analysis = None
+    wires = None
+    for st in parsed.statements:
+        k = st.kind
+        if k == "title":
+            design.title = st.value
+        elif k == "models":
+            p = Path(st.value)
+            p = p if p.is_absolute() or base is None else base / p
+            if not p.is_dir():
+                raise _err(f"models directory '{st.value}' not found", st.location)
+            load_models_dir(p)
+        elif k in ELEMENT_KINDS:
+            name = _name(st.name, f"{k} name", st.location)
+            if name in seen_names:
+                raise _err(f"'{name}' is already defined at line {seen_names[name].line}", st.location)
+            seen_names[name] = st.location
+            for node in st.nodes:
+                _name(node, "node", st.location) if node != "0" else None
+            p, n = st.nodes
+            if k == "source":
+                design.sources.append(d.SourceSpec(name, p, n, _waveform(st.value, st.location)))
+            elif k == "resistor":
+                design.resistors.append(d.ResistorSpec(name, p, n, _number(st.value, f"resistor {name}", st.location, positive=True)))
+            elif k == "capacitor":
+                design.capacitors.append(d.CapacitorSpec(name, p, n, _number(st.value, f"capacitor {name}", st.location, nonneg=True)))
+            else:
+                model, params = _device_model(st.value, f"device {name}", st.location)
+                design.devices.append(d.DeviceSpec(name, p, n, model, params))
+        elif k == "crossbar":
+            if design.crossbar is not None:
+                raise _err("only one crossbar per description", st.location)
+            design.crossbar = _crossbar(st, base)
+        elif k in ("wires", "driver", "sense"):
+            key = f"{k} {st.name or ''}".strip()
+            if key in sections_seen:
+                raise _err(f"'{key}' defined twice (first at line {sections_seen[key].line})", st.location)
+            sections_seen[key] = st.location
+            if k == "wires":
+                wires = (_wires(st), st.location)
+            elif k == "driver":
+                which = _word(st.name or "", "driver", st.location, ("rows", "cols"))
+                setattr(design, "row_driver" if which == "rows" else "col_driver", _driver(st))
+            else:
+                if (st.name or "cols") != "cols":
+                    raise _err("sense amplifiers attach to columns: write 'sense cols { ... }'", st.location)
+                design.sense = _sense(st)
+        elif k == "stimulus":
+            _stimulus(st, base, design)
+        elif k == "analysis":
+            if have_analysis is not None:
+                raise _err(f"analysis given twice (first at line {have_analysis.line})", st.location)
+            have_analysis = st.location
+            design.analysis = _analysis(st)
+        elif k == "record":
+            for what, args, loc in st.signals:
+                if not args and what not in RECORD_GROUPS:
+                    raise _err(f"unknown signal group '{what}' (known: {', '.join(RECORD_GROUPS)}, or v(node), i(element), x(device))", loc)
+                design.records.append(d.Record(what, args))
+                design.records[-1].location = loc  # type: ignore[attr-defined]
+    if wires is not None:
+        if design.crossbar is None:
+            raise _err("a wires section needs a crossbar", wires[1])
+        design.crossbar.wires = wires[0]
+    return design

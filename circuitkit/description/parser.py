@@ -1,0 +1,354 @@
+"""Parse .xbar descriptions into evaluated statements.
+
+The grammar is ``grammar.lark``. Parsing resolves ``include`` (relative to the
+including file, cycles rejected), evaluates ``param`` definitions in order
+(``--set`` overrides replace a parameter's expression) and every expression in
+the statements that follow. Everything keeps its :class:`Location` so later
+stages can name the file, line and column of a bad value.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import lark
+
+from ..errors import DescriptionError, Location
+from ..units import parse_si
+
+GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+#: functions usable inside expressions; other calls are constructors (sine(...), uniform(...))
+MATH = {
+    "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "log10": math.log10,
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "abs": abs,
+    "min": min, "max": max, "floor": math.floor, "ceil": math.ceil, "round": round,
+}
+CONSTANTS = {"pi": math.pi, "inf": math.inf}
+
+
+class _BracketNewlines:
+    """Post-lexer: newlines inside ( ) or [ ] do not end a statement."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        for tok in stream:
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(depth - 1, 0)
+            elif tok.type == "_NL" and depth:
+                continue
+            yield tok
+
+
+@cache
+def _parser() -> lark.Lark:
+    return lark.Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True,
+                     maybe_placeholders=True, postlex=_BracketNewlines())
+
+
+@dataclass
+class Call:
+    """A constructor call in a description, e.g. ``sine(amplitude=1, freq=10k)``."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    location: Location
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.name}({', '.join(parts)})"
+
+
+class Word(str):
+    """A bare word starting with a digit (``1T1R``); behaves as a string."""
+
+
+@dataclass
+class Setting:
+    key: str
+    value: Any
+    location: Location
+
+
+@dataclass
+class Statement:
+    """One evaluated statement. ``kind`` is the keyword (``device``, ``crossbar``, ...)."""
+
+    kind: str
+    location: Location
+    name: str | None = None
+    nodes: tuple[str, str] | None = None
+    value: Any = None
+    settings: list[Setting] = field(default_factory=list)
+    signals: list[tuple[str, tuple[str, ...], Location]] = field(default_factory=list)
+
+
+@dataclass
+class ParsedDescription:
+    path: Path | None
+    statements: list[Statement]
+    params: dict[str, Any]
+    files: list[Path]
+    digest: str                      # sha256 of every file's text and the overrides
+
+
+def _loc(file: str | None, meta) -> Location:
+    line = getattr(meta, "line", None)
+    col = getattr(meta, "column", None)
+    return Location(file=file, line=line, column=col)
+
+
+class _Evaluator:
+    def __init__(self, file: str | None, params: dict[str, Any]):
+        self.file = file
+        self.params = params
+
+    def loc(self, tree) -> Location:
+        meta = tree.meta if isinstance(tree, lark.Tree) else tree
+        return _loc(self.file, meta)
+
+    def error(self, message: str, tree) -> DescriptionError:
+        return DescriptionError(message, self.loc(tree))
+
+    def eval(self, tree) -> Any:
+        if isinstance(tree, lark.Token):
+            return self._token(tree)
+        kind = tree.data
+        ch = tree.children
+        if kind == "number":
+            return self._token(ch[0])
+        if kind == "word":
+            return Word(str(ch[0]))
+        if kind == "string":
+            return str(ch[0])[1:-1]
+        if kind == "name":
+            name = str(ch[0])
+            if name in self.params:
+                return self.params[name]
+            if name in CONSTANTS:
+                return CONSTANTS[name]
+            # a bare identifier is a symbol (e.g. differential, left, ideal)
+            return Symbol(name)
+        if kind == "list":
+            return [self.eval(c) for c in ch if c is not None]
+        if kind == "neg":
+            return -self._num(self.eval(ch[0]), ch[0], "negate")
+        if kind == "unary":  # pragma: no cover - "+x" collapses
+            return self.eval(ch[0])
+        if kind in ("add", "sub", "mul", "div", "pow"):
+            a = self._num(self.eval(ch[0]), ch[0], kind)
+            b = self._num(self.eval(ch[1]), ch[1], kind)
+            try:
+                if kind == "add":
+                    return a + b
+                if kind == "sub":
+                    return a - b
+                if kind == "mul":
+                    return a * b
+                if kind == "div":
+                    if b == 0:
+                        raise self.error("division by zero", tree)
+                    return a / b
+                return a ** b
+            except OverflowError:
+                raise self.error("arithmetic overflow", tree) from None
+        if kind == "call":
+            return self._call(tree)
+        raise self.error(f"unexpected expression '{kind}'", tree)  # pragma: no cover
+
+    def _token(self, tok: lark.Token):
+        if tok.type == "NUMBER":
+            return parse_si(str(tok))
+        return str(tok)
+
+    def _num(self, value, tree, op: str) -> float:
+        if isinstance(value, Symbol):
+            raise self.error(f"unknown parameter '{value}'", tree)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(f"cannot {op} a {type(value).__name__} ({value!r}); expected a number", tree)
+        return value
+
+    def _call(self, tree) -> Any:
+        name = str(tree.children[0])
+        args, kwargs = [], {}
+        for arg in tree.children[1:]:
+            if arg is None:
+                continue
+            if isinstance(arg, lark.Tree) and arg.data == "kwarg":
+                key = str(arg.children[0])
+                if key in kwargs:
+                    raise self.error(f"argument '{key}' given twice in {name}(...)", arg)
+                kwargs[key] = self.eval(arg.children[1])
+            else:
+                if kwargs:
+                    raise self.error(f"positional argument after keyword arguments in {name}(...)", arg)
+                args.append(self.eval(arg))
+        if name in MATH and name not in self.params:
+            if kwargs:
+                raise self.error(f"{name}() takes no keyword arguments", tree)
+            try:
+                return MATH[name](*[self._num(a, tree, name) for a in args])
+            except (TypeError, ValueError) as exc:
+                raise self.error(f"{name}(): {exc}", tree) from None
+        return Call(name, args, kwargs, self.loc(tree))
+
+
+class Symbol(str):
+    """A bare identifier used as a value (an option such as ``differential``)."""
+
+
+def parse_text(text: str, file: str | Path | None = None, overrides: Mapping[str, str] | None = None) -> ParsedDescription:
+    """Parse description text; ``file`` names it in errors and anchors includes."""
+    path = Path(file).resolve() if file is not None else None
+    params: dict[str, Any] = {}
+    statements: list[Statement] = []
+    files: list[Path] = []
+    digest = hashlib.sha256()
+    pending = dict(overrides or {})
+    used: set[str] = set()
+    _parse_into(text, path, params, statements, files, digest, pending, used, stack=())
+    unknown = sorted(set(pending) - used)
+    if unknown:
+        known = ", ".join(params) or "none"
+        raise DescriptionError(f"--set names unknown parameter(s) {', '.join(unknown)} (defined: {known})",
+                               Location(file=str(path) if path else None, parameter=unknown[0]))
+    for key in sorted(pending):
+        digest.update(f"\0set {key}={pending[key]}".encode())
+    return ParsedDescription(path, statements, params, files, digest.hexdigest())
+
+
+def parse_file(path: str | Path, overrides: Mapping[str, str] | None = None) -> ParsedDescription:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DescriptionError(f"cannot read description: {exc.strerror}", Location(file=str(path))) from None
+    return parse_text(text, path, overrides)
+
+
+def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, file: str | None) -> DescriptionError:
+    line, col = getattr(exc, "line", None), getattr(exc, "column", None)
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        ch = text.splitlines()[line - 1][col - 1:col] if line else "?"
+        msg = f"unexpected character {ch!r}"
+    elif isinstance(exc, lark.exceptions.UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            msg = "unexpected end of file"
+        elif tok.type == "_NL":
+            msg = "unexpected end of line"
+        else:
+            msg = f"unexpected {tok.type.lower()} {str(tok)!r}"
+        expected = sorted(e for e in exc.expected if not e.startswith("_") and e not in ("$END",))
+        pretty = [_TOKEN_NAMES.get(e, e.lower()) for e in expected][:8]
+        if pretty:
+            msg += f"; expected {', '.join(pretty)}"
+    else:
+        msg = "syntax error"
+    snippet = text.splitlines()[line - 1].strip() if line and line <= len(text.splitlines()) else ""
+    if snippet:
+        msg += f"\n    {snippet}"
+    return DescriptionError(msg, Location(file=file, line=line, column=col))
+
+
+_TOKEN_NAMES = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "EQUAL": "'='", "LPAR": "'('",
+    "RPAR": "')'", "COMMA": "','", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'",
+    "ELEMENT": "an element kind", "SECTION": "a section", "WORD": "a word", "SEMICOLON": "';'",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
+}
+
+
+def _parse_into(text, path, params, statements, files, digest, pending, used, stack):
+    file = str(path) if path else None
+    if path is not None:
+        if path in stack:
+            chain = " -> ".join(p.name for p in stack + (path,))
+            raise DescriptionError(f"include cycle: {chain}", Location(file=file))
+        files.append(path)
+    digest.update(f"\0file {path.name if path else '<text>'}\0".encode() + text.encode())
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        tree = _parser().parse(text)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise _syntax_error(exc, text, file) from None
+    ev = _Evaluator(file, params)
+    for node in tree.children:
+        if not isinstance(node, lark.Tree):
+            continue
+        kind = node.data
+        loc = ev.loc(node)
+        ch = node.children
+        if kind == "param":
+            name = str(ch[0])
+            if name in pending:
+                used.add(name)
+                text_o = str(pending[name])
+                bad = any(ch in text_o for ch in "\r\n;\\{}#")
+                try:
+                    tree_o = None if bad else _parser().parse(f"param {name} = {text_o}\n")
+                except lark.exceptions.UnexpectedInput:
+                    tree_o = None
+                if tree_o is None or len(tree_o.children) != 1:
+                    raise DescriptionError(f"--set {name}={text_o!r}: not a single valid expression",
+                                           Location(parameter=name))
+                value = _Evaluator("--set", params).eval(tree_o.children[0].children[1])
+            else:
+                value = ev.eval(ch[1])
+            params[name] = value
+        elif kind == "include":
+            rel = str(ch[0])[1:-1]
+            base = path.parent if path else Path.cwd()
+            inc = (base / rel).resolve()
+            try:
+                inc_text = inc.read_text()
+            except OSError as exc:
+                raise DescriptionError(f"cannot include '{rel}': {exc.strerror}", loc) from None
+            _parse_into(inc_text, inc, params, statements, files, digest, pending, used,
+                        stack + ((path,) if path else ()))
+        elif kind in ("title", "models"):
+            statements.append(Statement(kind, loc, value=str(ch[0])[1:-1]))
+        elif kind == "element":
+            nodes = tuple(_node_name(n, ev) for n in ch[2:4])
+            statements.append(Statement(str(ch[0]), loc, name=str(ch[1]), nodes=nodes, value=ev.eval(ch[4])))
+        elif kind in ("crossbar", "section"):
+            if kind == "crossbar":
+                skind, name, block = "crossbar", str(ch[0]), ch[1]
+            else:
+                skind, name, block = str(ch[0]), (str(ch[1]) if ch[1] is not None else None), ch[2]
+            settings = []
+            for s in block.children:
+                if isinstance(s, lark.Tree) and s.data == "setting":
+                    settings.append(Setting(str(s.children[0]), ev.eval(s.children[1]), ev.loc(s)))
+            statements.append(Statement(skind, loc, name=name, settings=settings))
+        elif kind == "analysis":
+            statements.append(Statement("analysis", loc, value=ev.eval(ch[0])))
+        elif kind == "record":
+            sigs = []
+            for s in ch:
+                names = tuple(str(t) for t in s.children)
+                if s.data == "signal_call":
+                    sigs.append((names[0], names[1:], ev.loc(s)))
+                else:
+                    sigs.append((names[0], (), ev.loc(s)))
+            statements.append(Statement("record", loc, signals=sigs))
+
+
+def _node_name(tree, ev: _Evaluator) -> str:
+    tok = tree.children[0]
+    if tok.type == "NUMBER":
+        if str(tok) != "0":
+            raise ev.error(f"node '{tok}' is not a name; use a name, or 0 for ground", tree)
+        return "0"
+    name = str(tok)
+    return "0" if name.lower() == "gnd" else name

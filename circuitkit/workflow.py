@@ -1,0 +1,97 @@
+"""The steps every front end (CLI, sweeps, tests) composes.
+
+description -> design -> circuit -> waveforms (one engine or both) -> files / comparison
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from . import __version__
+from .circuit.build import build_circuit
+from .circuit.model import Circuit, Devices, Transient
+from .compare import Comparison, compare_waveforms
+from .description.loader import load_description
+from .design import Design
+from .devices.registry import load_models_dir
+from .engines import simulate
+from .outputs import outputs_table
+from .results import Waveforms, atomic_write_json, atomic_write_parquet
+
+
+def load(description: str | Path, overrides: Mapping[str, str] | None = None,
+         models_dir: str | Path | None = None) -> tuple[Design, Circuit]:
+    """Parse, check and build a description (``overrides``: ``--set`` values)."""
+    if models_dir is not None:
+        load_models_dir(models_dir)
+    design = load_description(description, overrides)
+    return design, build_circuit(design)
+
+
+def circuit_summary(circuit: Circuit) -> dict:
+    n_dev = sum(g.n for g in circuit.groups_of(Devices))
+    an = circuit.analysis
+    return {
+        "title": circuit.title,
+        "source": circuit.source,
+        "description_hash": circuit.options.get("digest", ""),
+        "nodes": circuit.n_nodes - 1,
+        "elements": sum(g.n for g in circuit.groups),
+        "devices": n_dev,
+        "rows": circuit.options.get("rows"),
+        "cols": circuit.options.get("cols"),
+        "analysis": {"kind": "tran", "tstop": an.tstop, "tstep": an.tstep} if isinstance(an, Transient) else {"kind": "op"},
+        "signals": [p.name for p in circuit.probes] + [d[0] for d in circuit.options.get("derived", [])],
+        "circuitkit_version": __version__,
+        "python": platform.python_version(),
+    }
+
+
+def write_results(circuit: Circuit, wf: Waveforms, out: Path) -> dict:
+    """``waveforms.parquet``, ``outputs.parquet`` (crossbar reads) and ``summary.json`` in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_parquet(out / "waveforms.parquet", wf.to_frame())
+    table = outputs_table(circuit, wf)
+    if len(table):
+        atomic_write_parquet(out / "outputs.parquet", table)
+    summary = circuit_summary(circuit)
+    summary.update(engine=wf.engine, wall_s=wf.wall_s, engine_meta=wf.meta, phases=circuit.options.get("phases", []))
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+@dataclass
+class CrossCheck:
+    spice: Waveforms
+    behavioural: Waveforms
+    comparison: Comparison
+
+
+def cross_check(circuit: Circuit, tolerance: float = 0.01, backend: str = "batch",
+                workdir: Path | None = None) -> CrossCheck:
+    """Run both engines on ``circuit`` and compare them."""
+    spice = simulate(circuit, "spice", backend=backend, workdir=workdir)
+    t0 = time.perf_counter()
+    beh = simulate(circuit, "behavioural")
+    beh.wall_s = beh.wall_s or time.perf_counter() - t0
+    outs = (outputs_table(circuit, spice), outputs_table(circuit, beh))
+    return CrossCheck(spice, beh, compare_waveforms(circuit, spice, beh, tolerance, outs))
+
+
+def energy(circuit: Circuit, wf: Waveforms) -> float:
+    """Energy delivered by the crossbar's sources over the run (J), from recorded supply currents."""
+    if wf.time is None:
+        return float("nan")
+    total = 0.0
+    for probe in circuit.probes:
+        if probe.name.startswith("isup_"):
+            grp = circuit.group(probe.target[0])
+            v = grp.waveforms[probe.target[1]](wf.time)
+            total += float(np.trapz(v * np.asarray(wf[probe.name]), wf.time))
+    return total
