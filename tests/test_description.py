@@ -104,3 +104,13 @@ def test_missing_description_file_is_a_clear_error(tmp_path):
 def test_set_value_cannot_add_statements(value):
     with pytest.raises(DescriptionError, match="not a single valid expression"):
         parse_text("param r = 1\n", overrides={"r": value})
+
+
+def test_list_builders_follow_parameters():
+    d = parse_text("param n = 4\nparam a = fill(n, 0.2)\nparam b = linspace(0, 0.3, n)\n"
+                   "param c = rand(n, 0, 1, seed = 3)\nparam e = rand(n, 0, 1, seed = 3)\n")
+    assert d.params["a"] == [0.2] * 4
+    assert d.params["b"] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert len(d.params["c"]) == 4 and d.params["c"] == d.params["e"] and all(0 <= v <= 1 for v in d.params["c"])
+    with pytest.raises(DescriptionError, match="fill"):
+        parse_text("param a = fill(0.5, 1)\n")

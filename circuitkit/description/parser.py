@@ -31,6 +31,30 @@ MATH = {
 CONSTANTS = {"pi": math.pi, "inf": math.inf}
 
 
+def _count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or not 1 <= n <= 1_000_000:
+        raise ValueError(f"length must be a whole number from 1 to 1e6, got {n!r}")
+    return int(n)
+
+
+def _fill(n, value):
+    return [value] * _count(n)
+
+
+def _linspace(start, stop, n):
+    n = _count(n)
+    return [start + (stop - start) * k / (n - 1) for k in range(n)] if n > 1 else [start]
+
+
+def _rand(n, low, high, seed=0):
+    import numpy as np
+    return np.random.default_rng(int(seed)).uniform(low, high, _count(n)).tolist()
+
+
+#: functions that build lists (read vectors whose length follows a parameter)
+LISTS = {"fill": _fill, "linspace": _linspace, "rand": _rand}
+
+
 class _BracketNewlines:
     """Post-lexer: newlines inside ( ) or [ ] do not end a statement."""
 
@@ -192,6 +216,11 @@ class _Evaluator:
                 if kwargs:
                     raise self.error(f"positional argument after keyword arguments in {name}(...)", arg)
                 args.append(self.eval(arg))
+        if name in LISTS:
+            try:
+                return LISTS[name](*args, **kwargs)
+            except (TypeError, ValueError) as exc:
+                raise self.error(f"{name}(): {exc}", tree) from None
         if name in MATH and name not in self.params:
             if kwargs:
                 raise self.error(f"{name}() takes no keyword arguments", tree)

@@ -10,7 +10,7 @@ from ..errors import Location, ParameterError
 from .base import REGISTRY, DeviceModel
 
 #: modules of circuitkit.devices that define shipped twins
-SHIPPED: tuple[str, ...] = ()  # helpers append as models land
+SHIPPED: tuple[str, ...] = ("vteam",)  # helpers append as models land
 
 for _mod in SHIPPED:
     importlib.import_module(f"{__package__}.{_mod}")

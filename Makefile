@@ -1,0 +1,69 @@
+# circuitkit — set-up, demo, tests, benchmarks and parameter sweeps.
+# Every target installs what it needs first; a second run installs nothing.
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+CK      := $(VENV)/bin/circuitkit
+STAMP   := $(VENV)/.installed
+TOOLCHAIN_STAMP := build/.toolchain
+SWEEP   ?= sweeps/read_wire_resistance.toml
+PYTEST_ARGS ?=
+
+.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor
+
+help:
+	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
+	@echo "make demo      run testbenches/vteam_sine.xbar in both engines and compare"
+	@echo "make test      run the test suite, SPICE co-simulation included"
+	@echo "make bench     run the benchmarks (ratios measured side by side)"
+	@echo "make sweep SWEEP=sweeps/X.toml   run one parameter sweep (resumable)"
+	@echo "make sweeps    run every sweep in sweeps/"
+	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
+	@echo "make doctor    check the toolchain"
+	@echo "make clean     remove build outputs (keeps the venv)"
+
+setup: toolchain venv
+
+toolchain:
+	@bash scripts/setup-toolchain.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip 2>/dev/null || true
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,dask]'
+	@touch $(STAMP)
+
+doctor: setup
+	$(CK) doctor
+
+models: setup
+	$(CK) models compile
+
+demo: setup
+	@mkdir -p build/demo
+	$(CK) compare testbenches/vteam_sine.xbar --report build/demo/report.json --plot build/demo/iv_loop.png
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks
+
+sweep: setup
+	$(CK) sweep run $(SWEEP)
+
+sweeps: setup
+	@for f in sweeps/*.toml; do echo "== $$f"; $(CK) sweep run $$f || exit 1; done
+
+clean:
+	rm -rf build results .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,161 @@
+"""Modified nodal analysis of a :class:`Circuit`, assembled once.
+
+Unknowns ``y`` are the node voltages of nodes 1 .. n_nodes-1 (ground, node 0,
+is eliminated) followed by one branch current per voltage source and per
+VCVS (sources first, in group order). The circuit equations are
+
+    F(y, t) = G y + i_nl(y) + d/dt (C y) - b(t) = 0
+
+* rows of nodes are Kirchhoff's current law: the sum of currents *leaving*
+  the node through its elements;
+* rows of branches are the source constraints ``v(p) - v(n) = E(t)`` or
+  ``v(p) - v(n) - gain (v(cp) - v(cn)) = 0``; a branch current flows into
+  the + terminal, through the source, out of the - terminal (SPICE's sign);
+* ``G`` holds resistors, VCCS and the branch incidence; ``C`` capacitors and,
+  in a transient, a unit "capacitance" on every device state node, so a
+  state row reads ``dx/dt - f(v, x) = 0`` with ``f`` from the twin (which
+  already includes the GLEAK term, see ``devices/base.py``);
+* at the operating point the state rows read ``x - x0 = 0`` instead (the
+  ``op`` matrix and ``b_op`` below), as the Verilog-A ``analysis("static")``
+  branch does;
+* ``i_nl`` are the Verilog-A devices and MOSFETs (``nonlinear.py``).
+
+Every stamp is built per element group as COO triplets with numpy (no loop
+over elements). All matrices -- G, C, the op rows and the Jacobian entries of
+the nonlinear elements -- share one CSC sparsity pattern
+(:class:`SparsePattern`), so a Newton iteration only writes numbers into a
+data array at precomputed positions and never rebuilds the structure.
+Triplets touching ground point to a dummy position past the end and are
+dropped by slicing.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..circuit.model import VCCS, VCVS, Capacitors, Circuit, Devices, Mosfets, Resistors, VoltageSources
+from .nonlinear import DeviceStamp, MosfetStamp, NonlinearSet
+from .sources import SourceBank
+
+
+class SparsePattern:
+    """A fixed CSC pattern of a ``size`` x ``size`` matrix covering every given (row, col).
+
+    Row or column ``size`` is the dummy index of ground: such entries get
+    data position ``nnz`` (one past the end) and vanish.
+    """
+
+    def __init__(self, size: int, rows: np.ndarray, cols: np.ndarray):
+        self.size = size
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        keep = (rows < size) & (cols < size)
+        self._keys = np.unique(cols[keep] * size + rows[keep])
+        self.nnz = int(self._keys.size)
+        self.indices = (self._keys % size).astype(np.int32)
+        counts = np.bincount(self._keys // size, minlength=size)
+        self.indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+
+    def positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Data positions of entries (any shape); ``nnz`` for entries touching ground."""
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        ground = (rows >= self.size) | (cols >= self.size)
+        pos = np.searchsorted(self._keys, np.where(ground, 0, cols * self.size + rows))
+        return np.where(ground, self.nnz, pos)
+
+    def accumulate(self, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Data array with ``values`` summed into ``positions`` (ground entries dropped)."""
+        return np.bincount(positions.ravel(), weights=values.ravel(), minlength=self.nnz + 1)[:self.nnz]
+
+    def matrix(self, data: np.ndarray) -> sp.csc_matrix:
+        return sp.csc_matrix((data, self.indices, self.indptr), shape=(self.size, self.size))
+
+
+class MnaSystem:
+    """Everything about a circuit's equations that does not change during a simulation."""
+
+    def __init__(self, circuit: Circuit):
+        self.circuit = circuit
+        self.n_v = circuit.n_nodes - 1
+        sources = circuit.groups_of(VoltageSources)
+        vcvs = circuit.groups_of(VCVS)
+        self.branch_start: dict[str, int] = {}
+        start = self.n_v
+        for g in sources + vcvs:
+            self.branch_start[f"{g.prefix}:{g.name}"] = start
+            start += g.n
+        self.size = start
+        self.n_sources = sum(g.n for g in sources)
+        self.sources = SourceBank([w for g in sources for w in g.waveforms])
+        self.source_rows = np.arange(self.n_v, self.n_v + self.n_sources)
+
+        triplets = {"g": [], "c": [], "op": []}
+        self.b_op = np.zeros(self.size)      # constant right-hand side at the operating point
+        for group in circuit.groups:
+            self._stamp(group, triplets)
+        blocks = {key: tuple(_concat([part[k] for part in parts]) for k in range(3))
+                  for key, parts in triplets.items()}
+        stamps = ([DeviceStamp(g, self.unknown) for g in circuit.groups_of(Devices)]
+                  + [MosfetStamp(g, self.unknown) for g in circuit.groups_of(Mosfets)])
+        nonlinear = [s.jacobian_structure() for s in stamps]
+        diag = np.arange(self.size)
+        self.pattern = SparsePattern(
+            self.size,
+            _concat([r for r, _, _ in blocks.values()] + [diag] + [r.ravel() for r, _ in nonlinear]),
+            _concat([c for _, c, _ in blocks.values()] + [diag] + [c.ravel() for _, c in nonlinear]))
+        self.g_data, self.c_data, self.op_data = (
+            self.pattern.accumulate(self.pattern.positions(r, c), v) for r, c, v in blocks.values())
+        self.c_matrix = self.pattern.matrix(self.c_data)
+        self.nonlinear = NonlinearSet(stamps, self.pattern)
+
+    # -- indices ------------------------------------------------------------
+    def unknown(self, nodes) -> np.ndarray:
+        """Unknown index of node ids; ground maps to the dummy index ``size``."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        return np.where(nodes == 0, self.size, nodes - 1)
+
+    def branch(self, group: VoltageSources | VCVS, k) -> np.ndarray:
+        """Unknown index of the branch current of element(s) ``k`` of a source group."""
+        return self.branch_start[f"{group.prefix}:{group.name}"] + np.asarray(k, dtype=np.int64)
+
+    def source_vector(self, t: float, scale: float = 1.0) -> np.ndarray:
+        """``b(t)``: the source values on their branch rows (operating-point constants not included)."""
+        b = np.zeros(self.size)
+        b[self.source_rows] = scale * self.sources.values(t)
+        return b
+
+    # -- stamps -------------------------------------------------------------
+    def _stamp(self, g, triplets) -> None:
+        u = self.unknown
+        if isinstance(g, (Resistors, Capacitors)):
+            a, b = u(g.a), u(g.b)
+            val = 1.0 / g.r if isinstance(g, Resistors) else g.c
+            triplets["g" if isinstance(g, Resistors) else "c"].append(
+                (np.concatenate([a, a, b, b]), np.concatenate([a, b, a, b]), np.concatenate([val, -val, -val, val])))
+        elif isinstance(g, (VoltageSources, VCVS)):
+            p, n, br = u(g.p), u(g.n_), self.branch(g, np.arange(g.n))
+            one = np.ones(g.n)
+            rows, cols, vals = [p, n, br, br], [br, br, p, n], [one, -one, one, -one]
+            if isinstance(g, VCVS):
+                rows += [br, br]
+                cols += [u(g.cp), u(g.cn)]
+                vals += [-g.gain, g.gain]
+            triplets["g"].append((np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)))
+        elif isinstance(g, VCCS):
+            p, n, cp, cn = u(g.p), u(g.n_), u(g.cp), u(g.cn)
+            triplets["g"].append((np.concatenate([p, p, n, n]), np.concatenate([cp, cn, cp, cn]),
+                                  np.concatenate([g.gm, -g.gm, -g.gm, g.gm])))
+        elif isinstance(g, Devices):
+            xs = u(g.states).ravel()
+            one = np.ones(xs.size)
+            triplets["c"].append((xs, xs, one))
+            triplets["op"].append((xs, xs, one))
+            params = g.resolved()
+            x0 = np.concatenate([np.broadcast_to(np.asarray(params[s.init], dtype=float), (g.n,))
+                                 for s in g.model.states]) if g.model.states else np.empty(0)
+            self.b_op[xs] = x0
+        elif not isinstance(g, Mosfets):
+            raise TypeError(f"behavioural engine: unsupported element group {type(g).__name__} '{g.name}'")
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(0)

@@ -1,0 +1,110 @@
+"""The nonlinear elements: Verilog-A device twins and level-1 MOSFETs.
+
+A stamp covers one element group. It names, once, the unknowns its currents
+flow into (residual rows, shape (R, n)) and the unknowns they depend on
+(Jacobian columns, (K, n)); per Newton iteration it only returns numbers:
+the residual contributions (R, n) and the Jacobian entries (R, K, n).
+:class:`NonlinearSet` turns those into a residual vector and a data array on
+the shared sparsity pattern with one ``bincount`` each.
+
+Residual rows of a device are its terminals ``p``, ``n`` (current ``i``
+leaves ``p`` and enters ``n``) and, in a transient, its state nodes, whose
+rows get ``-f(v, x)`` (the ``ddt`` part is the unit capacitance in
+``mna.py``). At the operating point the state rows are linear (``x = x0``)
+and only the terminal rows are nonlinear, hence ``op_rows``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..circuit.model import Devices, Mosfets
+from ..devices.mosfet import level1
+
+
+class DeviceStamp:
+    """A group of Verilog-A devices through its numpy twin's ``linearize``."""
+
+    op_rows = 2
+
+    def __init__(self, group: Devices, unknown: Callable[[np.ndarray], np.ndarray]):
+        self.model = group.model
+        self.params = group.resolved()
+        self.nodes = np.vstack([group.p, group.n_, group.states])        # (2 + n_states, n) node ids
+        self.terms = unknown(self.nodes)
+
+    def residual_rows(self) -> np.ndarray:
+        return self.terms
+
+    def jacobian_structure(self) -> tuple[np.ndarray, np.ndarray]:
+        t = self.terms
+        return np.broadcast_to(t[:, None, :], (len(t),) + t.shape), np.broadcast_to(t[None, :, :], (len(t),) + t.shape)
+
+    def evaluate(self, vext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = vext[self.nodes[0]] - vext[self.nodes[1]]
+        x = vext[self.nodes[2:]]
+        i, di_dv, di_dx, f, df_dv, df_dx = self.model.linearize(v, x, self.params)
+        jac = np.empty((len(self.nodes),) + self.nodes.shape)
+        jac[0, 0], jac[0, 1], jac[0, 2:] = di_dv, -di_dv, di_dx
+        jac[1] = -jac[0]
+        jac[2:, 0], jac[2:, 1], jac[2:, 2:] = -df_dv, df_dv, -df_dx
+        return np.concatenate([i[None], -i[None], -f]), jac
+
+
+class MosfetStamp:
+    """A group of level-1 MOSFETs (``devices/mosfet.py``): rows d, s, b; columns d, g, s, b."""
+
+    op_rows = 3
+
+    def __init__(self, group: Mosfets, unknown: Callable[[np.ndarray], np.ndarray]):
+        self.model = group.model
+        self.nodes = np.vstack([group.d, group.g, group.s, group.b])
+        self.terms = unknown(self.nodes)
+
+    def residual_rows(self) -> np.ndarray:
+        return self.terms[[0, 2, 3]]
+
+    def jacobian_structure(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.residual_rows()
+        return np.broadcast_to(rows[:, None, :], (3,) + self.terms.shape), np.broadcast_to(self.terms, (3,) + self.terms.shape)
+
+    def evaluate(self, vext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return level1(self.model, *vext[self.nodes])
+
+
+class NonlinearSet:
+    """All nonlinear stamps of a circuit with their rows and data positions, per analysis mode."""
+
+    MODES = ("op", "tran")
+
+    def __init__(self, stamps: Sequence[DeviceStamp | MosfetStamp], pattern):
+        self.stamps = list(stamps)
+        self.pattern = pattern
+        self._rows, self._positions = {}, {}
+        for mode in self.MODES:
+            used = [self._used(s, mode) for s in self.stamps]
+            self._rows[mode] = np.concatenate([s.residual_rows()[:k].ravel() for s, k in zip(self.stamps, used)]
+                                              + [np.empty(0, np.int64)])
+            self._positions[mode] = np.concatenate(
+                [pattern.positions(*(a[:k] for a in s.jacobian_structure())).ravel()
+                 for s, k in zip(self.stamps, used)] + [np.empty(0, np.int64)])
+
+    def __bool__(self) -> bool:
+        return bool(self.stamps)
+
+    @staticmethod
+    def _used(stamp, mode: str) -> int:
+        return stamp.op_rows if mode == "op" else len(stamp.residual_rows())
+
+    def evaluate(self, vext: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """Residual contributions (size,) and Jacobian data (nnz,) at node voltages ``vext`` (indexed by node id)."""
+        res, jac = [], []
+        for s in self.stamps:
+            k = self._used(s, mode)
+            r, j = s.evaluate(vext)
+            res.append(r[:k].ravel())
+            jac.append(j[:k].ravel())
+        size = self.pattern.size
+        residual = np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]
+        return residual, self.pattern.accumulate(self._positions[mode], np.concatenate(jac))

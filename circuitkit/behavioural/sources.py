@@ -1,0 +1,97 @@
+"""All independent voltage sources of a circuit, evaluated at once.
+
+A crossbar has thousands of sources but only a few kinds of waveform, so
+calling each waveform object at every time step would dominate the run time.
+:class:`SourceBank` groups the waveforms by type (PWLs also by their time
+points) and evaluates each group with one vectorised expression that repeats
+the formula of the waveform class in ``circuitkit.circuit.waveforms`` (which
+stays the reference; the tests check both agree).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..circuit.waveforms import DC, PWL, Pulse, Sine, Waveform
+
+
+class SourceBank:
+    """Values and breakpoints of ``waveforms`` (one per source, in order)."""
+
+    def __init__(self, waveforms: Sequence[Waveform]):
+        self.waveforms = list(waveforms)
+        self.n = len(self.waveforms)
+        by_type: dict[type, list[int]] = {DC: [], Pulse: [], Sine: [], PWL: []}
+        for k, wave in enumerate(self.waveforms):
+            if type(wave) not in by_type:
+                raise TypeError(f"source {k}: unsupported waveform {type(wave).__name__}")
+            by_type[type(wave)].append(k)
+
+        def params(kind, names):
+            idx = np.asarray(by_type[kind], dtype=np.int64)
+            return idx, {name: np.array([getattr(self.waveforms[k], name) for k in idx], dtype=float)
+                         for name in names}
+
+        self._dc_idx, dc = params(DC, ("value",))
+        self._dc = dc["value"]
+        self._pulse_idx, self._pulse = params(Pulse, ("v1", "v2", "delay", "rise", "fall", "width", "period"))
+        self._sine_idx, self._sine = params(Sine, ("offset", "amplitude", "freq", "delay", "damping", "phase"))
+        pwl_groups: dict[tuple, list[int]] = {}
+        for k in by_type[PWL]:
+            pwl_groups.setdefault(tuple(self.waveforms[k].times), []).append(k)
+        self._pwl = [(np.asarray(ks, dtype=np.int64), np.asarray(times, dtype=float),
+                      np.array([self.waveforms[k].values for k in ks], dtype=float))
+                     for times, ks in pwl_groups.items()]
+        self.constant = len(by_type[DC]) == self.n
+
+    def values(self, t: float) -> np.ndarray:
+        """Source values at time ``t``, shape (n,)."""
+        out = np.empty(self.n)
+        out[self._dc_idx] = self._dc
+        if self._pulse_idx.size:
+            out[self._pulse_idx] = _pulse(t, **self._pulse)
+        if self._sine_idx.size:
+            out[self._sine_idx] = _sine(t, **self._sine)
+        for idx, times, values in self._pwl:
+            out[idx] = _pwl(t, times, values)
+        return out
+
+    def breakpoints(self, tstop: float) -> np.ndarray:
+        """Sorted corners of all waveforms in (0, tstop)."""
+        distinct = {repr(w): w for w in self.waveforms}.values()  # sources often share a waveform
+        points = [w.breakpoints(tstop) for w in distinct]
+        points = np.unique(np.concatenate(points)) if points else np.empty(0)
+        return points[(points > 0) & (points < tstop)]
+
+
+def _pulse(t, v1, v2, delay, rise, fall, width, period):
+    tt = t - delay
+    local = np.where(tt > 0, np.mod(tt, period), tt)
+    out = v1.copy()
+    dv = v2 - v1
+    rising = (local > 0) & (local < rise)
+    out = np.where(rising, v1 + dv * local / rise, out)
+    high = (local >= rise) & (local <= rise + width)
+    out = np.where(high, v2, out)
+    falling = (local > rise + width) & (local < rise + width + fall)
+    return np.where(falling, v2 - dv * (local - rise - width) / fall, out)
+
+
+def _sine(t, offset, amplitude, freq, delay, damping, phase):
+    ph = phase * (math.pi / 180.0)
+    td = np.maximum(t - delay, 0.0)
+    out = offset + amplitude * np.exp(-td * damping) * np.sin(2 * math.pi * freq * td + ph)
+    return np.where(t < delay, offset + amplitude * np.sin(ph), out)
+
+
+def _pwl(t, times, values):
+    """np.interp of every row of ``values`` over the shared ``times`` at scalar ``t``."""
+    if t <= times[0]:
+        return values[:, 0]
+    if t >= times[-1]:
+        return values[:, -1]
+    j = int(np.searchsorted(times, t, side="right")) - 1
+    slope = (values[:, j + 1] - values[:, j]) / (times[j + 1] - times[j])
+    return slope * (t - times[j]) + values[:, j]

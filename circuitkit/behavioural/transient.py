@@ -1,0 +1,122 @@
+"""Transient analysis: a fixed time grid, trapezoidal integration with charge companions.
+
+Time grid: ``k * max_step`` for k = 0, 1, ... up to ``tstop`` (always
+included), merged with every waveform breakpoint in (0, tstop); a grid point
+closer than ``MIN_BREAK * max_step`` to a breakpoint (ngspice's
+``CKTminBreak``) is dropped in favour of the breakpoint. Like ngspice, the
+first step after t = 0 and after every breakpoint is cut to
+``FIRST_STEP_FRACTION`` of the interval to the next point, so the
+backward-Euler step there (first-order accurate) is short. Signals are
+reported at every grid point.
+
+Integration (as ngspice): the first point is the operating point at t = 0;
+each step uses the trapezoidal rule, except the first step and every step
+that starts at a breakpoint, which use backward Euler (ngspice resets the
+order to 1 there). With charges ``q = C y`` and ``i_C`` = dq/dt on the
+charge rows::
+
+    backward Euler   i_C(n) = (q(n) - q(n-1)) / h
+    trapezoidal      i_C(n) = 2 (q(n) - q(n-1)) / h - i_C(n-1)
+
+so each step solves ``(G + a C) y + i_nl(y) = b(t) + a C y(n-1) + beta i_C(n-1)``
+with ``a`` = 1/h, beta = 0 (BE) or ``a`` = 2/h, beta = 1 (trapezoidal), and
+then updates ``i_C``; rows without charge are solved exactly at every step.
+A step whose Newton iteration fails is split in two halves (recursively, at
+most ``MAX_SPLITS`` levels) before :class:`ConvergenceError` is raised.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..circuit.model import Transient
+from ..errors import ConvergenceError
+from .mna import MnaSystem
+from .newton import NewtonFailure, Solver
+from .operating_point import operating_point
+
+MIN_BREAK = 5e-5
+FIRST_STEP_FRACTION = 0.1
+MAX_SPLITS = 10
+
+
+def time_grid(tstop: float, max_step: float, breakpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grid times and, per time, whether it is a breakpoint (or t = 0)."""
+    min_break = MIN_BREAK * max_step
+    n = int(np.floor(tstop / max_step * (1 + 1e-12)))
+    uniform = np.append(np.arange(n + 1) * max_step, tstop)
+    bp = np.asarray(breakpoints, dtype=float)
+    bp = np.unique(bp[(bp > min_break) & (bp < tstop - min_break)])
+    if bp.size:
+        bp = bp[np.concatenate(([True], np.diff(bp) > min_break))]
+        uniform = uniform[_distance_to_sorted(uniform, bp) > min_break]
+    uniform = uniform[np.concatenate((np.diff(uniform) > min_break, [True]))]  # tstop beats a close k*max_step
+    times = np.concatenate((uniform, bp))
+    order = np.argsort(times, kind="stable")
+    is_break = np.concatenate((np.zeros(uniform.size, bool), np.ones(bp.size, bool)))[order]
+    times = times[order]
+    is_break[0] = True
+    starts = np.flatnonzero(is_break)
+    short = times[starts] + FIRST_STEP_FRACTION * (times[starts + 1] - times[starts])
+    times = np.insert(times, starts + 1, short)
+    is_break = np.insert(is_break, starts + 1, False)
+    return times, is_break
+
+
+def _distance_to_sorted(points: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    k = np.searchsorted(sorted_values, points)
+    left = sorted_values[np.maximum(k - 1, 0)]
+    right = sorted_values[np.minimum(k, sorted_values.size - 1)]
+    return np.minimum(np.abs(points - left), np.abs(points - right))
+
+
+def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
+                  record: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Integrate from 0 to ``tstop``; return grid times, ``record(y)`` per time, statistics."""
+    times, is_break = time_grid(analysis.tstop, analysis.max_step, system.sources.breakpoints(analysis.tstop))
+    try:
+        y, op_stats = operating_point(system, solver, 0.0)
+    except NewtonFailure as exc:
+        raise ConvergenceError(f"operating point: {exc}", 0.0) from None
+    first = record(y)
+    out = np.empty((times.size, first.size))
+    out[0] = first
+    stepper = _Stepper(system, solver)
+    i_c = np.zeros(system.size)
+    for k in range(1, times.size):
+        y, i_c = stepper.advance(y, i_c, times[k - 1], times[k], backward_euler=bool(is_break[k - 1]))
+        out[k] = record(y)
+    stats = {"steps": times.size - 1, "breakpoints": int(is_break.sum()) - 1, "split_steps": stepper.splits,
+             "op_source_steps": op_stats["source_steps"]}
+    return times, out, stats
+
+
+class _Stepper:
+    """One integration step from ``t0`` to ``t1``, split in halves when Newton fails."""
+
+    def __init__(self, system: MnaSystem, solver: Solver):
+        self.system = system
+        self.solver = solver
+        self.splits = 0
+
+    def advance(self, y, i_c, t0, t1, backward_euler, depth=0):
+        try:
+            return self._step(y, i_c, t0, t1, backward_euler)
+        except NewtonFailure as exc:
+            if depth >= MAX_SPLITS:
+                raise ConvergenceError(f"transient step from {t0:.6g} s: {exc}", t1) from None
+        self.splits += 1
+        mid = 0.5 * (t0 + t1)
+        y, i_c = self.advance(y, i_c, t0, mid, backward_euler, depth + 1)
+        return self.advance(y, i_c, mid, t1, False, depth + 1)
+
+    def _step(self, y, i_c, t0, t1, backward_euler):
+        # round h so equal steps share one cached matrix despite floating-point noise in t1 - t0
+        h = float(f"{t1 - t0:.12e}")
+        a, beta = (1.0 / h, 0.0) if backward_euler else (2.0 / h, 1.0)
+        c = self.system.c_matrix
+        q_prev = c @ y
+        rhs = self.system.source_vector(t1) + a * q_prev + beta * i_c
+        y_new = self.solver.solve(y, rhs, "tran", a)
+        return y_new, a * (c @ y_new - q_prev) - beta * i_c

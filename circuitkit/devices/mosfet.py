@@ -1,0 +1,113 @@
+"""ngspice's level-1 (Shichman-Hodges) MOSFET on numpy arrays: the twin of ``mos1``.
+
+The netlist writes ``M d g s b card W= L=`` with ``.model card nmos|pmos
+level=1 vto= kp= lambda=``; every other model parameter keeps its ngspice
+default. With those defaults ngspice's ``mos1load.c`` reduces to what this
+module computes, in the same order of operations:
+
+* no body effect (GAMMA = 0), no lateral diffusion (LD = 0), TEMP = TNOM =
+  27 C, so the threshold is ``von = type * VTO`` and ``beta = KP * W / L``;
+* no gate or junction capacitances (no TOX, CJ, CBD, CBS), no series
+  resistances (RD = RS = 0): the transistor is purely resistive;
+* polarity: every voltage is multiplied by ``type`` (+1 nmos, -1 pmos) and so
+  is every current, so conductances are the same for both polarities;
+* source/drain swap: when ``vds < 0`` the device runs in inverse mode
+  (``mode = -1``) with ``vgd`` and ``-vds`` in place of ``vgs`` and ``vds``;
+* channel current in mode coordinates (``vgst = vg - von``)::
+
+      cutoff      vgst <= 0            cdrain = 0
+      saturation  vgst <= vds          cdrain = beta (1 + lambda vds) vgst^2 / 2
+      triode      otherwise            cdrain = beta (1 + lambda vds) vds (vgst - vds / 2)
+
+* bulk-drain and bulk-source junction diodes with IS = 1e-14 A and GMIN =
+  1e-12 S in parallel (ngspice's defaults)::
+
+      vbx <= -3 vt     i = GMIN vbx - IS
+      otherwise        i = IS (exp(vbx / vt) - 1) + GMIN vbx
+
+  In a 1T1R read they carry about IS + GMIN * |v| ~ 1e-13 A, a 1e-8 part
+  of a microampere cell current; they are kept because they cost two
+  exponentials and they are what give the drain node of a cut-off
+  transistor a (tiny) conductance, as in ngspice.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..circuit.model import MosfetModel
+
+#: ngspice defaults: junction saturation current (A), GMIN (S), temperature (K).
+IS = 1e-14
+GMIN = 1e-12
+TEMP = 300.15
+#: thermal voltage kT/q at TEMP (CODATA values as in ngspice's const.h).
+VT = 1.38064852e-23 * TEMP / 1.6021766208e-19
+#: ngspice caps exponent arguments at MAX_EXP_ARG.
+MAX_EXP_ARG = 709.0
+
+
+def polarity(model: MosfetModel) -> float:
+    """+1 for nmos, -1 for pmos (ngspice's ``MOS1type``)."""
+    return 1.0 if model.polarity == "nmos" else -1.0
+
+
+def junction(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bulk junction diode current from bulk into drain/source and its conductance."""
+    forward = v > -3 * VT
+    e = np.exp(np.minimum(np.where(forward, v, 0.0) / VT, MAX_EXP_ARG))
+    i = np.where(forward, IS * (e - 1) + GMIN * v, GMIN * v - IS)
+    g = np.where(forward, IS * e / VT + GMIN, GMIN)
+    return i, g
+
+
+def channel(model: MosfetModel, vg: np.ndarray, vds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drain current ``cdrain`` and its derivatives ``gm``, ``gds`` in mode coordinates (vds >= 0)."""
+    beta = model.kp * model.w / model.l
+    vgst = vg - polarity(model) * model.vto
+    betap = beta * (1 + model.lambda_ * vds)
+    on = vgst > 0
+    sat = on & (vgst <= vds)
+    tri = on & ~sat
+    cdrain = np.where(sat, betap * vgst * vgst * .5, np.where(tri, betap * vds * (vgst - .5 * vds), 0.0))
+    gm = np.where(sat, betap * vgst, np.where(tri, betap * vds, 0.0))
+    gds = np.where(sat, model.lambda_ * beta * vgst * vgst * .5,
+                   np.where(tri, betap * (vgst - vds) + model.lambda_ * beta * vds * (vgst - .5 * vds), 0.0))
+    return cdrain, gm, gds
+
+
+def level1(model: MosfetModel, vd, vg, vs, vb) -> tuple[np.ndarray, np.ndarray]:
+    """Terminal currents and their derivatives for node voltages of ``n`` transistors.
+
+    Returns ``(currents, jacobian)``: ``currents`` has shape (3, n), the
+    currents flowing *into* the drain, source and bulk terminals (the gate
+    draws none); ``jacobian[r, c]`` (shape (3, 4, n)) is the derivative of
+    current ``r`` (d, s, b) with respect to terminal voltage ``c`` (d, g, s, b).
+    """
+    typ = polarity(model)
+    vd, vg, vs, vb = (np.asarray(a, dtype=float) for a in (vd, vg, vs, vb))
+    vds = typ * (vd - vs)
+    vgs = typ * (vg - vs)
+    vbs = typ * (vb - vs)
+    vbd = vbs - vds
+    vgd = vgs - vds
+
+    cbs, gbs = junction(vbs)
+    cbd, gbd = junction(vbd)
+
+    normal = vds >= 0
+    mode = np.where(normal, 1.0, -1.0)
+    cdrain, gm, gds = channel(model, np.where(normal, vgs, vgd), vds * mode)
+    # channel current into the drain (d -> s) and its derivatives wrt vgs, vds
+    ich = mode * cdrain
+    dich_dvgs = np.where(normal, gm, -gm)
+    dich_dvds = np.where(normal, gds, gm + gds)
+    dich = np.stack([dich_dvds, dich_dvgs, -(dich_dvgs + dich_dvds), np.zeros_like(vds)])  # wrt d, g, s, b
+
+    zero = np.zeros_like(vds)
+    currents = typ * np.stack([ich - cbd, -ich - cbs, cbd + cbs])
+    jacobian = np.stack([
+        dich + np.stack([gbd, zero, zero, -gbd]),
+        -dich + np.stack([zero, zero, gbs, -gbs]),
+        np.stack([-gbd, zero, -gbs, gbd + gbs]),
+    ])
+    return currents, jacobian

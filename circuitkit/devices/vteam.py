@@ -1,0 +1,83 @@
+"""VTEAM: the voltage-controlled threshold memristor of Kvatinsky et al.; twin of ``vteam.va``.
+
+State ``x = (w - won)/(woff - won)`` in [0, 1], 0 fully ON (``ron``), 1 fully
+OFF (``roff``). Positive voltage above ``voff`` moves x towards OFF, negative
+voltage below ``von`` towards ON; in between nothing moves, exactly::
+
+    dx/dt = koff (ramp(v - voff)/voff)^alphaoff foff(x)     v > voff
+          + kon  (ramp(von - v)/-von)^alphaon   fon(x)      v < von
+    foff(x) = exp(-exp((x - aoff)/wc)) taper(1 - x)
+    fon(x)  = exp(-exp(-(x - aon)/wc)) taper(x)
+
+``ramp`` (width ``vblend``) and ``taper`` (width ``xedge``) are the C1
+functions of :mod:`circuitkit.devices.smooth`: the published law holds
+exactly beyond ``vblend`` above threshold, and a state at a bound stays there.
+I–V: ``iv = 0`` linear ``R = ron + (roff - ron) x``; ``iv = 1`` exponential
+``R = ron exp(ln(roff/ron) x)``.
+
+Rate constants: the set's ``k`` (m/s) over ``D = woff - won = 3 nm`` gives
+1/s (koff 5e-4/3e-9 = 1.67e5 /s, kon -10/3e-9 = -3.33e9 /s); at those rates a
+10 kHz drive switches within microseconds, a square loop. The defaults scale
+time by 1e-2, so the default device at 10 kHz behaves like the published one
+at 1 MHz: switching takes a visible part of the period. Set ``koff`` and
+``kon`` back to 100x the defaults for the published speed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import DeviceModel, Parameter, ParamSet, State, register
+from .smooth import ramp, taper
+
+
+@register
+class Vteam(DeviceModel):
+    name = "vteam"
+    description = "VTEAM voltage-threshold memristor (Kvatinsky 2015), x: 0 ON .. 1 OFF"
+    kind = "memristor"
+    references = (
+        "Equations: S. Kvatinsky, M. Ramadan, E. G. Friedman, A. Kolodny, 'VTEAM: a general model for "
+        "voltage-controlled memristors', IEEE TCAS-II 62(8):786-790, 2015; window: S. Kvatinsky et al., "
+        "'TEAM: threshold adaptive memristor model', IEEE TCAS-I 60(1):211-221, 2013. "
+        "Parameter set: public VTEAM code as listed in device-models.md section 2 (provenance unverified): "
+        "ron 50 Ohm, roff 1 kOhm, D 3 nm, kon -10 m/s, koff 5e-4 m/s, alphaon 3, alphaoff 1, "
+        "von -0.2 V, voff 0.02 V; k normalised by D and time-scaled by 1e-2 (see module docstring)."
+    )
+    parameters = (
+        Parameter("ron", 50.0, "Ohm", "ON resistance (x = 0)", 0.0, None, lower_inclusive=False),
+        Parameter("roff", 1000.0, "Ohm", "OFF resistance (x = 1)", 0.0, None, lower_inclusive=False),
+        Parameter("koff", 5e-4 / 3e-9 * 1e-2, "1/s", "OFF-switching rate constant", 0.0, None),
+        Parameter("kon", -10 / 3e-9 * 1e-2, "1/s", "ON-switching rate constant (negative)", None, 0.0),
+        Parameter("voff", 0.02, "V", "OFF threshold voltage", 0.0, None, lower_inclusive=False),
+        Parameter("von", -0.2, "V", "ON threshold voltage (negative)", None, 0.0, upper_inclusive=False),
+        Parameter("alphaoff", 1.0, "", "OFF-switching exponent", 1.0, None),
+        Parameter("alphaon", 3.0, "", "ON-switching exponent", 1.0, None),
+        Parameter("aoff", 1.0, "", "Kvatinsky OFF window position (normalised)"),
+        Parameter("aon", 0.0, "", "Kvatinsky ON window position (normalised)"),
+        Parameter("wc", 0.1, "", "Kvatinsky window width (normalised)", 0.0, None, lower_inclusive=False),
+        Parameter("iv", 0.0, "", "I-V relation: 0 linear, 1 exponential", 0.0, 1.0),
+        Parameter("vblend", 2e-3, "V", "threshold blend width", 0.0, None, lower_inclusive=False),
+        Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
+        Parameter("x0", 0.5, "", "initial state", 0.0, 1.0, instance=True),
+    )
+    states = (State("x", "x0", "normalised filament/undoped width: 0 ON, 1 OFF"),)
+
+    @staticmethod
+    def resistance(x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """Device resistance at state ``x`` (one state row)."""
+        linear = p.ron + (p.roff - p.ron) * x
+        exponential = p.ron * np.exp(np.log(p.roff / p.ron) * x)
+        return np.where(np.asarray(p.iv) > 0.5, exponential, linear)
+
+    @staticmethod
+    def current(v, x, p):
+        return v / Vteam.resistance(x[0], p)
+
+    @staticmethod
+    def dxdt(v, x, p):
+        x = x[0]
+        off = p.koff * (ramp(v - p.voff, p.vblend) / p.voff) ** p.alphaoff \
+            * np.exp(-np.exp((x - p.aoff) / p.wc)) * taper(1 - x, p.xedge)
+        on = p.kon * (ramp(p.von - v, p.vblend) / -p.von) ** p.alphaon \
+            * np.exp(-np.exp(-(x - p.aon) / p.wc)) * taper(x, p.xedge)
+        return (np.where(v > p.voff, off, 0.0) + np.where(v < p.von, on, 0.0))[None, :]
