@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from ..errors import Location, ParameterError
-from .base import REGISTRY, DeviceModel
+from .base import REGISTRY, VERILOG_A_DIR, DeviceModel
 
-#: modules of circuitkit.devices that define shipped twins
-SHIPPED: tuple[str, ...] = ("vteam",)  # helpers append as models land
+#: shipped twins: every ``verilog_a/NAME.va`` with a module ``circuitkit/devices/NAME.py``
+SHIPPED: tuple[str, ...] = tuple(sorted(
+    va.stem for va in VERILOG_A_DIR.glob("*.va") if (Path(__file__).parent / f"{va.stem}.py").is_file()))
 
 for _mod in SHIPPED:
     importlib.import_module(f"{__package__}.{_mod}")
