@@ -114,3 +114,14 @@ def test_list_builders_follow_parameters():
     assert len(d.params["c"]) == 4 and d.params["c"] == d.params["e"] and all(0 <= v <= 1 for v in d.params["c"])
     with pytest.raises(DescriptionError, match="fill"):
         parse_text("param a = fill(0.5, 1)\n")
+
+
+def test_keywords_are_allowed_as_setting_and_argument_names(tmp_path):
+    # 'device' and 'sense' are statement keywords but also setting/argument names
+    from circuitkit.description.parser import parse_text
+    stmts = parse_text('crossbar xb {\n  rows = 2; cols = 2\n  device = vteam(iv = 0)\n}\n'
+                       'stimulus { read = [read([0.1, 0.1], sense = [0, 1])] }\n', file="kw.xbar").statements
+    xb = next(s for s in stmts if s.kind == "crossbar")
+    assert [s.key for s in xb.settings] == ["rows", "cols", "device"]
+    stim = next(s for s in stmts if s.kind == "stimulus")
+    assert "sense" in stim.settings[0].value[0].kwargs

@@ -275,13 +275,13 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
             break
         tag = f"row{side}"
         if w.r_row > 0:
-            drv = c.add_nodes(f"{name}_d{tag}", (R,))[driven]
+            drv = c.add_nodes(f"{name}_d{tag}", (R,), index=driven)
             c.add(Resistors(f"{name}_s{tag}", (R,), a=drv, b=wl[driven, col], r=w.r_row, index=part))
         else:
             drv = wl[driven, col]
         src = drv
         if design.row_driver.r_out > 0:
-            src = c.add_nodes(f"{name}_v{tag}n", (R,))[driven]
+            src = c.add_nodes(f"{name}_v{tag}n", (R,), index=driven)
             c.add(Resistors(f"{name}_o{tag}", (R,), a=src, b=drv, r=design.row_driver.r_out, index=part))
         c.add(VoltageSources(f"{name}_v{tag}", (R,), p=src, n_=np.zeros(nd, np.int64), waveforms=row_waves,
                              index=part))
@@ -344,7 +344,7 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         ns, part = sensed.size, (None if sensed.size == C else sensed)
         src = cend[sensed]
         if design.col_driver.r_out > 0:
-            src = c.add_nodes(f"{name}_vcoln", (C,))[sensed]
+            src = c.add_nodes(f"{name}_vcoln", (C,), index=sensed)
             c.add(Resistors(f"{name}_ocol", (C,), a=cend[sensed], b=src, r=design.col_driver.r_out, index=part))
         c.add(VoltageSources(f"{name}_vcol", (C,), p=src, n_=np.zeros(ns, np.int64),
                              waveforms=[wv for j, wv in enumerate(_waves(tl.cols, is_op)) if not tl.col_float[j]],

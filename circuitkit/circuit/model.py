@@ -47,21 +47,32 @@ def index_suffix(k: int, shape: tuple[int, ...]) -> str:
 
 @dataclass
 class NodeBlock:
-    """``size`` consecutive node ids starting at ``start``, named ``name_i_j``."""
+    """Consecutive node ids starting at ``start``, named ``name_i_j`` by position in ``shape``.
+
+    With ``index`` (flat positions in ``shape``) only those positions exist,
+    e.g. the driver nodes of the driven rows of a partly floating array.
+    """
 
     name: str
     shape: tuple[int, ...]
     start: int
+    index: np.ndarray | None = None
 
     @property
     def size(self) -> int:
+        if self.index is not None:
+            return int(len(self.index))
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
     def ids(self) -> np.ndarray:
-        return (self.start + np.arange(self.size, dtype=np.int64)).reshape(self.shape)
+        ids = self.start + np.arange(self.size, dtype=np.int64)
+        return ids if self.index is not None else ids.reshape(self.shape)
 
     def node_name(self, node: int) -> str:
-        return self.name + index_suffix(node - self.start, self.shape)
+        k = node - self.start
+        if self.index is not None:
+            k = int(self.index[k])
+        return self.name + index_suffix(k, self.shape)
 
 
 # ---------------------------------------------------------------------------
@@ -330,16 +341,23 @@ class Circuit:
         self.options: dict[str, Any] = {}   # extra metadata for results (sizes, phases, ...)
 
     # nodes
-    def add_nodes(self, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
+    def add_nodes(self, name: str, shape: tuple[int, ...] = (), index=None) -> np.ndarray:
+        """Add a block of nodes; with ``index`` only those flat positions of ``shape`` (ids in that order)."""
         check_identifier(name, "node name")
         if any(b.name == name for b in self.blocks):
             raise ValueError(f"node block '{name}' defined twice")
-        block = NodeBlock(name, tuple(int(s) for s in shape), self.n_nodes)
+        shape = tuple(int(s) for s in shape)
+        if index is not None:
+            index = np.asarray(index, dtype=np.int64).ravel()
+            full = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            if index.size and (index.min() < 0 or index.max() >= full or np.unique(index).size != index.size):
+                raise ValueError(f"node block '{name}': index must be distinct positions in shape {shape}")
+        block = NodeBlock(name, shape, self.n_nodes, index)
         self.blocks.append(block)
         self._starts.append(block.start)
         self.n_nodes += block.size
         ids = block.ids()
-        return ids if shape else ids.reshape(()).item()
+        return ids if (shape or index is not None) else ids.reshape(()).item()
 
     def node_name(self, node: int) -> str:
         if node == 0:
