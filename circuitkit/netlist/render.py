@@ -1,0 +1,490 @@
+"""Render a :class:`Circuit` as an ngspice deck, streamed group by group.
+
+The layout lives in ``netlist_templates/*.j2`` (one template per kind of
+element, plus header, model cards, analysis and control block); this module
+only turns the circuit's arrays into rows of checked, formatted strings and
+hands them to the templates. Rows are produced lazily in chunks of
+:data:`CHUNK` elements and each template streams straight into the file
+handle, so a 256x256 crossbar never exists as one string.
+
+Deck layout (the contract with ``circuitkit.spice.runner``)::
+
+    * circuitkit netlist: <title>
+    * source: <description file>
+    * <summary lines>
+    <one commented section per element group, in circuit order>
+    .model cards (one per Devices and per Mosfets group)
+    .options klu
+    .save <exactly the vectors the probes need>
+    .tran <tstep> <tstop> 0 <max step>   |   .op
+    .control / pre_osdi <abs path> ... / run / write circuitkit.raw / .endc / .end
+
+Numbers are written losslessly (integers as integers, other floats as
+``repr``) so ngspice and the behavioural engine see the same values; every
+model-level device parameter is written out, not left to the .va default.
+Same circuit, same bytes: nothing depends on time, host or dict order.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+from pathlib import Path
+from typing import IO, Iterator, Mapping
+
+import jinja2
+import numpy as np
+
+from ..circuit.model import (VCCS, VCVS, Capacitors, Circuit, Devices, Mosfets, OperatingPoint, Probe,
+                             Resistors, Transient, VoltageSources)
+from ..circuit.waveforms import DC, PWL, Pulse, Sine
+from .safety import (NetlistError, check_unique, comment_text, format_number, format_numbers, safe_name,
+                     safe_node_name, safe_path)
+
+#: Directory of the Jinja2 templates (next to ``verilog_a/`` in the project root).
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "netlist_templates"
+#: Raw file the control block writes (relative to ngspice's working directory).
+RAW_FILE = "circuitkit.raw"
+#: Elements formatted per step of a row generator.
+CHUNK = 8192
+#: ngspice options of every deck; ``circuit.options["spice_options"]`` (name -> number) adds more.
+OPTIONS = ("klu",)
+#: Node (and 1 ohm resistor to ground) that stands in for ground in probes: ngspice has no v(0).
+GROUND_REF = "_ck_gnd"
+
+_TEMPLATES = {Resistors: "resistors.j2", Capacitors: "capacitors.j2", VoltageSources: "vsources.j2",
+              VCVS: "vcvs.j2", VCCS: "vccs.j2", Devices: "devices.j2", Mosfets: "mosfets.j2"}
+_KIND = {Resistors: "resistors", Capacitors: "capacitors", VoltageSources: "voltage sources",
+         VCVS: "VCVS", VCCS: "VCCS", Devices: "devices", Mosfets: "MOSFETs"}
+_PREFIX = {Resistors: "R", Capacitors: "C", VoltageSources: "V", VCVS: "E", VCCS: "G", Devices: "N", Mosfets: "M"}
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+def render_netlist(circuit: Circuit, osdi: Mapping[str, Path | str], fh: IO[str]) -> None:
+    """Write the ngspice deck of ``circuit`` to ``fh``.
+
+    ``osdi`` maps each Verilog-A model name the circuit uses to its compiled
+    ``.osdi`` file (absolute path). Everything is checked before the first
+    byte is written; raises :class:`NetlistError` (a ``ValueError``) on unsafe
+    names or paths, non-finite numbers or sources ngspice would read differently.
+    """
+    deck = _Deck(circuit, osdi)
+    env = environment()
+
+    def emit(template: str, **context) -> None:
+        stream = env.get_template(template).stream(**context)
+        stream.enable_buffering(256)
+        stream.dump(fh)
+
+    emit("header.j2", title=deck.title, source=deck.source, summary=deck.summary())
+    for group, names in zip(circuit.groups, deck.instance_names):
+        emit(_TEMPLATES[type(group)], section=_section(group), rows=deck.rows(group, names),
+             **deck.group_context(group))
+    if deck.ground_probe:
+        emit("resistors.j2", section="reference node for probes of ground (0 V)",
+             rows=iter([(f"R{GROUND_REF}", GROUND_REF, "0", "1")]))
+    emit("models.j2", cards=deck.model_cards())
+    emit("analysis.j2", options=deck.options, saves=deck.saves, analysis=deck.analysis())
+    emit("control.j2", osdi=deck.osdi_paths, raw_file=RAW_FILE)
+
+
+def render_text(circuit: Circuit, osdi: Mapping[str, Path | str]) -> str:
+    """The deck as a string (for tests and small circuits)."""
+    buf = io.StringIO()
+    render_netlist(circuit, osdi, buf)
+    return buf.getvalue()
+
+
+def spice_vector(circuit: Circuit, probe: Probe) -> str:
+    """Normalised name of the raw-file vector holding ``probe`` (before its scale).
+
+    ``v(<node>)`` for node voltages (``v(_ck_gnd)`` for ground, see
+    :data:`GROUND_REF`), ``i(<source instance>)`` for source currents; lowercase
+    as ngspice writes them.
+    """
+    if probe.kind == "v":
+        node = _probe_node(circuit, probe)
+        if node == 0:
+            return f"v({GROUND_REF})"
+        return f"v({safe_node_name(circuit.node_name(node), f'node of signal {probe.name!r}').lower()})"
+    if probe.kind == "i":
+        group, k = _probe_source(circuit, probe)
+        return f"i({safe_name(group.instance_name(k), f'source of signal {probe.name!r}').lower()})"
+    raise NetlistError(f"signal {probe.name!r}: unknown probe kind {probe.kind!r} (expected 'v' or 'i')")
+
+
+def saved_vectors(circuit: Circuit) -> list[str]:
+    """The distinct vectors of all probes, in probe order (what ``.save`` lists)."""
+    return list(dict.fromkeys(spice_vector(circuit, p) for p in circuit.probes))
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment over :data:`TEMPLATE_DIR` (plain text, strict about missing data)."""
+    if not TEMPLATE_DIR.is_dir():
+        raise NetlistError(f"netlist templates not found in {TEMPLATE_DIR}")
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=False,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True, newline_sequence="\n")
+
+
+# ---------------------------------------------------------------------------
+# probes
+# ---------------------------------------------------------------------------
+
+def _probe_node(circuit: Circuit, probe: Probe) -> int:
+    try:
+        node = int(probe.target)
+    except (TypeError, ValueError):
+        raise NetlistError(f"signal {probe.name!r}: a voltage probe needs a node id, got {probe.target!r}") from None
+    if not 0 <= node < circuit.n_nodes:
+        raise NetlistError(f"signal {probe.name!r}: node id {node} out of range (0..{circuit.n_nodes - 1})")
+    return node
+
+
+def _probe_source(circuit: Circuit, probe: Probe) -> tuple[VoltageSources, int]:
+    try:
+        name, k = probe.target
+        k = int(k)
+    except (TypeError, ValueError):
+        raise NetlistError(f"signal {probe.name!r}: a current probe needs (source group, index), "
+                           f"got {probe.target!r}") from None
+    try:
+        group = circuit.group(name, VoltageSources)
+    except KeyError:
+        raise NetlistError(f"signal {probe.name!r}: no voltage-source group named {name!r} "
+                           "(currents are measured through voltage sources)") from None
+    if not 0 <= k < group.n:
+        raise NetlistError(f"signal {probe.name!r}: source group {name!r} has {group.n} sources, no index {k}")
+    return group, k
+
+
+# ---------------------------------------------------------------------------
+# names
+# ---------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=64)
+def _suffixes(shape: tuple[int, ...]) -> tuple[str, ...]:
+    """``_i_j`` suffix of every flat position of ``shape`` (C order, as ``index_suffix``)."""
+    if shape == ():
+        return ("",)
+    return tuple("_" + "_".join(map(str, idx)) for idx in itertools.product(*(range(s) for s in shape)))
+
+
+def _node_table(circuit: Circuit) -> np.ndarray:
+    """Netlist name of every node id (object array, id 0 is ``0``); names checked and unique."""
+    table = np.empty(circuit.n_nodes, dtype=object)
+    table[0] = "0"
+    filled = np.zeros(circuit.n_nodes, dtype=bool)
+    filled[0] = True
+    for block in circuit.blocks:
+        safe_node_name(block.name, "node name")
+        suffixes = _suffixes(tuple(int(s) for s in block.shape))
+        index = getattr(block, "index", None)
+        if index is not None:
+            suffixes = [suffixes[int(i)] for i in np.asarray(index).ravel()]
+        stop = block.start + len(suffixes)
+        if block.start < 1 or stop > circuit.n_nodes or filled[block.start:stop].any():
+            raise NetlistError(f"node block '{block.name}' overlaps another block or lies outside the circuit")
+        table[block.start:stop] = [block.name + s for s in suffixes]
+        filled[block.start:stop] = True
+    if not filled.all():
+        raise NetlistError(f"node id {int(np.flatnonzero(~filled)[0])} belongs to no node block")
+    check_unique(table.tolist(), "node")
+    return table
+
+
+def _instance_names(group) -> list[str]:
+    kind = type(group)
+    if kind not in _PREFIX:
+        raise NetlistError(f"cannot write element group {getattr(group, 'name', group)!r} "
+                           f"of type {kind.__name__} to a netlist")
+    if group.prefix != _PREFIX[kind]:
+        raise NetlistError(f"{_KIND[kind]} '{group.name}': element letter {group.prefix!r}, "
+                           f"expected {_PREFIX[kind]!r}")
+    safe_name(group.name, f"{_KIND[kind]} group name")
+    suffixes = _suffixes(tuple(int(s) for s in group.shape))
+    if group.index is not None:
+        idx = np.asarray(group.index, dtype=np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= len(suffixes)):
+            raise NetlistError(f"{_KIND[kind]} '{group.name}': index outside shape {tuple(group.shape)}")
+        suffixes = [suffixes[i] for i in idx.tolist()]
+    elif len(suffixes) != group.n:
+        raise NetlistError(f"{_KIND[kind]} '{group.name}': shape {tuple(group.shape)} does not name {group.n} elements")
+    head = group.prefix + group.name
+    return [head + s for s in suffixes]
+
+
+def _section(group) -> str:
+    kind = _KIND[type(group)]
+    shape = "x".join(str(int(s)) for s in group.shape)
+    size = f"{group.n}" if group.index is None and len(group.shape) < 2 else f"{group.n} of {shape}"
+    extra = f" ({group.model.name})" if isinstance(group, Devices) else ""
+    return f"{kind} {group.name}{extra}: {size}"
+
+
+# ---------------------------------------------------------------------------
+# the deck
+# ---------------------------------------------------------------------------
+
+class _Deck:
+    """Everything checked up front; rows formatted lazily when a template asks for them."""
+
+    def __init__(self, circuit: Circuit, osdi: Mapping[str, Path | str]):
+        self.circuit = circuit
+        self.title = comment_text(circuit.title)
+        self.source = comment_text(circuit.source if circuit.source is not None else "(built in Python)")
+        self.nodes = _node_table(circuit)
+        self.instance_names = [_instance_names(g) for g in circuit.groups]
+        check_unique(itertools.chain.from_iterable(self.instance_names), "element")
+        self._waves: dict = {}
+        self._resolved: dict[int, object] = {}
+        for group, names in zip(circuit.groups, self.instance_names):
+            self._check_nodes(group)
+            self._check_values(group, names)
+            if isinstance(group, Devices):
+                self._check_devices(group)
+            elif isinstance(group, Mosfets):
+                safe_name(group.model_card, f"MOSFETs '{group.name}': model card")
+        cards = [g.model_card for g in circuit.groups if isinstance(g, (Devices, Mosfets))]
+        check_unique(cards, "model card")
+        self.ground_probe = any(p.kind == "v" and _probe_node(circuit, p) == 0 for p in circuit.probes)
+        if self.ground_probe:
+            if GROUND_REF in {n.lower() for n in self.nodes.tolist()}:
+                raise NetlistError(f"node name {GROUND_REF} is reserved (reference for probes of ground)")
+            if f"r{GROUND_REF}" in {n.lower() for n in itertools.chain(*self.instance_names)}:
+                raise NetlistError(f"element name R{GROUND_REF} is reserved (reference for probes of ground)")
+        self.saves = saved_vectors(circuit)
+        self.osdi_paths = self._osdi(osdi)
+        self.options = self._options(circuit.options.get("spice_options") or {})
+        self.model_cards()  # check now, before anything is written
+        self.analysis()
+
+    # -- checks -----------------------------------------------------------
+    def _check_nodes(self, group) -> None:
+        for term in self._terminals(group):
+            ids = np.asarray(getattr(group, term))
+            if ids.shape[-1:] != (group.n,) or ids.dtype.kind not in "iu":
+                raise NetlistError(f"{_KIND[type(group)]} '{group.name}': terminal '{term}' needs {group.n} "
+                                   f"integer node ids, has shape {ids.shape} of {ids.dtype}")
+            if ids.size and (ids.min() < 0 or ids.max() >= self.circuit.n_nodes):
+                raise NetlistError(f"{_KIND[type(group)]} '{group.name}': terminal '{term}' "
+                                   f"refers to a node id outside 0..{self.circuit.n_nodes - 1}")
+
+    def _check_values(self, group, names: list[str]) -> None:
+        """Every number of the group is finite (formatting later cannot fail half-way through a file)."""
+        what = f"{_KIND[type(group)]} '{group.name}'"
+        if isinstance(group, VoltageSources):
+            if len(group.waveforms) != group.n:
+                raise NetlistError(f"{what}: {len(group.waveforms)} waveforms for {group.n} sources")
+            for name, wave in zip(names, group.waveforms):
+                self._wave(wave, f"{what}: source {name}")
+            return
+        arrays = {Resistors: ("r",), Capacitors: ("c",), VCVS: ("gain",), VCCS: ("gm",)}.get(type(group), ())
+        for key in arrays:
+            values = np.asarray(getattr(group, key), dtype=float)
+            if values.shape != (group.n,):
+                raise NetlistError(f"{what}: '{key}' has {values.size} values for {group.n} elements")
+            bad = ~np.isfinite(values)
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise NetlistError(f"{what}: value [{k}] is {values[k]}; only finite numbers can be written")
+
+    def resolved(self, group: Devices):
+        """The group's parameters resolved once (defaults + overrides, range-checked)."""
+        if id(group) not in self._resolved:
+            self._resolved[id(group)] = group.resolved()
+        return self._resolved[id(group)]
+
+    @staticmethod
+    def _terminals(group) -> tuple[str, ...]:
+        if isinstance(group, (Resistors, Capacitors)):
+            return ("a", "b")
+        if isinstance(group, VoltageSources):
+            return ("p", "n_")
+        if isinstance(group, (VCVS, VCCS)):
+            return ("p", "n_", "cp", "cn")
+        if isinstance(group, Devices):
+            return ("p", "n_", "states")
+        return ("d", "g", "s", "b")
+
+    def _check_devices(self, group: Devices) -> None:
+        model = group.model
+        safe_name(model.name, f"devices '{group.name}': Verilog-A module")
+        safe_name(group.model_card, f"devices '{group.name}': model card")
+        for prm in model.parameters:
+            safe_name(prm.name, f"model '{model.name}': parameter")
+        expected = model.terminals()
+        if len(expected) != 2 + group.states.shape[0]:
+            raise NetlistError(f"devices '{group.name}': model '{model.name}' has terminals {expected}, "
+                               f"the group has {group.states.shape[0]} state nodes")
+        for key, value in group.params.items():
+            if np.ndim(value) > 0 and np.shape(value) != (group.n,):
+                raise NetlistError(f"devices '{group.name}': parameter '{key}' has {np.size(value)} values "
+                                   f"for {group.n} devices")
+        resolved = self.resolved(group)
+        for prm in model.parameters:
+            value = np.asarray(resolved[prm.name], dtype=float)
+            if not np.all(np.isfinite(value)):
+                raise NetlistError(f"devices '{group.name}': parameter '{prm.name}' is not finite")
+
+    @staticmethod
+    def _options(extra: Mapping[str, object]) -> list[str]:
+        """:data:`OPTIONS` plus ``circuit.options["spice_options"]`` (name -> number, e.g. reltol), sorted."""
+        if not isinstance(extra, Mapping):
+            raise NetlistError(f"spice_options must map option names to numbers, got {extra!r}")
+        out = list(OPTIONS)
+        for name in sorted(extra):
+            safe_name(name, "ngspice option")
+            out.append(f"{name.lower()}={format_number(extra[name], f'ngspice option {name}')}")
+        return out
+
+    def _osdi(self, osdi: Mapping[str, Path | str]) -> list[str]:
+        paths = []
+        for model in self.circuit.device_models():
+            if model.name not in osdi:
+                raise NetlistError(f"no compiled OSDI file given for Verilog-A model '{model.name}'")
+            paths.append(safe_path(osdi[model.name], f"OSDI file of model '{model.name}'"))
+        return paths
+
+    # -- header -----------------------------------------------------------
+    def summary(self) -> list[str]:
+        c = self.circuit
+        counts: dict[str, int] = {}
+        for g in c.groups:
+            counts[_KIND[type(g)]] = counts.get(_KIND[type(g)], 0) + g.n
+        parts = [f"{k} {counts[k]}" for k in _KIND.values() if k in counts]
+        an = c.analysis
+        what = (f"tran tstop={format_number(an.tstop, 'tstop')}" if isinstance(an, Transient) else "op")
+        return [f"nodes: {c.n_nodes - 1} (plus ground); elements: {sum(counts.values())} ({', '.join(parts)})",
+                f"analysis: {what}; signals: {len(c.probes)}; saved vectors: {len(self.saves)}"]
+
+    # -- rows ---------------------------------------------------------------
+    def group_context(self, group) -> dict:
+        if isinstance(group, Mosfets):
+            m = group.model
+            return {"w": format_number(m.w, f"MOSFETs '{group.name}': w"),
+                    "l": format_number(m.l, f"MOSFETs '{group.name}': l")}
+        return {}
+
+    def rows(self, group, names: list[str]) -> Iterator[tuple]:
+        """Rows of the group's template, formatted :data:`CHUNK` elements at a time."""
+        nodes = self.nodes
+        what = f"{_KIND[type(group)]} '{group.name}'"
+        for lo in range(0, group.n, CHUNK):
+            sl = slice(lo, min(lo + CHUNK, group.n))
+            name = names[sl]
+            if isinstance(group, (Resistors, Capacitors)):
+                value = group.r if isinstance(group, Resistors) else group.c
+                yield from zip(name, nodes[group.a[sl]], nodes[group.b[sl]],
+                               format_numbers(value[sl], f"{what}: value"))
+            elif isinstance(group, VoltageSources):
+                waves = [self._wave(w, f"{what}: source {name[k]}") for k, w in enumerate(group.waveforms[sl])]
+                yield from zip(name, nodes[group.p[sl]], nodes[group.n_[sl]], waves)
+            elif isinstance(group, (VCVS, VCCS)):
+                value = group.gain if isinstance(group, VCVS) else group.gm
+                yield from zip(name, nodes[group.p[sl]], nodes[group.n_[sl]], nodes[group.cp[sl]],
+                               nodes[group.cn[sl]], format_numbers(value[sl], f"{what}: gain"))
+            elif isinstance(group, Devices):
+                yield from self._device_rows(group, name, sl)
+            else:
+                card = group.model_card
+                yield from zip(name, nodes[group.d[sl]], nodes[group.g[sl]], nodes[group.s[sl]],
+                               nodes[group.b[sl]], itertools.repeat(card))
+
+    def _device_rows(self, group: Devices, names: list[str], sl: slice) -> Iterator[tuple]:
+        nodes = self.nodes
+        terminals = [nodes[group.p[sl]], nodes[group.n_[sl]]] + [nodes[s[sl]] for s in group.states]
+        resolved = self.resolved(group)
+        columns = []
+        for prm in group.model.parameters:
+            if not prm.instance:
+                continue
+            value = resolved[prm.name]
+            what = f"devices '{group.name}': parameter '{prm.name}'"
+            if np.ndim(value) == 0:
+                columns.append((prm.name, itertools.repeat(format_number(value, what))))
+            else:
+                columns.append((prm.name, format_numbers(np.asarray(value)[sl], what)))
+        keys = [k for k, _ in columns]
+        values = zip(*(v for _, v in columns)) if columns else itertools.repeat(())
+        card = group.model_card
+        for name, term, vals in zip(names, zip(*terminals), values):
+            yield name, term, card, list(zip(keys, vals))
+
+    def _wave(self, wave, what: str) -> dict:
+        try:
+            return self._waves[wave]
+        except (KeyError, TypeError):
+            pass
+        data = _wave_data(wave, what)
+        try:
+            self._waves[wave] = data
+        except TypeError:  # unhashable waveform (e.g. lists inside): format every time
+            pass
+        return data
+
+    # -- cards and analysis ---------------------------------------------------
+    def model_cards(self) -> list[dict]:
+        cards = []
+        for g in self.circuit.groups:
+            if isinstance(g, Devices):
+                resolved = self.resolved(g)
+                params = []
+                for prm in g.model.parameters:
+                    if prm.instance:
+                        continue
+                    value = resolved[prm.name]
+                    if np.ndim(value) > 0:
+                        raise NetlistError(f"devices '{g.name}': model parameter '{prm.name}' cannot vary per device")
+                    params.append((prm.name, format_number(value, f"devices '{g.name}': parameter '{prm.name}'")))
+                cards.append({"name": g.model_card, "type": g.model.name, "params": params})
+            elif isinstance(g, Mosfets):
+                m = g.model
+                if m.polarity not in ("nmos", "pmos"):
+                    raise NetlistError(f"MOSFETs '{g.name}': polarity {m.polarity!r} (nmos or pmos)")
+                what = f"MOSFETs '{g.name}'"
+                cards.append({"name": g.model_card, "type": m.polarity,
+                              "params": [("level", "1"), ("vto", format_number(m.vto, f"{what}: vto")),
+                                         ("kp", format_number(m.kp, f"{what}: kp")),
+                                         ("lambda", format_number(m.lambda_, f"{what}: lambda"))]})
+        return cards
+
+    def analysis(self) -> dict:
+        an = self.circuit.analysis
+        if isinstance(an, Transient):
+            return {"kind": "tran", "tstep": format_number(an.tstep, "transient step"),
+                    "tstop": format_number(an.tstop, "transient stop"),
+                    "tmax": format_number(an.max_step, "transient max step")}
+        if isinstance(an, OperatingPoint):
+            return {"kind": "op"}
+        raise NetlistError(f"cannot write analysis {an!r} to a netlist (transient or operating point)")
+
+
+def _wave_data(wave, what: str) -> dict:
+    """Template data of one waveform: kind, DC value (its value at t = 0) and arguments."""
+    if isinstance(wave, DC):
+        return {"kind": "dc", "dc": format_number(wave.value, f"{what}: DC value")}
+    if isinstance(wave, PWL) and len(wave.times) == 1:
+        return {"kind": "dc", "dc": format_number(wave.values[0], f"{what}: PWL value")}
+    dc = format_number(float(np.asarray(wave(np.array([0.0])))[0]), f"{what}: value at t = 0")
+    if isinstance(wave, Sine):
+        if wave.freq == 0:
+            raise NetlistError(f"{what}: sine frequency 0 (ngspice would use 1/tstop instead)")
+        args = [wave.offset, wave.amplitude, wave.freq, wave.delay, wave.damping, wave.phase]
+        return {"kind": "sin", "dc": dc, "args": [format_number(a, f"{what}: sine") for a in args]}
+    if isinstance(wave, Pulse):
+        # ngspice replaces a zero rise/fall by TSTEP and a zero width/period by TSTOP
+        for key in ("rise", "fall", "width", "period"):
+            if getattr(wave, key) == 0:
+                raise NetlistError(f"{what}: pulse {key} 0 (ngspice would substitute a simulation time)")
+        args = [wave.v1, wave.v2, wave.delay, wave.rise, wave.fall, wave.width, wave.period]
+        return {"kind": "pulse", "dc": dc, "args": [format_number(a, f"{what}: pulse") for a in args]}
+    if isinstance(wave, PWL):
+        times = format_numbers(np.asarray(wave.times, dtype=float), f"{what}: PWL times")
+        values = format_numbers(np.asarray(wave.values, dtype=float), f"{what}: PWL values")
+        return {"kind": "pwl", "dc": dc, "pairs": list(zip(times, values))}
+    raise NetlistError(f"{what}: unsupported waveform {type(wave).__name__} (DC, Sine, Pulse, PWL)")
