@@ -113,3 +113,19 @@ def test_sine_drive_gives_a_pinched_loop_that_shrinks_with_frequency():
         areas.append(loop_area(v[last], i[last]))
     assert areas[0] > areas[1] > areas[2] > 0
     assert areas[2] < 0.1 * areas[0]
+
+
+@pytest.mark.spice
+def test_state_holds_at_operating_point_with_drive_at_t0(tmp_path):
+    """A drive already non-zero at t = 0: the transient starts from x0 in both engines."""
+    from circuitkit.engines import simulate
+    from circuitkit.workflow import load
+    desc = tmp_path / "dc.xbar"
+    desc.write_text('title "vteam dc drive"\nsource v1 (in, 0) dc(0.5)\nresistor rs (in, a) 100\n'
+                    'device m1 (a, 0) vteam(x0 = 0.5)\nanalysis tran(step = 1u, stop = 50u)\nrecord x(m1), i(m1)\n')
+    _, circuit = load(desc)
+    spice, beh = simulate(circuit, "spice"), simulate(circuit, "behavioural")
+    assert abs(spice["x(m1)"][0] - 0.5) < 1e-9 and abs(beh["x(m1)"][0] - 0.5) < 1e-9
+    assert spice["x(m1)"][-1] > 0.51                       # and then it switches towards OFF
+    t = spice.time
+    np.testing.assert_allclose(np.interp(t, beh.time, beh["x(m1)"]), spice["x(m1)"], atol=5e-3)
