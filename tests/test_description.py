@@ -125,3 +125,14 @@ def test_keywords_are_allowed_as_setting_and_argument_names(tmp_path):
     assert [s.key for s in xb.settings] == ["rows", "cols", "device"]
     stim = next(s for s in stmts if s.kind == "stimulus")
     assert "sense" in stim.settings[0].value[0].kwargs
+
+
+def test_model_cross_parameter_check_names_the_line(tmp_path):
+    from circuitkit.description.loader import load_description
+    from circuitkit.errors import DescriptionError
+    f = tmp_path / "gap.xbar"
+    f.write_text('title "g"\nsource v1 (a, 0) dc(0.1)\ndevice m1 (a, 0) stanford_pku(gmin = 2n, gmax = 1n)\n'
+                 'analysis op()\n')
+    with pytest.raises(DescriptionError) as exc:
+        load_description(f)
+    assert "gap.xbar:3" in str(exc.value) and "gmax" in str(exc.value)

@@ -27,6 +27,7 @@ def test_va_file_has_the_static_hold_for_every_state(name):
     text = model.va_file().read_text()
     for state in model.states:
         t = state.terminal
+        assert "if ($abstime == 0)" in text
         assert f"I({t}) <+ ddt(V({t})) + V({t}) - {state.init};" in text
         assert f"I({t}) <+ ddt(V({t})) - " in text and f"+ 1e-12*(V({t}) - {state.init});" in text
 

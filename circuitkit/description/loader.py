@@ -213,6 +213,10 @@ def _device_model(value, what: str, loc: Location):
             params[key] = prm.check(_number(v, f"{name}({key})", cloc), cloc)
         except ParameterError as exc:
             raise _err(exc.message, cloc) from None
+    try:
+        model.resolve(params, location=cloc)       # cross-parameter checks of the model (e.g. gmax > gmin)
+    except ParameterError as exc:
+        raise _err(exc.message, cloc) from None
     return name, params
 
 

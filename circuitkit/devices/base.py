@@ -9,8 +9,8 @@ netlist names it and ngspice saves it like any node. Every model file
     module <name>(p, n, xs[, ws ...]);        // one terminal per state
       ... parameters, with the same names and defaults as the twin ...
       I(p, n) <+ <current(v, x)>;
-      if (analysis("static"))                  // operating point: hold x at its initial value
-          I(xs) <+ V(xs) - x0;
+      if ($abstime == 0)                       // operating point: hold x at its initial value
+          I(xs) <+ ddt(V(xs)) + V(xs) - x0;
       else                                     // transient: dx/dt = f(v, x) - GLEAK*(x - x0)
           I(xs) <+ ddt(V(xs)) - <dxdt(v, x)> + 1e-12*(V(xs) - x0);
     endmodule
@@ -19,7 +19,11 @@ So the state equation both engines solve is
 
     dx/dt = dxdt(v, x) - GLEAK * (x - x0)          GLEAK = 1e-12 1/s
 
-and at the operating point x = x0 exactly. States are dimensionless and O(1)
+and at the operating point x = x0 exactly. The hold tests ``$abstime == 0``,
+not ``analysis("static")``: ngspice 46 evaluates the latter as false in a
+transient's initial operating point, so a device biased above threshold at
+t = 0 would integrate its state there (measured). ``ddt()`` sits in both
+branches so ngspice keeps the state charge into the first step. States are dimensionless and O(1)
 (normalised to 0..1 where the physics has a bounded range) because ngspice's
 tolerances are absolute volts on the state node.
 

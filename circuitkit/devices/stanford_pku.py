@@ -1,0 +1,148 @@
+"""Stanford–PKU RRAM: the filament-gap model of Jiang et al.; twin of ``stanford_pku.va``.
+
+A conductive filament leaves a tunnelling gap ``g`` to the electrode. The
+state is the normalised gap ``x = (g - gmin)/(gmax - gmin)`` in [0, 1]: 0 is
+the low-resistance end (g = gmin), 1 the high-resistance end (g = gmax)::
+
+    I     = i0 exp(-g/g0) sinh(v/v0)
+    T     = t0 + v I rth                         (v I >= 0 since I has the sign of v)
+    gam   = gamma0 - beta (g/g1)^3
+    dg/dt = -vel0 exp(-ea/vt) sinh(gam a0 v/(tox vt)) taper(gam |v|/tox - fmin, fblend)
+    vt    = kB T / q                             (ea in eV)
+    dx/dt = dg/dt/(gmax - gmin) wall(x, xedge)         v > 0: the gap closes (SET)
+          = dg/dt/(gmax - gmin) wall(1 - x, xedge)     v < 0: the gap opens (RESET)
+
+Reworked from the public v1.0.0 file for OpenVAF, which keeps no variable
+between time steps and has no ``$rdist_*``:
+
+* the gap is integrated on the state node, never read back from a variable;
+* no cycle-to-cycle variability (vary parameters per instance instead);
+* the temperature is quasi-static (algebraic: the thermal time constant is
+  taken as zero, so T follows the dissipated power instantly);
+* the hard field threshold of the original ("gamma = 0 when gamma |v|/tox <
+  fmin") is a C1 :func:`~circuitkit.devices.smooth.taper` of width
+  ``fblend``; beyond ``fmin + fblend`` the published law holds exactly;
+* the gap is kept in [gmin, gmax] by :func:`wall` (a taper of width
+  ``xedge``, extended as an odd function): the rate vanishes at the bound
+  being approached, and a state a time step carried past it is driven back,
+  so it stays within about ``xedge`` of the range (with the plain taper a
+  trapezoidal step during an abrupt RESET could land anywhere past gmax, and
+  stay there); the field enhancement uses the gap clamped to the range.
+
+Numerics: a strongly overdriven RESET (e.g. 3 V through 100 Ohm) is a
+thermal runaway that ngspice's default trapezoidal integration cannot
+follow ("timestep too small", with or without these changes);
+``.options method=gear`` gets through.
+
+The defaults are the published set: at 0.1 V the resistance is 542 Ohm at
+gmin and 218.6 kOhm at gmax; SET at +1.8 V and RESET at -1.3 V switch within
+100 ns pulses. With the published rth a device near gmin dissipates enough at
++1.8 V to heat by >1000 K; the SET then runs away until the taper stops it
+at gmin (a compliance resistor in series limits it, as in measurements).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import Location, ParameterError
+from .base import DeviceModel, Parameter, ParamSet, State, register
+from .smooth import taper
+
+#: elementary charge (C) and Boltzmann constant (J/K); the same literals as the .va file
+Q = 1.602176634e-19
+KB = 1.380649e-23
+
+
+@register
+class StanfordPku(DeviceModel):
+    name = "stanford_pku"
+    description = "Stanford-PKU RRAM gap model (Jiang 2016), x = normalised gap: 0 LRS .. 1 HRS"
+    kind = "memristor"
+    references = (
+        "Equations and parameter set: Z. Jiang, Y. Wu, S. Yu, L. Yang, K. Song, Z. Karim, H.-S. P. Wong, "
+        "'A compact model for metal-oxide resistive random access memory with experiment verification', "
+        "IEEE TED 63(5):1884-1892, 2016, and the Stanford-PKU RRAM model v1.0.0 "
+        "(device-models.md section 4): i0 1 mA, g0 0.25 nm, v0 0.25 V, vel0 10 m/s, ea 0.6 eV, a0 0.25 nm, "
+        "tox 12 nm, gamma0 16, beta 0.8, fmin 1.4e9 V/m, gap 0.2-1.7 nm, rth 2.1e3 K/W, t0 298 K. "
+        "Changes for OpenVAF: deterministic, quasi-static temperature, C1 field threshold and gap bounds."
+    )
+    parameters = (
+        Parameter("i0", 1e-3, "A", "current prefactor", 0.0, None, lower_inclusive=False),
+        Parameter("g0", 0.25e-9, "m", "gap decay length of the current", 0.0, None, lower_inclusive=False),
+        Parameter("v0", 0.25, "V", "voltage scale of the current", 0.0, None, lower_inclusive=False),
+        Parameter("vel0", 10.0, "m/s", "gap velocity prefactor", 0.0, None),
+        Parameter("ea", 0.6, "eV", "activation energy", 0.0, None),
+        Parameter("a0", 0.25e-9, "m", "atomic hopping distance", 0.0, None, lower_inclusive=False),
+        Parameter("tox", 12e-9, "m", "oxide thickness", 0.0, None, lower_inclusive=False),
+        Parameter("gamma0", 16.0, "", "field enhancement factor at zero gap", 0.0, None),
+        Parameter("beta", 0.8, "", "field enhancement gap coefficient", 0.0, None),
+        Parameter("g1", 1e-9, "m", "gap normalisation of the enhancement", 0.0, None, lower_inclusive=False),
+        Parameter("fmin", 1.4e9, "V/m", "field threshold of gap motion", 0.0, None),
+        Parameter("fblend", 1e7, "V/m", "field threshold blend width", 0.0, None, lower_inclusive=False),
+        Parameter("gmin", 0.2e-9, "m", "minimum gap (x = 0)", 0.0, None, lower_inclusive=False),
+        Parameter("gmax", 1.7e-9, "m", "maximum gap (x = 1)", 0.0, None, lower_inclusive=False),
+        Parameter("rth", 2.1e3, "K/W", "thermal resistance", 0.0, None),
+        Parameter("t0", 298.0, "K", "ambient temperature", 0.0, None, lower_inclusive=False),
+        Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
+        Parameter("x0", 0.0, "", "initial normalised gap", 0.0, 1.0, instance=True),
+    )
+    states = (State("x", "x0", "normalised gap (g - gmin)/(gmax - gmin): 0 LRS, 1 HRS"),)
+
+    @classmethod
+    def resolve(cls, overrides=None, n=None, location=None) -> ParamSet:
+        """As :meth:`DeviceModel.resolve`, and the gap range must not be empty."""
+        p = super().resolve(overrides, n, location)
+        if np.any(np.asarray(p.gmax) <= np.asarray(p.gmin)):
+            loc = location if location is not None else Location(parameter="gmax")
+            raise ParameterError(f"parameter 'gmax' = {np.min(p.gmax):g} must exceed 'gmin' = "
+                                 f"{np.max(p.gmin):g}", loc)
+        return p
+
+    @staticmethod
+    def gap(x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """Gap (m) at normalised state ``x`` (one state row)."""
+        return p.gmin + (p.gmax - p.gmin) * x
+
+    @staticmethod
+    def current(v, x, p):
+        return p.i0 * np.exp(-StanfordPku.gap(x[0], p) / p.g0) * np.sinh(v / p.v0)
+
+    @staticmethod
+    def temperature(v, x, p):
+        """Quasi-static filament temperature (K): ambient plus Joule heating through ``rth``."""
+        return p.t0 + v * StanfordPku.current(v, x, p) * p.rth
+
+    @staticmethod
+    def gap_rate(v, x, p):
+        """dg/dt (m/s) of the published law with the C1 field threshold; no bound tapers.
+
+        The field enhancement uses the gap clamped to [gmin, gmax]: past gmax
+        it would fall below the threshold and stop the :func:`wall` from
+        driving an overshooting state back.
+        """
+        g = StanfordPku.gap(np.clip(x[0], 0.0, 1.0), p)
+        vt = KB * StanfordPku.temperature(v, x, p) / Q
+        gam = p.gamma0 - p.beta * (g / p.g1) * (g / p.g1) * (g / p.g1)
+        return -p.vel0 * np.exp(-p.ea / vt) * np.sinh(gam * p.a0 * v / (p.tox * vt)) \
+            * taper(gam * np.abs(v) / p.tox - p.fmin, p.fblend)
+
+    @staticmethod
+    def dxdt(v, x, p):
+        rate = StanfordPku.gap_rate(v, x, p) / (p.gmax - p.gmin)
+        window = np.where(v > 0, wall(x[0], p.xedge), wall(1 - x[0], p.xedge))
+        return (rate * window)[None, :]
+
+
+def wall(u, d):
+    """:func:`taper` extended as an odd function: -taper(-u, d) for u < 0.
+
+    ``u`` is the distance of the state from the bound the drive moves it
+    towards. Inside the range this is the taper (the rate vanishes at the
+    bound, so the exact solution never reaches it); a state that a time step
+    has carried past the bound is driven back by the same drive. A
+    trapezoidal step that overshoots (its explicit half uses the rate before
+    the bound) then lands at most about ``d`` outside instead of anywhere.
+    C1: the taper's slope is zero at u = 0 from both sides.
+    """
+    u = np.asarray(u, dtype=float)
+    return np.sign(u) * taper(np.abs(u), d)
