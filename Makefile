@@ -7,10 +7,11 @@ PY      := $(VENV)/bin/python
 CK      := $(VENV)/bin/circuitkit
 STAMP   := $(VENV)/.installed
 TOOLCHAIN_STAMP := build/.toolchain
-SWEEP   ?= sweeps/read_wire_resistance.toml
+SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
-.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor
+.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor \
+        sweep-ir-drop sweep-write-disturb sweep-engines
 
 help:
 	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
@@ -18,7 +19,7 @@ help:
 	@echo "make test      run the test suite, SPICE co-simulation included"
 	@echo "make bench     run the benchmarks (ratios measured side by side)"
 	@echo "make sweep SWEEP=sweeps/X.toml   run one parameter sweep (resumable)"
-	@echo "make sweeps    run every sweep in sweeps/"
+	@echo "make sweeps    run the shipped sweeps (sweep-ir-drop, sweep-write-disturb, sweep-engines)"
 	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
 	@echo "make doctor    check the toolchain"
 	@echo "make clean     remove build outputs (keeps the venv)"
@@ -58,8 +59,17 @@ bench: setup
 sweep: setup
 	$(CK) sweep run $(SWEEP)
 
-sweeps: setup
-	@for f in sweeps/*.toml; do echo "== $$f"; $(CK) sweep run $$f || exit 1; done
+# shipped sweeps; `make -j3 sweeps` runs them side by side (each writes its own table)
+sweep-ir-drop: setup
+	$(CK) sweep run sweeps/ir_drop.toml
+
+sweep-write-disturb: setup
+	$(CK) sweep run sweeps/write_disturb.toml
+
+sweep-engines: setup
+	$(CK) sweep run sweeps/engines_vs_size.toml
+
+sweeps: sweep-ir-drop sweep-write-disturb sweep-engines
 
 clean:
 	rm -rf build results .pytest_cache

@@ -93,5 +93,5 @@ def energy(circuit: Circuit, wf: Waveforms) -> float:
         if probe.name.startswith("isup_"):
             grp = circuit.group(probe.target[0])
             v = grp.waveforms[probe.target[1]](wf.time)
-            total += float(np.trapz(v * np.asarray(wf[probe.name]), wf.time))
+            total += float(np.trapezoid(v * np.asarray(wf[probe.name]), wf.time))
     return total

@@ -1,0 +1,358 @@
+"""Run a sweep: check every point, skip the finished ones, run the rest, record each as it ends.
+
+1. :func:`prepare` loads the description once per grid point (``--set``
+   style overrides), so a bad value stops the sweep before anything runs,
+   with the sweep file's line of the parameter to blame; it also computes
+   each point's key (see :func:`point_key`).
+2. Points whose file exists in ``OUT/points`` are skipped (failed ones too,
+   unless ``retry_failed``).
+3. The rest go to an executor; :func:`run_point` runs one point in a worker
+   and never raises: an engine failure is recorded with its message and the
+   other engine's metrics are kept.
+4. Each result is written atomically as it arrives; the table is rebuilt
+   every half minute and at the end (also after Ctrl-C).
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import platform
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__
+from ..engines import simulate
+from ..errors import CircuitkitError, Location
+from ..workflow import load
+from .executors import PointCrash, run_tasks
+from .grid import Point
+from .metrics import add_metric_probes, applicable_metrics, cross_metrics, engine_metrics
+from .spec import SweepError, SweepSpec, load_spec
+from .store import PointStore
+
+KEY_SCHEMA = "circuitkit-sweep-point/1"
+REBUILD_EVERY_S = 30.0
+_QUOTED = re.compile(r'"([^"\n\\]+)"')
+
+
+# -- versions and keys -----------------------------------------------------------
+
+def tool_versions(engines: tuple[str, ...]) -> dict[str, str | None]:
+    """circuitkit's version and ngspice's (``None`` when ngspice is not installed)."""
+    ng = None
+    try:
+        from ..spice.toolchain import ngspice_version
+        ng = str(ngspice_version())
+    except Exception as exc:  # noqa: BLE001
+        if "spice" in engines:
+            raise SweepError(f"engine 'spice' needs ngspice: {exc}") from None
+    return {"circuitkit": __version__, "ngspice": ng}
+
+
+def _file_digest(path: Path, h) -> None:
+    if path.is_file():
+        h.update(f"\0{path.name}\0".encode())
+        h.update(path.read_bytes())
+    elif path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(f"\0{p.relative_to(path)}\0".encode())
+                h.update(p.read_bytes())
+
+
+def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
+    """Hash of the files a description reads besides itself: data files, included files, models.
+
+    Found as quoted names in the description text (and string overrides),
+    resolved relative to the description; the parser's own digest covers the
+    description text, its includes and the overrides.
+    """
+    h = hashlib.sha256()
+    seen: set[Path] = set()
+    todo = [description.resolve()]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            text = f.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        names = [(name, line.lstrip().startswith("models")) for line in text.splitlines()
+                 for name in _QUOTED.findall(line)]
+        names += [(v.strip('"'), False) for v in overrides.values() if '"' in v]
+        for name, is_models in names:
+            p = (f.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
+            if p in seen or not (p.is_file() or (is_models and p.is_dir())):
+                continue
+            if p.suffix == ".xbar":
+                todo.append(p)
+            else:
+                seen.add(p)
+            _file_digest(p, h)
+    return h.hexdigest()
+
+
+def models_digest(circuit) -> str:
+    """Hash of the Verilog-A file and Python twin of every device model the circuit uses."""
+    h = hashlib.sha256()
+    for m in circuit.device_models():
+        h.update(f"\0model {m.name}\0".encode())
+        for getter in (lambda: Path(m.va_file()), lambda: Path(inspect.getsourcefile(m) or "")):
+            try:
+                _file_digest(getter(), h)
+            except (OSError, TypeError, ValueError, AttributeError):
+                pass
+    return h.hexdigest()
+
+
+def point_key(spec: SweepSpec, description_hash: str, inputs: str, models: str, versions: dict) -> str:
+    """Content hash of everything that decides a point's results (first 24 hex digits)."""
+    payload = {
+        "schema": KEY_SCHEMA,
+        "description": description_hash,           # description text + includes + overrides
+        "inputs": inputs,                          # data files it reads
+        "models": models,                          # device model sources
+        "engines": list(spec.engines),
+        "metrics": list(spec.metrics) if spec.metrics else "auto",
+        "tolerance": spec.tolerance if "spice" in spec.engines and len(spec.engines) > 1 else None,
+        "backend": spec.backend if "spice" in spec.engines else None,
+        "circuitkit": versions["circuitkit"],
+        "ngspice": versions["ngspice"] if "spice" in spec.engines else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+# -- preparing ------------------------------------------------------------------------
+
+@dataclass
+class PreparedPoint:
+    point: Point
+    key: str
+    description_hash: str
+
+
+def prepare(spec: SweepSpec, versions: dict) -> list[PreparedPoint]:
+    """Load every point (errors name the sweep line to blame) and compute its key."""
+    inputs_cache: dict[str, str] = {}
+    models_cache: dict[tuple, str] = {}
+    out = []
+    for point in spec.points:
+        overrides = point.overrides()
+        try:
+            _, circuit = load(spec.description, overrides, spec.models_dir)
+        except (CircuitkitError, ValueError) as exc:
+            raise _blame(spec, point, exc) from None
+        text_over = tuple(sorted((k, v) for k, v in overrides.items() if '"' in v))
+        ikey = repr(text_over)
+        if ikey not in inputs_cache:
+            inputs_cache[ikey] = inputs_digest(spec.description, dict(text_over))
+        mkey = tuple(m.name for m in circuit.device_models())
+        if mkey not in models_cache:
+            models_cache[mkey] = models_digest(circuit)
+        digest = circuit.options.get("digest", "")
+        out.append(PreparedPoint(point, point_key(spec, digest, inputs_cache[ikey], models_cache[mkey], versions),
+                                 digest))
+    return out
+
+
+def _blame(spec: SweepSpec, point: Point, exc: Exception) -> SweepError:
+    """The sweep error for a point that does not load: which parameter's line, and why."""
+    values = ", ".join(f"{k}={v!r}" for k, v in point.params.items())
+    culprit = None
+    for name, value in point.overrides().items():
+        try:
+            load(spec.description, {name: value}, spec.models_dir)
+        except (CircuitkitError, ValueError):
+            culprit = name
+            break
+    if culprit is None:
+        culprit = next(iter(point.params))
+        how = f"the combination {values} is invalid"
+    else:
+        how = f"{culprit} = {point.params[culprit]!r} is invalid"
+    return SweepError(f"{how} (grid point {point.index}): {exc}", spec.param_location(culprit))
+
+
+# -- one point ------------------------------------------------------------------------
+
+def run_point(task: dict) -> dict:
+    """Simulate one point in each engine and compute its metrics; never raises."""
+    start = time.perf_counter()
+    record = {
+        "key": task["key"], "index": task["index"], "params": task["params"], "overrides": task["overrides"],
+        "engines": list(task["engines"]), "status": "ok", "error": "", "metrics": {},
+        "description": task["description"], "description_hash": task.get("description_hash", ""),
+        "circuitkit_version": task["versions"]["circuitkit"], "ngspice_version": task["versions"]["ngspice"],
+        "host": socket.gethostname(), "pid": os.getpid(), "python": platform.python_version(),
+    }
+    errors = []
+    try:
+        _, circuit = load(task["description"], task["overrides"], task.get("models_dir"))
+        record["description_hash"] = circuit.options.get("digest", record["description_hash"])
+        metrics = tuple(task["metrics"] or applicable_metrics(circuit, tuple(task["engines"])))
+        record["metric_groups"] = list(metrics)
+        add_metric_probes(circuit, metrics)
+        waves = {}
+        for engine in task["engines"]:
+            t0 = time.perf_counter()
+            try:
+                workdir = None
+                if engine == "spice" and task.get("netlist_dir"):
+                    workdir = Path(task["netlist_dir"])
+                    workdir.mkdir(parents=True, exist_ok=True)
+                wf = simulate(circuit, engine, workdir=workdir, backend=task.get("backend", "batch"),
+                              timeout=task.get("timeout", 3600.0))
+                run_s = time.perf_counter() - t0
+                values = engine_metrics(circuit, wf, metrics)
+                if "wall_time" in metrics:
+                    values["run_s"] = run_s
+                record["metrics"].update({f"{k}_{engine}": v for k, v in values.items()})
+                waves[engine] = wf
+            except Exception as exc:  # noqa: BLE001 - a failed engine is recorded, not fatal
+                errors.append(f"{engine}: {_message(exc)}")
+        if "cross_check" in metrics and len(waves) == 2:
+            record["metrics"].update(cross_metrics(circuit, waves["spice"], waves["behavioural"],
+                                                   task.get("tolerance", 0.01)))
+    except Exception as exc:  # noqa: BLE001
+        errors.append(_message(exc))
+    if errors:
+        record["status"] = "failed"
+        record["error"] = "; ".join(errors)[:4000]
+    record["run_s"] = time.perf_counter() - start
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return record
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, CircuitkitError) else f"{type(exc).__name__}: {text}"
+
+
+# -- the sweep ------------------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    out: Path
+    total: int             # grid points
+    skipped: int           # already finished before this run
+    computed: int          # finished in this run
+    failed: int            # failed in this run
+    failed_total: int      # failed points in the table
+    table: pd.DataFrame
+
+    def summary(self) -> str:
+        return (f"{self.total} points: {self.skipped} already done, {self.computed} run now "
+                f"({self.failed} failed); {self.failed_total} failed in total -> {self.out / 'results.parquet'}")
+
+
+def default_out(spec: SweepSpec) -> Path:
+    return Path("results") / "sweeps" / spec.name
+
+
+def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, workers: int | None = None,
+              executor: str = "process", scheduler: str | None = None, retry_failed: bool = False,
+              csv: bool = False, progress: bool = True, limit: int | None = None) -> SweepReport:
+    """Run (or resume) a sweep; returns counts and the table. ``limit`` caps the points run now."""
+    spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep)
+    out = Path(out) if out is not None else default_out(spec)
+    store = PointStore(out)
+    store.prepare(Location(file=str(spec.path)))
+    if workers is not None and workers < 1:
+        raise SweepError(f"--workers must be >= 1, got {workers}")
+    if executor not in ("process", "dask"):
+        raise SweepError(f"unknown executor '{executor}' (known: process, dask)")
+    try:
+        versions = tool_versions(spec.engines)
+    except SweepError as exc:
+        raise SweepError(exc.message, spec.location("engines")) from None
+    prepared = prepare(spec, versions)
+
+    grid = [{"index": p.point.index, "key": p.key, "params": p.point.params} for p in prepared]
+    store.write_manifest({"name": spec.name, "sweep_file": str(spec.path.resolve()),
+                          "sweep_sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
+                          "description": str(spec.description.resolve()), "engines": list(spec.engines),
+                          "metrics": list(spec.metrics) if spec.metrics else None,
+                          "parameters": list(spec.parameters), "versions": versions, "points": grid})
+
+    done = store.finished()
+    todo, skipped = [], 0
+    seen_keys: set[str] = set()
+    for p in prepared:
+        status = done.get(p.key)
+        if p.key in seen_keys or (status is not None and (status == "ok" or not retry_failed)):
+            skipped += 1
+            continue
+        seen_keys.add(p.key)
+        todo.append(p)
+    if limit is not None:
+        todo = todo[:max(0, limit)]
+    tasks = [_task(spec, p, versions, store) for p in todo]
+
+    n_workers = workers or os.cpu_count() or 1
+    n_workers = max(1, min(n_workers, len(tasks) or 1))
+    computed = failed = 0
+    bar = _progress(len(tasks), spec.name, skipped, len(prepared), progress)
+    last = time.monotonic()
+    try:
+        for task, result in run_tasks(run_point, tasks, executor, n_workers, scheduler):
+            if isinstance(result, PointCrash):
+                result = _crash_record(task, result.message)
+            store.write_point(result)
+            computed += 1
+            failed += result["status"] != "ok"
+            if bar is not None:
+                bar.set_postfix_str(f"failed {failed}", refresh=False)
+                bar.update(1)
+            if time.monotonic() - last > REBUILD_EVERY_S:
+                store.rebuild(grid)
+                last = time.monotonic()
+    finally:
+        if bar is not None:
+            bar.close()
+        frame = store.rebuild(grid, csv=csv)
+    failed_total = int((frame["status"] != "ok").sum()) if len(frame) else 0
+    return SweepReport(out, len(prepared), skipped, computed, failed, failed_total, frame)
+
+
+def _task(spec: SweepSpec, p: PreparedPoint, versions: dict, store: PointStore) -> dict:
+    return {"index": p.point.index, "key": p.key, "params": p.point.params, "overrides": p.point.overrides(),
+            "description": str(spec.description.resolve()), "description_hash": p.description_hash,
+            "engines": list(spec.engines), "metrics": list(spec.metrics) if spec.metrics else None,
+            "tolerance": spec.tolerance, "timeout": spec.timeout, "backend": spec.backend,
+            "netlist_dir": str(store.netlist_dir(p.key).resolve()) if spec.keep_netlists else None,
+            "models_dir": str(spec.models_dir) if spec.models_dir else None, "versions": versions}
+
+
+def _crash_record(task: dict, message: str) -> dict:
+    return {"key": task["key"], "index": task["index"], "params": task["params"], "overrides": task["overrides"],
+            "engines": task["engines"], "status": "failed", "error": f"worker crashed: {message}"[:4000],
+            "metrics": {}, "description": task["description"], "description_hash": task["description_hash"],
+            "circuitkit_version": task["versions"]["circuitkit"], "ngspice_version": task["versions"]["ngspice"],
+            "run_s": None}
+
+
+def _progress(total: int, name: str, skipped: int, grid: int, enabled: bool):
+    if not enabled or total == 0:
+        if enabled:
+            import sys
+            print(f"{name}: all {grid} points already done", file=sys.stderr)
+        return None
+    import sys
+    from tqdm import tqdm
+    tqdm.monitor_interval = 0          # no monitor thread (workers start from a forkserver anyway)
+    if skipped:
+        print(f"{name}: {skipped} of {grid} points already done", file=sys.stderr)
+    bar = tqdm(total=total, desc=name, unit="point", dynamic_ncols=True, file=sys.stderr,
+               bar_format="{desc}: {n_fmt}/{total_fmt} points |{bar}| "
+                          "[{elapsed} elapsed, {remaining} left{postfix}]")
+    bar.set_postfix_str("failed 0")
+    return bar

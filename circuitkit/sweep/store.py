@@ -1,0 +1,164 @@
+"""A sweep's results on disk: one file per finished point, one table rebuilt from them.
+
+Layout of the output directory::
+
+    DIR/sweep.json            what was asked: sweep file, grid (point -> key), versions
+    DIR/points/<key>.json     one finished point (ok or failed), written atomically
+    DIR/netlists/<key>/       netlist + ngspice log, when keep_netlists is set
+    DIR/results.parquet       one row per finished point of the current grid
+    DIR/results.csv           the same, on request
+
+A point's key is a content hash of everything that decides its result, so a
+point file is also a cache entry: re-running a sweep skips every point whose
+file exists, whichever run (or sweep) wrote it. Point files are written with
+a unique temporary name and ``os.replace``, the table the same way under an
+exclusive ``flock``, so a killed run leaves whole files only and parallel
+runs (``make -j``) never interleave writes.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from ..errors import Location
+from ..results import atomic_write_bytes, atomic_write_json, atomic_write_parquet
+from .spec import SweepError
+
+SCHEMA = 1
+FIRST_COLUMNS = ("point",)
+LAST_COLUMNS = ("status", "error", "engines", "run_s", "description_hash", "circuitkit_version",
+                "ngspice_version", "key")
+
+
+class PointStore:
+    """The output directory of one sweep."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.points_dir = self.root / "points"
+
+    # -- set-up ------------------------------------------------------------------
+    def prepare(self, where: Location | None = None) -> None:
+        """Create the directory and prove it is writable (before anything runs)."""
+        try:
+            self.points_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.points_dir, prefix=".probe.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise SweepError(f"output directory '{self.root}' is not writable: {reason}", where) from None
+        if not os.access(self.points_dir, os.R_OK | os.X_OK):
+            raise SweepError(f"output directory '{self.root}' is not readable", where)
+
+    def netlist_dir(self, key: str) -> Path:
+        return self.root / "netlists" / key
+
+    # -- points ------------------------------------------------------------------
+    def point_path(self, key: str) -> Path:
+        return self.points_dir / f"{key}.json"
+
+    def finished(self) -> dict[str, str]:
+        """key -> status of every point file present."""
+        out = {}
+        for p in self.points_dir.glob("*.json"):
+            rec = self.read_point(p.stem)
+            if rec is not None:
+                out[p.stem] = rec.get("status", "failed")
+        return out
+
+    def read_point(self, key: str) -> dict | None:
+        try:
+            rec = json.loads(self.point_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return rec if isinstance(rec, dict) and rec.get("key") == key else None
+
+    def write_point(self, record: dict) -> Path:
+        path = self.point_path(record["key"])
+        atomic_write_json(path, record)
+        return path
+
+    # -- the table ---------------------------------------------------------------
+    def write_manifest(self, manifest: dict) -> None:
+        atomic_write_json(self.root / "sweep.json", {"schema": SCHEMA, **manifest})
+
+    def manifest(self) -> dict | None:
+        try:
+            return json.loads((self.root / "sweep.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        with open(self.root / ".results.lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def table(self, grid: list[dict] | None = None) -> pd.DataFrame:
+        """One row per finished point of ``grid`` (the manifest's grid by default), in grid order."""
+        if grid is None:
+            manifest = self.manifest() or {}
+            grid = manifest.get("points", [])
+        rows = []
+        for entry in grid:
+            rec = self.read_point(entry["key"])
+            if rec is not None:
+                rows.append(flatten(rec, entry["index"], entry.get("params")))
+        frame = pd.DataFrame(rows)
+        if not len(frame):
+            return frame
+        params = list((grid[0].get("params") or {}).keys()) if grid else []
+        metric_cols = sorted(c for c in frame.columns
+                             if c not in params and c not in FIRST_COLUMNS and c not in LAST_COLUMNS)
+        order = [c for c in (*FIRST_COLUMNS, *params, *metric_cols, *LAST_COLUMNS) if c in frame.columns]
+        frame = frame[order]
+        for c in params:          # a column mixing numbers and words is stored as text
+            kinds = {type(v) for v in frame[c] if v is not None}
+            if str in kinds and len(kinds) > 1:
+                frame[c] = frame[c].map(lambda v: None if v is None else str(v))
+        return frame
+
+    def rebuild(self, grid: list[dict] | None = None, csv: bool = False) -> pd.DataFrame:
+        """Rewrite ``results.parquet`` (and ``results.csv``) atomically from the point files."""
+        with self.lock():
+            frame = self.table(grid)
+            atomic_write_parquet(self.root / "results.parquet", frame)
+            if csv:
+                atomic_write_bytes(self.root / "results.csv", frame.to_csv(index=False).encode())
+        return frame
+
+
+def flatten(record: dict, index: int, params: dict | None = None) -> dict:
+    """A point record as one table row: parameters, metrics, status and provenance."""
+    row = {"point": int(index)}
+    row.update(params if params is not None else record.get("params", {}))
+    row.update(record.get("metrics", {}))
+    row.update(status=record.get("status", "failed"), error=record.get("error") or "",
+               engines=",".join(record.get("engines", [])), run_s=record.get("run_s"),
+               description_hash=record.get("description_hash", ""),
+               circuitkit_version=record.get("circuitkit_version", ""),
+               ngspice_version=record.get("ngspice_version") or "", key=record["key"])
+    return row
+
+
+def load_results(root: str | Path) -> pd.DataFrame:
+    """The results table of a sweep directory (rebuilt from the points if the table is missing)."""
+    store = PointStore(root)
+    path = store.root / "results.parquet"
+    if path.is_file():
+        return pd.read_parquet(path)
+    if store.manifest() is not None:
+        return store.table()
+    raise SweepError(f"'{root}' holds no sweep results (no results.parquet or sweep.json); "
+                     "run 'circuitkit sweep run SWEEP.toml --out DIR' first", Location(file=str(root)))
