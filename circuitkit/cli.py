@@ -87,7 +87,18 @@ def cmd_models(args) -> int:
         for m in models:
             print(f"{m.name:<14} -> {compile_va(m.va_file())}")
         return 0
-    raise SystemExit(f"error: unknown models action '{args.action}' (list, show, compile)")
+    if args.action == "check":
+        from .devices.va_params import lockstep_differences
+        models = [devices.get_model(args.name)] if args.name else devices.list_models()
+        failed = 0
+        for m in models:
+            diffs = lockstep_differences(m)
+            failed += bool(diffs)
+            print(f"{m.name:<14} {'ok' if not diffs else 'DIFFERS'}")
+            for d in diffs:
+                print(f"    {d}")
+        return 1 if failed else 0
+    raise SystemExit(f"error: unknown models action '{args.action}' (list, show, compile, check)")
 
 
 def cmd_doctor(args) -> int:
@@ -120,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="write a PNG of the worst signals (and the I-V loop)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("models", help="list, show or compile device models")
-    p.add_argument("action", nargs="?", choices=("list", "show", "compile"))
+    p = sub.add_parser("models", help="list, show, compile or lockstep-check device models")
+    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check"))
     p.add_argument("name", nargs="?")
     p.add_argument("--models-dir", type=Path)
     p.set_defaults(func=cmd_models)
