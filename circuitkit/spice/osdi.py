@@ -1,0 +1,183 @@
+"""Compile Verilog-A models to OSDI shared objects with OpenVAF, cached by content.
+
+The cache lives in ``$CIRCUITKIT_CACHE/osdi``, else ``$XDG_CACHE_HOME/circuitkit/osdi``,
+else ``~/.cache/circuitkit/osdi``. An artifact is named ``<stem>-<key>.osdi``
+where the key is the sha256 of the source text, of every ``include``d file
+found next to it (the compiler's built-in ``disciplines.vams``/``constants.vams``
+are part of the compiler identity instead) and of the compiler's identity
+(path, size, modification time). So an edited model or a new compiler gives a
+new artifact, and an unchanged one is found again without running OpenVAF.
+
+Several processes may compile the same model at once (parallel sweeps): each
+compiles into its own temporary directory inside the cache directory and
+moves the result into place with ``os.replace``, which is atomic, so a reader
+never sees a half-written file.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import CompileError, Location, ToolchainError
+from .toolchain import find_openvaf
+
+#: includes OpenVAF provides itself (hashed through the compiler identity)
+STANDARD_INCLUDES = frozenset({"disciplines.vams", "constants.vams", "discipline.h", "constants.h"})
+COMPILE_TIMEOUT_S = 600.0
+
+_INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"', re.MULTILINE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ERROR = re.compile(r"^error(?:\[[^\]]*\])?:\s*(.*)$")
+_WHERE = re.compile(r"^\s*-->\s*(.+?):(\d+):(\d+)\s*$")
+
+
+def cache_dir() -> Path:
+    """Directory of the OSDI cache (created on first use)."""
+    root = os.environ.get("CIRCUITKIT_CACHE")
+    if root:
+        path = Path(root).expanduser() / "osdi"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+        path = base / "circuitkit" / "osdi"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ToolchainError(f"cannot create the OSDI cache {path}: {exc}; "
+                             "set CIRCUITKIT_CACHE to a writable directory") from exc
+    return path
+
+
+@functools.cache
+def _compiler_identity(path: str, size: int, mtime_ns: int) -> str:
+    return f"{path}\0{size}\0{mtime_ns}"
+
+
+def compiler_identity(compiler: Path | None = None) -> str:
+    """Path, size and modification time of the OpenVAF binary."""
+    compiler = Path(compiler or find_openvaf()).resolve()
+    st = compiler.stat()
+    return _compiler_identity(str(compiler), st.st_size, st.st_mtime_ns)
+
+
+def _included_files(va_path: Path, seen: set[Path] | None = None) -> list[Path]:
+    """Every non-standard file included (recursively) by ``va_path``, resolved next to its includer."""
+    seen = set() if seen is None else seen
+    found = []
+    for name in _INCLUDE.findall(va_path.read_text(errors="replace")):
+        candidate = (va_path.parent / name).resolve()
+        if not candidate.is_file():
+            # a standard include comes with the compiler (hashed via its identity);
+            # any other missing include is reported by OpenVAF with its line
+            continue
+        if candidate in seen:
+            continue
+        seen.add(candidate)
+        found.append(candidate)
+        found.extend(_included_files(candidate, seen))
+    return found
+
+
+def cache_key(va_path: Path, compiler: Path | None = None) -> str:
+    """sha256 over the source, its local includes and the compiler identity."""
+    h = hashlib.sha256()
+    h.update(compiler_identity(compiler).encode())
+    h.update(b"\0source\0")
+    h.update(va_path.read_bytes())
+    for inc in _included_files(va_path):
+        h.update(b"\0include\0" + inc.name.encode() + b"\0")
+        h.update(inc.read_bytes())
+    return h.hexdigest()
+
+
+def artifact_path(va_path: Path) -> Path:
+    """Where the compiled ``va_path`` is (or will be) cached."""
+    va_path = Path(va_path).resolve()
+    return cache_dir() / f"{va_path.stem}-{cache_key(va_path)[:24]}.osdi"
+
+
+def compile_va(va_path: Path) -> Path:
+    """Compile ``va_path`` to OSDI (or find it in the cache); return the ``.osdi`` path.
+
+    Raises :class:`CompileError` (located at the failing ``.va`` line, with the
+    full compiler output) when OpenVAF rejects the source, and
+    :class:`ToolchainError` when the compiler cannot be run.
+    """
+    va_path = Path(va_path).expanduser()
+    if not va_path.is_file():
+        raise CompileError("Verilog-A file not found", Location(file=str(va_path)))
+    va_path = va_path.resolve()
+    target = artifact_path(va_path)
+    if target.is_file():
+        return target
+    compiler = find_openvaf()
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{va_path.stem}-", dir=target.parent))
+    except OSError as exc:
+        raise ToolchainError(f"cannot write to the OSDI cache {target.parent}: {exc}; "
+                             "set CIRCUITKIT_CACHE to a writable directory") from exc
+    try:
+        out_file = tmp / target.name
+        env = dict(os.environ, NO_COLOR="1", CLICOLOR="0", TERM="dumb")
+        try:
+            proc = subprocess.run([str(compiler), str(va_path), "-o", str(out_file)], cwd=tmp, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  errors="replace", timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ToolchainError(f"OpenVAF did not finish compiling {va_path} within {COMPILE_TIMEOUT_S:.0f} s") from None
+        except OSError as exc:
+            raise ToolchainError(f"cannot run OpenVAF ({compiler}): {exc}; run `make setup`") from exc
+        output = _ANSI.sub("", proc.stdout or "")
+        if proc.returncode != 0 or not out_file.is_file():
+            raise compile_error(va_path, output, proc.returncode)
+        os.replace(out_file, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def compile_error(va_path: Path, output: str, returncode: int | None = None) -> CompileError:
+    """Turn OpenVAF's diagnostics into a CompileError located at the first error."""
+    errors: list[tuple[str, Location | None]] = []
+    lines = output.splitlines()
+    for k, line in enumerate(lines):
+        m = _ERROR.match(line.strip())
+        if not m or m.group(1).startswith("could not compile"):
+            continue
+        text, where = m.group(1).strip(), None
+        for nxt in lines[k + 1:k + 6]:  # a long message wraps onto the next lines
+            w = _WHERE.match(nxt)
+            if w:
+                where = Location(file=w.group(1), line=int(w.group(2)), column=int(w.group(3)))
+                break
+            if not nxt.strip() or nxt.lstrip().startswith(("|", "=")):
+                break
+            text += " " + nxt.strip()
+        errors.append((text, where))
+    if errors:
+        message, location = errors[0]
+        if location is None:
+            location = Location(file=str(va_path))
+        elif Path(location.file).name != va_path.name:
+            message += f" (while compiling {va_path})"
+        if len(errors) > 1:
+            message += f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        message = f"OpenVAF: {message}"
+    else:
+        tail = " | ".join(line.strip() for line in lines[-5:] if line.strip()) or "no output"
+        message = f"OpenVAF failed (exit status {returncode}): {tail}"
+        location = Location(file=str(va_path))
+    return CompileError(message, location, compiler_output=output)
+
+
+def compile_all(names: list[str] | None = None) -> dict[str, Path]:
+    """Compile the registered device models (all, or those named); model name -> ``.osdi`` path."""
+    from ..devices import get_model, list_models
+    models = [get_model(n) for n in names] if names else list_models()
+    return {m.name: compile_va(m.va_file()) for m in models}
