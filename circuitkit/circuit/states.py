@@ -38,7 +38,7 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
             raise DescriptionError(f"state file '{Path(s.path).name}' has shape {first.shape}, expected ({R}, {C})", loc)
     elif s.kind == "weights":
         g = weights_to_conductance(_load(s.path, loc), s, R, C, loc)
-        first = conductance_to_state(model, p, g, s.vread)
+        first = conductance_to_state(model, p, g, s.vread, loc)
     else:  # pragma: no cover - loader checks kinds
         raise DescriptionError(f"unknown state kind '{s.kind}'", loc)
     prm = model.parameter(model.states[0].init)
@@ -89,7 +89,8 @@ def weights_to_conductance(w: np.ndarray, s: StateInit, rows: int, cols: int, lo
     return g
 
 
-def conductance_to_state(model: type[DeviceModel], p, g_target: np.ndarray, vread: float) -> np.ndarray:
+def conductance_to_state(model: type[DeviceModel], p, g_target: np.ndarray, vread: float,
+                         location: Location | None = None) -> np.ndarray:
     """State x (first state) with I(vread, x)/vread = g_target, by vectorised bisection on [0, 1]."""
     shape = g_target.shape
     gt = g_target.ravel()
@@ -107,7 +108,8 @@ def conductance_to_state(model: type[DeviceModel], p, g_target: np.ndarray, vrea
     if np.any(gt < gmin_dev * (1 - 1e-9)) or np.any(gt > gmax_dev * (1 + 1e-9)):
         raise DescriptionError(
             f"target conductances [{gt.min():.3g}, {gt.max():.3g}] S are outside what model '{model.name}' "
-            f"reaches at {vread:g} V: [{gmin_dev.min():.3g}, {gmax_dev.max():.3g}] S", Location(parameter="state"))
+            f"reaches at {vread:g} V: [{gmin_dev.min():.3g}, {gmax_dev.max():.3g}] S",
+            location or Location(parameter="state"))
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         above = g_of(mid) > gt
