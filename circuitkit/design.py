@@ -174,11 +174,12 @@ class ReadPhase:
 
 @dataclass
 class ProgramPhase:
-    """``count`` pulses of ``amplitude`` and ``width`` on cell (row, col), ``gap`` apart,
-    with the unselected lines biased by ``scheme`` (``v2``, ``v3`` or ``float``)."""
+    """``count`` pulses of ``amplitude`` and ``width``, ``gap`` apart, on the cells where the
+    selected rows and columns cross (``row``/``col``: one index or a list), with the
+    unselected lines biased by ``scheme`` (``v2``, ``v3`` or ``float``)."""
 
-    row: int
-    col: int
+    row: int | list[int]
+    col: int | list[int]
     amplitude: float
     width: float
     count: int = 1

@@ -101,3 +101,17 @@ def test_sneak_paths_in_1r():
     # a lone 10 kohm cell with 10 ohm driver: 1 V -> ~0.1 mA; the 1R array reads far more
     circuit, wf = run("sneak_1s1r_8x8.xbar", cell="1R")
     assert abs(float(wf["icol_0"])) > 1.5e-4
+
+
+def test_program_rows_and_columns_in_parallel(tmp_path):
+    """pulses(row=[..], col=[..]) programs every crossing cell at once; the rest of the lines see V/2."""
+    text = (TB / "write_vhalf_8x8.xbar").read_text().replace("row = 3, col = 4", "row = [1, 3], col = [4, 6]")
+    f = tmp_path / "parallel.xbar"
+    f.write_text(text)
+    _, circuit = load(f)
+    wf = simulate(circuit, "behavioural")
+    dx = np.array([[wf[f"x_{i}_{j}"][-1] - wf[f"x_{i}_{j}"][0] for j in range(8)] for i in range(8)])
+    target = np.zeros((8, 8), bool)
+    target[np.ix_([1, 3], [4, 6])] = True
+    assert dx[target].min() > 0.1
+    assert np.abs(dx[~target]).max() < 0.5 * dx[target].min()

@@ -200,27 +200,31 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
                            "sample": t + design.sense.sample * dur, "vector": vec.tolist()})
             t += dur
         else:
-            if not (0 <= ph.row < R and 0 <= ph.col < C):
-                raise DescriptionError(f"program phase {k}: cell ({ph.row}, {ph.col}) outside the {R}x{C} array", loc)
+            sel_r = np.atleast_1d(np.asarray(ph.row, dtype=np.int64))
+            sel_c = np.atleast_1d(np.asarray(ph.col, dtype=np.int64))
+            if sel_r.min() < 0 or sel_r.max() >= R or sel_c.min() < 0 or sel_c.max() >= C:
+                raise DescriptionError(f"program phase {k}: rows {sel_r.tolist()} / columns {sel_c.tolist()} "
+                                       f"outside the {R}x{C} array", loc)
+            is_r, is_c = np.isin(np.arange(R), sel_r), np.isin(np.arange(C), sel_c)
             v = ph.amplitude
             urow, ucol = {"v2": (v / 2, v / 2), "v3": (v / 3, 2 * v / 3), "float": (0.0, 0.0)}[ph.scheme]
             if ph.scheme == "float":
-                row_float[k] = np.arange(R) != ph.row
-                col_float[k] = np.arange(C) != ph.col
+                row_float[k] = ~is_r
+                col_float[k] = ~is_c
             edge = max(rd.rise, rd.fall)
             period = edge + ph.width + edge + max(ph.gap, edge)
             for n in range(ph.count):
                 t0 = t + n * period
                 for i in range(R):
-                    _move(rows[i], t0, v if i == ph.row else urow, edge)
-                    _move(gates[i], t0, rd.vgate if i == ph.row else 0.0, edge)
+                    _move(rows[i], t0, v if is_r[i] else urow, edge)
+                    _move(gates[i], t0, rd.vgate if is_r[i] else 0.0, edge)
                 for j in range(C):
-                    _move(cols[j], t0, 0.0 if j == ph.col else ucol, edge)
+                    _move(cols[j], t0, 0.0 if is_c[j] else ucol, edge)
                 t1 = t0 + edge + ph.width
                 for pts in rows + cols + gates:
                     _move(pts, t1, 0.0, edge)
             phases.append({"phase": len(phases), "kind": "program", "start": t, "end": t + ph.count * period,
-                           "row": ph.row, "col": ph.col, "amplitude": v, "scheme": ph.scheme})
+                           "row": sel_r.tolist(), "col": sel_c.tolist(), "amplitude": v, "scheme": ph.scheme})
             t += ph.count * period
     for what, fl in (("row", row_float), ("column", col_float)):
         partial = fl.any(axis=0) & ~fl.all(axis=0)

@@ -390,8 +390,8 @@ def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
             if s.value.name != "pulses":
                 raise _err("program must be pulses(row=, col=, amplitude=, width=, count=, gap=, scheme=)", a.loc)
             phases.append(d.ProgramPhase(
-                row=a.get("row", conv=_integer, required=True, minimum=0),
-                col=a.get("col", conv=_integer, required=True, minimum=0),
+                row=_selection(a.get("row", required=True), "row", a.loc),
+                col=_selection(a.get("col", required=True), "col", a.loc),
                 amplitude=a.get("amplitude", conv=_number, required=True),
                 width=a.get("width", conv=_number, required=True, positive=True),
                 count=a.get("count", 1, _integer, minimum=1),
@@ -401,6 +401,16 @@ def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
     b.all("read"), b.all("reads"), b.all("program")
     b.done(("duration", "read", "reads", "program"))
     design.stimulus.extend(phases)
+
+
+def _selection(value, what: str, loc: Location) -> int | list[int]:
+    """One line index or a non-empty list of distinct ones."""
+    if isinstance(value, list):
+        idx = _indices(value, what, loc)
+        if not idx or len(set(idx)) != len(idx):
+            raise _err(f"{what} must be an index or a non-empty list of distinct indices", loc)
+        return idx
+    return _integer(value, what, loc, minimum=0)
 
 
 def _indices(value, what: str, loc: Location) -> list[int] | None:

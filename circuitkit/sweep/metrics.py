@@ -174,7 +174,7 @@ def write_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     dx = dx.reshape(R, C)
     target = np.zeros((R, C), bool)
     for p in programs:
-        target[p["row"], p["col"]] = True
+        target[np.ix_(np.atleast_1d(p["row"]), np.atleast_1d(p["col"]))] = True
     rows, cols = target.any(axis=1), target.any(axis=0)
     half = (rows[:, None] | cols[None, :]) & ~target
     other = ~(rows[:, None] | cols[None, :])
