@@ -10,11 +10,17 @@ vectorised per element group instead of per element:
 * ``nonlinear.py`` -- device and MOSFET stamps: values and Jacobian entries
   written into that pattern at precomputed positions;
 * ``sources.py`` -- all source waveforms evaluated per type in one go;
-* ``newton.py`` -- Newton with sparse LU; linear circuits factor once;
+* ``newton.py`` -- Newton with sparse LU in a fill-reducing order computed
+  once, chord iterations reusing the last LU while it contracts fast; linear
+  circuits factor once;
 * ``operating_point.py`` -- DC solution (Newton, then source stepping);
 * ``transient.py`` -- fixed grid (max step + breakpoints), trapezoidal
   integration with backward-Euler steps at the start and after breakpoints;
-* ``engine.py`` -- :func:`simulate`, probes to :class:`Waveforms`.
+* ``engine.py`` -- :func:`simulate`, probes to :class:`Waveforms`;
+* ``reads.py`` -- the linear-regime fast path for crossbar reads: the reduced
+  nodal system factored once (``ordering.py``: geometric nested dissection),
+  a transfer matrix from row drivers to column currents for batches of read
+  vectors (:func:`read_many`, :class:`LinearReads`).
 
 The accuracy target is agreement with ngspice to ~1e-9 relative for linear
 operating points, ~1e-6 with MOSFETs and < 1 % RMS in transients (where the
@@ -22,3 +28,4 @@ two engines take different time steps).
 """
 from .engine import simulate  # noqa: F401
 from .newton import Tolerances  # noqa: F401
+from .reads import LinearReads, dc_read, read_many  # noqa: F401

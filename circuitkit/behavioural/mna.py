@@ -126,35 +126,56 @@ class MnaSystem:
     # -- stamps -------------------------------------------------------------
     def _stamp(self, g, triplets) -> None:
         u = self.unknown
-        if isinstance(g, (Resistors, Capacitors)):
-            a, b = u(g.a), u(g.b)
-            val = 1.0 / g.r if isinstance(g, Resistors) else g.c
-            triplets["g" if isinstance(g, Resistors) else "c"].append(
-                (np.concatenate([a, a, b, b]), np.concatenate([a, b, a, b]), np.concatenate([val, -val, -val, val])))
-        elif isinstance(g, (VoltageSources, VCVS)):
-            p, n, br = u(g.p), u(g.n_), self.branch(g, np.arange(g.n))
-            one = np.ones(g.n)
-            rows, cols, vals = [p, n, br, br], [br, br, p, n], [one, -one, one, -one]
-            if isinstance(g, VCVS):
-                rows += [br, br]
-                cols += [u(g.cp), u(g.cn)]
-                vals += [-g.gain, g.gain]
-            triplets["g"].append((np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)))
-        elif isinstance(g, VCCS):
-            p, n, cp, cn = u(g.p), u(g.n_), u(g.cp), u(g.cn)
-            triplets["g"].append((np.concatenate([p, p, n, n]), np.concatenate([cp, cn, cp, cn]),
-                                  np.concatenate([g.gm, -g.gm, -g.gm, g.gm])))
+        if isinstance(g, (Resistors, Capacitors, VoltageSources, VCVS, VCCS)):
+            kind, rows, cols, vals = linear_stamp(g, u, lambda k: self.branch(g, k))
+            triplets[kind].append((rows, cols, vals))
         elif isinstance(g, Devices):
             xs = u(g.states).ravel()
             one = np.ones(xs.size)
             triplets["c"].append((xs, xs, one))
             triplets["op"].append((xs, xs, one))
-            params = g.resolved()
-            x0 = np.concatenate([np.broadcast_to(np.asarray(params[s.init], dtype=float), (g.n,))
-                                 for s in g.model.states]) if g.model.states else np.empty(0)
-            self.b_op[xs] = x0
+            self.b_op[xs] = initial_states(g)
         elif not isinstance(g, Mosfets):
             raise TypeError(f"behavioural engine: unsupported element group {type(g).__name__} '{g.name}'")
+
+
+def linear_stamp(g, unknown, branch) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """``(matrix, rows, cols, values)`` of a linear group's MNA entries; matrix "g" or "c".
+
+    ``unknown(nodes)`` maps node ids to unknown indices (ground to the dummy
+    index), ``branch(k)`` gives the branch unknowns of elements ``k`` of a
+    voltage source or VCVS group. Shared by :class:`MnaSystem` and the
+    linear read solver (``reads.py``) so both stamp identically.
+    """
+    u = unknown
+    if isinstance(g, (Resistors, Capacitors)):
+        a, b = u(g.a), u(g.b)
+        val = 1.0 / g.r if isinstance(g, Resistors) else g.c
+        return ("g" if isinstance(g, Resistors) else "c", np.concatenate([a, a, b, b]),
+                np.concatenate([a, b, a, b]), np.concatenate([val, -val, -val, val]))
+    if isinstance(g, (VoltageSources, VCVS)):
+        p, n, br = u(g.p), u(g.n_), branch(np.arange(g.n))
+        one = np.ones(g.n)
+        rows, cols, vals = [p, n, br, br], [br, br, p, n], [one, -one, one, -one]
+        if isinstance(g, VCVS):
+            rows += [br, br]
+            cols += [u(g.cp), u(g.cn)]
+            vals += [-g.gain, g.gain]
+        return "g", np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    if isinstance(g, VCCS):
+        p, n, cp, cn = u(g.p), u(g.n_), u(g.cp), u(g.cn)
+        return ("g", np.concatenate([p, p, n, n]), np.concatenate([cp, cn, cp, cn]),
+                np.concatenate([g.gm, -g.gm, -g.gm, g.gm]))
+    raise TypeError(f"not a linear element group: {type(g).__name__} '{g.name}'")
+
+
+def initial_states(g: Devices) -> np.ndarray:
+    """Initial values of a device group's states, flattened like ``g.states.ravel()``."""
+    params = g.resolved()
+    if not g.model.states:
+        return np.empty(0)
+    return np.concatenate([np.broadcast_to(np.asarray(params[s.init], dtype=float), (g.n,))
+                           for s in g.model.states])
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

@@ -51,6 +51,14 @@ class DeviceStamp:
         jac[2:, 0], jac[2:, 1], jac[2:, 2:] = -df_dv, df_dv, -df_dx
         return np.concatenate([i[None], -i[None], -f]), jac
 
+    def residual(self, vext: np.ndarray) -> np.ndarray:
+        """Residual contributions only (no derivatives): what a chord iteration needs."""
+        v = vext[self.nodes[0]] - vext[self.nodes[1]]
+        x = vext[self.nodes[2:]]
+        i = self.model.current(v, x, self.params)
+        f = self.model.state_derivative(v, x, self.params)
+        return np.concatenate([i[None], -i[None], -f])
+
 
 class MosfetStamp:
     """A group of level-1 MOSFETs (``devices/mosfet.py``): rows d, s, b; columns d, g, s, b."""
@@ -71,6 +79,9 @@ class MosfetStamp:
 
     def evaluate(self, vext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return level1(self.model, *vext[self.nodes])
+
+    def residual(self, vext: np.ndarray) -> np.ndarray:
+        return level1(self.model, *vext[self.nodes])[0]
 
 
 class NonlinearSet:
@@ -108,3 +119,9 @@ class NonlinearSet:
         size = self.pattern.size
         residual = np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]
         return residual, self.pattern.accumulate(self._positions[mode], np.concatenate(jac))
+
+    def residual(self, vext: np.ndarray, mode: str) -> np.ndarray:
+        """Residual contributions (size,) only, without the Jacobian (for chord iterations)."""
+        res = [s.residual(vext)[:self._used(s, mode)].ravel() for s in self.stamps]
+        size = self.pattern.size
+        return np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]

@@ -1,0 +1,52 @@
+"""``python -m benchmarks [--quick] [--only NAME ...]``: the benchmark suite, ratios side by side.
+
+Benchmarks (``--only`` names): ``dc`` (256x256 DC read: fast path vs plain
+spsolve vs ngspice KLU), ``reads`` (10,000 read vectors through one
+factorisation), ``tran`` (64x64 VTEAM programming transient, both engines),
+``memory`` (1024x1024 DC read, peak RSS in a subprocess), ``scaling`` (DC
+read time and memory for sizes 16..1024, ngspice up to 256; table and
+log-log plot in build/bench/). ``--quick`` shrinks the sizes to stay within
+a few minutes. Results also go to build/bench/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+from . import suite
+
+NAMES = ("dc", "reads", "tran", "memory", "scaling")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes in all)")
+    ap.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
+    args = ap.parse_args(argv)
+    chosen = args.only or NAMES
+    q = args.quick
+    print(f"circuitkit benchmarks ({'quick' if q else 'full'}) on {platform.node()}, "
+          f"python {platform.python_version()}; times: wall and process CPU")
+    results: dict = {"quick": q}
+    start = time.perf_counter()
+    if "dc" in chosen:
+        results["dc"] = suite.bench_dc(256, repeats=2 if q else 3)
+    if "reads" in chosen:
+        results["reads"] = suite.bench_reads(256, 10_000)
+    if "tran" in chosen:
+        results["tran"] = suite.bench_transient(32 if q else 64, count=2 if q else 5)
+    if "memory" in chosen:
+        results["memory"] = suite.bench_memory(512 if q else 1024)
+    if "scaling" in chosen:
+        sizes = [16, 32, 64, 128, 256] if q else [16, 32, 64, 128, 256, 512, 1024]
+        results["scaling"] = suite.bench_scaling(sizes, spice_max=128 if q else 256)
+    suite.OUT.mkdir(parents=True, exist_ok=True)
+    (suite.OUT / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    print(f"done in {time.perf_counter() - start:.0f} s; results in {suite.OUT / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

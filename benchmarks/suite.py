@@ -1,0 +1,263 @@
+"""The benchmarks: behavioural engine vs ngspice (KLU) vs a plain sparse solve, measured side by side.
+
+Each benchmark returns a dict of measurements (and prints a few lines).
+Times are wall-clock seconds (``perf_counter``) *and* CPU seconds of the
+process (``process_time``; for ngspice the CPU time of the child process),
+because the machines this runs on are shared: CPU time is the steadier
+figure when other jobs compete for the cores. Ratios are given for both.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import circuits
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "build" / "bench"
+
+
+def _timed(fn, *args, **kw):
+    """(result, wall s, cpu s) of one call."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+@contextlib.contextmanager
+def quit_after_write():
+    """Make the rendered deck ``quit`` right after ``write``.
+
+    ngspice 46 in batch mode spends a time growing faster than quadratically
+    tearing a large circuit down at exit (measured: 128x128 DC read 0.8 s to
+    the raw file, 18 s to exit; 256x256 over 14 minutes), after the results
+    are written. ``quit`` skips that teardown. The shared renderer does not
+    emit it yet (reported), so the benchmarks add it to time the simulation.
+    """
+    import circuitkit.engines as engines
+    original = engines.write_netlist
+
+    def write(circuit, path):
+        path = original(circuit, path)
+        text = path.read_text()
+        if "\nquit\n" not in text:
+            lines = text.splitlines()
+            k = max(i for i, line in enumerate(lines) if line.startswith("write "))
+            lines.insert(k + 1, "quit")
+            path.write_text("\n".join(lines) + "\n")
+        return path
+
+    engines.write_netlist = write
+    try:
+        yield
+    finally:
+        engines.write_netlist = original
+
+
+def spice_run(circuit):
+    """(waveforms, wall s, ngspice cpu s) through the shared SPICE path (``engines.simulate``)."""
+    from circuitkit.engines import simulate
+    before = _children_cpu()
+    w = time.perf_counter()
+    with quit_after_write():
+        wf = simulate(circuit, "spice")
+    return wf, time.perf_counter() - w, _children_cpu() - before
+
+
+def full_mna_spsolve(circuit):
+    """The straightforward baseline: the engine's full MNA at the operating point, one ``spsolve``.
+
+    Returns (column currents, solve wall s, solve cpu s, assembly wall s).
+    Device conductances are linearised at zero bias exactly as the fast path does.
+    """
+    import scipy.sparse.linalg as spla
+
+    from circuitkit.behavioural.engine import probe_indices
+    from circuitkit.behavioural.mna import MnaSystem
+    w = time.perf_counter()
+    system = MnaSystem(circuit)
+    vext = np.zeros(system.n_v + 1)
+    vext[1:] = system.b_op[:system.n_v]          # device states at x0, every voltage at 0
+    _, jac = system.nonlinear.evaluate(vext, "op")
+    a = system.pattern.matrix(system.g_data + system.op_data + jac)
+    b = system.b_op + system.source_vector(0.0)
+    assembly = time.perf_counter() - w
+    y, wall, cpu = _timed(spla.spsolve, a, b)
+    index, scale = probe_indices(system, circuit.probes)
+    values = np.append(y, 0.0)[index] * scale
+    currents = np.array([v for p, v in zip(circuit.probes, values) if p.name.startswith("icol_")])
+    return currents, wall, cpu, assembly
+
+
+def _icol(wf, n):
+    return np.array([float(wf[f"icol_{j}"]) for j in range(n)])
+
+
+# ---------------------------------------------------------------------------------------------
+
+def bench_dc(n: int = 256, repeats: int = 3) -> dict:
+    """One DC read of an n x n 1R crossbar: fast path vs plain spsolve vs ngspice KLU."""
+    from circuitkit.behavioural.reads import LinearReads
+    circuit = circuits.read_circuit(n)
+    fast_wall, fast_cpu = [], []
+    for _ in range(repeats):
+        (reads, currents), w, c = _timed(lambda: (lambda r: (r, r.read()[0]))(LinearReads(circuit)))
+        fast_wall.append(w)
+        fast_cpu.append(c)
+    check = reads.check()
+    base_wall, base_cpu = [], []
+    for _ in range(repeats):
+        base, w, c, assembly = full_mna_spsolve(circuit)
+        base_wall.append(w)
+        base_cpu.append(c)
+    spice_wf, spice_wall, spice_cpu = spice_run(circuit)
+    ref = _icol(spice_wf, n)
+    res = {
+        "n": n, "unknowns_fast": reads.stats["unknowns"], "lu_nonzeros": reads.stats["lu_nonzeros"],
+        "fast_wall_s": min(fast_wall), "fast_cpu_s": min(fast_cpu),
+        "spsolve_wall_s": min(base_wall), "spsolve_cpu_s": min(base_cpu), "mna_assembly_s": assembly,
+        "ngspice_wall_s": spice_wall, "ngspice_cpu_s": spice_cpu,
+        "err_vs_ngspice": float(np.abs(currents - ref).max() / np.abs(ref).max()),
+        "err_vs_spsolve": float(np.abs(currents - base).max() / np.abs(base).max()),
+        "newton_check_converged": check["converged"], "newton_check_max_update": check["max_update"],
+    }
+    res["speedup_vs_spsolve_wall"] = res["spsolve_wall_s"] / res["fast_wall_s"]
+    res["speedup_vs_spsolve_cpu"] = res["spsolve_cpu_s"] / res["fast_cpu_s"]
+    res["speedup_vs_ngspice_wall"] = res["ngspice_wall_s"] / res["fast_wall_s"]
+    res["speedup_vs_ngspice_cpu"] = res["ngspice_cpu_s"] / res["fast_cpu_s"]
+    print(f"DC read {n}x{n}: fast {res['fast_wall_s']:.3f} s wall / {res['fast_cpu_s']:.3f} s cpu | "
+          f"spsolve {res['spsolve_wall_s']:.3f} / {res['spsolve_cpu_s']:.3f} s (+{assembly:.2f} s assembly) | "
+          f"ngspice {spice_wall:.2f} / {spice_cpu:.2f} s")
+    print(f"  speed-up vs spsolve x{res['speedup_vs_spsolve_wall']:.1f} wall, x{res['speedup_vs_spsolve_cpu']:.1f} cpu; "
+          f"vs ngspice x{res['speedup_vs_ngspice_wall']:.1f} wall, x{res['speedup_vs_ngspice_cpu']:.1f} cpu; "
+          f"max rel err vs ngspice {res['err_vs_ngspice']:.1e}, vs spsolve {res['err_vs_spsolve']:.1e}; "
+          f"Newton check {'converged' if check['converged'] else 'NOT converged'}")
+    return res
+
+
+def bench_reads(n: int = 256, count: int = 10_000) -> dict:
+    """Batched reads: vectors/second after the factorisation and transfer matrix."""
+    from circuitkit.behavioural.reads import LinearReads
+    circuit = circuits.read_circuit(n)
+    vectors = np.random.default_rng(7).uniform(0.0, circuits.V_READ, (count, n))
+    reads, setup_w, setup_c = _timed(LinearReads, circuit)
+    _, transfer_w, transfer_c = _timed(lambda: reads.transfer)
+    out, w, c = _timed(reads.read_many, vectors)
+    check = np.random.default_rng(8).choice(count, 16, replace=False)
+    full = reads.read(vectors[check])
+    err = float(np.abs(out[check] - full).max() / np.abs(full).max())
+    res = {"n": n, "vectors": count, "setup_s": setup_w, "transfer_s": transfer_w, "method": reads.transfer_method,
+           "batch_wall_s": w, "batch_cpu_s": c, "vectors_per_s": count / w,
+           "vectors_per_s_incl_setup": count / (w + setup_w + transfer_w), "rel_err_vs_full_solve": err}
+    print(f"Batched reads {n}x{n}: {count} vectors in {w * 1e3:.1f} ms -> {res['vectors_per_s']:.3g} vectors/s "
+          f"(setup {setup_w:.2f} s + transfer matrix {transfer_w:.2f} s [{reads.transfer_method}]; "
+          f"{res['vectors_per_s_incl_setup']:.3g} vectors/s including them); rel err vs full solves {err:.1e}")
+    return res
+
+
+def _rel_rms(t_ref, ref, t, values):
+    diff = np.interp(t_ref, t, values) - ref
+    rms = np.sqrt(np.mean(ref ** 2))
+    return float(np.sqrt(np.mean(diff ** 2)) / rms) if rms > 0 else float("nan")
+
+
+def bench_transient(n: int = 64, count: int = 5, spice: bool = True) -> dict:
+    """V/2 programming pulses (~1 us at 1 ns) on an n x n VTEAM crossbar, both engines."""
+    from circuitkit.engines import simulate
+    circuit = circuits.write_circuit(n, count=count)
+    beh, w, c = _timed(simulate, circuit, "behavioural")
+    res = {"n": n, "tstop": circuit.analysis.tstop, "beh_wall_s": w, "beh_cpu_s": c,
+           "beh_steps": beh.meta.get("steps"), "beh_newton": beh.meta.get("newton_iterations"),
+           "beh_factorizations": beh.meta.get("factorizations")}
+    line = f"Transient {n}x{n}, {circuit.analysis.tstop * 1e6:.2f} us: behavioural {w:.2f} s wall / {c:.2f} s cpu"
+    if spice:
+        ref, sw, sc = spice_run(circuit)
+        res.update(ngspice_wall_s=sw, ngspice_cpu_s=sc, ngspice_points=int(len(ref.time)),
+                   speedup_wall=sw / w, speedup_cpu=sc / c)
+        cur = [k for k in ref.signals if k.startswith("isup_")]
+        big = max(np.sqrt(np.mean(np.asarray(ref[k]) ** 2)) for k in cur)
+        cur_err = [_rel_rms(ref.time, ref[k], beh.time, beh[k]) for k in cur
+                   if np.sqrt(np.mean(np.asarray(ref[k]) ** 2)) > 0.01 * big]
+        st = [k for k in ref.signals if k.startswith("x_")]
+        st_err = [_rel_rms(ref.time, ref[k], beh.time, beh[k]) for k in st]
+        res.update(max_rel_rms_current=max(cur_err), max_rel_rms_state=max(st_err) if st_err else float("nan"))
+        line += (f" | ngspice {sw:.2f} s wall / {sc:.2f} s cpu -> x{res['speedup_wall']:.1f} wall, "
+                 f"x{res['speedup_cpu']:.1f} cpu; max rel RMS difference: currents {res['max_rel_rms_current']:.1e}, "
+                 f"states {res['max_rel_rms_state']:.1e} (contract 1e-2)")
+    print(line)
+    return res
+
+
+# -- memory and scaling: every point in a fresh process ------------------------------------
+
+def _child(task: str, n: int, timeout: float = 1800.0) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.child", task, str(n)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        return {"task": task, "n": n, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_memory(n: int = 1024) -> dict:
+    res = _child("dc", n)
+    if "error" in res:
+        print(f"DC read {n}x{n}: FAILED {res['error']}")
+        return res
+    print(f"DC read {n}x{n}: {res['wall_s']:.2f} s, peak RSS {res['peak_rss_mb']:.0f} MB "
+          f"(before the solve {res['baseline_rss_mb']:.0f} MB) "
+          f"({'within' if res['peak_rss_mb'] <= 4096 else 'ABOVE'} 4 GB)")
+    return res
+
+
+def bench_scaling(sizes, spice_max: int = 256) -> list[dict]:
+    rows = []
+    print(f"Scaling (DC read; each point a fresh process; ngspice only up to {spice_max}x{spice_max}):")
+    print(f"  {'n':>5} {'beh s':>8} {'beh MB':>8} {'spice s':>8} {'spice MB':>9}")
+    for n in sizes:
+        b = _child("dc", n)
+        s = _child("spice_dc", n) if n <= spice_max else {}
+        row = {"n": n, "beh_s": b.get("wall_s"), "beh_mb": b.get("peak_rss_mb"),
+               "spice_s": s.get("wall_s"), "spice_mb": s.get("peak_rss_mb")}
+        rows.append(row)
+        fmt = lambda v, f: f"{v:{f}}" if isinstance(v, (int, float)) else f"{'-':>8}"  # noqa: E731
+        print(f"  {n:>5} {fmt(row['beh_s'], '8.3f')} {fmt(row['beh_mb'], '8.0f')} "
+              f"{fmt(row['spice_s'], '8.3f')} {fmt(row['spice_mb'], '9.0f')}")
+    _plot(rows)
+    return rows
+
+
+def _plot(rows) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    OUT.mkdir(parents=True, exist_ok=True)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label, ax in (("beh_s", "behavioural", ax1), ("spice_s", "ngspice (KLU)", ax1),
+                           ("beh_mb", "behavioural", ax2), ("spice_mb", "ngspice", ax2)):
+        pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            ax.loglog(*zip(*pts), "o-", label=label)
+    ax1.set(xlabel="rows = cols", ylabel="wall time of a DC read (s)", title="time")
+    ax2.set(xlabel="rows = cols", ylabel="peak RSS (MB)", title="memory")
+    for ax in (ax1, ax2):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "scaling.png", dpi=120)
+    plt.close(fig)
+    print(f"  plot: {OUT / 'scaling.png'}")
