@@ -116,7 +116,7 @@ def test_golden_crossbar_contains_every_element_kind(tmp_path):
     assert text.startswith("* circuitkit netlist: 2x2 1R crossbar")
     assert ".model xb_m_vteam vteam" in text and "\n.options klu\n" in text
     assert "\n.tran 5e-10 1e-08 0 5e-10\n" in text
-    assert text.endswith("\n.control\npre_osdi /opt/circuitkit/osdi/vteam.osdi\nrun\nwrite circuitkit.raw\n.endc\n.end\n")
+    assert text.endswith("\n.control\npre_osdi /opt/circuitkit/osdi/vteam.osdi\nrun\nwrite circuitkit.raw\nquit\n.endc\n.end\n")
 
 
 def test_rendering_is_deterministic(tmp_path):

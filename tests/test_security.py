@@ -42,7 +42,7 @@ def _control_blocks(deck: str) -> list[list[str]]:
 def test_clean_deck_has_one_control_block_without_shell(tmp_path):
     blocks = _control_blocks(_deck(tmp_path, BASE))
     assert len(blocks) == 1
-    assert all(cmd.split()[0] in ("pre_osdi", "run", "write") for cmd in blocks[0] if cmd and not cmd.startswith("*"))
+    assert all(cmd.split()[0] in ("pre_osdi", "run", "write", "quit") for cmd in blocks[0] if cmd and not cmd.startswith("*"))
 
 
 @pytest.mark.parametrize("text", [
