@@ -10,21 +10,11 @@ import pytest
 
 from circuitkit.compare import compare_waveforms
 from circuitkit.devices import get_model
-from circuitkit.engines import simulate
 from circuitkit.workflow import load
+from devicekit import both, circuit
 
 SEL = get_model("selector")
 TESTBENCHES = Path(__file__).resolve().parents[1] / "testbenches"
-
-
-def circuit(tmp_path, body: str, name: str = "t"):
-    path = tmp_path / f"{name}.xbar"
-    path.write_text(f'title "{name}"\n' + body)
-    return load(path, {})[1]
-
-
-def both(c):
-    return simulate(c, "spice"), simulate(c, "behavioural")
 
 
 # ---------------------------------------------------------------------------

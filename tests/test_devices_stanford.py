@@ -6,7 +6,6 @@ from a small description and run the behavioural engine and ngspice on it.
 """
 from __future__ import annotations
 
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,84 +13,27 @@ from scipy.integrate import solve_ivp
 
 from circuitkit.devices import get_model
 from circuitkit.errors import ParameterError
+from devicekit import cosimulate, rate as _rate, rel_rms
 
 SPKU = get_model("stanford_pku")
+
+
+def loop_area(v, i):
+    """|closed integral of i dv| over the whole loop (the shoelace formula)."""
+    return 0.5 * abs(np.sum(v[:-1] * i[1:] - v[1:] * i[:-1]))
+
+
+def rate(v, x, **overrides):
+    return _rate(SPKU, v, x, **overrides)
 
 
 # ---------------------------------------------------------------------------
 # helpers shared with tests/test_devices_volatile.py (imported there)
 # ---------------------------------------------------------------------------
 
-def _spice_path_available() -> bool:
-    try:
-        import circuitkit.netlist.render  # noqa: F401
-        import circuitkit.spice.osdi  # noqa: F401
-        import circuitkit.spice.runner  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def cosimulate(text: str, tmp_path, engines=("behavioural", "spice")) -> dict:
-    """Engine name -> (time or None, {signal: values}) for the description ``text``.
-
-    The SPICE run goes through ``circuitkit.engines.simulate`` when the
-    project's netlist renderer and runner are importable, else through the
-    private netlist writer of ``tests/test_behavioural_spice.py`` (with the
-    models compiled here), so these tests run either way.
-    """
-    from circuitkit.engines import simulate
-    from circuitkit.workflow import load
-
-    path = tmp_path / "tb.xbar"
-    path.write_text(text)
-    _, circuit = load(path)
-    out = {}
-    for engine in engines:
-        if engine == "spice" and not _spice_path_available():
-            out[engine] = _private_spice(circuit, tmp_path)
-            continue
-        wf = simulate(circuit, engine)
-        out[engine] = (wf.time, {name: np.asarray(wf[name]) for name in wf.signals})
-    return out
-
-
-def _private_spice(circuit, tmp_path):
-    from test_behavioural_spice import run_ngspice
-
-    from circuitkit.spice.toolchain import find_openvaf
-
-    names = []
-    for model in circuit.device_models():
-        osdi = tmp_path / f"{model.name}.osdi"
-        subprocess.run([str(find_openvaf()), str(model.va_file()), "-o", str(osdi)], check=True,
-                       capture_output=True, timeout=60)
-        names.append(osdi.name)
-    data, _ = run_ngspice(circuit, tmp_path, osdi=names)
-    t = data.pop("time", None)
-    return t, data
-
-
-def rel_rms(t_ref, ref, t, values) -> float:
-    """RMS(values - ref) / RMS(ref) on the reference's time points (``values`` interpolated)."""
-    diff = np.interp(t_ref, t, values) - ref
-    return float(np.sqrt(np.mean(diff ** 2)) / np.sqrt(np.mean(ref ** 2)))
-
-
-def loop_area(v, i):
-    """|closed integral of i dv| (the shoelace formula)."""
-    return 0.5 * abs(np.sum(v[:-1] * i[1:] - v[1:] * i[:-1]))
-
-
 # ---------------------------------------------------------------------------
 # the twin alone
 # ---------------------------------------------------------------------------
-
-def rate(v, x, **overrides):
-    v = np.atleast_1d(np.asarray(v, dtype=float))
-    x = np.broadcast_to(np.asarray(x, dtype=float), v.shape)[None, :]
-    return SPKU.dxdt(v, x, SPKU.resolve(overrides))[0]
-
 
 def test_published_resistances_at_0v1():
     r = 0.1 / SPKU.current(np.array([0.1, 0.1]), np.array([[0.0, 1.0]]), SPKU.resolve())

@@ -12,7 +12,7 @@ import pytest
 
 from circuitkit.devices import get_model
 from circuitkit.errors import CircuitkitError
-from test_devices_stanford import cosimulate, rel_rms
+from devicekit import cosimulate, rel_rms
 
 VOL = get_model("volatile")
 READ = 0.1

@@ -11,34 +11,13 @@ import pytest
 
 from circuitkit.compare import compare_waveforms
 from circuitkit.devices import get_model
-from circuitkit.engines import simulate
-from circuitkit.workflow import load
+from devicekit import both, circuit, loop_area, rate as _rate
 
 YAK = get_model("yakopcic")
 
 
 def rate(v, x, **overrides):
-    v = np.atleast_1d(np.asarray(v, dtype=float))
-    x = np.broadcast_to(np.asarray(x, dtype=float), v.shape)[None, :]
-    return YAK.dxdt(v, x, YAK.resolve(overrides))[0]
-
-
-def circuit(tmp_path, body: str, name: str = "t"):
-    path = tmp_path / f"{name}.xbar"
-    path.write_text(f'title "{name}"\n' + body)
-    return load(path, {})[1]
-
-
-def both(c):
-    return simulate(c, "spice"), simulate(c, "behavioural")
-
-
-def loop_area(v, i):
-    """Total area of a pinched loop: |closed integral of i dv| of each lobe (v >= 0, v < 0)."""
-    def lobe(m):
-        a, b = v[m], i[m]
-        return 0.5 * abs(np.sum(a[:-1] * b[1:] - a[1:] * b[:-1]) + a[-1] * b[0] - a[0] * b[-1])
-    return lobe(v >= 0) + lobe(v < 0)
+    return _rate(YAK, v, x, **overrides)
 
 
 # ---------------------------------------------------------------------------

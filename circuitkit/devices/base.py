@@ -32,7 +32,7 @@ and every parameter in ``p`` is a scalar or an array of shape ``(n,)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Mapping
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DeviceModel, Parameter, ParamSet, register
+from .base import DeviceModel, Parameter, register
 
 
 @register

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DeviceModel, Parameter, ParamSet, State, register
+from .base import DeviceModel, Parameter, State, register
 from .smooth import ramp
 
 
