@@ -62,6 +62,12 @@ class Comparison:
         lines.append(f"wall time: spice {self.timings['spice_s']:.3f} s, behavioural "
                      f"{self.timings['behavioural_s']:.3f} s")
         for key, value in self.outputs.items():
+            if key == "column_rel_error":
+                if value:
+                    j = max(value, key=value.get)
+                    lines.append(f"per-column current error: worst column {j} at {value[j]:.3e} "
+                                 f"(of {len(value)} columns; all in the JSON report)")
+                continue
             lines.append(f"{key}: {value}")
         lines.append(("PASSED" if self.passed else "FAILED") + f" (tolerance {self.tolerance:g} relative RMS)")
         return "\n".join(lines)
@@ -112,6 +118,8 @@ def compare_outputs(circuit: Circuit, spice: pd.DataFrame, behavioural: pd.DataF
     diff = merged["current_beh"].to_numpy() - ref
     scale = np.max(np.abs(ref)) or 1.0
     out = {"max_rel_column_current_error": float(np.max(np.abs(diff)) / scale) if len(diff) else 0.0}
+    per_col = merged.assign(err=np.abs(diff) / scale).groupby("column")["err"].max()
+    out["column_rel_error"] = {int(j): float(e) for j, e in per_col.items()}
     if (merged["adc_code_spice"] >= 0).any():
         dcode = np.abs(merged["adc_code_beh"] - merged["adc_code_spice"])
         out["adc_codes_differing"] = int((dcode > 0).sum())

@@ -86,4 +86,6 @@ def test_compare_report_and_plot(tmp_path):
     assert rc == (0 if data["passed"] else 1)
     assert data["passed"]
     assert all({"name", "rel_rms_error", "max_abs_error"} <= set(s) for s in data["signals"])
+    per_column = data["outputs"]["column_rel_error"]
+    assert sorted(map(int, per_column)) == list(range(8)) and max(per_column.values()) < 1e-6
     assert plot.stat().st_size > 1000
