@@ -1,11 +1,13 @@
 """``python -m benchmarks [--quick] [--only NAME ...]``: the benchmark suite, ratios side by side.
 
-Benchmarks (``--only`` names): ``dc`` (256x256 DC read: fast path vs plain
-spsolve vs ngspice KLU), ``reads`` (10,000 read vectors through one
-factorisation), ``tran`` (64x64 VTEAM programming transient, both engines),
-``memory`` (1024x1024 DC read, peak RSS in a subprocess), ``scaling`` (DC
-read time and memory for sizes 16..1024, ngspice up to 256; table and
-log-log plot in build/bench/). ``--quick`` shrinks the sizes to stay within
+Benchmarks (``--only`` names): ``dc`` (256x256 DC read: the line solver
+(default fast path) and the direct factorisation vs plain spsolve vs ngspice
+KLU, ratios side by side, iterations, accuracy), ``reads`` (10,000 read
+vectors through one factorisation), ``tran`` (64x64 VTEAM programming
+transient, both engines), ``memory`` (1024x1024 DC read in a subprocess: RSS
+before the solve and its peak during it), ``scaling`` (DC read time and the
+solve's peak-RSS increase for sizes 16..1024, line solver and direct,
+ngspice up to 256; table and log-log plot in build/bench/). ``--quick`` shrinks the sizes to stay within
 a few minutes. Results also go to build/bench/results.json.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     results: dict = {"quick": q}
     start = time.perf_counter()
     if "dc" in chosen:
-        results["dc"] = suite.bench_dc(256, repeats=2 if q else 3)
+        results["dc"] = suite.bench_dc(256, repeats=3 if q else 5)
     if "reads" in chosen:
         results["reads"] = suite.bench_reads(256, 10_000)
     if "tran" in chosen:

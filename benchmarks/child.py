@@ -1,17 +1,60 @@
 """One measurement in a fresh process (so peak RSS belongs to it): ``python -m benchmarks.child TASK N``.
 
-Prints one JSON line: wall time and peak resident memory (for ``dc`` also the
-process's peak before the solve: the interpreter, numpy/scipy and the built
-circuit). ``dc``: the
-behavioural fast DC read (build the circuit, factor, solve); ``spice_dc``: the
-same read in ngspice, with ngspice's own peak RSS (a child of this process).
+Prints one JSON line. ``dc``: the behavioural fast DC read (``dc_read``:
+the line solver on a 1R crossbar) of a built circuit; ``dc_direct``: the
+same read by the direct factorisation; ``spice_dc``: the same read in
+ngspice, with ngspice's own peak RSS (a child of this process).
+
+Memory of the behavioural reads is measured *around the solve*: the
+resident set just before it (``baseline_rss_mb``: interpreter, numpy/scipy,
+the built circuit) and the peak during it (``peak_rss_mb``), from
+``/proc/self/status`` after resetting the kernel's high-water mark
+(``echo 5 > /proc/self/clear_refs``); ``solve_rss_mb`` is their difference,
+what the solve itself needs. Where the reset is not available, a sampling
+thread (every 2 ms) estimates the peak instead (``peak_method``).
+``process_peak_mb`` is the whole process's peak (``ru_maxrss``), which
+includes building the circuit.
 """
 from __future__ import annotations
 
 import json
 import resource
 import sys
+import threading
 import time
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0      # kB
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class _Sampler(threading.Thread):
+    """Fallback peak estimate: sample VmRSS until stopped."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = _status_mb("VmRSS") or 0.0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.002):
+            self.peak = max(self.peak, _status_mb("VmRSS") or 0.0)
 
 
 def main() -> None:
@@ -20,20 +63,35 @@ def main() -> None:
     from benchmarks.suite import spice_run
     from circuitkit.behavioural.reads import dc_read
     circuit = circuits.read_circuit(n)
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    start = time.perf_counter()
-    if task == "dc":
-        dc_read(circuit)
-        who = resource.RUSAGE_SELF
+    out = {"task": task, "n": n}
+    if task in ("dc", "dc_direct"):
+        method = "auto" if task == "dc" else "direct"
+        base = _status_mb("VmRSS")
+        exact = _reset_peak() and _status_mb("VmHWM") is not None
+        sampler = None if exact else _Sampler()
+        if sampler:
+            sampler.start()
+        start = time.perf_counter()
+        dc_read(circuit, method=method)
+        wall = time.perf_counter() - start
+        if sampler:
+            sampler.stop.set()
+            sampler.join()
+            peak = max(sampler.peak, _status_mb("VmRSS") or 0.0)
+        else:
+            peak = _status_mb("VmHWM")
+        out.update(wall_s=wall, baseline_rss_mb=base, peak_rss_mb=peak, solve_rss_mb=peak - base,
+                   peak_method="VmHWM reset" if exact else "sampled",
+                   process_peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     elif task == "spice_dc":
+        start = time.perf_counter()
         spice_run(circuit)
-        who = resource.RUSAGE_CHILDREN
+        wall = time.perf_counter() - start
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0     # Linux: kilobytes
+        out.update(wall_s=wall, peak_rss_mb=rss, baseline_rss_mb=0.0, solve_rss_mb=rss)
     else:
         raise SystemExit(f"unknown task {task}")
-    wall = time.perf_counter() - start
-    rss_mb = resource.getrusage(who).ru_maxrss / 1024.0     # Linux: kilobytes
-    print(json.dumps({"task": task, "n": n, "wall_s": wall, "peak_rss_mb": rss_mb,
-                      "baseline_rss_mb": base_mb if task == "dc" else 0.0}))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

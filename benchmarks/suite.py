@@ -109,42 +109,69 @@ def _icol(wf, n):
 # ---------------------------------------------------------------------------------------------
 
 def bench_dc(n: int = 256, repeats: int = 3) -> dict:
-    """One DC read of an n x n 1R crossbar: fast path vs plain spsolve vs ngspice KLU."""
+    """One DC read of an n x n 1R crossbar: line solver (auto) and direct factorisation vs spsolve vs ngspice.
+
+    Each fast-path time covers everything after the circuit is built
+    (assembly of the reduced system, line analysis or ordering and
+    factorisation, the solve); spsolve's covers the ``spsolve`` call only
+    (its assembly is reported apart). Best of ``repeats``.
+    """
     from circuitkit.behavioural.reads import LinearReads
     circuit = circuits.read_circuit(n)
-    fast_wall, fast_cpu = [], []
-    for _ in range(repeats):
-        (reads, currents), w, c = _timed(lambda: (lambda r: (r, r.read()[0]))(LinearReads(circuit)))
-        fast_wall.append(w)
-        fast_cpu.append(c)
+
+    def best(method):
+        LinearReads(circuit, method=method).read()          # warm-up (lazy imports), not timed
+        wall, cpu = [], []
+        for _ in range(repeats):
+            (reads, currents), w, c = _timed(lambda: (lambda r: (r, r.read()[0]))(LinearReads(circuit, method=method)))
+            wall.append(w)
+            cpu.append(c)
+        return reads, currents, min(wall), min(cpu)
+
+    reads, currents, fast_wall, fast_cpu = best("auto")
+    direct, direct_currents, direct_wall, direct_cpu = best("direct")
     check = reads.check()
     base_wall, base_cpu = [], []
+    full_mna_spsolve(circuit)                                # warm-up, not timed
     for _ in range(repeats):
         base, w, c, assembly = full_mna_spsolve(circuit)
         base_wall.append(w)
         base_cpu.append(c)
     spice_wf, spice_wall, spice_cpu = spice_run(circuit)
     ref = _icol(spice_wf, n)
+    rel = lambda a, b: float(np.abs(a - b).max() / np.abs(b).max())  # noqa: E731
     res = {
-        "n": n, "unknowns_fast": reads.stats["unknowns"], "lu_nonzeros": reads.stats["lu_nonzeros"],
-        "fast_wall_s": min(fast_wall), "fast_cpu_s": min(fast_cpu),
+        "n": n, "unknowns_fast": reads.stats["unknowns"], "fast_method": reads.stats["method"],
+        "fast_iterations": reads.stats["iterations"], "line_solver_unavailable": reads.stats["line_solver"],
+        "lu_nonzeros": direct.stats["lu_nonzeros"],
+        "fast_wall_s": fast_wall, "fast_cpu_s": fast_cpu, "direct_wall_s": direct_wall, "direct_cpu_s": direct_cpu,
         "spsolve_wall_s": min(base_wall), "spsolve_cpu_s": min(base_cpu), "mna_assembly_s": assembly,
         "ngspice_wall_s": spice_wall, "ngspice_cpu_s": spice_cpu,
-        "err_vs_ngspice": float(np.abs(currents - ref).max() / np.abs(ref).max()),
-        "err_vs_spsolve": float(np.abs(currents - base).max() / np.abs(base).max()),
+        "err_vs_ngspice": rel(currents, ref), "err_vs_spsolve": rel(currents, base),
+        "err_vs_direct": rel(currents, direct_currents), "direct_err_vs_ngspice": rel(direct_currents, ref),
         "newton_check_converged": check["converged"], "newton_check_max_update": check["max_update"],
     }
-    res["speedup_vs_spsolve_wall"] = res["spsolve_wall_s"] / res["fast_wall_s"]
-    res["speedup_vs_spsolve_cpu"] = res["spsolve_cpu_s"] / res["fast_cpu_s"]
-    res["speedup_vs_ngspice_wall"] = res["ngspice_wall_s"] / res["fast_wall_s"]
-    res["speedup_vs_ngspice_cpu"] = res["ngspice_cpu_s"] / res["fast_cpu_s"]
-    print(f"DC read {n}x{n}: fast {res['fast_wall_s']:.3f} s wall / {res['fast_cpu_s']:.3f} s cpu | "
-          f"spsolve {res['spsolve_wall_s']:.3f} / {res['spsolve_cpu_s']:.3f} s (+{assembly:.2f} s assembly) | "
-          f"ngspice {spice_wall:.2f} / {spice_cpu:.2f} s")
-    print(f"  speed-up vs spsolve x{res['speedup_vs_spsolve_wall']:.1f} wall, x{res['speedup_vs_spsolve_cpu']:.1f} cpu; "
-          f"vs ngspice x{res['speedup_vs_ngspice_wall']:.1f} wall, x{res['speedup_vs_ngspice_cpu']:.1f} cpu; "
-          f"max rel err vs ngspice {res['err_vs_ngspice']:.1e}, vs spsolve {res['err_vs_spsolve']:.1e}; "
-          f"Newton check {'converged' if check['converged'] else 'NOT converged'}")
+    for who in ("fast", "direct"):
+        for clock in ("wall", "cpu"):
+            res[f"{who}_speedup_vs_spsolve_{clock}"] = res[f"spsolve_{clock}_s"] / res[f"{who}_{clock}_s"]
+            res[f"{who}_speedup_vs_ngspice_{clock}"] = res[f"ngspice_{clock}_s"] / res[f"{who}_{clock}_s"]
+    # names kept from earlier result files
+    for clock in ("wall", "cpu"):
+        res[f"speedup_vs_spsolve_{clock}"] = res[f"fast_speedup_vs_spsolve_{clock}"]
+        res[f"speedup_vs_ngspice_{clock}"] = res[f"fast_speedup_vs_ngspice_{clock}"]
+    print(f"DC read {n}x{n} ({res['unknowns_fast']} unknowns), seconds wall / cpu, best of {repeats}:")
+    print(f"  {res['fast_method']:>6} (auto) {fast_wall:7.3f} / {fast_cpu:7.3f}  {res['fast_iterations']} iterations"
+          + (f" [line solver unavailable: {res['line_solver_unavailable']}]" if res["fast_method"] != "pcg" else ""))
+    print(f"  direct        {direct_wall:7.3f} / {direct_cpu:7.3f}  ({res['lu_nonzeros']} LU nonzeros)")
+    print(f"  spsolve       {res['spsolve_wall_s']:7.3f} / {res['spsolve_cpu_s']:7.3f}  (+{assembly:.2f} s MNA assembly)")
+    print(f"  ngspice       {spice_wall:7.3f} / {spice_cpu:7.3f}")
+    print("  speed-up       vs spsolve wall / cpu      vs ngspice wall / cpu")
+    for who, label in (("fast", res["fast_method"]), ("direct", "direct")):
+        print(f"  {label:>6}       x{res[who + '_speedup_vs_spsolve_wall']:6.1f} / x{res[who + '_speedup_vs_spsolve_cpu']:<6.1f}"
+              f"        x{res[who + '_speedup_vs_ngspice_wall']:6.1f} / x{res[who + '_speedup_vs_ngspice_cpu']:<6.1f}")
+    print(f"  max rel err of {res['fast_method']}: vs ngspice {res['err_vs_ngspice']:.1e}, vs spsolve "
+          f"{res['err_vs_spsolve']:.1e}, vs direct {res['err_vs_direct']:.1e} (direct vs ngspice "
+          f"{res['direct_err_vs_ngspice']:.1e}); Newton check {'converged' if check['converged'] else 'NOT converged'}")
     return res
 
 
@@ -214,28 +241,41 @@ def _child(task: str, n: int, timeout: float = 1800.0) -> dict:
 
 
 def bench_memory(n: int = 1024) -> dict:
+    """DC read of an n x n crossbar in a fresh process: time and the memory of the solve (see child.py)."""
     res = _child("dc", n)
     if "error" in res:
         print(f"DC read {n}x{n}: FAILED {res['error']}")
         return res
-    print(f"DC read {n}x{n}: {res['wall_s']:.2f} s, peak RSS {res['peak_rss_mb']:.0f} MB "
-          f"(before the solve {res['baseline_rss_mb']:.0f} MB) "
-          f"({'within' if res['peak_rss_mb'] <= 4096 else 'ABOVE'} 4 GB)")
+    print(f"DC read {n}x{n}: {res['wall_s']:.2f} s; RSS {res['baseline_rss_mb']:.0f} MB before the solve, "
+          f"peak {res['peak_rss_mb']:.0f} MB during it (+{res['solve_rss_mb']:.0f} MB, {res['peak_method']}); "
+          f"process peak {res['process_peak_mb']:.0f} MB "
+          f"({'within' if res['process_peak_mb'] <= 4096 else 'ABOVE'} 4 GB)")
     return res
 
 
-def bench_scaling(sizes, spice_max: int = 256) -> list[dict]:
+def bench_scaling(sizes, spice_max: int = 256, direct: bool = True) -> list[dict]:
+    """DC read time and memory per size, each point a fresh process.
+
+    ``beh``: the default fast path (line solver); ``dir``: the direct
+    factorisation; ``+MB``: peak RSS increase of the solve over the RSS just
+    before it (so growth with size shows; the process baseline -- interpreter,
+    numpy/scipy, the circuit -- is in ``base MB``); ngspice's MB is its own
+    process's peak.
+    """
     rows = []
     print(f"Scaling (DC read; each point a fresh process; ngspice only up to {spice_max}x{spice_max}):")
-    print(f"  {'n':>5} {'beh s':>8} {'beh MB':>8} {'spice s':>8} {'spice MB':>9}")
+    print(f"  {'n':>5} {'beh s':>8} {'beh +MB':>8} {'dir s':>8} {'dir +MB':>8} {'base MB':>8} {'spice s':>8} {'spice MB':>9}")
     for n in sizes:
         b = _child("dc", n)
+        dd = _child("dc_direct", n) if direct else {}
         s = _child("spice_dc", n) if n <= spice_max else {}
-        row = {"n": n, "beh_s": b.get("wall_s"), "beh_mb": b.get("peak_rss_mb"),
+        row = {"n": n, "beh_s": b.get("wall_s"), "beh_mb": b.get("solve_rss_mb"), "beh_peak_mb": b.get("peak_rss_mb"),
+               "base_mb": b.get("baseline_rss_mb"), "direct_s": dd.get("wall_s"), "direct_mb": dd.get("solve_rss_mb"),
                "spice_s": s.get("wall_s"), "spice_mb": s.get("peak_rss_mb")}
         rows.append(row)
         fmt = lambda v, f: f"{v:{f}}" if isinstance(v, (int, float)) else f"{'-':>8}"  # noqa: E731
-        print(f"  {n:>5} {fmt(row['beh_s'], '8.3f')} {fmt(row['beh_mb'], '8.0f')} "
+        print(f"  {n:>5} {fmt(row['beh_s'], '8.3f')} {fmt(row['beh_mb'], '8.1f')} {fmt(row['direct_s'], '8.3f')} "
+              f"{fmt(row['direct_mb'], '8.1f')} {fmt(row['base_mb'], '8.0f')} "
               f"{fmt(row['spice_s'], '8.3f')} {fmt(row['spice_mb'], '9.0f')}")
     _plot(rows)
     return rows
@@ -247,13 +287,15 @@ def _plot(rows) -> None:
     import matplotlib.pyplot as plt
     OUT.mkdir(parents=True, exist_ok=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label, ax in (("beh_s", "behavioural", ax1), ("spice_s", "ngspice (KLU)", ax1),
-                           ("beh_mb", "behavioural", ax2), ("spice_mb", "ngspice", ax2)):
-        pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None]
+    for key, label, ax in (("beh_s", "behavioural (line solver)", ax1), ("direct_s", "behavioural (direct)", ax1),
+                           ("spice_s", "ngspice (KLU)", ax1),
+                           ("beh_mb", "behavioural (line solver)", ax2), ("direct_mb", "behavioural (direct)", ax2),
+                           ("spice_mb", "ngspice (whole process)", ax2)):
+        pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None and r[key] > 0]
         if pts:
             ax.loglog(*zip(*pts), "o-", label=label)
     ax1.set(xlabel="rows = cols", ylabel="wall time of a DC read (s)", title="time")
-    ax2.set(xlabel="rows = cols", ylabel="peak RSS (MB)", title="memory")
+    ax2.set(xlabel="rows = cols", ylabel="peak RSS increase of the solve (MB)", title="memory")
     for ax in (ax1, ax2):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()

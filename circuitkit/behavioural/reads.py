@@ -30,6 +30,32 @@ small enough signals that the device conductance at its state describes it
    unknowns) instead of one sparse solve per row. It is validated against a
    full solve of a random vector; if pivoting moved a port out of the
    trailing block, ``T`` comes from a multi-right-hand-side solve instead.
+4. **Line solver for single reads.** A plain 1R crossbar reduces to word-line
+   and bit-line chains coupled only by the cells; ``linesolve.py`` solves
+   that in O(n) per iteration (conjugate gradients on the bit lines,
+   preconditioned by exact tridiagonal solves of every line) without any
+   factorisation. ``method="auto"`` (default) uses it for :meth:`read` and
+   :meth:`check` when it applies, ``"direct"`` never, ``"pcg"`` always (or
+   raises). It applies when (detection, all of them):
+
+   * ``circuit.options["crossbar"]`` names the array and its only device group
+     is the cell group ``<xb>_m``, whose ``p`` terminals are all nodes of the
+     ``<xb>_wl`` block and ``n`` terminals nodes of ``<xb>_bl`` (1R cells;
+     1S1R and 1T1R cells sit on ``<xb>_mid`` nodes);
+   * no MOSFETs, VCVS or VCCS (access transistors, op-amp TIAs): the system
+     is symmetric and every voltage source is grounded and eliminated;
+   * the cells are linear over the read: their current at a few voltages up
+     to the largest source value (node voltages of a resistor network lie in
+     the range of its sources) equals the linearisation (VTEAM ``iv = 0``:
+     exactly); nonlinear cells keep the direct small-signal path;
+   * the reduced matrix really is chains + couplings and positive definite
+     (:meth:`LineSystem.build` checks; e.g. a floating line that reaches no
+     source makes it singular).
+
+   Otherwise, or if conjugate gradients do not converge, ``auto`` falls back
+   to the direct factorisation; :attr:`LinearReads.stats` says which method
+   ran, why the line solver was not used, and the iteration count. The
+   transfer matrix (:meth:`read_many`) always uses the factorisation.
 
 Validity: no state change (reads only), DC (capacitors open), and for
 nonlinear devices the linearisation error, which :meth:`LinearReads.check`
@@ -45,10 +71,11 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..circuit.model import VCCS, VCVS, Capacitors, Circuit, Devices, Mosfets, Resistors, VoltageSources
+from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, VoltageSources
 from ..devices.mosfet import level1
 from ..errors import ConvergenceError
 from .mna import initial_states, linear_stamp
+from .linesolve import LineSystem, NotLineStructured
 from .newton import Tolerances
 from .ordering import crossbar_coordinates, nested_dissection, propagate_coordinates
 from .sources import SourceBank
@@ -57,6 +84,10 @@ from .sources import SourceBank
 SUPERLU_OPTIONS = dict(relax=1, panel_size=8)
 #: relative agreement the Schur-complement transfer matrix must reach against a full solve
 TRANSFER_CHECK = 1e-9
+#: solve methods of :class:`LinearReads` (see the module docstring, item 4)
+METHODS = ("auto", "direct", "pcg")
+#: cells count as linear when their current at the sampled voltages matches the linearisation this well
+LINEAR_CELL_RTOL = 1e-9
 
 
 class LinearReads:
@@ -68,18 +99,37 @@ class LinearReads:
     sign of the ``icol_j`` signals (SPICE: into the + terminal of the column
     source or ammeter), one per column, 0 for floating columns. ``t``: time at
     which the other sources (gates, column biases) are evaluated.
+    ``method``: ``"auto"`` (line solver when it applies, else direct),
+    ``"direct"`` or ``"pcg"`` (the line solver; ValueError when it does not
+    apply) for :meth:`read` and :meth:`check`; the factorisation is only
+    computed when a direct solve or the transfer matrix needs it.
     """
 
-    def __init__(self, circuit: Circuit, inputs: list[str] | None = None, t: float = 0.0):
+    def __init__(self, circuit: Circuit, inputs: list[str] | None = None, t: float = 0.0,
+                 method: str = "auto"):
+        if method not in METHODS:
+            raise ValueError(f"linear reads: method must be one of {', '.join(METHODS)}, got {method!r}")
         self.circuit = circuit
+        self.method = method
         self.n_v = circuit.n_nodes - 1
         self._number_unknowns()
         self._inputs(inputs)
         self._outputs()
         self._assemble(t)
-        self._order_and_factor()
         self._transfer: np.ndarray | None = None
         self._offset: np.ndarray | None = None
+        self.lu = None
+        self.lines: LineSystem | None = None
+        self.line_reason: str | None = "not requested"
+        self.last_method: str | None = None
+        self.last_iterations = 0
+        self._linear_upto = 0.0
+        if method != "direct":
+            self._setup_lines()
+            if method == "pcg" and self.lines is None:
+                raise ValueError(f"linear reads: the line solver does not apply: {self.line_reason}")
+        if self.lines is None:
+            self._order_and_factor()
 
     # -- set-up ---------------------------------------------------------------
     def _number_unknowns(self) -> None:
@@ -113,12 +163,15 @@ class LinearReads:
             state[g.states.ravel() - 1] = True
         self.free = np.flatnonzero(~is_fixed & ~state)
         self.fixed_nodes = node[self.src_fixed] - 1             # unknown index of each fixed node
-        self.where = np.full(self.size + 1, -1, np.int64)      # unknown -> free position (before ordering)
+        self._index = np.int32 if self.size < 2 ** 31 - 2 else np.int64
+        self.where = np.full(self.size + 1, -1, self._index)   # unknown -> free position (before ordering)
         self.where[self.free] = np.arange(self.free.size)
 
     def unknown(self, nodes) -> np.ndarray:
-        nodes = np.asarray(nodes, dtype=np.int64)
-        return np.where(nodes == 0, self.size, nodes - 1)
+        """Unknown index of node ids (ground: the dummy index ``size``); int32 when it fits (less memory
+        traffic in the assembly of ~1e6 stamps)."""
+        nodes = np.asarray(nodes, dtype=self._index)
+        return np.where(nodes == 0, self._index(self.size), nodes - 1)
 
     def branch(self, group, k) -> np.ndarray:
         return self.branch_start[f"{group.prefix}:{group.name}"] + np.asarray(k, dtype=np.int64)
@@ -163,9 +216,14 @@ class LinearReads:
         c = self.circuit
         u = self.unknown
         rows, cols, vals = [], [], []
+        # two-terminal conductances (resistors, linearised devices) are kept as edges (a, b, g) -- half
+        # the entries of their four stamps, which matters at 1e6 elements; the rest as triplets
+        edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         const = np.zeros(self.size + 1)            # constant part of the residual (device offsets)
         for g in c.groups:
-            if isinstance(g, (Resistors, VoltageSources, VCVS, VCCS)):
+            if isinstance(g, Resistors):
+                edges.append((u(g.a), u(g.b), 1.0 / g.r))
+            elif isinstance(g, (VoltageSources, VCVS, VCCS)):
                 _, r, cc, v = linear_stamp(g, u, lambda k, g=g: self.branch(g, k))
                 rows.append(r), cols.append(cc), vals.append(v)
         # bias point for linearisation: fixed nodes at their values with inputs at 0
@@ -182,8 +240,7 @@ class LinearReads:
             v0 = vext[g.p] - vext[g.n_]
             i0, gd = _conductance(g.model, v0, x, params)
             p, n = u(g.p), u(g.n_)
-            rows.append(np.concatenate([p, p, n, n])), cols.append(np.concatenate([p, n, p, n]))
-            vals.append(np.concatenate([gd, -gd, -gd, gd]))
+            edges.append((p, n, np.asarray(gd, dtype=float)))
             off = i0 - gd * v0
             const += np.bincount(p, off, self.size + 1) - np.bincount(n, off, self.size + 1)
             self._devices.append((g, params, x, gd, off))
@@ -199,20 +256,35 @@ class LinearReads:
             off = cur - np.einsum("rcn,cn->rn", jac, vext[nodes])
             const += np.bincount(res_rows.ravel(), off.ravel(), self.size + 1)
             self._mosfets.append((g, nodes, jac, off))
-        r, cc, v = (np.concatenate(a) for a in (rows, cols, vals))
-        keep = (r < self.size) & (cc < self.size) & (v != 0)
-        r, cc, v = r[keep], cc[keep], v[keep]
+        r, cc, v = (np.concatenate(a) if a else np.empty(0, t_) for a, t_ in
+                    ((rows, self._index), (cols, self._index), (vals, float)))
+        ea, eb, eg = (np.concatenate(a) if a else np.empty(0, t_) for a, t_ in
+                      (([e[0] for e in edges], self._index), ([e[1] for e in edges], self._index),
+                       ([e[2] for e in edges], float)))
         self.const = const[:self.size]
         self.symmetric = not (c.groups_of(VCVS) or c.groups_of(VCCS) or c.groups_of(Mosfets))
         nf, ns = self.free.size, int(self.src_fixed.sum())
-        fixed_pos = np.full(self.size, -1)
+        # index maps with a trailing -1 for the ground dummy (index self.size); masks are turned into
+        # index lists once (boolean indexing of ~1e6 triplets is the cost of this method)
+        fixed_pos = np.full(self.size + 1, -1, self._index)
         fixed_pos[self.fixed_nodes] = np.arange(ns)
         fr, fc, xc = self.where[r], self.where[cc], fixed_pos[cc]
-        k = (fr >= 0) & (fc >= 0)
-        self._k_triplets = (fr[k], fc[k], v[k])
-        self.K = sp.csr_matrix((v[k], (fr[k], fc[k])), shape=(nf, nf))
-        k = (fr >= 0) & (xc >= 0)
-        self.K_fixed = sp.csc_matrix((v[k], (fr[k], xc[k])), shape=(nf, ns))
+        k = np.flatnonzero((fr >= 0) & (fc >= 0) & (v != 0))
+        fa, fb = self.where[ea], self.where[eb]
+        both = np.flatnonzero((fa >= 0) & (fb >= 0) & (eg != 0))
+        diag = (np.bincount(ea, eg, self.size + 1) + np.bincount(eb, eg, self.size + 1))[self.free]
+        dpos = np.flatnonzero(diag).astype(self._index)
+        kr = np.concatenate([fr[k], fa[both], fb[both], dpos])
+        kc = np.concatenate([fc[k], fb[both], fa[both], dpos])
+        kv = np.concatenate([v[k], -eg[both], -eg[both], diag[dpos]])
+        self._k_triplets = (kr, kc, kv)
+        self.K = sp.csr_matrix((kv, (kr, kc)), shape=(nf, nf))
+        xa, xb = fixed_pos[ea], fixed_pos[eb]
+        k = np.flatnonzero((fr >= 0) & (xc >= 0))
+        ka, kb = np.flatnonzero((fa >= 0) & (xb >= 0)), np.flatnonzero((fb >= 0) & (xa >= 0))
+        self.K_fixed = sp.csc_matrix((np.concatenate([v[k], -eg[ka], -eg[kb]]),
+                                      (np.concatenate([fr[k], fa[ka], fb[kb]]),
+                                       np.concatenate([xc[k], xb[ka], xa[kb]]))), shape=(nf, ns))
         # output functionals over [free (free order), fixed sources, 1]: i_br = -+(row . y + const)
         n_out = self.out_source.size
         out_row = np.full(self.size + 1, -1)
@@ -222,10 +294,19 @@ class LinearReads:
         out_sign[elim] = -self.src_sign[self.out_source[elim]]
         own = np.full(self.size + 1, -1)
         own[self.src_node[self.out_source[elim]] - 1] = self.source_branch[self.out_source[elim]]
-        k = (out_row[r] >= 0) & (cc != own[r])
+        # rows of the output nodes: the generic triplets plus the four stamps of the edges touching them
+        t = np.flatnonzero((out_row[ea] >= 0) | (out_row[eb] >= 0))
+        ta, tb, tg = ea[t], eb[t], eg[t]
+        r = np.concatenate([r, ta, ta, tb, tb])
+        cc = np.concatenate([cc, ta, tb, ta, tb])
+        v = np.concatenate([v, tg, -tg, -tg, tg])
+        fc, xc = self.where[cc], fixed_pos[cc]
+        k = np.flatnonzero(out_row[r] >= 0)
+        k = k[(cc[k] != own[r[k]]) & (v[k] != 0)]
         orow = out_row[r[k]]
-        ocol = np.where(fc[k] >= 0, fc[k], nf + xc[k])
-        odata = out_sign[orow] * v[k] * np.where(fc[k] >= 0, 1.0, self.src_sign[self.src_fixed][np.maximum(xc[k], 0)])
+        fck, xck = fc[k], xc[k]
+        ocol = np.where(fck >= 0, fck, np.where(xck >= 0, nf + xck, -1))
+        odata = out_sign[orow] * v[k] * np.where(fck >= 0, 1.0, self.src_sign[self.src_fixed][np.maximum(xck, 0)])
         ok = ocol >= 0
         orow, ocol, odata = orow[ok], ocol[ok], odata[ok]
         e_nodes = self.src_node[self.out_source[elim]] - 1
@@ -241,9 +322,9 @@ class LinearReads:
         self._kept_pos, self._kept_src = kept_pos, np.flatnonzero(kept)
         rhs[kept_pos] += values[kept]   # branch row: v(p) - v(n) = E
         self.rhs_const = rhs                      # without the fixed-node term (added per vector)
-        rowsum = np.bincount(self._k_triplets[0], np.abs(self._k_triplets[2]), nf)
-        if np.any(rowsum == 0):
-            k = int(self.free[np.flatnonzero(rowsum == 0)[0]])
+        empty = np.diff(self.K.indptr) == 0                # no nonzero entry in the row
+        if np.any(empty):
+            k = int(self.free[np.flatnonzero(empty)[0]])
             raise ConvergenceError(f"linear read: node '{self._name(k)}' has no DC path (only capacitors "
                                    "or state terminals), the read system is singular")
 
@@ -321,8 +402,83 @@ class LinearReads:
 
     # -- solving -----------------------------------------------------------------
     def solve_free(self, rhs: np.ndarray) -> np.ndarray:
-        """Free unknowns (free order) for right-hand sides (n_free,) or (n_free, k)."""
+        """Free unknowns (free order) for right-hand sides (n_free,) or (n_free, k): direct solve."""
+        if self.lu is None:
+            self._order_and_factor()
         return self.lu.solve(rhs[self.perm])[self.inv]
+
+    # -- the line solver ------------------------------------------------------------
+    def _setup_lines(self) -> None:
+        """Build the line solver if the circuit is a plain 1R crossbar (module docstring, item 4)."""
+        reason = self._line_obstacle()
+        if reason is None:
+            seed = np.full(self.free.size, -1, np.int64)
+            g = self._devices[0][0]
+            for nodes, family in ((g.p, 0), (g.n_, 1)):
+                pos = self.where[self.unknown(nodes)]
+                seed[pos[pos >= 0]] = family                   # fixed (eliminated) nodes have no position
+            try:
+                self.lines = LineSystem.build(self.K, seed, symmetric=self.symmetric)
+            except NotLineStructured as exc:
+                reason = str(exc)
+        self.line_reason = reason
+
+    def _line_obstacle(self) -> str | None:
+        """Why the line solver does not apply to this circuit (None: it does, pending the matrix check)."""
+        c = self.circuit
+        xb = c.options.get("crossbar")
+        if xb is None:
+            return "not a crossbar"
+        if c.groups_of(Mosfets) or c.groups_of(VCVS) or c.groups_of(VCCS):
+            return "transistors or controlled sources (1T1R cells, op-amp TIAs)"
+        devices = c.groups_of(Devices)
+        if len(devices) != 1 or devices[0].name != f"{xb}_m":
+            return "cells are not single devices (1S1R) or extra devices"
+        blocks = {b.name: b for b in c.blocks}
+        wl, bl = blocks.get(f"{xb}_wl"), blocks.get(f"{xb}_bl")
+        g = devices[0]
+        if wl is None or bl is None or not (np.isin(g.p, wl.ids()).all() and np.isin(g.n_, bl.ids()).all()):
+            return "cells do not join word-line to bit-line nodes (not 1R)"
+        if np.any(self.src_fixed == False):                   # noqa: E712  (ungrounded or duplicate sources)
+            return "a voltage source is not grounded (kept as a branch unknown)"
+        return None
+
+    def _cells_linear(self, vmax: float) -> bool:
+        """Whether the cells' current is their linearisation at sampled voltages up to ``vmax``."""
+        if vmax <= self._linear_upto:
+            return True
+        g, params, x, gd, off = self._devices[0]
+        for s in (-1.0, -0.5, -0.1, 0.1, 0.5, 1.0):
+            v = np.full(g.n, s * vmax)
+            true = g.model.current(v, x, params)
+            lin = gd * v + off
+            if np.any(np.abs(true - lin) > LINEAR_CELL_RTOL * np.maximum(np.abs(true), np.abs(lin)) + 1e-300):
+                return False
+        self._linear_upto = vmax
+        return True
+
+    def _solve(self, rhs: np.ndarray, values: np.ndarray, method: str | None = None) -> np.ndarray:
+        """Free unknowns for right-hand sides, by the line solver when it applies, else directly."""
+        method = method or self.method
+        if method not in METHODS:
+            raise ValueError(f"linear reads: method must be one of {', '.join(METHODS)}, got {method!r}")
+        use = method != "direct" and self.lines is not None
+        if use and not self._cells_linear(float(np.abs(values).max(initial=0.0))):
+            use = False
+            self.line_reason = "the cells are nonlinear over the read voltages"
+        if method == "pcg" and not use:
+            raise ValueError(f"linear reads: the line solver does not apply: {self.line_reason}")
+        if use:
+            try:
+                y = self.lines.solve(rhs)
+                self.last_method, self.last_iterations = "pcg", self.lines.last_iterations
+                return y
+            except NotLineStructured as exc:
+                if method == "pcg":
+                    raise ConvergenceError(f"linear read: line solver failed: {exc}") from None
+                self.line_reason = str(exc)
+        self.last_method, self.last_iterations = "direct", 0
+        return self.solve_free(rhs)
 
     def _outputs_from(self, y_free: np.ndarray, values: np.ndarray) -> np.ndarray:
         vf = self.src_sign[self.src_fixed, None] * values[self.src_fixed]
@@ -342,16 +498,18 @@ class LinearReads:
             raise ValueError("read vectors must be finite")
         return v
 
-    def read(self, vectors=None) -> np.ndarray:
-        """Column currents (k, cols) for read vectors (k, rows) by full solves (factorisation reused).
+    def read(self, vectors=None, method: str | None = None) -> np.ndarray:
+        """Column currents (k, cols) for read vectors (k, rows) by full solves.
 
         ``None`` reads with the circuit's own source values (shape (1, cols)).
+        ``method`` overrides the reader's (``auto``/``direct``/``pcg``) for
+        this call; :attr:`stats` then reports which one ran.
         """
         if vectors is None:
             values = self.source_values[:, None]
         else:
             values = self._source_values(self._vectors(vectors))
-        y = self.solve_free(self._rhs(values))
+        y = self._solve(self._rhs(values), values, method)
         return self._scatter(self._outputs_from(y, values))
 
     @property
@@ -362,9 +520,11 @@ class LinearReads:
         return self._transfer, self._offset
 
     def _compute_transfer(self) -> None:
+        if self.lu is None:
+            self._order_and_factor()
         n_in = self.n_in
         zero = np.zeros((1, n_in))
-        offset = self.read(zero)[0]
+        offset = self.read(zero, method="direct")[0]
         values0 = self._source_values(zero)
         dvalues = self._source_values(np.eye(n_in)) - values0                 # (n_sources, n_in)
         vf = self.src_sign[self.src_fixed, None] * dvalues[self.src_fixed]
@@ -375,7 +535,7 @@ class LinearReads:
         try:
             T = self._schur_transfer(E_free, self.B) + direct
             probe = np.random.default_rng(0).uniform(-1, 1, n_in)
-            full = self.read(probe[None])[0]
+            full = self.read(probe[None], method="direct")[0]
             fast = offset + _rows_to_cols(T, self.out_line, self.n_cols) @ probe
             if np.abs(fast - full).max() > TRANSFER_CHECK * max(np.abs(full).max(), 1e-300):
                 raise _SchurUnavailable
@@ -413,7 +573,7 @@ class LinearReads:
         return i0 + v @ T.T
 
     # -- validity check ---------------------------------------------------------------
-    def check(self, vector=None, tolerances: Tolerances = Tolerances()) -> dict:
+    def check(self, vector=None, tolerances: Tolerances = Tolerances(), method: str | None = None) -> dict:
         """Newton check of the linear read of one vector against the nonlinear device equations.
 
         Returns the largest KCL residual (A), the largest Newton update (V or A)
@@ -422,7 +582,7 @@ class LinearReads:
         solution of the nonlinear circuit.
         """
         values = self.source_values[:, None] if vector is None else self._source_values(self._vectors(vector))
-        y_free = self.solve_free(self._rhs(values))[:, 0]
+        y_free = self._solve(self._rhs(values), values, method)[:, 0]
         y = np.zeros(self.size + 1)
         y[self.free] = y_free
         y[self.fixed_nodes] = self.src_sign[self.src_fixed] * values[self.src_fixed, 0]
@@ -442,7 +602,7 @@ class LinearReads:
             np.add.at(residual, self.unknown(nodes[[0, 2, 3]]).ravel(), (cur - lin).ravel())
             scale = max(scale, float(np.abs(cur).max(initial=0.0)))
         r = residual[self.free]
-        dy = -self.solve_free(r)
+        dy = -self._solve(r, values, method)
         atol = np.where(self.free < self.n_v, tolerances.vntol, tolerances.abstol)
         ok = np.abs(dy) <= tolerances.reltol * np.abs(y_free) + atol
         return {"max_residual": float(np.abs(r).max(initial=0.0)), "current_scale": scale,
@@ -450,8 +610,15 @@ class LinearReads:
 
     @property
     def stats(self) -> dict:
-        return {"unknowns": int(self.free.size), "ports": int(self.ports.size), "ordering": self.ordering,
-                "lu_nonzeros": int(self.lu.nnz)}
+        """Unknowns; the method of the last solve (``pcg``/``direct``) and its iterations; why the line
+        solver is not used (``line_solver``: None when it is available); factorisation figures once factored."""
+        out = {"unknowns": int(self.free.size), "method": self.last_method, "iterations": self.last_iterations,
+               "line_solver": None if self.lines is not None and self.line_reason is None else self.line_reason}
+        if self.lines is not None:
+            out["lines"] = self.lines.n_lines
+        if self.lu is not None:
+            out.update(ports=int(self.ports.size), ordering=self.ordering, lu_nonzeros=int(self.lu.nnz))
+        return out
 
 
 class _SchurUnavailable(Exception):
@@ -478,9 +645,13 @@ def _rows_to_cols(T: np.ndarray, out_line: np.ndarray, n_cols: int) -> np.ndarra
     return out
 
 
-def dc_read(circuit: Circuit, vector=None) -> np.ndarray:
-    """Column currents (cols,) of one linear DC read (``vector``: row voltages; None: the circuit's own)."""
-    return LinearReads(circuit).read(None if vector is None else np.asarray(vector, dtype=float)[None])[0]
+def dc_read(circuit: Circuit, vector=None, method: str = "auto") -> np.ndarray:
+    """Column currents (cols,) of one linear DC read (``vector``: row voltages; None: the circuit's own).
+
+    ``method``: see :class:`LinearReads` (``auto`` uses the line solver on plain 1R crossbars).
+    """
+    reads = LinearReads(circuit, method=method)
+    return reads.read(None if vector is None else np.asarray(vector, dtype=float)[None])[0]
 
 
 def read_many(circuit: Circuit, vectors) -> np.ndarray:

@@ -296,7 +296,7 @@ def _wires(st: Statement) -> d.Wires:
     if (s := b.one("drive")) is not None:
         w.drive = _word(s.value, "drive", s.location, ("left", "right", "both"))
     if (s := b.one("sense")) is not None:
-        w.sense = _word(s.value, "sense", s.location, ("bottom", "top", "both"))
+        w.sense = _word(s.value, "sense", s.location, ("bottom", "top"))   # one sensing end per column
     b.done(("r_row", "r_col", "c_row", "c_col", "drive", "sense"))
     return w
 
