@@ -11,16 +11,19 @@ vectorised per element group instead of per element:
   written into that pattern at precomputed positions;
 * ``sources.py`` -- all source waveforms evaluated per type in one go;
 * ``newton.py`` -- Newton with sparse LU in a fill-reducing order computed
-  once, chord iterations reusing the last LU while it contracts fast; linear
-  circuits factor once;
+  once, device states private to their device eliminated per device with
+  vector operations, chord iterations reusing the last LU while it contracts
+  fast (so one factorisation serves many steps); linear circuits factor once;
 * ``operating_point.py`` -- DC solution (Newton, then source stepping);
-* ``transient.py`` -- fixed grid (max step + breakpoints), trapezoidal
+* ``transient.py`` -- fixed grid (max step + breakpoints), a predictor for Newton, trapezoidal
   integration with backward-Euler steps at the start and after breakpoints;
 * ``engine.py`` -- :func:`simulate`, probes to :class:`Waveforms`;
 * ``reads.py`` -- the linear-regime fast path for crossbar reads: the reduced
   nodal system factored once (``ordering.py``: geometric nested dissection),
   a transfer matrix from row drivers to column currents for batches of read
-  vectors (:func:`read_many`, :class:`LinearReads`).
+  vectors (:func:`read_many`, :class:`LinearReads`); for plain 1R crossbars
+  ``linesolve.py`` solves DC reads by conjugate gradients preconditioned with
+  exact word- and bit-line solves.
 
 The accuracy target is agreement with ngspice to ~1e-9 relative for linear
 operating points, ~1e-6 with MOSFETs and < 1 % RMS in transients (where the

@@ -27,6 +27,17 @@ the nonlinear elements -- share one CSC sparsity pattern
 data array at precomputed positions and never rebuilds the structure.
 Triplets touching ground point to a dummy position past the end and are
 dropped by slicing.
+
+Static condensation (:class:`Condensation`): a device state unknown whose
+row and column touch nothing but its own device (the usual case: the state
+terminal is private to the device) couples to the rest of the system only
+through the device's two terminals, and the Jacobian block of a device's
+states is a small dense ``n_states`` x ``n_states`` block (``a - df/dx`` in
+a transient, the identity at the operating point). Such states are
+eliminated from every linear solve by the Schur complement, device by
+device with vector operations; the sparse LU only sees node voltages and
+branch currents (``newton.py``). The elimination is exact (the same linear
+system is solved), it only changes which matrix is factored.
 """
 from __future__ import annotations
 
@@ -104,8 +115,12 @@ class MnaSystem:
             _concat([c for _, c, _ in blocks.values()] + [diag] + [c.ravel() for _, c in nonlinear]))
         self.g_data, self.c_data, self.op_data = (
             self.pattern.accumulate(self.pattern.positions(r, c), v) for r, c, v in blocks.values())
-        self.c_matrix = self.pattern.matrix(self.c_data)
+        self.c_matrix = compact(self.pattern.matrix(self.c_data))   # for products: C's own nonzeros only
         self.nonlinear = NonlinearSet(stamps, self.pattern)
+        offdiag = [(r[r != c], c[r != c]) for r, c, _ in blocks.values()]
+        self.condensation = Condensation.build(self, [s for s in stamps if isinstance(s, DeviceStamp)],
+                                               _concat([r for r, _ in offdiag] + [c for _, c in offdiag]),
+                                               _concat([s.terms.ravel() for s in stamps]))
 
     # -- indices ------------------------------------------------------------
     def unknown(self, nodes) -> np.ndarray:
@@ -137,6 +152,85 @@ class MnaSystem:
             self.b_op[xs] = initial_states(g)
         elif not isinstance(g, Mosfets):
             raise TypeError(f"behavioural engine: unsupported element group {type(g).__name__} '{g.name}'")
+
+
+class Condensation:
+    """Which device states are eliminated from the linear solves, and where their entries live.
+
+    ``keep`` lists the unknowns left in the factored (reduced) system, in
+    order; ``reduced`` maps a full unknown index to its reduced one (the
+    dummy ``n_keep`` for eliminated states and ground, index ``size``).
+    ``pattern`` is the reduced sparsity pattern and ``gather`` the full data
+    position of each of its entries. Each block (one per device group with
+    eliminated states) holds, for its ``m`` eliminated devices:
+
+    * ``s`` (ns, m) state unknowns, ``t`` (2, m) terminal unknowns (p, n);
+    * ``pos_ss`` (ns, ns, m), ``pos_ts`` (2, ns, m), ``pos_st`` (ns, 2, m),
+      ``pos_d`` (ns, m): full data positions of the state block, the
+      terminal-row/state-column entries, the state-row/terminal-column
+      entries and the state diagonal (``nnz`` for ground);
+    * ``red_t`` (2, m): reduced indices of the terminals;
+    * ``pos_tt`` (2, 2, m): reduced data positions of the terminal block,
+      where the Schur complement's corrections go.
+
+    ``c_reduced`` tells whether the capacitance matrix has entries on the
+    reduced system: if not, the reduced matrix does not depend on the
+    integration coefficient except through the devices' tiny ``df/dv``.
+    """
+
+    def __init__(self, keep, reduced, pattern, gather, blocks, c_reduced):
+        self.keep, self.reduced, self.pattern, self.gather = keep, reduced, pattern, gather
+        self.blocks, self.c_reduced = blocks, c_reduced
+        self.n_keep = int(keep.size)
+
+    @classmethod
+    def build(cls, system: "MnaSystem", stamps: list, linear_offdiag: np.ndarray,
+              nonlinear_terms: np.ndarray) -> "Condensation | None":
+        size, full = system.size, system.pattern
+        linear_offdiag = np.asarray(linear_offdiag, dtype=np.int64)
+        nonlinear_terms = np.asarray(nonlinear_terms, dtype=np.int64)
+        # a state is private if no linear element touches it off the diagonal and it is no other terminal
+        uses = np.bincount(nonlinear_terms[nonlinear_terms < size], minlength=size)
+        shared = np.zeros(size + 1, bool)
+        shared[linear_offdiag[linear_offdiag < size]] = True
+        chosen = []
+        for st in stamps:
+            s = st.terms[2:]
+            if s.shape[0] == 0:
+                continue
+            ok = np.all((s < size), axis=0)
+            sc = np.where(s < size, s, 0)
+            ok &= np.all((uses[sc] == 1) & ~shared[sc], axis=0)
+            if ok.any():
+                chosen.append((st, np.flatnonzero(ok)))
+        if not chosen:
+            return None
+        eliminated = np.zeros(size, bool)
+        for st, k in chosen:
+            eliminated[st.terms[2:, k].ravel()] = True
+        keep = np.flatnonzero(~eliminated)
+        reduced = np.full(size + 1, keep.size, dtype=np.int64)
+        reduced[keep] = np.arange(keep.size)
+        cols = np.repeat(np.arange(size), np.diff(full.indptr))
+        rows = full.indices.astype(np.int64)
+        inside = ~eliminated[rows] & ~eliminated[cols]
+        pattern = SparsePattern(keep.size, reduced[rows[inside]], reduced[cols[inside]])
+        gather = np.empty(pattern.nnz, dtype=np.int64)
+        gather[pattern.positions(reduced[rows[inside]], reduced[cols[inside]])] = np.flatnonzero(inside)
+        blocks = []
+        for st, k in chosen:
+            s, t = st.terms[2:, k], st.terms[:2, k]
+            ns = s.shape[0]
+            shape = lambda a, b: (a.shape[0], b.shape[0]) + a.shape[1:]  # noqa: E731
+            pos = lambda a, b: full.positions(np.broadcast_to(a[:, None], shape(a, b)),  # noqa: E731
+                                              np.broadcast_to(b[None], shape(a, b)))
+            rt = reduced[t]
+            blocks.append(dict(s=s, t=t, ns=ns, pos_ss=pos(s, s), pos_ts=pos(t, s), pos_st=pos(s, t),
+                               pos_d=full.positions(s, s), red_t=rt,
+                               pos_tt=pattern.positions(np.broadcast_to(rt[:, None], (2, 2, rt.shape[1])),
+                                                        np.broadcast_to(rt[None], (2, 2, rt.shape[1])))))
+        c_reduced = bool(np.any(system.c_data[gather] != 0))
+        return cls(keep, reduced, pattern, gather, blocks, c_reduced)
 
 
 def linear_stamp(g, unknown, branch) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -176,6 +270,13 @@ def initial_states(g: Devices) -> np.ndarray:
         return np.empty(0)
     return np.concatenate([np.broadcast_to(np.asarray(params[s.init], dtype=float), (g.n,))
                            for s in g.model.states])
+
+
+def compact(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """A CSR copy of ``matrix`` without its explicit zeros (the shared pattern holds many): faster products."""
+    out = sp.csr_matrix(matrix, copy=True)
+    out.eliminate_zeros()
+    return out
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

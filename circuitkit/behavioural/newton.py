@@ -9,35 +9,69 @@ Convergence (like SPICE, tighter): an iteration converges when every update
 satisfies ``|dy| <= reltol * max(|y_new|, |y_old|) + atol`` with ``atol``
 = ``vntol`` on node voltages (and device states) and ``abstol`` on branch
 currents. The last update is applied, so the result is one quadratically
-convergent step past the criterion. Without nonlinear elements the system is
-solved directly (one LU solve, no iteration) and the LU factorisation of
-each distinct matrix ``A`` is kept, so an operating point or a fixed-step
-linear transient factors once and reuses the factors for every right-hand
-side. With nonlinear elements the Jacobian ``A + d i_nl/dy`` is written into
-the fixed pattern and factored every iteration (scipy's SuperLU).
+convergent step past the criterion. A zero update (the residual is exactly
+zero) always converges. Without nonlinear elements the system is solved
+directly (one LU solve, no iteration) and the LU factorisation of each
+distinct matrix ``A`` is kept, so an operating point or a fixed-step linear
+transient factors once and reuses the factors for every right-hand side.
+With nonlinear elements the Jacobian ``A + d i_nl/dy`` is written into the
+fixed pattern when it is factored.
+
+Static condensation (``mna.Condensation``): device states private to their
+device are eliminated from the factored matrix. A factorisation takes the
+full Jacobian, gathers per device the state block ``Jss`` (ns x ns), the
+terminal rows' state derivatives ``Jts`` (di/dx) and the state rows'
+terminal derivatives ``Jst`` (-df/dv), and factors the Schur complement
+``S = Jzz - Jts Jss^-1 Jst`` on the remaining unknowns (node voltages and
+branch currents); a solve is ``w = Jss^-1 b_s``, ``S x_z = b_z - Jts w``,
+``x_s = w - Jss^-1 Jst x_z``, all per-device vector operations around one
+sparse triangular solve. This is exact block elimination: with fresh
+factors the update is the one of the full system to rounding.
 
 Jacobian reuse (chord / simplified Newton, as in implicit stiff integrators):
-the LU of the last Jacobian is kept and reused -- across iterations and time
-steps with the same matrix mode and step coefficient -- while it still
-contracts fast. A chord iteration converges linearly at a rate ``rho``
-(ratio of successive update norms), so its remaining error is about
-``rho / (1 - rho) * |dy|``; it is accepted only when both ``|dy|`` and that
-estimate meet the criterion above (norms weighted by ``reltol * |y| +
-atol``). When ``rho`` exceeds ``CHORD_MAX_RATE`` or ``CHORD_MAX_STEPS``
-stale iterations pass, the Jacobian is refactored at the current iterate and
-the iteration continues as full Newton with the usual criterion.
+the factors of the last Jacobian are kept and reused -- across iterations
+and time steps -- while they still contract fast. A chord iteration
+converges linearly at a rate ``rho`` (ratio of successive update norms), so
+its remaining error is about ``rho / (1 - rho) * |dy|``; it is accepted only
+when both ``|dy|`` and that estimate meet the criterion above (norms
+weighted by ``reltol * |y| + atol``). A reused Jacobian changes how fast
+Newton converges, never what it converges to (the residual is always exact).
+Three levels of refresh, cheapest first:
 
-Symbolic reuse: every matrix the solver factors has the one sparsity pattern
-of ``mna.SparsePattern``, so a fill-reducing order is computed once (SuperLU's
-minimum degree on ``A + A^T`` of the pattern) and every factorisation then
-runs on the symmetrically permuted matrix ``A[q][:, q]`` -- built by one
-gather of the data array -- with ``permc_spec="NATURAL"`` and a small
-diagonal pivot threshold (a zero diagonal, e.g. a source branch row, still
-pivots). That skips the per-factorisation ordering (COLAMD), which was most
-of the cost on crossbars.
+* another step coefficient ``a`` (a breakpoint's short step, backward Euler
+  vs trapezoidal): with condensation and no capacitance on the reduced
+  unknowns the reduced matrix depends on ``a`` only through the tiny device
+  terms ``Jts Jss^-1 Jst`` (``df/dv`` over ``a``), so the reduced LU is kept
+  and only the state blocks ``Jss = a + nl`` are rebuilt with the new ``a``
+  (vector operations); otherwise factors are kept per ``(mode, a)``;
+* when the chord rate exceeds ``CHORD_MAX_RATE`` (or after
+  ``CHORD_MAX_STEPS`` stale iterations), the devices are relinearised at the
+  current iterate and the state blocks rebuilt from that, the reduced LU
+  kept (devices crossing a switching threshold change ``df/dv`` and
+  ``df/dx`` by orders of magnitude, the node matrix hardly);
+* if that still contracts too slowly, the Jacobian is refactored at the
+  current iterate and the iteration continues as full Newton.
+
+On a 64x64 crossbar under programming pulses this leaves two
+factorisations for ~940 steps and one solve per step on smooth stretches
+(with the transient's predictor, ``transient.py``). Any failure (non-finite
+residual or update, no convergence) drops the kept factors of that matrix,
+so a retry starts from a fresh Jacobian.
+
+Symbolic reuse: every matrix the solver factors has one sparsity pattern
+(``mna.SparsePattern``, or the reduced pattern of the condensation), so a
+fill-reducing order is computed once (SuperLU's minimum degree on
+``A + A^T``, probed with a diagonally dominant matrix of that pattern so the
+probe factors without pivoting) and every factorisation then runs on the
+symmetrically permuted matrix ``A[q][:, q]`` -- built by one gather of the
+data array -- with ``permc_spec="NATURAL"`` and a small diagonal pivot
+threshold (a zero diagonal, e.g. a source branch row, still pivots). That
+skips the per-factorisation ordering (COLAMD), which was most of the cost
+on crossbars.
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -45,7 +79,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .mna import MnaSystem
+from .mna import Condensation, MnaSystem, compact
 
 
 @dataclass(frozen=True)
@@ -69,29 +103,48 @@ class Solver:
         self.system = system
         self.tol = tolerances
         self.atol = np.where(np.arange(system.size) < system.n_v, tolerances.vntol, tolerances.abstol)
-        self._matrices: OrderedDict = OrderedDict()    # (mode, a) -> (data, csc matrix, LU or None)
-        self._jacobian = system.pattern.matrix(np.zeros(system.pattern.nnz))  # data rewritten per iteration
+        self._matrices: OrderedDict = OrderedDict()    # (mode, a) -> [data, csc matrix, factors or None]
+        self._jacobian = np.zeros(system.pattern.nnz)   # data of the last Jacobian, rewritten per factorisation
         self.iterations = 0
         self.factorizations = 0
         self.max_iterations_seen = 0
-        self._chord = None          # (matrix key, LU) kept for chord iterations
+        self._kept: OrderedDict = OrderedDict()         # factor key -> factors kept for chord iterations
         self._rho = 1.0             # last observed chord contraction rate
+        self.condensation: Condensation | None = system.condensation
         self._order()
 
+    # -- structure ------------------------------------------------------------
     def _order(self) -> None:
-        """Fill-reducing symmetric permutation ``q`` of the pattern and the data gather for ``A[q][:, q]``."""
-        pattern = self.system.pattern
+        """Fill-reducing symmetric permutation ``q`` of the factored pattern and its data gather."""
+        cond = self.condensation
+        pattern = cond.pattern if cond is not None else self.system.pattern
         n = pattern.size
-        probe = pattern.matrix(np.ones(pattern.nnz)) + sp.identity(n, format="csc")
+        self._factored_size = n
+        # A diagonally dominant probe with the pattern's structure: SuperLU computes its minimum-degree
+        # order and factors it without pivoting (a probe of all ones pivots wildly and costs ~50x more).
+        cols = np.repeat(np.arange(n), np.diff(pattern.indptr))
+        off = (pattern.indices != cols)
+        values = np.where(off, -1.0, 0.0)
+        degree = np.bincount(cols[off], minlength=n) + np.bincount(pattern.indices[off], minlength=n)
+        probe = pattern.matrix(values) + sp.diags(degree + 1.0, format="csc")
         try:
             # perm_c[k] is the new position of column k; q lists old indices in new order
-            q = np.argsort(spla.splu(probe.tocsc(), permc_spec="MMD_AT_PLUS_A").perm_c).astype(np.int64)
+            q = np.argsort(spla.splu(probe.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                     options=dict(SymmetricMode=True)).perm_c).astype(np.int64)
         except RuntimeError:          # structurally singular pattern: keep the natural order
             q = np.arange(n)
         marker = pattern.matrix(np.arange(1, pattern.nnz + 1, dtype=float))
         permuted = marker[q][:, q].tocsc()
         permuted.sort_indices()
         self._q = q
+        if cond is None:
+            self._layout = _Layout(q, [], self.system.size)
+        else:
+            position = np.empty(n + 1, dtype=np.int64)      # reduced index -> factored position
+            position[q] = np.arange(n)
+            position[n] = n                                 # ground / eliminated: the dummy
+            self._layout = _Layout(cond.keep[q], [position[b["red_t"]].ravel() for b in cond.blocks],
+                                   self.system.size)
         self._gather = permuted.data.astype(np.int64) - 1
         self._p_indices, self._p_indptr = permuted.indices, permuted.indptr
 
@@ -103,47 +156,97 @@ class Solver:
             return self._matrices[key]
         s = self.system
         data = s.g_data + (s.op_data if mode == "op" else a * s.c_data)
-        entry = [data, s.pattern.matrix(data), None]
+        entry = [data, compact(s.pattern.matrix(data)), None]
         self._matrices[key] = entry
         if len(self._matrices) > self.CACHE_SIZE:
             self._matrices.popitem(last=False)
         return entry
 
+    def _factor_key(self, key):
+        """Factorisations are shared by all keys that give the same reduced matrix (see module docstring)."""
+        cond = self.condensation
+        if cond is not None and not cond.c_reduced:
+            return key[0]
+        return key
+
+    # -- solving --------------------------------------------------------------
     def solve(self, y0: np.ndarray, rhs: np.ndarray, mode: str, a: float = 0.0) -> np.ndarray:
         """The ``y`` solving the system from initial guess ``y0``; raises :class:`NewtonFailure`."""
         entry = self.base(mode, a)
         if not self.system.nonlinear:
             if entry[2] is None:
-                entry[2] = self._factor(entry[1])
+                entry[2] = self._factor(entry[0], entry[0], (mode, a))
             self.iterations += 1
             return entry[2].solve(rhs)
         return self._newton(y0, rhs, mode, entry[0], entry[1], (mode, a))
+
+    def _reusable(self, key, base_data):
+        """Kept factors for chord iterations at ``key``, or None."""
+        fkey = self._factor_key(key)
+        factors = self._kept.get(fkey)
+        if factors is None:
+            return None
+        self._kept.move_to_end(fkey)
+        if factors.key != key:          # same reduced matrix, other coefficient: refresh the state blocks
+            factors = factors.retarget(base_data, key)
+            self._kept[fkey] = factors
+        return factors
+
+    def _keep(self, factors) -> None:
+        fkey = self._factor_key(factors.key)
+        self._kept[fkey] = factors
+        self._kept.move_to_end(fkey)
+        if len(self._kept) > self.CACHE_SIZE:
+            self._kept.popitem(last=False)
 
     def _newton(self, y0, rhs, mode, base_data, base_matrix, key) -> np.ndarray:
         s = self.system
         y = np.array(y0, dtype=float)
         vext = np.zeros(s.n_v + 1)
-        lu = self._chord[1] if self._chord is not None and self._chord[0] == key else None
+        lu = self._reusable(key, base_data)
         prev_norm, stale_steps = None, 0
-        for k in range(1, self.tol.max_iterations + 1):
+        tol = self.tol
+        relinearize, relinearized = False, False
+        for k in range(1, tol.max_iterations + 1):
             fresh = lu is None
             vext[1:] = y[:s.n_v]
             with np.errstate(all="ignore"):
-                if lu is None:
+                if lu is None or relinearize:
                     f_nl, j_nl = s.nonlinear.evaluate(vext, mode)
                 else:                               # chord: the Jacobian is not needed
                     f_nl, j_nl = s.nonlinear.residual(vext, mode), None
-            residual = base_matrix @ y + f_nl - rhs
-            if not np.all(np.isfinite(residual)) or (j_nl is not None and not np.all(np.isfinite(j_nl))):
+            residual = base_matrix @ y
+            residual += f_nl
+            residual -= rhs
+            # one reduction instead of an isfinite pass: a sum is finite iff no term is inf or NaN (short of overflow)
+            with np.errstate(all="ignore"):
+                total = np.add.reduce(residual)
+            if not math.isfinite(total) or (j_nl is not None and not np.all(np.isfinite(j_nl))):
+                self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
             if lu is None:
-                np.add(base_data, j_nl, out=self._jacobian.data)
-                lu = self._factor(self._jacobian)
-            dy = lu.solve(-residual)
+                np.add(base_data, j_nl, out=self._jacobian)
+                lu = self._factor(self._jacobian, base_data, key)
+            elif relinearize:                       # fresh state blocks, the reduced LU kept
+                np.add(base_data, j_nl, out=self._jacobian)
+                lu = lu.relinearized(self._jacobian, base_data)
+                relinearize, relinearized, stale_steps = False, True, 0
+            np.negative(residual, out=residual)
+            with np.errstate(all="ignore"):
+                dy = lu.solve(residual)
             y_new = y + dy
-            norm = float(np.max(np.abs(dy) / (self.tol.reltol * np.maximum(np.abs(y_new), np.abs(y)) + self.atol)))
+            scale = np.abs(y_new)
+            np.maximum(scale, np.abs(y), out=scale)
+            scale *= tol.reltol
+            scale += self.atol
+            with np.errstate(all="ignore"):
+                np.divide(np.abs(dy), scale, out=scale)
+                norm = float(scale.max())
+            if not np.isfinite(norm):
+                self._kept.pop(self._factor_key(key), None)
+                raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
-            if fresh:
+            if fresh or norm == 0.0:           # a zero update: the residual is exactly zero
                 converged = norm <= 1.0
             else:
                 # chord iteration: linear convergence at rate rho; the error left is about rho/(1-rho) |dy|
@@ -151,31 +254,43 @@ class Solver:
                 converged = norm <= 1.0 and rho < 1.0 and norm * rho / (1.0 - rho) <= 1.0
                 stale_steps += 1
                 if not converged and prev_norm is not None and (rho > CHORD_MAX_RATE or stale_steps >= CHORD_MAX_STEPS):
-                    lu = None          # too slow: a fresh Jacobian for the next iteration
+                    if lu.blocks and not relinearized:
+                        relinearize = True      # too slow: first fresh state blocks (cheap) ...
+                    else:
+                        lu = None               # ... then a fresh Jacobian for the next iteration
                 if prev_norm:
                     self._rho = rho
             if converged:
-                self._chord = (key, lu)
+                self._keep(lu)
                 self.iterations += k
                 self.max_iterations_seen = max(self.max_iterations_seen, k)
                 return y
             prev_norm = norm if norm > 0 else None
-        self.iterations += self.tol.max_iterations
-        self._chord = None
-        raise NewtonFailure(f"no convergence in {self.tol.max_iterations} Newton iterations")
+        self.iterations += tol.max_iterations
+        self._kept.pop(self._factor_key(key), None)
+        raise NewtonFailure(f"no convergence in {tol.max_iterations} Newton iterations")
 
-    def _factor(self, matrix):
-        """LU of ``matrix`` (on the solver's pattern) in the precomputed order; ``.solve(b)`` as splu's."""
+    def _factor(self, data: np.ndarray, base_data: np.ndarray, key):
+        """Factors of the matrix with full-pattern ``data`` (``.solve(b)`` as splu's) for matrix key ``key``."""
         self.factorizations += 1
-        permuted = sp.csc_matrix((matrix.data[self._gather], self._p_indices, self._p_indptr),
-                                 shape=matrix.shape)
+        cond = self.condensation
+        blocks = None
+        if cond is not None:
+            ext = np.append(data, 0.0)
+            blocks = [_StateBlock(b, ext, base_data) for b in cond.blocks]
+            reduced = data[cond.gather]
+            for blk in blocks:
+                reduced += cond.pattern.accumulate(blk.spec["pos_tt"], blk.schur())
+            data = reduced
+        permuted = sp.csc_matrix((data[self._gather], self._p_indices, self._p_indptr),
+                                 shape=(self._factored_size,) * 2)
         try:
             lu = spla.splu(permuted, permc_spec="NATURAL", diag_pivot_thresh=PIVOT_THRESHOLD,
                            options=dict(SymmetricMode=True))
         except RuntimeError as exc:   # "Factor is exactly singular"
             raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
                                 "or a loop of voltage sources)") from exc
-        return _PermutedLU(lu, self._q)
+        return _Factors(lu, self._layout, key, blocks)
 
 
 #: chord iterations refactor when the contraction rate exceeds this, or after this many stale iterations
@@ -185,13 +300,118 @@ CHORD_MAX_STEPS = 6
 PIVOT_THRESHOLD = 0.01
 
 
-class _PermutedLU:
-    """An LU of ``A[q][:, q]`` that solves ``A x = b``."""
+class _StateBlock:
+    """The linearisation of one group's eliminated states, taken from a full Jacobian.
 
-    def __init__(self, lu, q: np.ndarray):
-        self.lu, self.q = lu, q
+    ``jss`` (ns, ns, m) is the state block, ``jts`` (2, ns, m) the terminal
+    rows' derivatives by the states (``di/dx``), ``jst`` (ns, 2, m) the state
+    rows' derivatives by the terminal voltages (``-df/dv``), ``inv`` the
+    inverse of ``jss``. ``nl`` is ``jss`` without the linear diagonal (the
+    unit capacitance times ``a``, or 1 at the operating point), kept so the
+    block can be rebuilt for another coefficient.
+    """
+
+    def __init__(self, spec: dict, ext: np.ndarray | None, base_data: np.ndarray, nl=None, jts=None, jst=None):
+        self.spec = spec
+        diag = base_data[spec["pos_d"]]
+        if ext is not None:
+            jss = ext[spec["pos_ss"]]
+            self.jts, self.jst = ext[spec["pos_ts"]], ext[spec["pos_st"]]
+            nl = jss.copy()
+            idx = np.arange(spec["ns"])
+            nl[idx, idx] -= diag
+        else:
+            self.jts, self.jst = jts, jst
+            jss = nl.copy()
+            idx = np.arange(spec["ns"])
+            jss[idx, idx] += diag
+        self.nl = nl
+        if spec["ns"] == 1:
+            with np.errstate(divide="ignore"):
+                self.inv = 1.0 / jss
+        else:
+            try:
+                self.inv = np.moveaxis(np.linalg.inv(np.moveaxis(jss, -1, 0)), 0, -1)
+            except np.linalg.LinAlgError:
+                self.inv = np.full_like(jss, np.nan)
+
+    def retarget(self, base_data: np.ndarray) -> "_StateBlock":
+        return _StateBlock(self.spec, None, base_data, self.nl, self.jts, self.jst)
+
+    def schur(self) -> np.ndarray:
+        """``-jts inv jst`` (2, 2, m): what eliminating the states adds to the terminal block."""
+        if self.spec["ns"] == 1:
+            return -(self.jts[:, None, 0] * self.inv[0, 0]) * self.jst[0][None]
+        return -np.einsum("tjm,jim,ium->tum", self.jts, self.inv, self.jst)
+
+    def apply_inv(self, b: np.ndarray) -> np.ndarray:
+        if self.spec["ns"] == 1:
+            return self.inv[0] * b
+        return np.einsum("ijm,jm->im", self.inv, b)
+
+
+class _Factors:
+    """An LU of the (reduced) matrix in the solver's order, with the eliminated state blocks; solves ``A x = b``.
+
+    With condensation the solve is block elimination: ``w = Jss^-1 b_s``;
+    reduced right-hand side ``b_z - Jts w``; reduced solve; then
+    ``x_s = w - Jss^-1 Jst x_t``. The reduced unknowns are addressed directly
+    in the factored (permuted) order (``layout``), so no separate permutation
+    is applied around the triangular solves.
+    """
+
+    def __init__(self, lu, layout: "_Layout", key, blocks):
+        self.lu, self.layout, self.key, self.blocks = lu, layout, key, blocks
+        if blocks:
+            # one-state devices (the common case): precombined coefficients for the two vector passes
+            self._one = [(blk, lay, blk.jts[:, 0].ravel(), blk.inv[0, 0] * blk.jst[0, 0], blk.inv[0, 0] * blk.jst[0, 1])
+                         if blk.spec["ns"] == 1 else None for blk, lay in zip(blocks, layout.blocks)]
+
+    def retarget(self, base_data: np.ndarray, key) -> "_Factors":
+        """The same reduced LU with the state blocks rebuilt for matrix ``key`` (another step coefficient)."""
+        blocks = [b.retarget(base_data) for b in self.blocks] if self.blocks else self.blocks
+        return _Factors(self.lu, self.layout, key, blocks)
+
+    def relinearized(self, data: np.ndarray, base_data: np.ndarray) -> "_Factors":
+        """The same reduced LU with the state blocks taken from the full Jacobian data ``data``."""
+        ext = np.append(data, 0.0)
+        return _Factors(self.lu, self.layout, self.key, [_StateBlock(b.spec, ext, base_data) for b in self.blocks])
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        x = np.empty_like(b)
-        x[self.q] = self.lu.solve(b[self.q])
+        lay = self.layout
+        bz = b[lay.order]                       # reduced right-hand side, in factored order
+        n = bz.size
+        ws = []
+        if self.blocks:
+            for k, blk in enumerate(self.blocks):
+                s_ = blk.spec["s"]
+                one = self._one[k]
+                if one is not None:
+                    w = blk.inv[0, 0] * b[s_[0]]
+                    corr = (one[2].reshape(2, -1) * w).ravel()
+                else:
+                    w = blk.apply_inv(b[s_])
+                    corr = np.einsum("tjm,jm->tm", blk.jts, w).ravel()
+                ws.append(w)
+                bz -= np.bincount(lay.blocks[k], weights=corr, minlength=n + 1)[:n]
+        xz = self.lu.solve(bz)
+        x = np.empty(lay.size)
+        x[lay.order] = xz
+        if self.blocks:
+            xz_ext = np.append(xz, 0.0)
+            for k, (blk, w) in enumerate(zip(self.blocks, ws)):
+                t = lay.blocks[k].reshape(2, -1)
+                one = self._one[k]
+                if one is not None:
+                    x[blk.spec["s"][0]] = w - one[3] * xz_ext[t[0]] - one[4] * xz_ext[t[1]]
+                else:
+                    x[blk.spec["s"]] = w - blk.apply_inv(np.einsum("itm,tm->im", blk.jst, xz_ext[t]))
         return x
+
+
+class _Layout:
+    """Where the factored unknowns live: ``order[k]`` is the full index of factored unknown ``k``;
+    ``blocks[j]`` the factored positions (``n`` for ground) of block ``j``'s terminals, flattened (2 * m,)."""
+
+    def __init__(self, order: np.ndarray, blocks: list[np.ndarray], size: int):
+        self.order, self.blocks, self.size = order, blocks, size

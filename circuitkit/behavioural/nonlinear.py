@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..circuit.model import Devices, Mosfets
+from ..devices.base import GLEAK, DeviceModel
 from ..devices.mosfet import level1
 
 
@@ -33,6 +34,13 @@ class DeviceStamp:
         self.params = group.resolved()
         self.nodes = np.vstack([group.p, group.n_, group.states])        # (2 + n_states, n) node ids
         self.terms = unknown(self.nodes)
+        self.n_states = self.model.n_states()
+        # the base class's state_derivative (dxdt - GLEAK (x - x0)) is inlined with x0 gathered once
+        self._inline = getattr(self.model.state_derivative, "__func__", None) is DeviceModel.state_derivative.__func__
+        self._x0 = (np.array([np.broadcast_to(np.asarray(self.params[st.init], dtype=float), (group.n,))
+                              for st in self.model.states], dtype=float).reshape(self.n_states, group.n)
+                    if self.n_states else None)
+        self._out = np.empty((len(self.nodes), group.n))
 
     def residual_rows(self) -> np.ndarray:
         return self.terms
@@ -51,13 +59,26 @@ class DeviceStamp:
         jac[2:, 0], jac[2:, 1], jac[2:, 2:] = -df_dv, df_dv, -df_dx
         return np.concatenate([i[None], -i[None], -f]), jac
 
-    def residual(self, vext: np.ndarray) -> np.ndarray:
-        """Residual contributions only (no derivatives): what a chord iteration needs."""
+    def residual(self, vext: np.ndarray, rows: int | None = None) -> np.ndarray:
+        """Residual contributions only (no derivatives): what a chord iteration needs.
+
+        ``rows`` (2 at the operating point) skips the state rows' ``f`` when they are not used.
+        """
         v = vext[self.nodes[0]] - vext[self.nodes[1]]
         x = vext[self.nodes[2:]]
-        i = self.model.current(v, x, self.params)
-        f = self.model.state_derivative(v, x, self.params)
-        return np.concatenate([i[None], -i[None], -f])
+        out = self._out
+        out[0] = self.model.current(v, x, self.params)
+        np.negative(out[0], out=out[1])
+        if self.n_states and (rows is None or rows > 2):
+            if self._inline:
+                f = np.asarray(self.model.dxdt(v, x, self.params), dtype=float).reshape(x.shape)
+                # -(dxdt - GLEAK (x - x0)), the base class's state_derivative
+                np.subtract(x, self._x0, out=out[2:])
+                out[2:] *= GLEAK
+                out[2:] -= f
+            else:
+                np.negative(self.model.state_derivative(v, x, self.params), out=out[2:])
+        return out
 
 
 class MosfetStamp:
@@ -80,7 +101,7 @@ class MosfetStamp:
     def evaluate(self, vext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return level1(self.model, *vext[self.nodes])
 
-    def residual(self, vext: np.ndarray) -> np.ndarray:
+    def residual(self, vext: np.ndarray, rows: int | None = None) -> np.ndarray:
         return level1(self.model, *vext[self.nodes])[0]
 
 
@@ -122,6 +143,6 @@ class NonlinearSet:
 
     def residual(self, vext: np.ndarray, mode: str) -> np.ndarray:
         """Residual contributions (size,) only, without the Jacobian (for chord iterations)."""
-        res = [s.residual(vext)[:self._used(s, mode)].ravel() for s in self.stamps]
+        res = [s.residual(vext, self._used(s, mode))[:self._used(s, mode)].ravel() for s in self.stamps]
         size = self.pattern.size
         return np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]

@@ -21,6 +21,15 @@ charge rows::
 so each step solves ``(G + a C) y + i_nl(y) = b(t) + a C y(n-1) + beta i_C(n-1)``
 with ``a`` = 1/h, beta = 0 (BE) or ``a`` = 2/h, beta = 1 (trapezoidal), and
 then updates ``i_C``; rows without charge are solved exactly at every step.
+
+Newton starts from the polynomial extrapolation of the last points
+(``PREDICTOR_POINTS``, quadratic; SPICE's ``CKTpred`` is the linear one)
+of the current smooth stretch -- points since the last breakpoint, so never
+across a corner of a source; the step leaving a breakpoint starts from the
+last point. On a smooth stretch the first Newton update is then third order
+in the step, and a chord iteration (``newton.py``) usually converges in one
+solve. The predictor only changes where Newton starts, not what it converges to. A step that fails from the
+extrapolated start is retried from the last point before it is split.
 A step whose Newton iteration fails is split in two halves (recursively, at
 most ``MAX_SPLITS`` levels) before :class:`ConvergenceError` is raised.
 """
@@ -39,6 +48,8 @@ from .operating_point import operating_point
 MIN_BREAK = 5e-5
 FIRST_STEP_FRACTION = 0.1
 MAX_SPLITS = 10
+#: points of the predictor polynomial (3: quadratic extrapolation)
+PREDICTOR_POINTS = 3
 
 
 def time_grid(tstop: float, max_step: float, breakpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,12 +95,37 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     out[0] = first
     stepper = _Stepper(system, solver)
     i_c = np.zeros(system.size)
+    history: list[tuple[float, np.ndarray]] = []     # the last points of the current smooth stretch
     for k in range(1, times.size):
-        y, i_c = stepper.advance(y, i_c, times[k - 1], times[k], backward_euler=bool(is_break[k - 1]))
+        if is_break[k - 1]:
+            history.clear()                 # no extrapolation across a corner of a source
+        history.append((times[k - 1], y))
+        del history[:-PREDICTOR_POINTS]
+        guess = extrapolate(history, times[k]) if len(history) > 1 else None
+        y, i_c = stepper.advance(y, i_c, times[k - 1], times[k], backward_euler=bool(is_break[k - 1]),
+                                 guess=guess)
         out[k] = record(y)
     stats = {"steps": times.size - 1, "breakpoints": int(is_break.sum()) - 1, "split_steps": stepper.splits,
              "op_source_steps": op_stats["source_steps"]}
     return times, out, stats
+
+
+def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
+    """The polynomial through ``points`` ((time, y) pairs, up to three) evaluated at ``t``.
+
+    Written as the last point plus weighted differences (Lagrange weights,
+    which sum to one), so a component that did not change is predicted
+    exactly, without rounding (a state resting on a bound stays on it).
+    """
+    last = points[-1][1]
+    out = last.copy()
+    for j, (tj, yj) in enumerate(points[:-1]):
+        w = 1.0
+        for m, (tm, _) in enumerate(points):
+            if m != j:
+                w *= (t - tm) / (tj - tm)
+        out += w * (yj - last)
+    return out
 
 
 class _Stepper:
@@ -100,7 +136,12 @@ class _Stepper:
         self.solver = solver
         self.splits = 0
 
-    def advance(self, y, i_c, t0, t1, backward_euler, depth=0):
+    def advance(self, y, i_c, t0, t1, backward_euler, depth=0, guess=None):
+        if guess is not None:
+            try:
+                return self._step(y, i_c, t0, t1, backward_euler, guess)
+            except NewtonFailure:
+                pass                        # the extrapolated start was bad: start from y
         try:
             return self._step(y, i_c, t0, t1, backward_euler)
         except NewtonFailure as exc:
@@ -111,12 +152,12 @@ class _Stepper:
         y, i_c = self.advance(y, i_c, t0, mid, backward_euler, depth + 1)
         return self.advance(y, i_c, mid, t1, False, depth + 1)
 
-    def _step(self, y, i_c, t0, t1, backward_euler):
+    def _step(self, y, i_c, t0, t1, backward_euler, guess=None):
         # round h so equal steps share one cached matrix despite floating-point noise in t1 - t0
         h = float(f"{t1 - t0:.12e}")
         a, beta = (1.0 / h, 0.0) if backward_euler else (2.0 / h, 1.0)
         c = self.system.c_matrix
         q_prev = c @ y
         rhs = self.system.source_vector(t1) + a * q_prev + beta * i_c
-        y_new = self.solver.solve(y, rhs, "tran", a)
+        y_new = self.solver.solve(y if guess is None else guess, rhs, "tran", a)
         return y_new, a * (c @ y_new - q_prev) - beta * i_c

@@ -5,6 +5,13 @@ Verilog-A files, with the same branches. They are C1 (so Newton sees
 continuous slopes) and *exactly* zero where a device must not move: below a
 switching threshold and at the bounds of a state, so nothing drifts at the
 operating point or during a read.
+
+The numpy forms are algebraic rewrites of the Verilog-A expressions (same
+branches, same values up to rounding) chosen for speed: the blend is
+evaluated on the argument clipped to ``[0, d]`` (so no branch produces
+overflow or NaN that ``np.where`` would have to discard) and ``u ** 3`` is
+written as products (``**`` with a non-2 exponent calls ``pow`` per element,
+which dominated device evaluation on large arrays).
 """
 from __future__ import annotations
 
@@ -19,8 +26,9 @@ def ramp(u, d):
     published rate laws hold unchanged there.
     """
     u = np.asarray(u, dtype=float)
-    blend = 2 * u * u / d - u ** 3 / (d * d)
-    return np.where(u <= 0, 0.0, np.where(u < d, blend, u))
+    c = np.minimum(np.maximum(u, 0.0), d)
+    blend = c * c * (2.0 - c / d) / d          # = 2c^2/d - c^3/d^2, and 0 at c = 0
+    return np.where(u < d, blend, u)
 
 
 def taper(u, d):
@@ -30,5 +38,5 @@ def taper(u, d):
     moving towards: the rate is exactly zero at the bound and beyond it.
     """
     u = np.asarray(u, dtype=float)
-    s = u / d
-    return np.where(u <= 0, 0.0, np.where(u < d, s * s * (3 - 2 * s), 1.0))
+    s = np.minimum(np.maximum(u / d, 0.0), 1.0)  # the three branches: 0, s^2 (3 - 2s), 1 (= value at s = 1)
+    return s * s * (3.0 - 2.0 * s)
