@@ -155,9 +155,10 @@ def plot_comparison(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, 
         if spice.time is None:
             ax.bar(["ngspice", "behavioural"], [float(spice[name]), float(behavioural[name])])
         else:
-            ax.plot(spice.time, spice[name], "-", label="ngspice")
-            ax.plot(behavioural.time, behavioural[name], "--", label="behavioural")
-            ax.set_xlabel("time [s]")
+            scale, unit = _time_unit(spice.time[-1])
+            ax.plot(spice.time * scale, spice[name], "-", label="ngspice")
+            ax.plot(behavioural.time * scale, behavioural[name], "--", label="behavioural")
+            ax.set_xlabel(f"time [{unit}]")
         err = next(s for s in comparison.signals if s.name == name)
         ax.set_title(f"{name}  (rel RMS err {err.rel_rms_error:.2e})")
         ax.legend()
@@ -165,6 +166,14 @@ def plot_comparison(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _time_unit(stop: float) -> tuple[float, str]:
+    """Scale and unit that put ``stop`` between 1 and 1000 (s, ms, us, ns, ps)."""
+    for scale, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "us"), (1e9, "ns"), (1e12, "ps")):
+        if stop * scale >= 1.0:
+            return scale, unit
+    return 1e12, "ps"
 
 
 def iv_signals(circuit: Circuit, wf: Waveforms) -> tuple[str, str] | None:
