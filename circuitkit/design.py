@@ -114,6 +114,9 @@ class Crossbar:
     transistor: MosfetModel = field(default_factory=MosfetModel)
     state: StateInit = field(default_factory=StateInit)
     wires: Wires = field(default_factory=Wires)
+    #: device-to-device variability: model parameter -> sigma of a lognormal factor (median 1)
+    variability: dict[str, float] = field(default_factory=dict)
+    variability_seed: int = 0
 
 
 @dataclass

@@ -234,6 +234,27 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
     return _Timeline(rows, cols, gates, row_float.all(axis=0), col_float.all(axis=0), phases, t)
 
 
+def _varied_parameters(xb: d.Crossbar, model, source: str | None) -> dict[str, np.ndarray]:
+    """Per-device values of the varied model parameters: value * exp(sigma * N(0, 1)).
+
+    One generator seeded by ``variability_seed`` draws the parameters in
+    sorted name order, each in row-major cell order, so a description gives
+    the same devices every time and in both engines (the netlist carries one
+    model card per distinct parameter set).
+    """
+    if not xb.variability:
+        return {}
+    base = model.resolve(xb.params)
+    rng = np.random.default_rng(xb.variability_seed)
+    out = {name: float(base[name]) * np.exp(sigma * rng.standard_normal(xb.rows * xb.cols))
+           for name, sigma in sorted(xb.variability.items())}
+    try:
+        model.resolve({**xb.params, **out})
+    except ParameterError as exc:
+        raise DescriptionError(f"variability: {exc.message}", Location(file=source, parameter="variability")) from None
+    return out
+
+
 def _waves(points_per_line, dc: bool):
     out = []
     for pts in points_per_line:
@@ -326,6 +347,7 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
     states = np.array([c.add_nodes(f"{name}_{st.name}", (R, C)).ravel() for st in model.states],
                       dtype=np.int64).reshape(len(model.states), R * C)
     params = dict(xb.params)
+    params.update(_varied_parameters(xb, model, design.source))
     for k, st in enumerate(model.states):
         params[st.init] = x0[k].ravel()
     c.add(Devices(f"{name}_m", (R, C), model=model, p=np.asarray(mem_p).ravel(), n_=np.asarray(mem_n).ravel(),

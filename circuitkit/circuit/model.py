@@ -221,10 +221,10 @@ class Devices(Group):
                                  dtype=np.int64).reshape(ns, self.n)
         self._check(p=self.p, n=self.n_)
         for key, value in self.params.items():
-            prm = self.model.parameter(key)
+            self.model.parameter(key)                  # a known name
             if np.ndim(value) > 0:
-                if not prm.instance:
-                    raise ValueError(f"devices {self.name}: only instance parameters may vary per device, not '{key}'")
+                # per-device values: instance parameters (states) go on instance lines, model
+                # parameters (variability) get one model card per distinct set in the netlist
                 self.params[key] = _vals(value, self.n)
         # resolve once: checks every value against the declared ranges
         self.model.resolve(self.params)

@@ -253,8 +253,34 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
         xb.transistor = _mosfet(s.value, s.location)
     if (s := b.one("state")) is not None:
         xb.state = _state(s.value, s.location, base)
-    b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state"))
+    if (s := b.one("variability")) is not None:
+        xb.variability, xb.variability_seed = _variability(s.value, xb.model, s.location)
+    b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state", "variability"))
     return xb
+
+
+def _variability(value, model_name: str, loc: Location) -> tuple[dict[str, float], int]:
+    """``lognormal(ron = 0.1, roff = 0.05, seed = 1)``: per-device factors exp(sigma * N(0, 1))."""
+    if not (isinstance(value, Call) and value.name == "lognormal"):
+        raise _err("variability must be lognormal(<model parameter> = sigma, ..., seed = n)", loc)
+    model = get_model(model_name, value.location)
+    seed = 0
+    sigmas: dict[str, float] = {}
+    for key, v in value.kwargs.items():
+        if key == "seed":
+            seed = _integer(v, "seed", value.location, minimum=0)
+            continue
+        try:
+            prm = model.parameter(key)
+        except ParameterError as exc:
+            raise _err(exc.message, value.location) from None
+        if prm.instance:
+            raise _err(f"'{key}' of model '{model.name}' is an instance parameter (a state); "
+                       "variability applies to model parameters", value.location)
+        sigmas[key] = _number(v, f"variability of '{key}'", value.location, nonneg=True)
+    if not sigmas:
+        raise _err("lognormal() names no model parameter to vary", value.location)
+    return sigmas, seed
 
 
 def _state(value, loc: Location, base: Path | None) -> d.StateInit:

@@ -238,6 +238,7 @@ class _Deck:
         self.title = comment_text(circuit.title)
         self.source = comment_text(circuit.source if circuit.source is not None else "(built in Python)")
         self.nodes = _node_table(circuit)
+        self._cards: dict[int, tuple[list[str], np.ndarray]] = {}
         self.instance_names = [_instance_names(g) for g in circuit.groups]
         check_unique(itertools.chain.from_iterable(self.instance_names), "element")
         self._waves: dict = {}
@@ -411,9 +412,36 @@ class _Deck:
                 columns.append((prm.name, format_numbers(np.asarray(value)[sl], what)))
         keys = [k for k, _ in columns]
         values = zip(*(v for _, v in columns)) if columns else itertools.repeat(())
-        card = group.model_card
-        for name, term, vals in zip(names, zip(*terminals), values):
+        card_names, card_of = self.device_cards(group)
+        cards = (card_names[k] for k in card_of[sl])
+        for name, term, vals, card in zip(names, zip(*terminals), values, cards):
             yield name, term, card, list(zip(keys, vals))
+
+    def device_cards(self, group: Devices) -> tuple[list[str], np.ndarray]:
+        """Model card names of a device group and the card index of every device.
+
+        One card when every model parameter is one value; with per-device values
+        (device-to-device variability) one card per distinct parameter set,
+        named ``<card>_v<k>`` in order of first use, so the deck stays
+        deterministic and both engines see identical devices.
+        """
+        if id(group) in self._cards:
+            return self._cards[id(group)]
+        resolved = self.resolved(group)
+        varying = [prm.name for prm in group.model.parameters
+                   if not prm.instance and np.ndim(resolved[prm.name]) > 0]
+        if not varying:
+            out = ([group.model_card], np.zeros(group.n, dtype=np.int64))
+        else:
+            table = np.column_stack([np.broadcast_to(np.asarray(resolved[k], dtype=float), (group.n,))
+                                     for k in varying])
+            _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")          # card numbers in order of first use
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            out = ([f"{group.model_card}_v{k}" for k in range(order.size)], rank[inverse.ravel()])
+        self._cards[id(group)] = out
+        return out
 
     def _wave(self, wave, what: str) -> dict:
         try:
@@ -433,15 +461,18 @@ class _Deck:
         for g in self.circuit.groups:
             if isinstance(g, Devices):
                 resolved = self.resolved(g)
-                params = []
-                for prm in g.model.parameters:
-                    if prm.instance:
-                        continue
-                    value = resolved[prm.name]
-                    if np.ndim(value) > 0:
-                        raise NetlistError(f"devices '{g.name}': model parameter '{prm.name}' cannot vary per device")
-                    params.append((prm.name, format_number(value, f"devices '{g.name}': parameter '{prm.name}'")))
-                cards.append({"name": g.model_card, "type": g.model.name, "params": params})
+                names, card_of = self.device_cards(g)
+                first = np.unique(card_of, return_index=True)[1]     # a device of each card
+                for k, card in enumerate(names):
+                    params = []
+                    for prm in g.model.parameters:
+                        if prm.instance:
+                            continue
+                        value = resolved[prm.name]
+                        if np.ndim(value) > 0:
+                            value = np.broadcast_to(np.asarray(value, dtype=float), (g.n,))[first[k]]
+                        params.append((prm.name, format_number(value, f"devices '{g.name}': parameter '{prm.name}'")))
+                    cards.append({"name": card, "type": g.model.name, "params": params})
             elif isinstance(g, Mosfets):
                 m = g.model
                 if m.polarity not in ("nmos", "pmos"):
