@@ -117,6 +117,10 @@ class Crossbar:
     #: device-to-device variability: model parameter -> sigma of a lognormal factor (median 1)
     variability: dict[str, float] = field(default_factory=dict)
     variability_seed: int = 0
+    #: stuck-at faults: fractions of cells stuck at the ON and at the OFF bound of their state
+    stuck_on: float = 0.0
+    stuck_off: float = 0.0
+    faults_seed: int = 0
 
 
 @dataclass

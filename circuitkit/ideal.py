@@ -1,7 +1,7 @@
 """The ideal answer a crossbar read approximates: I_j = sum_i I_cell(V_i, x_ij).
 
-No wire resistance, ideal drivers and virtual grounds: every cell sees exactly
-its row voltage (after the DAC). For devices linear at the read voltage this
+No wire resistance, ideal drivers and virtual grounds, no stuck cells: every
+cell has its intended state and sees exactly its row voltage (after the DAC). For devices linear at the read voltage this
 is the matrix-vector product G^T·V with G_ij = I(V, x_ij)/V. Used to measure
 the error that IR drop, sneak paths and converters add.
 """
@@ -21,7 +21,9 @@ def ideal_column_currents(circuit: Circuit) -> np.ndarray:
     cells: Devices = circuit.group(f"{name}_m", Devices)
     model = cells.model
     p = cells.resolved()
-    x = np.array([np.broadcast_to(p[s.init], (R * C,)) for s in model.states]).reshape(model.n_states(), R * C)
+    x = circuit.options.get("intended_states")     # what was meant to be programmed (before faults)
+    if x is None:
+        x = np.array([np.broadcast_to(p[s.init], (R * C,)) for s in model.states]).reshape(model.n_states(), R * C)
     out = []
     for ph in circuit.options["phases"]:
         if ph["kind"] != "read":

@@ -234,6 +234,33 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
     return _Timeline(rows, cols, gates, row_float.all(axis=0), col_float.all(axis=0), phases, t)
 
 
+def _on_state(model, params) -> float:
+    """The bound (0 or 1) of the first state at which the device conducts more (its ON state)."""
+    p = model.resolve({k: (np.asarray(v)[:1] if np.ndim(v) else v) for k, v in params.items()})
+    rest = [float(np.asarray(p[s.init]).ravel()[0]) for s in model.states[1:]]
+    g = [float(model.current(np.array([0.1]), np.array([[x]] + [[r] for r in rest]), p)[0]) for x in (0.0, 1.0)]
+    return 0.0 if g[0] > g[1] else 1.0
+
+
+def _stuck_cells(xb: d.Crossbar, model, params, x0: np.ndarray, source: str | None):
+    """Flat indices of stuck cells and the state they are stuck at; sets their x0 to it.
+
+    One generator seeded by ``faults_seed`` draws u ~ U(0, 1) per cell in
+    row-major order: u < on -> stuck ON, on <= u < on + off -> stuck OFF.
+    """
+    if not (xb.stuck_on or xb.stuck_off):
+        return np.empty(0, np.int64), np.empty(0)
+    if not model.states:
+        raise DescriptionError(f"faults: model '{model.name}' has no state to be stuck",
+                               Location(file=source, parameter="faults"))
+    u = np.random.default_rng(xb.faults_seed).uniform(size=xb.rows * xb.cols)
+    on, off = _on_state(model, params), 1.0 - _on_state(model, params)
+    stuck = np.flatnonzero(u < xb.stuck_on + xb.stuck_off)
+    level = np.where(u[stuck] < xb.stuck_on, on, off)
+    np.put(x0[0], stuck, level)          # x0[0] is (rows, cols); flat indices are row-major
+    return stuck, level
+
+
 def _varied_parameters(xb: d.Crossbar, model, source: str | None) -> dict[str, np.ndarray]:
     """Per-device values of the varied model parameters: value * exp(sigma * N(0, 1)).
 
@@ -348,10 +375,18 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
                       dtype=np.int64).reshape(len(model.states), R * C)
     params = dict(xb.params)
     params.update(_varied_parameters(xb, model, design.source))
+    c.options["intended_states"] = x0.reshape(len(model.states), R * C).copy()
+    stuck, level = _stuck_cells(xb, model, params, x0, design.source)
     for k, st in enumerate(model.states):
         params[st.init] = x0[k].ravel()
     c.add(Devices(f"{name}_m", (R, C), model=model, p=np.asarray(mem_p).ravel(), n_=np.asarray(mem_n).ravel(),
                   states=states, params=params))
+    if stuck.size:
+        # a stuck cell's state terminal is held by a source at its bound: no drive can move it,
+        # in either engine, whatever the model (its x0 is the bound, so the operating point agrees)
+        c.add(VoltageSources(f"{name}_stuck", (R, C), p=states[0, stuck], n_=np.zeros(stuck.size, np.int64),
+                             waveforms=[DC(float(v)) for v in level], index=stuck))
+    c.options["stuck_cells"] = [(int(k) // C, int(k) % C, float(v)) for k, v in zip(stuck, level)]
 
     # column ends: sources (virtual ground / programming bias) or op-amp TIAs
     end_row = R - 1 if w.sense == "bottom" else 0

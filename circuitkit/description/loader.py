@@ -255,7 +255,17 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
         xb.state = _state(s.value, s.location, base)
     if (s := b.one("variability")) is not None:
         xb.variability, xb.variability_seed = _variability(s.value, xb.model, s.location)
-    b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state", "variability"))
+    if (s := b.one("faults")) is not None:
+        a = _Kwargs(s.value, "faults", s.location)
+        if not (isinstance(s.value, Call) and s.value.name == "stuck"):
+            raise _err("faults must be stuck(on = fraction, off = fraction, seed = n)", s.location)
+        xb.stuck_on = a.get("on", 0.0, _number, nonneg=True)
+        xb.stuck_off = a.get("off", 0.0, _number, nonneg=True)
+        xb.faults_seed = a.get("seed", 0, _integer, minimum=0)
+        if xb.stuck_on + xb.stuck_off > 1:
+            raise _err("faults: stuck(on + off) must not exceed 1", a.loc)
+        a.done()
+    b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state", "variability", "faults"))
     return xb
 
 
