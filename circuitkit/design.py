@@ -72,7 +72,8 @@ class StateInit:
     ``file`` (``path`` to .npy/.csv of shape rows x cols) or ``weights``
     (``path`` to a weight matrix mapped to conductances in [``gmin``, ``gmax``]
     at ``vread``, ``mapping`` ``single`` (with an offset column) or
-    ``differential`` (pairs of columns)).
+    ``differential`` (pairs of columns)), or ``values`` (``values``, an array
+    rows x cols, from the Python API: e.g. states carried from one run to the next).
     """
 
     kind: str = "constant"
@@ -85,6 +86,7 @@ class StateInit:
     gmin: float | None = None
     gmax: float | None = None
     vread: float = 0.2
+    values: Any = None
 
 
 @dataclass

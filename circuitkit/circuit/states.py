@@ -36,6 +36,10 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
         first = _load(s.path, loc)
         if first.shape != (R, C):
             raise DescriptionError(f"state file '{Path(s.path).name}' has shape {first.shape}, expected ({R}, {C})", loc)
+    elif s.kind == "values":
+        first = np.asarray(s.values, dtype=float)
+        if first.shape != (R, C):
+            raise DescriptionError(f"state values have shape {first.shape}, expected ({R}, {C})", loc)
     elif s.kind == "weights":
         g = weights_to_conductance(_load(s.path, loc), s, R, C, loc)
         first = conductance_to_state(model, p, g, s.vread, loc)
