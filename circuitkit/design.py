@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from .circuit.model import MosfetModel
 from .circuit.waveforms import Waveform
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 
 from . import __version__
 from .circuit.build import build_circuit
@@ -82,16 +81,3 @@ def cross_check(circuit: Circuit, tolerance: float = 0.01, backend: str = "batch
     beh.wall_s = beh.wall_s or time.perf_counter() - t0
     outs = (outputs_table(circuit, spice), outputs_table(circuit, beh))
     return CrossCheck(spice, beh, compare_waveforms(circuit, spice, beh, tolerance, outs))
-
-
-def energy(circuit: Circuit, wf: Waveforms) -> float:
-    """Energy delivered by the crossbar's sources over the run (J), from recorded supply currents."""
-    if wf.time is None:
-        return float("nan")
-    total = 0.0
-    for probe in circuit.probes:
-        if probe.name.startswith("isup_"):
-            grp = circuit.group(probe.target[0])
-            v = grp.waveforms[probe.target[1]](wf.time)
-            total += float(np.trapezoid(v * np.asarray(wf[probe.name]), wf.time))
-    return total

@@ -129,3 +129,12 @@ def test_state_holds_at_operating_point_with_drive_at_t0(tmp_path):
     assert spice["x(m1)"][-1] > 0.51                       # and then it switches towards OFF
     t = spice.time
     np.testing.assert_allclose(np.interp(t, beh.time, beh["x(m1)"]), spice["x(m1)"], atol=5e-3)
+
+
+def test_read_conductance_is_the_inverse_resistance_of_the_linear_iv():
+    m = get_model("vteam")
+    p = m.resolve({"ron": 10e3, "roff": 100e3})
+    x = np.linspace(0, 1, 12).reshape(3, 4)
+    g = m.read_conductance(0.1, x, p)
+    assert g.shape == (3, 4)
+    np.testing.assert_allclose(g, 1.0 / (10e3 + 90e3 * x), rtol=1e-12)

@@ -234,12 +234,11 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
     return _Timeline(rows, cols, gates, row_float.all(axis=0), col_float.all(axis=0), phases, t)
 
 
-def _on_state(model, params) -> float:
+def _on_state(model, params, n: int) -> float:
     """The bound (0 or 1) of the first state at which the device conducts more (its ON state)."""
-    p = model.resolve({k: (np.asarray(v)[:1] if np.ndim(v) else v) for k, v in params.items()})
-    rest = [float(np.asarray(p[s.init]).ravel()[0]) for s in model.states[1:]]
-    g = [float(model.current(np.array([0.1]), np.array([[x]] + [[r] for r in rest]), p)[0]) for x in (0.0, 1.0)]
-    return 0.0 if g[0] > g[1] else 1.0
+    p = model.resolve(params)
+    g_at_0, g_at_1 = (model.read_conductance(0.1, np.full(n, x), p)[0] for x in (0.0, 1.0))
+    return 0.0 if g_at_0 > g_at_1 else 1.0
 
 
 def _stuck_cells(xb: d.Crossbar, model, params, x0: np.ndarray, source: str | None):
@@ -254,7 +253,8 @@ def _stuck_cells(xb: d.Crossbar, model, params, x0: np.ndarray, source: str | No
         raise DescriptionError(f"faults: model '{model.name}' has no state to be stuck",
                                Location(file=source, parameter="faults"))
     u = np.random.default_rng(xb.faults_seed).uniform(size=xb.rows * xb.cols)
-    on, off = _on_state(model, params), 1.0 - _on_state(model, params)
+    on = _on_state(model, params, xb.rows * xb.cols)
+    off = 1.0 - on
     stuck = np.flatnonzero(u < xb.stuck_on + xb.stuck_off)
     level = np.where(u[stuck] < xb.stuck_on, on, off)
     np.put(x0[0], stuck, level)          # x0[0] is (rows, cols); flat indices are row-major

@@ -33,7 +33,7 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
     elif s.kind == "uniform":
         first = np.random.default_rng(s.seed).uniform(s.low, s.high, size=(R, C))
     elif s.kind == "file":
-        first = _load(s.path, loc)
+        first = load_matrix(s.path, loc)
         if first.shape != (R, C):
             raise DescriptionError(f"state file '{Path(s.path).name}' has shape {first.shape}, expected ({R}, {C})", loc)
     elif s.kind == "values":
@@ -41,7 +41,7 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
         if first.shape != (R, C):
             raise DescriptionError(f"state values have shape {first.shape}, expected ({R}, {C})", loc)
     elif s.kind == "weights":
-        g = weights_to_conductance(_load(s.path, loc), s, R, C, loc)
+        g = weights_to_conductance(load_matrix(s.path, loc), s, R, C, loc)
         first = conductance_to_state(model, p, g, s.vread, loc)
     else:  # pragma: no cover - loader checks kinds
         raise DescriptionError(f"unknown state kind '{s.kind}'", loc)
@@ -54,15 +54,16 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
     return out
 
 
-def _load(path, loc) -> np.ndarray:
+def load_matrix(path, loc) -> np.ndarray:
+    """A 2-D array from ``.npy`` or a comma-separated text file; empty or non-finite is an error at ``loc``."""
     path = Path(path)
     try:
         arr = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError) as exc:
         raise DescriptionError(f"cannot read '{path.name}': {exc}", loc) from None
     arr = np.asarray(arr, dtype=float)
-    if not np.all(np.isfinite(arr)):
-        raise DescriptionError(f"'{path.name}' holds non-finite values", loc)
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise DescriptionError(f"'{path.name}' is empty or holds non-finite values", loc)
     return arr
 
 
@@ -99,11 +100,9 @@ def conductance_to_state(model: type[DeviceModel], p, g_target: np.ndarray, vrea
     shape = g_target.shape
     gt = g_target.ravel()
     n = gt.size
-    rest = np.array([np.full(n, float(p[s.init])) for s in model.states[1:]]).reshape(-1, n)
 
     def g_of(x):
-        xs = np.vstack([x[None, :], rest])
-        return model.current(np.full(n, vread), xs, p) / vread
+        return model.read_conductance(vread, x, p)
 
     lo, hi = np.zeros(n), np.ones(n)
     g_lo, g_hi = g_of(lo), g_of(hi)

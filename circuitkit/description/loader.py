@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import design as d
 from ..circuit.model import IDENTIFIER, MosfetModel
+from ..circuit.states import load_matrix
 from ..circuit.waveforms import DC, PWL, Pulse, Sine
 from ..devices.registry import get_model, load_models_dir
 from ..errors import DescriptionError, Location, ParameterError
@@ -256,15 +257,7 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
     if (s := b.one("variability")) is not None:
         xb.variability, xb.variability_seed = _variability(s.value, xb.model, s.location)
     if (s := b.one("faults")) is not None:
-        a = _Kwargs(s.value, "faults", s.location)
-        if not (isinstance(s.value, Call) and s.value.name == "stuck"):
-            raise _err("faults must be stuck(on = fraction, off = fraction, seed = n)", s.location)
-        xb.stuck_on = a.get("on", 0.0, _number, nonneg=True)
-        xb.stuck_off = a.get("off", 0.0, _number, nonneg=True)
-        xb.faults_seed = a.get("seed", 0, _integer, minimum=0)
-        if xb.stuck_on + xb.stuck_off > 1:
-            raise _err("faults: stuck(on + off) must not exceed 1", a.loc)
-        a.done()
+        xb.stuck_on, xb.stuck_off, xb.faults_seed = _faults(s.value, s.location)
     b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state", "variability", "faults"))
     return xb
 
@@ -291,6 +284,20 @@ def _variability(value, model_name: str, loc: Location) -> tuple[dict[str, float
     if not sigmas:
         raise _err("lognormal() names no model parameter to vary", value.location)
     return sigmas, seed
+
+
+def _faults(value, loc: Location) -> tuple[float, float, int]:
+    """``stuck(on = fraction, off = fraction, seed = n)``: cells stuck at their ON / OFF bound."""
+    if not (isinstance(value, Call) and value.name == "stuck"):
+        raise _err("faults must be stuck(on = fraction, off = fraction, seed = n)", loc)
+    a = _Kwargs(value, "faults", loc)
+    on = a.get("on", 0.0, _number, nonneg=True)
+    off = a.get("off", 0.0, _number, nonneg=True)
+    seed = a.get("seed", 0, _integer, minimum=0)
+    if on + off > 1:
+        raise _err("faults: stuck(on + off) must not exceed 1", a.loc)
+    a.done()
+    return on, off, seed
 
 
 def _state(value, loc: Location, base: Path | None) -> d.StateInit:
@@ -419,7 +426,7 @@ def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
             a = _Kwargs(s.value, "reads", s.location, positional=("path",))
             p = a.get("path", required=True, conv=lambda v, w, l: _path(v, base, w, l))
             a.done()
-            arr = _load_matrix(p, s.location)
+            arr = load_matrix(p, s.location)
             phases.extend(d.ReadPhase(list(map(float, row))) for row in np.atleast_2d(arr))
         elif s.key == "program":
             a = _Kwargs(s.value, "program", s.location)
@@ -453,20 +460,6 @@ def _indices(value, what: str, loc: Location) -> list[int] | None:
     if value is None:
         return None
     return [_integer(x, what, loc, minimum=0) for x in (value if isinstance(value, list) else [value])]
-
-
-def _load_matrix(path: Path, loc: Location) -> np.ndarray:
-    try:
-        if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            arr = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise _err(f"cannot read '{path.name}': {exc}", loc) from None
-    arr = np.asarray(arr, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)):
-        raise _err(f"'{path.name}' is empty or holds non-finite values", loc)
-    return arr
 
 
 def _analysis(st: Statement) -> d.Analysis:

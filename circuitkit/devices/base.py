@@ -157,6 +157,18 @@ class DeviceModel:
         return ("p", "n") + tuple(s.terminal for s in cls.states)
 
     @classmethod
+    def read_conductance(cls, v: float, x, p: ParamSet) -> np.ndarray:
+        """I(v, x)/v: what a read at voltage ``v`` sees with the first state at ``x``
+        (any shape; the result has that shape) and further states at their initial
+        values in ``p``. Used to map weights to states, to verify writes and to find
+        a model's ON bound."""
+        x = np.asarray(x, dtype=float)
+        n = x.size
+        rows = [x.reshape(1, n)] + [np.broadcast_to(np.asarray(p[s.init], dtype=float), (n,))[None, :]
+                                    for s in cls.states[1:]]
+        return (cls.current(np.full(n, float(v)), np.vstack(rows), p) / v).reshape(x.shape)
+
+    @classmethod
     def parameter(cls, name: str) -> Parameter:
         for prm in cls.parameters:
             if prm.name == name:

@@ -15,7 +15,8 @@ floating point), their relative error, the top-1 accuracy against labels (and
 the ideal layer's accuracy on the same labels), and the energy an ideal array
 (no wires, ideal drivers) spends per read, ``duration * sum_ij G_ij V_i^2``.
 The energy of the simulated hardware, wire and driver losses included, comes
-from a transient run (``workflow.energy``, the sweep metric ``energy``).
+from a transient run (the sweep metric ``energy``,
+:func:`circuitkit.sweep.metrics.energy_metrics`).
 Valid in the linear read regime only (no state moves); the mapping must be
 that of the description.
 """
@@ -28,6 +29,7 @@ from typing import Mapping
 import numpy as np
 
 from ..behavioural.reads import LinearReads
+from ..circuit.states import load_matrix
 from ..errors import DescriptionError, Location
 from ..peripherals import dac_quantize
 from ..workflow import load
@@ -62,7 +64,7 @@ def run_inference(description: str | Path, inputs, labels=None,
     if x.shape[1] != xb.rows or np.any(x < 0) or np.any(x > 1):
         raise DescriptionError(f"inputs must be (n, {xb.rows}) with values in [0, 1], got shape {x.shape}",
                                Location(file=design.source, parameter="inputs"))
-    w = _weights(s.path)
+    w = load_matrix(s.path, Location(file=design.source, parameter="state"))
     v = s.vread * x
     drv = design.row_driver
     if drv.dac_bits:
@@ -92,15 +94,8 @@ def decode(currents: np.ndarray, w: np.ndarray, mapping: str, gmin: float, gmax:
     return (currents[:, :-1] - currents[:, -1:]) * scale / (0.5 * (gmax - gmin) * vread)
 
 
-def _weights(path) -> np.ndarray:
-    path = Path(path)
-    return np.atleast_2d(np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2))
-
-
 def _cell_conductance(circuit, vread: float) -> np.ndarray:
     cells = circuit.group(f"{circuit.options['crossbar']}_m")
     p = cells.resolved()
-    x = np.array([np.broadcast_to(np.asarray(p[st.init], dtype=float), (cells.n,)) for st in cells.model.states])
-    g = cells.model.current(np.full(cells.n, vread), x, p) / vread
-    return g.reshape(cells.shape)
-
+    x = np.broadcast_to(np.asarray(p[cells.model.states[0].init], dtype=float), (cells.n,))
+    return cells.model.read_conductance(vread, x, p).reshape(cells.shape)

@@ -38,8 +38,8 @@ class WriteVerifyResult:
     target: np.ndarray              # (rows, cols)
     converged: np.ndarray           # (rows, cols) within tolerance
     pulses: np.ndarray              # (rows, cols) pulses each cell received
-    rounds: int
-    history: list[float] = field(default_factory=list)   # max relative conductance error per round
+    rounds: int                     # write rounds done
+    history: list[float] = field(default_factory=list)   # max relative conductance error per verify
 
     @property
     def max_rel_error(self) -> float:
@@ -68,12 +68,11 @@ def write_verify(design: Design, target: np.ndarray, *, vset: float, vreset: flo
     last_sign = np.zeros(x.shape)
     w = width
     rounds = 0
-    for rounds in range(1, max_rounds + 1):
-        err = _conductance(model, params, x, vread) / target - 1
+    while True:
+        err = model.read_conductance(vread, x, params) / target - 1
         history.append(float(np.max(np.abs(err))))
         low, high = err < -tol, err > tol
-        if not (low.any() or high.any()):
-            rounds -= 1
+        if not (low.any() or high.any()) or rounds == max_rounds:
             break
         sign = np.where(low, -1.0, np.where(high, 1.0, 0.0))
         if np.any((sign * last_sign) < 0):
@@ -87,12 +86,10 @@ def write_verify(design: Design, target: np.ndarray, *, vset: float, vreset: flo
                     d.stimulus.append(ProgramPhase(row=i, col=cols.tolist(), amplitude=amplitude, width=w,
                                                    count=1, gap=0.0, scheme=scheme))
         pulses += low | high
-        circuit = build_circuit(_with_states(d, x))
-        wf = simulate(circuit, engine)
+        wf = simulate(build_circuit(_with_states(d, x)), engine)
         x = np.array([[float(np.asarray(wf[f"x_{i}_{j}"])[-1]) for j in range(xb.cols)] for i in range(xb.rows)])
-    g = _conductance(model, params, x, vread)
-    converged = np.abs(g / target - 1) <= tol
-    return WriteVerifyResult(x, g, target, converged, pulses, rounds, history)
+        rounds += 1
+    return WriteVerifyResult(x, target * (1 + err), target, np.abs(err) <= tol, pulses, rounds, history)
 
 
 def _with_states(design: Design, x: np.ndarray | None) -> Design:
@@ -101,10 +98,3 @@ def _with_states(design: Design, x: np.ndarray | None) -> Design:
     if not design.stimulus:       # the first build only resolves parameters and states
         design.stimulus = [ProgramPhase(row=0, col=0, amplitude=0.0, width=1e-9)]
     return design
-
-
-def _conductance(model, params, x: np.ndarray, vread: float) -> np.ndarray:
-    n = x.size
-    rest = [np.broadcast_to(np.asarray(params[s.init], dtype=float), (n,)) for s in model.states[1:]]
-    xs = np.vstack([x.reshape(1, n)] + [r.reshape(1, n) for r in rest])
-    return (model.current(np.full(n, vread), xs, params) / vread).reshape(x.shape)
