@@ -136,3 +136,21 @@ def test_model_cross_parameter_check_names_the_line(tmp_path):
     with pytest.raises(DescriptionError) as exc:
         load_description(f)
     assert "gap.xbar:3" in str(exc.value) and "gmax" in str(exc.value)
+
+
+@pytest.mark.parametrize("row,message", [("[1, 1]", "distinct indices"), ("[]", "non-empty list"),
+                                         ("[0, -1]", "row"), ("1.5", "row")])
+def test_program_row_lists_are_checked_where_they_stand(row, message):
+    text = ('crossbar xb {\n rows = 4; cols = 4\n}\n'
+            f'stimulus {{\n program = pulses(row = {row}, col = 0, amplitude = 1, width = 10n)\n}}\n')
+    with pytest.raises(DescriptionError, match=message) as info:
+        load_text(text, "bad.xbar")
+    assert "bad.xbar:5" in str(info.value)
+
+
+def test_program_rows_outside_the_array_are_refused():
+    text = ('crossbar xb {\n rows = 4; cols = 4\n}\n'
+            'stimulus { program = pulses(row = [1, 4], col = [0], amplitude = 1, width = 10n) }\n')
+    from circuitkit.circuit.build import build_circuit
+    with pytest.raises(DescriptionError, match=r"rows \[1, 4\] / columns \[0\] outside the 4x4 array"):
+        build_circuit(load_text(text, "bad.xbar"))

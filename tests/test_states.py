@@ -47,3 +47,18 @@ def test_state_file_of_the_wrong_shape_or_range_or_missing(tmp_path):
     with pytest.raises(DescriptionError) as exc:
         _circuit(tmp_path, 'file("nope.npy")')
     assert "s.xbar:3:10" in str(exc.value) and "not found" in str(exc.value)
+
+
+def test_state_values_from_the_python_api_must_match_the_array():
+    from circuitkit.circuit.build import build_circuit
+    from circuitkit.design import Crossbar, Design, ReadPhase, StateInit
+    design = Design(crossbar=Crossbar(rows=2, cols=3, state=StateInit(kind="values", values=np.full((3, 2), 0.5))),
+                    stimulus=[ReadPhase([0.1, 0.1])])
+    with pytest.raises(DescriptionError, match=r"shape \(3, 2\), expected \(2, 3\)"):
+        build_circuit(design)
+    design.crossbar.state.values = np.full((2, 3), 0.25)
+    assert np.all(_x0_of(build_circuit(design)) == 0.25)
+
+
+def _x0_of(circuit):
+    return np.asarray(circuit.group("xb_m").resolved()["x0"], dtype=float)

@@ -52,3 +52,10 @@ def test_runs_on_ngspice_too():
                        engine="spice")
     assert np.array_equal(beh.pulses, spi.pulses)
     np.testing.assert_allclose(spi.states, beh.states, atol=0.01)
+
+
+def test_bad_targets_are_refused():
+    with pytest.raises(ValueError, match=r"target must be positive conductances of shape \(4, 4\)"):
+        write_verify(_design(), np.full((3, 4), 1e-5), vset=-0.9, vreset=1.2, width=10e-9)
+    with pytest.raises(ValueError, match="positive"):
+        write_verify(_design(), np.zeros((4, 4)), vset=-0.9, vreset=1.2, width=10e-9)
