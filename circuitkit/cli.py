@@ -82,10 +82,9 @@ def cmd_models(args) -> int:
             print(f"references: {m.references}")
         return 0
     if args.action == "compile":
-        from .spice.osdi import compile_va
-        models = [devices.get_model(args.name)] if args.name else devices.list_models()
-        for m in models:
-            print(f"{m.name:<14} -> {compile_va(m.va_file())}")
+        from .spice.osdi import compile_all
+        for name, osdi in compile_all([args.name] if args.name else None).items():
+            print(f"{name:<14} -> {osdi}")
         return 0
     if args.action == "check":
         from .devices.va_params import lockstep_differences

@@ -35,8 +35,8 @@ def simulate(circuit: Circuit, engine: str = "behavioural", *, workdir: Path | N
 
 def compile_models(circuit: Circuit) -> dict[str, Path]:
     """Compile (or take from the cache) every Verilog-A model the circuit uses."""
-    from .spice.osdi import compile_va
-    return {m.name: compile_va(m.va_file()) for m in circuit.device_models()}
+    from .spice.osdi import compile_all
+    return compile_all([m.name for m in circuit.device_models()])
 
 
 def write_netlist(circuit: Circuit, path: Path) -> Path:

@@ -136,7 +136,6 @@ class Solver:
         marker = pattern.matrix(np.arange(1, pattern.nnz + 1, dtype=float))
         permuted = marker[q][:, q].tocsc()
         permuted.sort_indices()
-        self._q = q
         if cond is None:
             self._layout = _Layout(q, [], self.system.size)
         else:

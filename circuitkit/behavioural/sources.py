@@ -44,7 +44,6 @@ class SourceBank:
         self._pwl = [(np.asarray(ks, dtype=np.int64), np.asarray(times, dtype=float),
                       np.array([self.waveforms[k].values for k in ks], dtype=float))
                      for times, ks in pwl_groups.items()]
-        self.constant = len(by_type[DC]) == self.n
 
     def values(self, t: float) -> np.ndarray:
         """Source values at time ``t``, shape (n,)."""

@@ -179,5 +179,5 @@ def compile_error(va_path: Path, output: str, returncode: int | None = None) -> 
 def compile_all(names: list[str] | None = None) -> dict[str, Path]:
     """Compile the registered device models (all, or those named); model name -> ``.osdi`` path."""
     from ..devices import get_model, list_models
-    models = [get_model(n) for n in names] if names else list_models()
+    models = [get_model(n) for n in names] if names is not None else list_models()
     return {m.name: compile_va(m.va_file()) for m in models}
