@@ -7,7 +7,21 @@ each (:mod:`.metrics`) as one atomic file per point and rebuilds one table
 from them (:mod:`.store`); ``circuitkit plot`` and ``circuitkit table`` read it
 (:mod:`.plot`).
 """
-from .grid import Point, combine, expand_values  # noqa: F401
-from .runner import SweepReport, run_point, run_sweep  # noqa: F401
-from .spec import METRICS, SweepError, SweepSpec, load_spec  # noqa: F401
-from .store import PointStore, load_results  # noqa: F401
+import importlib
+
+#: public names and the submodule that defines each; imported on first use, so that
+#: every ``circuitkit`` command (which registers the sweep subcommands) does not pay
+#: for pandas and the runner at start-up
+_EXPORTS = {
+    "Point": "grid", "combine": "grid", "expand_values": "grid",
+    "SweepReport": "runner", "run_point": "runner", "run_sweep": "runner",
+    "METRICS": "spec", "SweepError": "spec", "SweepSpec": "spec", "load_spec": "spec",
+    "PointStore": "store", "load_results": "store",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
