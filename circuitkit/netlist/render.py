@@ -86,7 +86,7 @@ def render_netlist(circuit: Circuit, osdi: Mapping[str, Path | str], fh: IO[str]
     if deck.ground_probe:
         emit("resistors.j2", section="reference node for probes of ground (0 V)",
              rows=iter([(f"R{GROUND_REF}", GROUND_REF, "0", "1")]))
-    emit("models.j2", cards=deck.model_cards())
+    emit("models.j2", cards=deck.cards)
     emit("analysis.j2", options=deck.options, saves=deck.saves, analysis=deck.analysis())
     emit("control.j2", osdi=deck.osdi_paths, raw_file=RAW_FILE)
 
@@ -261,7 +261,7 @@ class _Deck:
         self.saves = saved_vectors(circuit)
         self.osdi_paths = self._osdi(osdi)
         self.options = self._options(circuit.options.get("spice_options") or {})
-        self.model_cards()  # check now, before anything is written
+        self.cards = self.model_cards()  # built (and checked) now, before anything is written
         self.analysis()
 
     # -- checks -----------------------------------------------------------
