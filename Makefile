@@ -11,7 +11,7 @@ SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
 .PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor \
-        sweep-ir-drop sweep-write-disturb sweep-engines
+        sweep-ir-drop sweep-write-disturb sweep-engines fuzz
 
 help:
 	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
@@ -22,6 +22,7 @@ help:
 	@echo "make sweeps    run the shipped sweeps (sweep-ir-drop, sweep-write-disturb, sweep-engines)"
 	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
 	@echo "make doctor    check the toolchain"
+	@echo "make fuzz      100,000 generated/mutated descriptions through load and the renderer (FUZZ_CASES=N)"
 	@echo "make clean     remove build outputs (keeps the venv)"
 
 setup: toolchain venv
@@ -77,3 +78,9 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# hostile-input fuzz: generated and mutated descriptions through load and the renderer, in chunks;
+# prints a report of tracebacks, hangs, unlocated errors, injected netlist lines (build/fuzz/report.json)
+FUZZ_CASES ?= 100000
+fuzz: setup
+	nice $(PY) tests/fuzzkit.py --cases $(FUZZ_CASES) --chunk 2000

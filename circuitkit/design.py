@@ -525,6 +525,11 @@ def _vector(value, loc, what):
         raise DescriptionError(f"{what} must be a list of numbers, got {brief(value)}", loc)
     if not 1 <= len(value) <= limits.MAX_LINES:
         raise DescriptionError(f"{what} must hold 1 to {limits.MAX_LINES} values, got {len(value)}", loc)
+    if {type(v) for v in value} <= {float, int, type(None)}:          # fast path: plain numbers
+        import numpy as np
+        arr = np.array([0.0 if v is None else v for v in value], dtype=float)
+        if np.all(np.abs(arr) <= limits.V_MAX):                        # also False for nan
+            return value
     for v in value:
         if v is not None:
             volts(v, loc, what)

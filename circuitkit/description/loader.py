@@ -441,6 +441,9 @@ def _vector(value, what: str, loc: Location) -> list[float | None]:
     if len(value) > limits.MAX_LINES:
         raise _err(f"{what} has {len(value):,} values, more than the {limits.MAX_LINES:,} lines a crossbar may have",
                    loc)
+    if {type(v) for v in value} <= {float, int}:                       # fast path: plain numbers
+        if np.all(np.isfinite(np.array(value, dtype=float))):
+            return [float(v) for v in value]
     return [None if isinstance(v, Symbol) and v == "float" else _number(v, what, loc) for v in value]
 
 

@@ -398,12 +398,13 @@ _TOKEN_NAMES = {
 }
 
 
-def _parse_into(text, path, params, statements, files, digest, pending, used, stack, budget, quote=True):
+def _parse_into(text, path, params, statements, files, digest, pending, used, stack, budget, quote=True,
+                where: Location | None = None):
     file = str(path) if path else None
     if path is not None:
         if path in stack:
             chain = " -> ".join(p.name for p in stack + (path,))
-            raise DescriptionError(f"include cycle: {chain}", Location(file=file))
+            raise DescriptionError(f"include cycle: {chain}", where or Location(file=file))
         files.append(path)
     if len(text.encode("utf-8", "surrogatepass")) > limits.MAX_DESCRIPTION_BYTES:
         raise DescriptionError(f"description larger than {limits.MAX_DESCRIPTION_BYTES:,} bytes", Location(file=file))
@@ -456,7 +457,7 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
                 raise DescriptionError("include: cannot resolve the path", loc) from None
             inc_text = safeio.read_text(inc, loc, "include", action="include")
             _parse_into(inc_text, inc, params, statements, files, digest, pending, used,
-                        stack + ((path,) if path else ()), budget, quote=inc.suffix.lower() == ".xbar")
+                        stack + ((path,) if path else ()), budget, quote=inc.suffix.lower() == ".xbar", where=loc)
         elif kind in ("title", "models"):
             statements.append(Statement(kind, loc, value=str(ch[0])[1:-1]))
         elif kind == "element":
