@@ -17,10 +17,10 @@ size it controls is bounded twice:
   ``CIRCUITKIT_MAX_ELEMENTS``, ``CIRCUITKIT_MAX_TIMEPOINTS``; SPICE suffixes
   allowed, e.g. ``8g``) or :func:`configure`.
 
-The per-node and per-element byte costs below are measured (peak resident
-memory of a behavioural read of 32x32 .. 128x128 crossbars, divided by their
-node count; see ``docs/hostile.md``) and rounded up, so the estimate errs on
-the side of refusing.
+The per-node byte cost below is measured (growth of the peak resident memory
+of a two-phase transient behavioural read from 128x128 to 256x256 crossbars,
+divided by the growth of the node count: 3.65 kB per node; an operating point
+needs about half) and rounded up, so the estimate errs on the side of refusing.
 """
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ MAX_LIST = 1_000_000             # values in one list (fill, linspace, rand, [..
 MAX_VALUES = 16_000_000          # values in all lists of a description together
 
 # measured costs (bytes), rounded up
-NODE_BYTES_BEHAVIOURAL = 2_500   # sparse MNA matrix + LU fill + Newton work arrays, per node
+NODE_BYTES_BEHAVIOURAL = 4_000   # sparse MNA matrix + LU fill + Newton work arrays, per node (3.65 kB measured)
+BEHAVIOURAL_FIXED = 64 << 20     # the engine's imports and work space at any size
 ELEMENT_BYTES_BUILD = 200        # element arrays of the circuit model, per element
 NETLIST_BYTES_ELEMENT = 60       # one element line
 NETLIST_BYTES_POINT = 24         # one PWL time/value pair
@@ -176,7 +177,7 @@ def estimate(design: "Design") -> Estimate:
             t_points += 4 * sum(ph.count if isinstance(ph, ProgramPhase) else 1 for ph in design.stimulus)
     _ = ReadPhase
     build = n_el * ELEMENT_BYTES_BUILD + 8 * points * 2
-    behavioural = build + nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)
+    behavioural = build + BEHAVIOURAL_FIXED + nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)
     netlist = n_el * NETLIST_BYTES_ELEMENT + points * NETLIST_BYTES_POINT
     return Estimate(int(n_el), int(nodes), int(t_points), int(probes), int(build), int(behavioural), int(netlist))
 
@@ -227,7 +228,7 @@ def estimate_circuit(circuit: "Circuit") -> Estimate:
     t_points = int(min(an.tstop / an.tstep, 1e18)) + 1 if isinstance(an, Transient) and an.tstep > 0 else 1
     probes = len(circuit.probes)
     build = n_el * ELEMENT_BYTES_BUILD + 16 * points
-    behavioural = build + circuit.n_nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)
+    behavioural = build + BEHAVIOURAL_FIXED + circuit.n_nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)
     netlist = n_el * NETLIST_BYTES_ELEMENT + points * NETLIST_BYTES_POINT
     return Estimate(n_el, circuit.n_nodes, t_points, probes, build, behavioural, netlist)
 

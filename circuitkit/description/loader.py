@@ -89,11 +89,13 @@ def _path(value, base: Path | None, what: str, loc: Location) -> Path:
     if not p.is_absolute() and base is not None:
         p = base / p
     try:
-        found = p.is_file()
+        found, regular = p.exists(), p.is_file()
     except (OSError, ValueError):
-        found = False
+        found = regular = False
     if not found:
         raise _err(f"{what}: file '{value}' not found", loc)
+    if not regular:
+        raise _err(f"{what}: '{p.name}' is not a regular file", loc)
     return p
 
 

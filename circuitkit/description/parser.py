@@ -30,7 +30,7 @@ MATH = {
     "sin": math.sin, "cos": math.cos, "tan": math.tan, "abs": abs,
     "min": min, "max": max, "floor": math.floor, "ceil": math.ceil, "round": round,
 }
-CONSTANTS = {"pi": math.pi, "inf": math.inf}
+CONSTANTS = {"pi": math.pi}      # no inf: every value is finite
 
 
 def _count(n) -> int:
@@ -203,6 +203,8 @@ class _Evaluator:
                 return self.params[name]
             if name in CONSTANTS:
                 return CONSTANTS[name]
+            if name == "inf":
+                raise self.error("inf: every value must be a finite number", tree)
             # a bare identifier is a symbol (e.g. differential, left, ideal)
             return Symbol(name)
         if kind == "list":
