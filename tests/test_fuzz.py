@@ -21,7 +21,7 @@ import fuzzkit  # noqa: E402
 from circuitkit.description.parser import parse_text  # noqa: E402
 from circuitkit.errors import DescriptionError  # noqa: E402
 
-CASES = 1500
+CASES = 1200
 
 
 def test_fuzz_corpus_has_no_traceback_hang_injection_or_unlocated_error():
