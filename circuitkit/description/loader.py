@@ -275,7 +275,28 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
         for key, v in (("stuck_on", on), ("stuck_off", off), ("faults_seed", seed)):
             xb.set_checked(key, v, s.location)
     b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state", "variability", "faults"))
+    _check_states(xb, b)
     return xb
+
+
+def _check_states(xb: d.Crossbar, b: "_Block") -> None:
+    """The builder's state checks, here where the settings' lines are known."""
+    model = get_model(xb.model)
+    faults = next((s for s in b.settings if s.key == "faults"), None)
+    if faults is not None and (xb.stuck_on or xb.stuck_off) and not model.states:
+        raise _err(f"faults: model '{model.name}' has no state to be stuck", faults.location)
+    state = next((s for s in b.settings if s.key == "state"), None)
+    if state is None or not model.states:
+        return
+    prm = model.parameter(model.states[0].init)
+    s = xb.state
+    values = {"constant": (s.value,), "uniform": (s.low, s.high)}.get(s.kind)
+    for v in values or ():
+        try:
+            prm.check(v, state.location)
+        except ParameterError:
+            raise _err(f"initial states outside the range {prm.range_text()} of '{prm.name}'", state.location) \
+                from None
 
 
 def _check_state_file(xb: d.Crossbar, loc: Location) -> None:
