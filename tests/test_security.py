@@ -323,3 +323,9 @@ def test_build_circuit_checks_a_python_design_with_locations():
     with pytest.raises(DescriptionError, match="3 values for 2 rows") as exc:
         build_circuit(design)
     assert exc.value.location.parameter == "stimulus"
+
+
+def test_a_selector_that_is_not_a_selector_is_located_at_its_setting(tmp_path):
+    text = XB.replace("ROWS", "2").replace("cols = 4 }", "cols = 4\n cell = 1S1R\n selector = vteam() }")
+    err = _refused(tmp_path, text)
+    assert "not a selector" in err.message and err.location.line == 3

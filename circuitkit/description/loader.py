@@ -282,6 +282,11 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
 def _check_states(xb: d.Crossbar, b: "_Block") -> None:
     """The builder's state checks, here where the settings' lines are known."""
     model = get_model(xb.model)
+    if xb.cell == "1S1R":
+        sel = get_model(xb.selector)
+        if sel.kind != "selector":
+            where = next((s.location for s in b.settings if s.key == "selector"), b.st.location)
+            raise _err(f"selector model '{sel.name}' is a {sel.kind}, not a selector", where)
     faults = next((s for s in b.settings if s.key == "faults"), None)
     if faults is not None and (xb.stuck_on or xb.stuck_off) and not model.states:
         raise _err(f"faults: model '{model.name}' has no state to be stuck", faults.location)

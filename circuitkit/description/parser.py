@@ -439,7 +439,12 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
                 if tree_o is None or len(tree_o.children) != 1:
                     raise DescriptionError(f"--set {name}={text_o[:60]!r}: not a single valid expression",
                                            Location(parameter=name))
-                value = _Evaluator("--set", params, budget).eval(tree_o.children[0].children[1])
+                try:
+                    value = _Evaluator("--set", params, budget).eval(tree_o.children[0].children[1])
+                except DescriptionError as exc:
+                    raise DescriptionError(f"--set {name}={text_o[:60]!r}: {exc.message}",
+                                           Location(file=file, line=loc.line, column=loc.column,
+                                                    parameter=name)) from None
             else:
                 value = ev.eval(ch[1])
             params[name] = value
