@@ -155,7 +155,7 @@ def estimate(design: "Design") -> Estimate:
         nodes += 4 * R + 6 * C
         n_phase_points = 0
         for ph in design.stimulus:
-            n_phase_points += 4 * (ph.count if isinstance(ph, ProgramPhase) else 1)
+            n_phase_points += 4 * (ph.count if isinstance(ph, ProgramPhase) else 1)     # other kinds: one phase
         points += (2 * R + C) * n_phase_points                         # PWL corners of every line
         groups = {r.what for r in design.records if not r.args} or {"column_currents", "tia_out"}
         probes += 2 * C * bool(groups & {"column_currents", "tia_out", "adc_codes"})
