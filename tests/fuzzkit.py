@@ -301,18 +301,33 @@ def _alarm(signum, frame):
 
 def run_case(seed: int, workdir: Path, timeout: float = 2 * SLOW_S) -> dict:
     """Run case ``seed``; returns ``{"seed", "kind", "verdict", "detail", "seconds"}``."""
-    from circuitkit.errors import CircuitkitError, LocatedError
-    from circuitkit.netlist.render import render_netlist
-    from circuitkit.workflow import load
-
     kind, data, overrides = make_case(seed)
     path = workdir / f"case{seed}.xbar"
     path.write_bytes(data)
     t0 = time.perf_counter()
-    verdict, detail = "ok", ""
     old = signal.signal(signal.SIGALRM, _alarm) if timeout else None
     if timeout:
         signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        verdict, detail = _run(path, overrides)
+    except _Slow:                         # also when the alarm rings while an error is being handled
+        verdict, detail = "slow", f"over {timeout} s"
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        path.unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+    if verdict in ("ok", "refused") and seconds > SLOW_S:
+        verdict, detail = "slow", f"{seconds:.1f} s"
+    return {"seed": seed, "kind": kind, "verdict": verdict, "detail": detail, "seconds": round(seconds, 4)}
+
+
+def _run(path: Path, overrides: dict) -> tuple[str, str]:
+    from circuitkit.errors import CircuitkitError, LocatedError
+    from circuitkit.netlist.render import render_netlist
+    from circuitkit.workflow import load
+    verdict, detail = "ok", ""
     try:
         _, circuit = load(path, overrides=overrides)
         osdi = {m.name: f"/fuzz/osdi/{m.name}.osdi" for m in circuit.device_models()}
@@ -322,7 +337,7 @@ def run_case(seed: int, workdir: Path, timeout: float = 2 * SLOW_S) -> dict:
         if problems:
             verdict, detail = "injected", "; ".join(problems[:3])
     except _Slow:
-        verdict, detail = "slow", f"over {timeout} s"
+        raise
     except CircuitkitError as exc:
         text = str(exc)
         loc = getattr(exc, "location", None)
@@ -337,15 +352,7 @@ def run_case(seed: int, workdir: Path, timeout: float = 2 * SLOW_S) -> dict:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f"{Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else "?"
         verdict, detail = "traceback", f"{type(exc).__name__} at {where}: {str(exc)[:200]}"
-    finally:
-        if timeout:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-        path.unlink(missing_ok=True)
-    seconds = time.perf_counter() - t0
-    if verdict in ("ok", "refused") and seconds > SLOW_S:
-        verdict, detail = "slow", f"{seconds:.1f} s"
-    return {"seed": seed, "kind": kind, "verdict": verdict, "detail": detail, "seconds": round(seconds, 4)}
+    return verdict, detail
 
 
 def _passwd_head() -> str:
@@ -357,6 +364,7 @@ def _passwd_head() -> str:
 
 
 _PASSWD_HEAD = _passwd_head()
+WORKER_MEMORY = 6 << 30           # address-space limit of a `make fuzz` chunk process
 BAD = ("traceback", "unlocated", "slow", "injected", "leak")
 
 
@@ -366,6 +374,11 @@ FUZZ_ELEMENTS = 60_000
 
 
 def run_range(start: int, stop: int) -> list[dict]:
+    return list(iter_range(start, stop))
+
+
+def iter_range(start: int, stop: int):
+    """Results of cases ``start`` .. ``stop - 1``, one by one, in a scratch directory."""
     from circuitkit import limits
     limits.configure(elements=FUZZ_ELEMENTS)
     os.environ.setdefault("CKFUZZ_SECRET", SECRET)
@@ -373,7 +386,8 @@ def run_range(start: int, stop: int) -> list[dict]:
     old = os.getcwd()
     os.chdir(work)                 # relative includes of text descriptions stay in the scratch dir
     try:
-        return [run_case(s, work) for s in range(start, stop)]
+        for s in range(start, stop):
+            yield run_case(s, work)
     finally:
         os.chdir(old)
         shutil.rmtree(work, ignore_errors=True)
@@ -390,7 +404,11 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        for res in run_range(*args.worker):
+        import resource                 # a regression must not exhaust the machine: a MemoryError is a finding
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = WORKER_MEMORY if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        for res in iter_range(*args.worker):
             print(json.dumps(res), flush=True)
         return 0
     counts: dict[str, int] = {}
