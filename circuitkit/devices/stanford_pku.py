@@ -86,7 +86,7 @@ class StanfordPku(DeviceModel):
         Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
         Parameter("x0", 0.0, "", "initial normalised gap", 0.0, 1.0, instance=True),
     )
-    states = (State("x", "x0", "normalised gap (g - gmin)/(gmax - gmin): 0 LRS, 1 HRS"),)
+    states = (State("x", "x0", "normalised gap (g - gmin)/(gmax - gmin): 0 LRS, 1 HRS", on_bound="lower"),)
 
     @classmethod
     def resolve(cls, overrides=None, n=None, location=None) -> ParamSet:

@@ -60,7 +60,7 @@ class Vteam(DeviceModel):
         Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
         Parameter("x0", 0.5, "", "initial state", 0.0, 1.0, instance=True),
     )
-    states = (State("x", "x0", "normalised filament/undoped width: 0 ON, 1 OFF"),)
+    states = (State("x", "x0", "normalised filament/undoped width: 0 ON, 1 OFF", on_bound="lower"),)
 
     @staticmethod
     def resistance(x: np.ndarray, p: ParamSet) -> np.ndarray:
