@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .errors import CircuitkitError
+from .models_cli import add_models_commands, trusted_models_dir
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -28,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def cmd_generate(args) -> int:
     from .engines import write_netlist
     from .workflow import load
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     out = write_netlist(circuit, args.output)
     print(f"wrote {out} ({sum(g.n for g in circuit.groups)} elements, {circuit.n_nodes - 1} nodes)")
     return 0
@@ -37,7 +38,7 @@ def cmd_generate(args) -> int:
 def cmd_simulate(args) -> int:
     from .engines import simulate
     from .workflow import load, write_results
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     wf = simulate(circuit, args.engine, backend=args.backend,
                   workdir=(args.out / "spice") if args.engine == "spice" and args.keep_netlist else None)
     summary = write_results(circuit, wf, args.out)
@@ -49,7 +50,7 @@ def cmd_compare(args) -> int:
     from .compare import plot_comparison
     from .results import atomic_write_json
     from .workflow import cross_check, load
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     check = cross_check(circuit, tolerance=args.tol, backend=args.backend)
     print(check.comparison.table())
     if args.report:
@@ -59,45 +60,6 @@ def cmd_compare(args) -> int:
         plot_comparison(circuit, check.spice, check.behavioural, check.comparison, args.plot)
         print(f"plot: {args.plot}")
     return 0 if check.comparison.passed else 1
-
-
-def cmd_models(args) -> int:
-    from . import devices
-    if args.models_dir:
-        devices.registry.load_models_dir(args.models_dir)
-    if args.action in (None, "list"):
-        for m in devices.list_models():
-            print(f"{m.name:<14} {m.kind:<10} {m.description}")
-        return 0
-    if args.action == "show":
-        if not args.name:
-            raise SystemExit("error: models show needs a model name")
-        m = devices.get_model(args.name)
-        print(f"{m.name}: {m.description}\nstates: {', '.join(s.name for s in m.states) or 'none'}")
-        print(f"{'name':<12} {'default':>12} {'unit':<8} {'range':<18} {'kind':<8} description")
-        for p in m.parameters:
-            print(f"{p.name:<12} {p.default:>12.5g} {p.unit:<8} {p.range_text():<18} "
-                  f"{'instance' if p.instance else 'model':<8} {p.description}")
-        if m.references:
-            print(f"references: {m.references}")
-        return 0
-    if args.action == "compile":
-        from .spice.osdi import compile_all
-        for name, osdi in compile_all([args.name] if args.name else None).items():
-            print(f"{name:<14} -> {osdi}")
-        return 0
-    if args.action == "check":
-        from .devices.va_params import lockstep_differences
-        models = [devices.get_model(args.name)] if args.name else devices.list_models()
-        failed = 0
-        for m in models:
-            diffs = lockstep_differences(m)
-            failed += bool(diffs)
-            print(f"{m.name:<14} {'ok' if not diffs else 'DIFFERS'}")
-            for d in diffs:
-                print(f"    {d}")
-        return 1 if failed else 0
-    raise SystemExit(f"error: unknown models action '{args.action}' (list, show, compile, check)")
 
 
 def cmd_doctor(args) -> int:
@@ -130,11 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="write a PNG of the worst signals (and the I-V loop)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("models", help="list, show, compile or lockstep-check device models")
-    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check"))
-    p.add_argument("name", nargs="?")
-    p.add_argument("--models-dir", type=Path)
-    p.set_defaults(func=cmd_models)
+    add_models_commands(sub)
 
     p = sub.add_parser("doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
     p.set_defaults(func=cmd_doctor)
