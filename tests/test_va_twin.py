@@ -115,3 +115,12 @@ def test_numeric_lockstep_names_the_grid_point_where_a_twin_differs():
     assert not result.passed
     assert all(f.quantity == "dx/dt" and f.v > 0.02 for f in result.failures)
     assert "dx/dt at v = " in str(result.failures[0]) and "x = " in str(result.failures[0])
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if REGISTRY[n].states])
+def test_declared_on_bound_is_where_the_read_conductance_is_highest(name):
+    model = REGISTRY[name]
+    s = model.states[0]
+    p = model.resolve({})
+    g_low, g_high = (float(model.read_conductance(0.1, np.array([x]), p)[0]) for x in (s.lower, s.upper))
+    assert s.on_bound == ("upper" if g_high > g_low else "lower")
