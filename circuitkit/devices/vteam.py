@@ -92,13 +92,13 @@ class Vteam(DeviceModel):
             q = _subset(p, off)
             xs = x[off]
             out[off] = q["koff"] * _power(ramp(v[off] - q["voff"], q["vblend"]) / q["voff"], q["alphaoff"]) \
-                * np.exp(-np.exp((xs - q["aoff"]) / q["wc"])) * taper(1 - xs, q["xedge"])
+                * np.exp(-np.exp(np.minimum((xs - q["aoff"]) / q["wc"], 700.0))) * taper(1 - xs, q["xedge"])
         on = np.flatnonzero(v < p.von)
         if on.size:
             q = _subset(p, on)
             xs = x[on]
             out[on] = q["kon"] * _power(ramp(q["von"] - v[on], q["vblend"]) / -q["von"], q["alphaon"]) \
-                * np.exp(-np.exp(-(xs - q["aon"]) / q["wc"])) * taper(xs, q["xedge"])
+                * np.exp(-np.exp(np.minimum(-(xs - q["aon"]) / q["wc"], 700.0))) * taper(xs, q["xedge"])
         return out[None, :]
 
 
