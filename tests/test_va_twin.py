@@ -124,3 +124,30 @@ def test_declared_on_bound_is_where_the_read_conductance_is_highest(name):
     p = model.resolve({})
     g_low, g_high = (float(model.read_conductance(0.1, np.array([x]), p)[0]) for x in (s.lower, s.upper))
     assert s.on_bound == ("upper" if g_high > g_low else "lower")
+
+
+def test_twin_cli_writes_a_generated_twin_and_refuses_with_a_location(tmp_path, capsys):
+    from circuitkit.cli import main
+    va = tmp_path / "dollar.va"
+    va.write_text("""module dollar(p, n, xs);
+inout p, n, xs; electrical p, n, xs;
+parameter real g$1 = 2 from (0:inf);
+(* type="instance" *) parameter real x0 = 0.25 from [0:1];
+real a$b;
+analog begin
+    a$b = g$1*V(p, n);
+    I(p, n) <+ a$b*V(xs);
+    I(xs) <+ ddt(V(xs));
+    if ($abstime == 0) I(xs) <+ V(xs) - x0; else I(xs) <+ -V(p, n) + 1e-12*(V(xs) - x0);
+end
+endmodule
+""")
+    out = tmp_path / "twin.py"
+    assert main(["models", "twin", str(va), "-o", str(out)]) == 0
+    cls = twin_from_va(va)
+    p = cls.resolve({})
+    assert float(cls.current(np.array([0.5]), np.array([[0.25]]), p)[0]) == pytest.approx(2 * 0.5 * 0.25)
+    assert float(cls.dxdt(np.array([0.5]), np.array([[0.25]]), p)[0, 0]) == pytest.approx(0.5)
+    va.write_text(va.read_text().replace("    I(xs) <+ ddt(V(xs));\n", "    I(xs) <+ idt(V(xs));\n"))
+    assert main(["models", "twin", str(va)]) != 0
+    assert "dollar.va:9:14: function 'idt'" in capsys.readouterr().err

@@ -378,7 +378,7 @@ class _Gen:
         if k == "name":
             name = e.value
             if name in scope:
-                return f"v_{name}"
+                return f"v_{_ident(name)}"
             if name in self.params:
                 return f"p[{name!r}]"
             raise VaSubsetError(f"'{name}' is not a parameter or variable", self.loc(e.tok))
@@ -405,7 +405,7 @@ class _Gen:
                 fn = self.functions[name]
                 if len(args) != len(fn.inputs):
                     raise VaSubsetError(f"{name}() takes {len(fn.inputs)} arguments", self.loc(e.tok))
-                return f"f_{name}({', '.join(args)})"
+                return f"f_{_ident(name)}({', '.join(args)})"
             if name not in FUNCTIONS:
                 raise VaSubsetError(f"function '{name}' is outside the twin generator's subset "
                                     f"(supported: {', '.join(sorted(FUNCTIONS))})", self.loc(e.tok))
@@ -458,7 +458,7 @@ class _Gen:
         elif s.kind == "assign":
             if s.target not in scope:
                 raise VaSubsetError(f"assignment to '{s.target}', which is not a declared variable", self.loc(s.tok))
-            out.append(f"{ind}v_{s.target} = {self.expr(s.expr, scope)} + _zero")
+            out.append(f"{ind}v_{_ident(s.target)} = {self.expr(s.expr, scope)} + _zero")
         elif s.kind == "bound":
             out.append(f"{ind}_bound = np.minimum(_bound, {self.expr(s.expr, scope)})")
         elif s.kind == "contrib":
@@ -479,7 +479,7 @@ class _Gen:
             then, other = s.body
             names = [n for n in self.assigned(then) + self.assigned(other)]
             names = list(dict.fromkeys(names))
-            py = [n if n.startswith("_") else f"v_{n}" for n in names]
+            py = [n if n.startswith("_") else f"v_{_ident(n)}" for n in names]
             m = self.fresh("m")
             out.append(f"{ind}{m} = np.asarray({self.expr(s.expr, scope)}, dtype=bool)")
             saved = {n: self.fresh("s") for n in py}
@@ -499,23 +499,43 @@ class _Gen:
 
     def function(self, fn: Function):
         scope = set(fn.inputs) | set(fn.locals) | {fn.name}
-        self.lines.append(f"def f_{fn.name}({', '.join('v_' + a for a in fn.inputs)}):")
+        self.lines.append(f"def f_{_ident(fn.name)}({', '.join('v_' + _ident(a) for a in fn.inputs)}):")
         ind = "    "
-        zero_src = " + ".join(f"0.0 * np.asarray(v_{a}, dtype=float)" for a in fn.inputs) or "0.0"
+        zero_src = " + ".join(f"0.0 * np.asarray(v_{_ident(a)}, dtype=float)" for a in fn.inputs) or "0.0"
         self.lines.append(f"{ind}_zero = {zero_src}")
         for v in fn.locals + [fn.name]:
-            self.lines.append(f"{ind}v_{v} = _zero")
+            self.lines.append(f"{ind}v_{_ident(v)} = _zero")
         self.stmt(fn.body, scope, ind, False)
-        self.lines.append(f"{ind}return v_{fn.name}")
+        self.lines.append(f"{ind}return v_{_ident(fn.name)}")
         self.lines.append("")
+
+
+def _ident(name: str) -> str:
+    """A Verilog-A identifier as a Python one (``$`` is legal in Verilog-A names only)."""
+    return name.replace("$", "_S_")
 
 
 def _class_name(name: str) -> str:
     return "Twin_" + re.sub(r"\W", "_", name)
 
 
+#: largest Verilog-A source the generator reads (a memristor model is a few kB)
+MAX_SOURCE_CHARS = 1_000_000
+
+
 def generate(source: str, file: str = "<va>") -> Generated:
     """Parse ``source`` and return the Python source of its twin (refusing what is outside the subset)."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise VaSubsetError(f"Verilog-A file of {len(source)} characters is larger than the twin generator "
+                            f"reads ({MAX_SOURCE_CHARS})", Location(file))
+    try:
+        return _generate(source, file)
+    except RecursionError:
+        raise VaSubsetError("expressions or statements nested too deeply for the twin generator",
+                            Location(file)) from None
+
+
+def _generate(source: str, file: str) -> Generated:
     module = parse_va(source, file)
     parser = Parser(tokenize(source, file), file)
     name, ports, nodes, variables, functions, analog = parser.module()
@@ -584,7 +604,7 @@ def generate(source: str, file: str = "<va>") -> Generated:
         "    _ipn = _zero",
         "    _bound = np.full(_v.shape, np.inf)",
     ] + [f"    _r{k} = _zero" for k in range(len(state_list))] \
-      + [f"    v_{name_} = _zero" for name_ in variables] \
+      + [f"    v_{_ident(name_)} = _zero" for name_ in variables] \
       + ["    with np.errstate(all='ignore'):"] + ["    " + line for line in body] + [
         f"    return _ipn, [{', '.join(f'_r{k}' for k in range(len(state_list)))}], _bound",
         "",
@@ -631,7 +651,11 @@ def twin_from_va(path: str | Path, va_dir: Path | None = None) -> type[DeviceMod
         raise VaSubsetError(f"cannot read Verilog-A file: {exc.__class__.__name__}", Location(str(path))) from None
     gen = generate(source, str(path))
     namespace: dict = {"__name__": f"circuitkit_generated_twins.{gen.name}"}
-    exec(compile(gen.source, f"<twin of {path.name}>", "exec"), namespace)  # noqa: S102 -- our own generated code
+    try:
+        code = compile(gen.source, f"<twin of {path.name}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        raise VaSubsetError("the generated twin does not compile (nesting too deep?)", Location(str(path))) from None
+    exec(code, namespace)  # noqa: S102 -- our own generated code
     cls = namespace["TWIN"]
     cls.va_dir = (va_dir or path.parent).resolve()
     cls.states = tuple(_with_on_bound(cls, s, k) for k, s in enumerate(cls.states))
