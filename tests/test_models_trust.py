@@ -92,3 +92,21 @@ def test_cli_says_which_twins_it_loaded(tmp_path, capsys):
     assert main(["models", "list", "--models-dir", str(tmp_path / "cli")]) == 0
     out, err = capsys.readouterr()
     assert "clivteam" in out and "Python twins clivteam" in err
+
+
+@pytest.mark.spice
+def test_models_check_catches_a_user_twin_whose_equations_differ(tmp_path, capsys):
+    """Declarations agree, equations do not (the twin's current is 1e-6 too large):
+    only the numeric lockstep can see it, and it names the grid point."""
+    d = tmp_path / "eq"
+    _model_dir(d, "eqvteam")
+    py = d / "eqvteam.py"
+    py.write_text(py.read_text() + '''
+    @staticmethod
+    def current(v, x, p):
+        return Vteam.current(v, x, p) * (1 + 1e-6)
+''')
+    assert main(["models", "check", "eqvteam", "--models-dir", str(d)]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERS" in out and "numeric lockstep: current at v = " in out
+    assert main(["models", "check", "eqvteam", "--models-dir", str(d), "--no-simulate"]) == 0
