@@ -124,6 +124,9 @@ def test_declared_on_bound_is_where_the_read_conductance_is_highest(name):
     p = model.resolve({})
     g_low, g_high = (float(model.read_conductance(0.1, np.array([x]), p)[0]) for x in (s.lower, s.upper))
     assert s.on_bound == ("upper" if g_high > g_low else "lower")
+    g_on, g_off = (float(model.read_conductance(0.1, np.array([x]), p)[0])
+                   for x in (model.on_value(), model.off_value()))
+    assert g_on > g_off
 
 
 def test_twin_cli_writes_a_generated_twin_and_refuses_with_a_location(tmp_path, capsys):

@@ -193,6 +193,21 @@ class DeviceModel:
         return (cls.current(np.full(n, float(v)), np.vstack(rows), p) / v).reshape(x.shape)
 
     @classmethod
+    def on_value(cls, state: int = 0) -> float:
+        """Value of state ``state`` at its declared high-conductance (ON) bound."""
+        s = cls.states[state]
+        if s.on_bound not in ("upper", "lower"):
+            raise ParameterError(f"model '{cls.name}': state '{s.name}' declares no ON bound",
+                                 Location(parameter=s.name))
+        return s.upper if s.on_bound == "upper" else s.lower
+
+    @classmethod
+    def off_value(cls, state: int = 0) -> float:
+        """Value of state ``state`` at its low-conductance (OFF) bound."""
+        s = cls.states[state]
+        return s.lower if cls.on_value(state) == s.upper else s.upper
+
+    @classmethod
     def parameter(cls, name: str) -> Parameter:
         for prm in cls.parameters:
             if prm.name == name:
