@@ -37,6 +37,11 @@ from .base import DeviceModel
 #: any model difference that matters.
 LOCKSTEP_RTOL = 1e-9
 LOCKSTEP_FLOOR = 1e-3
+#: absolute floor (A for currents, 1/s for rates): a femtoampere, or a rate that moves a
+#: state by 3e-8 in a year. Where every rate on the grid is the 1e-12/s leak alone (a
+#: threshold device below threshold) the relative floor above would demand 1e-24 A of
+#: the simulator's branch current, which resolves ~1e-19 A.
+LOCKSTEP_ATOL = 1e-15
 RUN_TIMEOUT_S = 120.0
 
 
@@ -119,7 +124,12 @@ def _card(params: dict[str, float]) -> str:
 def lockstep_grid(model: type[DeviceModel], n_v: int = 13, n_x: int = 7, vmax: float | None = None):
     """Voltages and state tuples of the lockstep grid: ``n_v`` voltages in +-vmax (0 included)
     times ``n_x`` values of each state over its range (bounds included)."""
-    vmax = float(vmax if vmax is not None else getattr(model, "check_voltage", 1.5))
+    if vmax is None:
+        vmax = getattr(model, "check_voltage", None)
+    if vmax is None:    # past every voltage parameter (thresholds), at least 1.5 V
+        volts_p = [abs(float(p.default)) for p in model.parameters if p.unit == "V"]
+        vmax = max([1.5] + [1.25 * v for v in volts_p])
+    vmax = float(vmax)
     volts = np.linspace(-vmax, vmax, n_v)
     per_state = [np.linspace(s.lower, s.upper, n_x) for s in model.states]
     states = list(itertools.product(*per_state)) if per_state else [()]
@@ -173,7 +183,7 @@ def lockstep(model: type[DeviceModel], params: dict[str, float] | None = None, *
         (f"d{s.name}/dt", f_spice[j], f_twin[j]) for j, s in enumerate(model.states)]
     failures, worst = [], 0.0
     for name, a, b in quantities:
-        floor = LOCKSTEP_FLOOR * float(np.max(np.abs(b))) if np.any(b) else 1e-300
+        floor = max(LOCKSTEP_FLOOR * float(np.max(np.abs(b))), LOCKSTEP_ATOL / LOCKSTEP_RTOL)
         err = np.abs(a - b) / np.maximum(np.abs(b), floor)
         err[~np.isfinite(a) | ~np.isfinite(b)] = np.inf
         worst = max(worst, float(np.max(err)) if err.size else 0.0)
