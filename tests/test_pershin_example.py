@@ -63,3 +63,17 @@ def test_pershin_in_the_behavioural_engine_matches_the_closed_form():
     h = 1 / (F * 2000)
     overshoot = (ROFF - RON) * h * BETA * (VM - VT) / (ROFF - RON)
     assert abs(r - R_LOW) <= overshoot
+
+
+@pytest.mark.spice
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
+def test_pershin_passes_models_check_and_runs_in_vacask(capsys):
+    from circuitkit.cli import main
+    from circuitkit.devices import REGISTRY
+    from circuitkit.devices.probe import device_transient
+    assert main(["models", "check", "pershin", "--models-dir", str(EXAMPLE)]) == 0
+    assert "pershin        ok" in capsys.readouterr().out
+    out = device_transient(REGISTRY["pershin"], "vacask", drive="sine", amplitude=VM, freq=F, stop=1 / F,
+                           step=1 / (F * 2000), rseries=1e-6)
+    r = RON + (ROFF - RON) * out["x"][-1]
+    assert r == pytest.approx(R_LOW, rel=1e-3)
