@@ -40,7 +40,7 @@ class UserModel(Vteam):
     return marker
 
 
-def test_a_description_never_imports_python_from_its_models_directory(tmp_path):
+def test_a_description_never_imports_python_from_its_models_directory(tmp_path, caplog):
     from circuitkit.workflow import load
     marker = _model_dir(tmp_path / "models", "descvteam", roff=3000.0)
     desc = tmp_path / "user.xbar"
@@ -48,6 +48,7 @@ def test_a_description_never_imports_python_from_its_models_directory(tmp_path):
                     'device m1 (a, 0) descvteam(x0 = 1)\nanalysis op()\nrecord i(m1)\n')
     load(desc)
     assert not marker.exists()
+    assert "not imported (untrusted directory): descvteam.py" in caplog.text and "--models-dir" in caplog.text
     model = REGISTRY["descvteam"]
     assert getattr(model, "generated", False)
     p = model.resolve({})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from .base import REGISTRY, VERILOG_A_DIR, DeviceModel
 #: shipped twins: every ``verilog_a/NAME.va`` with a module ``circuitkit/devices/NAME.py``
 SHIPPED: tuple[str, ...] = tuple(sorted(
     va.stem for va in VERILOG_A_DIR.glob("*.va") if (Path(__file__).parent / f"{va.stem}.py").is_file()))
+
+log = logging.getLogger("circuitkit.models")
 
 for _mod in SHIPPED:
     importlib.import_module(f"{__package__}.{_mod}")
@@ -112,7 +115,10 @@ def load_models_dir(directory: str | Path, trust_python: bool = False) -> Loaded
                                  Location(file=str(va)))
         REGISTRY[cls.name] = cls
         generated.append(cls.name)
-    return LoadedModels(directory, sorted(set(python)), generated, ignored)
+    loaded = LoadedModels(directory, sorted(set(python)), generated, ignored)
+    if ignored:     # a warning reaches stderr even where logging is not configured
+        log.warning("%s -- to use the Python twins, name the directory yourself (--models-dir)", loaded.summary())
+    return loaded
 
 
 def get_model(name: str, location: Location | None = None) -> type[DeviceModel]:
