@@ -111,3 +111,14 @@ def test_models_check_catches_a_user_twin_whose_equations_differ(tmp_path, capsy
     out = capsys.readouterr().out
     assert "DIFFERS" in out and "numeric lockstep: current at v = " in out
     assert main(["models", "check", "eqvteam", "--models-dir", str(d), "--no-simulate"]) == 0
+
+
+def test_a_model_directory_entry_that_is_not_a_regular_file_is_refused(tmp_path):
+    import os
+
+    from circuitkit.errors import CircuitkitError
+    d = tmp_path / "fifo"
+    d.mkdir()
+    os.mkfifo(d / "blocked.va")
+    with pytest.raises(CircuitkitError, match="not a regular file"):
+        load_models_dir(d)

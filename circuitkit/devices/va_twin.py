@@ -662,6 +662,12 @@ def twin_from_va(path: str | Path, va_dir: Path | None = None) -> type[DeviceMod
     """Generate, compile and return the twin class of ``path`` (not registered)."""
     path = Path(path)
     try:
+        if not path.is_file():
+            raise VaSubsetError("not a regular file", Location(str(path)))
+        size = path.stat().st_size
+        if size > MAX_SOURCE_CHARS:
+            raise VaSubsetError(f"Verilog-A file of {size} bytes is larger than the twin generator reads "
+                                f"({MAX_SOURCE_CHARS})", Location(str(path)))
         source = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise VaSubsetError(f"cannot read Verilog-A file: {exc.__class__.__name__}", Location(str(path))) from None
