@@ -42,10 +42,10 @@ def circuit_summary(circuit: Circuit) -> dict:
         "nodes": circuit.n_nodes - 1,
         "elements": sum(g.n for g in circuit.groups),
         "devices": n_dev,
-        "rows": circuit.options.get("rows"),
-        "cols": circuit.options.get("cols"),
+        "rows": circuit.crossbar.rows if circuit.crossbar is not None else None,
+        "cols": circuit.crossbar.cols if circuit.crossbar is not None else None,
         "analysis": {"kind": "tran", "tstop": an.tstop, "tstep": an.tstep} if isinstance(an, Transient) else {"kind": "op"},
-        "signals": [p.name for p in circuit.probes] + [d[0] for d in circuit.options.get("derived", [])],
+        "signals": [p.name for p in circuit.probes] + [d.name for d in (circuit.crossbar.derived if circuit.crossbar is not None else ())],
         "circuitkit_version": __version__,
         "python": platform.python_version(),
     }
@@ -60,7 +60,7 @@ def write_results(circuit: Circuit, wf: Waveforms, out: Path) -> dict:
     if len(table):
         atomic_write_parquet(out / "outputs.parquet", table)
     summary = circuit_summary(circuit)
-    summary.update(engine=wf.engine, wall_s=wf.wall_s, engine_meta=wf.meta, phases=circuit.options.get("phases", []))
+    summary.update(engine=wf.engine, wall_s=wf.wall_s, engine_meta=wf.meta, phases=[ph.as_dict() for ph in circuit.crossbar.phases] if circuit.crossbar is not None else [])
     atomic_write_json(out / "summary.json", summary)
     return summary
 

@@ -340,7 +340,7 @@ class Circuit:
         self.groups: list[ElementGroup] = []
         self.analysis: Analysis = OperatingPoint()
         self.probes: list[Probe] = []
-        self.options: dict[str, Any] = {}   # extra metadata for results (sizes, phases, ...)
+        self.options: dict[str, Any] = {}   # non-crossbar metadata only (digest, spice_options); crossbars: .crossbar
         self.crossbar: CrossbarLayout | None = None   # typed layout of the crossbar, set by the builder
 
     # nodes

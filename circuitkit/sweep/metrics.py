@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit.model import Circuit, Devices, VoltageSources
+from ..circuit.model import Circuit, VoltageSources
 from ..results import Waveforms
 
 ENERGY_PREFIX = "swp_i_"
@@ -40,9 +40,10 @@ STATE_PREFIX = "swp_x_"
 
 def applicable_metrics(circuit: Circuit, engines: tuple[str, ...]) -> tuple[str, ...]:
     """Every metric that means something for this circuit and these engines."""
-    kinds = {p["kind"] for p in circuit.options.get("phases", [])}
+    xb = circuit.crossbar
+    kinds = {p.kind for p in xb.phases} if xb is not None else set()
     out = []
-    if "read" in kinds and circuit.options.get("sensed"):
+    if "read" in kinds and xb.sensed.size:
         out.append("read_error")
     if len(engines) > 1:
         out.append("cross_check")
@@ -62,19 +63,11 @@ def add_metric_probes(circuit: Circuit, metrics: tuple[str, ...]) -> None:
             for k in range(g.n):
                 if ("i", (g.name, k)) not in have:
                     circuit.probe(f"{ENERGY_PREFIX}{g.name}_{k}", "i", (g.name, k))
-    if "write" in metrics and circuit.options.get("crossbar"):
-        cells = _cells(circuit)
-        if cells is not None and cells.states.shape[0]:
-            for f, node in enumerate(cells.states[0]):
-                if ("v", int(node)) not in have:
-                    circuit.probe(f"{STATE_PREFIX}{f}", "v", int(node))
-
-
-def _cells(circuit: Circuit) -> Devices | None:
-    try:
-        return circuit.group(f"{circuit.options['crossbar']}_m", Devices)
-    except KeyError:
-        return None
+    xb = circuit.crossbar
+    if "write" in metrics and xb is not None and xb.state_names:
+        for f, node in enumerate(xb.state_nodes[0].ravel()):
+            if ("v", int(node)) not in have:
+                circuit.probe(f"{STATE_PREFIX}{f}", "v", int(node))
 
 
 # -- per engine --------------------------------------------------------------------
@@ -119,12 +112,13 @@ def read_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     peak = float(np.max(np.abs(ideal)))
     out = {"read_error": float(np.sqrt(np.mean(diff ** 2)) / rms) if rms else float("nan"),
            "read_error_max": float(np.max(np.abs(diff)) / peak) if peak else float("nan")}
-    sense = circuit.options.get("sense", {})
-    if sense.get("adc_bits"):
+    sense = circuit.crossbar.sense
+    if sense.adc_bits:
         table = outputs_table(circuit, wf)
         codes = table.pivot(index="phase", columns="column", values="adc_code").sort_index().to_numpy()
-        ideal_codes = adc_convert(-sense["rf"] * ideal, sense["adc_bits"], sense["adc_vmin"], sense["adc_vmax"])
+        ideal_codes = adc_convert(-sense.rf * ideal, sense.adc_bits, sense.adc_vmin, sense.adc_vmax)
         out["adc_code_error"] = float(np.mean(np.abs(codes - ideal_codes)))
+        out["adc_clipped"] = int((table["adc_clipped"] != 0).sum())
     return out
 
 
@@ -158,14 +152,14 @@ def write_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     """Target-cell state change and half-select disturb over the programming phases."""
     nan = {"dx_target": float("nan"), "disturb_half_max": float("nan"), "disturb_half_mean": float("nan"),
            "disturb_other_max": float("nan")}
-    programs = [p for p in circuit.options.get("phases", []) if p["kind"] == "program"]
-    cells = _cells(circuit) if circuit.options.get("crossbar") else None
-    if not programs or cells is None or not cells.states.shape[0]:
+    xb = circuit.crossbar
+    programs = xb.program_phases() if xb is not None else []
+    if not programs or not xb.state_names:
         return nan
-    R, C = circuit.options["rows"], circuit.options["cols"]
+    R, C = xb.rows, xb.cols
     by_node = {int(p.target): p for p in circuit.probes if p.kind == "v"}
     dx = np.empty(R * C)
-    for f, node in enumerate(cells.states[0]):
+    for f, node in enumerate(xb.state_nodes[0].ravel()):
         probe = by_node.get(int(node))
         if probe is None or probe.name not in wf.signals:
             return nan
@@ -174,7 +168,7 @@ def write_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     dx = dx.reshape(R, C)
     target = np.zeros((R, C), bool)
     for p in programs:
-        target[np.ix_(np.atleast_1d(p["row"]), np.atleast_1d(p["col"]))] = True
+        target[np.ix_(np.atleast_1d(p.rows), np.atleast_1d(p.cols))] = True
     rows, cols = target.any(axis=1), target.any(axis=0)
     half = (rows[:, None] | cols[None, :]) & ~target
     other = ~(rows[:, None] | cols[None, :])

@@ -95,7 +95,7 @@ def decode(currents: np.ndarray, w: np.ndarray, mapping: str, gmin: float, gmax:
 
 
 def _cell_conductance(circuit, vread: float) -> np.ndarray:
-    cells = circuit.group(f"{circuit.options['crossbar']}_m")
+    cells = circuit.group(circuit.crossbar.cells)
     p = cells.resolved()
     x = np.broadcast_to(np.asarray(p[cells.model.states[0].init], dtype=float), (cells.n,))
     return cells.model.read_conductance(vread, x, p).reshape(cells.shape)
