@@ -37,11 +37,21 @@ def cmd_generate(args) -> int:
 def cmd_simulate(args) -> int:
     from .engines import simulate
     from .workflow import load, write_results
+    from .energy import DEFAULT_BUDGET, record_energy
     _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    if args.energy != "off" and not record_energy(circuit, budget=DEFAULT_BUDGET if args.energy == "auto" else None):
+        if args.energy == "on":
+            raise CircuitkitError("--energy on: the circuit has no element whose energy is counted")
     wf = simulate(circuit, args.engine, backend=args.backend,
                   workdir=(args.out / "spice") if args.engine == "spice" and args.keep_netlist else None)
     summary = write_results(circuit, wf, args.out)
-    print(f"{args.engine}: {len(wf.signals)} signals, {summary['wall_s']:.3f} s -> {args.out}")
+    print(f"{args.engine}: {len(summary['signals'])} signals, {summary['wall_s']:.3f} s -> {args.out}")
+    en, clip = summary.get("energy") or {}, summary["adc_clipping"]
+    if en.get("recorded"):
+        print(f"energy: {en['total_J']:.4g} J dissipated, {en['supplied_J']:.4g} J supplied -> {args.out / 'energy.parquet'}")
+    if clip["clipped"]:
+        print(f"note: the ADC clipped {clip['clipped']} of {clip['samples']} samples "
+              f"({clip['below']} below, {clip['above']} above its range; column adc_clipped in outputs.parquet)")
     return 0
 
 
@@ -120,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("batch", "shared"), default="batch", help="ngspice backend")
     p.add_argument("--out", type=Path, required=True, help="directory for waveforms.parquet, outputs.parquet, summary.json")
     p.add_argument("--keep-netlist", action="store_true", help="keep the netlist and ngspice log in OUT/spice")
+    p.add_argument("--energy", choices=("auto", "on", "off"), default="auto",
+                   help="record what the energy needs and write OUT/energy.parquet: 'auto' when the node "
+                        "voltages over time fit in memory (about 160 MB), 'on' always, 'off' never")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("compare", help="run both engines and compare them")

@@ -426,16 +426,16 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         current_src = f"{name}_am"
         c.add(Resistors(f"{name}_rf", (C,), a=inn, b=out, r=sense.rf, role=Role.SENSE))
         if sense.gbw is None:
-            c.add(VCVS(f"{name}_oa", (C,), p=out, n_=zeros, cp=zeros, cn=inn, gain=sense.gain, role=Role.SENSE))
+            c.add(VCVS(f"{name}_oa", (C,), p=out, n_=zeros, cp=zeros, cn=inn, gain=sense.gain, role=Role.MACRO))
         else:
             # single-pole op-amp: gm*(v+ - v-) into Rp || Cp, buffered; DC gain gm*Rp, pole at gbw/gain
             rp = 1e3
             pole = c.add_nodes(f"{name}_tpole", (C,))
-            c.add(VCCS(f"{name}_oag", (C,), p=zeros, n_=pole, cp=zeros, cn=inn, gm=sense.gain / rp, role=Role.SENSE))
-            c.add(Resistors(f"{name}_oar", (C,), a=pole, b=zeros, r=rp, role=Role.SENSE))
+            c.add(VCCS(f"{name}_oag", (C,), p=zeros, n_=pole, cp=zeros, cn=inn, gm=sense.gain / rp, role=Role.MACRO))
+            c.add(Resistors(f"{name}_oar", (C,), a=pole, b=zeros, r=rp, role=Role.MACRO))
             c.add(Capacitors(f"{name}_oac", (C,), a=pole, b=zeros, c=sense.gain / (2 * np.pi * sense.gbw * rp),
-                             role=Role.SENSE))
-            c.add(VCVS(f"{name}_oab", (C,), p=out, n_=zeros, cp=pole, cn=zeros, gain=1.0, role=Role.SENSE))
+                             role=Role.MACRO))
+            c.add(VCVS(f"{name}_oab", (C,), p=out, n_=zeros, cp=pole, cn=zeros, gain=1.0, role=Role.MACRO))
     layout = CrossbarLayout(
         name=name, rows=R, cols=C, cell=xb.cell, cells=f"{name}_m", model=model,
         state_names=tuple(st.name for st in model.states),

@@ -30,6 +30,7 @@ class Role(str, Enum):
     SENSE = "sense"              # TIA parts (feedback resistors, op-amp macro-model)
     PROBE = "probe"              # 0 V ammeters: no energy of their own
     CLAMP = "clamp"              # sources holding state terminals (stuck-at faults): not physical
+    MACRO = "macro"              # internals of behavioural macro-models (op-amp gain and pole): no physical energy
 
 
 @dataclass(frozen=True)

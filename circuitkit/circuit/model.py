@@ -322,6 +322,7 @@ class Probe:
     kind: str
     target: Any
     scale: float = 1.0
+    internal: bool = False     # recorded for a computation (e.g. energy), not written to waveforms.parquet
 
 
 # ---------------------------------------------------------------------------
@@ -399,9 +400,9 @@ class Circuit:
             seen.setdefault(g.model.name, g.model)
         return [seen[k] for k in sorted(seen)]
 
-    def probe(self, name: str, kind: str, target, scale: float = 1.0) -> Probe:
+    def probe(self, name: str, kind: str, target, scale: float = 1.0, internal: bool = False) -> Probe:
         if any(p.name == name for p in self.probes):
             raise ValueError(f"signal '{name}' recorded twice")
-        pr = Probe(name, kind, target, scale)
+        pr = Probe(name, kind, target, scale, internal)
         self.probes.append(pr)
         return pr

@@ -9,10 +9,13 @@ Per engine (column suffix ``_spice`` / ``_behavioural``):
   |code - ideal code| in LSB, the ideal code being the ADC of -rf * I_ideal.
 * ``wall_time``: ``wall_s`` (the engine's own timing) and ``run_s`` (the
   whole call, netlist rendering and model compilation included).
-* ``energy``: ``energy_J`` = sum over independent voltage sources of
-  -∫ v·i dt (SPICE's current direction: into the + terminal), i.e. the
-  energy the sources deliver; ``power_W`` = energy / run time (or the power
-  at the operating point, where ``energy_J`` is NaN).
+* ``energy``: from :func:`circuitkit.energy.energy` (the code ``circuitkit
+  simulate`` uses): ``energy_J`` dissipated in cells, wires, drivers and
+  sense resistors (fault clamps and state terminals excluded),
+  ``energy_supplied_J`` delivered by the stimulus sources (equal without
+  op-amp TIAs), ``energy_cells_J``, ``energy_half_selected_J``,
+  ``energy_wires_J``, ``energy_drivers_J``; ``power_W`` = energy over the
+  stimulus (an operating point: one read phase at constant power).
 * ``write``: over the programming phases' target cells, ``dx_target`` = final
   minus initial first state (mean over targets), ``disturb_half_max`` /
   ``disturb_half_mean`` = |Δx| over half-selected cells (sharing a row or a
@@ -31,10 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit.model import Circuit, VoltageSources
+from ..circuit.model import Circuit
 from ..results import Waveforms
 
-ENERGY_PREFIX = "swp_i_"
 STATE_PREFIX = "swp_x_"
 
 
@@ -59,10 +61,8 @@ def add_metric_probes(circuit: Circuit, metrics: tuple[str, ...]) -> None:
     """Record what the metrics need and the description did not ask for."""
     have = {(p.kind, p.target if p.kind == "v" else tuple(p.target)) for p in circuit.probes}
     if "energy" in metrics:
-        for g in circuit.groups_of(VoltageSources):
-            for k in range(g.n):
-                if ("i", (g.name, k)) not in have:
-                    circuit.probe(f"{ENERGY_PREFIX}{g.name}_{k}", "i", (g.name, k))
+        from ..energy import record_energy
+        record_energy(circuit)
     xb = circuit.crossbar
     if "write" in metrics and xb is not None and xb.state_names:
         for f, node in enumerate(xb.state_nodes[0].ravel()):
@@ -123,29 +123,20 @@ def read_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
 
 
 def energy_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
-    """Energy (J) and mean power (W) delivered by the independent voltage sources."""
-    by_target = {(p.target[0], int(p.target[1])): p for p in circuit.probes if p.kind == "i"}
-    t = None if wf.time is None else np.asarray(wf.time, dtype=float)
-    power = None
-    for g in circuit.groups_of(VoltageSources):
-        for k in range(g.n):
-            probe = by_target.get((g.name, k))
-            if probe is None or probe.name not in wf.signals:
-                return {"energy_J": float("nan"), "power_W": float("nan")}
-            i_raw = np.asarray(wf.signals[probe.name], dtype=float) / probe.scale
-            if t is None:
-                v = float(np.asarray(g.waveforms[k](np.array([0.0]))).reshape(-1)[0])
-                p = -v * float(i_raw.reshape(-1)[0])
-            else:
-                p = -np.asarray(g.waveforms[k](t), dtype=float) * i_raw
-            power = p if power is None else power + p
-    if power is None:
-        return {"energy_J": 0.0, "power_W": 0.0}
-    if t is None:
-        return {"energy_J": float("nan"), "power_W": float(power)}
-    energy = float(np.sum((power[1:] + power[:-1]) * np.diff(t)) / 2) if t.size > 1 else 0.0
-    span = float(t[-1] - t[0]) if t.size > 1 else 0.0
-    return {"energy_J": energy, "power_W": energy / span if span > 0 else float("nan")}
+    """Energy (J) per part and mean power (W): :func:`circuitkit.energy.energy`, the code ``simulate`` uses."""
+    from ..energy import EnergyError, energy
+    keys = ("energy_J", "energy_supplied_J", "energy_cells_J", "energy_half_selected_J", "energy_wires_J",
+            "energy_drivers_J", "power_W")
+    try:
+        en = energy(circuit, wf)
+    except EnergyError:
+        return dict.fromkeys(keys, float("nan"))
+    t = en.totals
+    span = float(en.table["end"].max() - en.table["start"].min())
+    return {"energy_J": t["total"], "energy_supplied_J": t["supplied"],
+            "energy_cells_J": t["cells_selected"] + t["cells_half_selected"] + t["cells_unselected"],
+            "energy_half_selected_J": t["cells_half_selected"], "energy_wires_J": t["wires"],
+            "energy_drivers_J": t["drivers"], "power_W": t["total"] / span if span > 0 else float("nan")}
 
 
 def write_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
