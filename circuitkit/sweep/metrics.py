@@ -6,7 +6,8 @@ Per engine (column suffix ``_spice`` / ``_behavioural``):
   sensed columns and read phases (I_ideal from :mod:`circuitkit.ideal`, the
   product without wires, drivers or converters); ``read_error_max`` = max
   |I - I_ideal| / max |I_ideal|; with an ADC, ``adc_code_error`` = mean
-  |code - ideal code| in LSB, the ideal code being the ADC of -rf * I_ideal.
+  |code - ideal code| in LSB, the ideal code being the ADC of -rf * I_ideal,
+  and ``adc_clipped`` = how many samples the ADC clipped (outside its range).
 * ``wall_time``: ``wall_s`` (the engine's own timing) and ``run_s`` (the
   whole call, netlist rendering and model compilation included).
 * ``energy``: from :func:`circuitkit.energy.energy` (the code ``circuitkit
