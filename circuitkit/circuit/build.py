@@ -79,7 +79,29 @@ def _needs_ammeter(design: d.Design) -> set[str]:
     return {r.args[0] for r in design.records if r.what == "i" and r.args and r.args[0] not in source_names}
 
 
+def _crossbar_names(design: d.Design) -> None:
+    """Element testbenches cannot reach into a crossbar: names starting with '<crossbar>_' are the crossbar's.
+
+    A user node named like a crossbar node (``xb_wl_0``) would otherwise be a
+    separate node in the behavioural engine and a clash in the netlist.
+    """
+    if design.crossbar is None:
+        return
+    prefix = f"{design.crossbar.name}_"
+    for kind, elements in (("source", design.sources), ("resistor", design.resistors),
+                           ("capacitor", design.capacitors), ("device", design.devices)):
+        for e in elements:
+            terminals = (e.p, e.n) if kind in ("source", "device") else (e.a, e.b)
+            for what, name in [("name", e.name)] + [("node", t) for t in terminals]:
+                if name.startswith(prefix):
+                    raise DescriptionError(
+                        f"{kind} {e.name}: {what} '{name}' is in the namespace of crossbar '{design.crossbar.name}' "
+                        f"(names starting with '{prefix}' are its nodes and elements); element testbenches "
+                        "cannot connect to a crossbar's lines: drive them with the crossbar's stimulus", _where(e, design))
+
+
 def _elements(design: d.Design, c: Circuit, node: _Nodes) -> None:
+    _crossbar_names(design)
     ammeter = _needs_ammeter(design)
 
     def first_terminal(name: str, a: str) -> int:

@@ -401,8 +401,13 @@ class Circuit:
         return [seen[k] for k in sorted(seen)]
 
     def probe(self, name: str, kind: str, target, scale: float = 1.0, internal: bool = False) -> Probe:
-        if any(p.name == name for p in self.probes):
+        names = self.__dict__.setdefault("_probe_names", set())
+        if len(names) != len(self.probes):          # the list was edited directly
+            names.clear()
+            names.update(p.name for p in self.probes)
+        if name in names:
             raise ValueError(f"signal '{name}' recorded twice")
         pr = Probe(name, kind, target, scale, internal)
+        names.add(name)
         self.probes.append(pr)
         return pr

@@ -519,6 +519,8 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
             else:
                 model, params = _device_model(st.value, f"device {name}", st.location)
                 design.devices.append(d.DeviceSpec(name, p, n, model, params))
+            getattr(design, {"source": "sources", "resistor": "resistors", "capacitor": "capacitors"}.get(k, "devices"))[
+                -1].location = st.location      # the builder's errors about this element are located
         elif k == "crossbar":
             if design.crossbar is not None:
                 raise _err("only one crossbar per description", st.location)
