@@ -33,6 +33,13 @@ class Role(str, Enum):
     MACRO = "macro"              # internals of behavioural macro-models (op-amp gain and pole): no physical energy
 
 
+class PhaseKind(str, Enum):
+    """Kind of a stimulus phase (a ``str``: ``PhaseKind.READ == "read"``)."""
+
+    READ = "read"
+    PROGRAM = "program"
+
+
 @dataclass(frozen=True)
 class PhaseInfo:
     """One stimulus phase of a crossbar.
@@ -46,7 +53,7 @@ class PhaseInfo:
     """
 
     index: int
-    kind: str
+    kind: PhaseKind
     start: float
     end: float
     sample: float | None = None
@@ -56,8 +63,11 @@ class PhaseInfo:
     amplitude: float | None = None
     scheme: str | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "kind", PhaseKind(self.kind))     # refuses anything but read / program
+
     def as_dict(self) -> dict[str, Any]:
-        d = {"phase": self.index, "kind": self.kind, "start": self.start, "end": self.end}
+        d = {"phase": self.index, "kind": self.kind.value, "start": self.start, "end": self.end}
         if self.kind == "read":
             d.update(sample=self.sample, vector=list(self.vector or ()), select=list(self.rows), sense=list(self.cols))
         else:
@@ -168,10 +178,10 @@ class CrossbarLayout:
         return (self.rows, self.cols)
 
     def read_phases(self) -> list[PhaseInfo]:
-        return [p for p in self.phases if p.kind == "read"]
+        return [p for p in self.phases if p.kind is PhaseKind.READ]
 
     def program_phases(self) -> list[PhaseInfo]:
-        return [p for p in self.phases if p.kind == "program"]
+        return [p for p in self.phases if p.kind is PhaseKind.PROGRAM]
 
     def state_index(self, name: str) -> int:
         """Position of state ``name`` in :attr:`state_names` (KeyError naming the model's states)."""
