@@ -16,7 +16,9 @@ Per engine (column suffix ``_spice`` / ``_behavioural``):
   ``energy_supplied_J`` delivered by the stimulus sources (equal without
   op-amp TIAs), ``energy_cells_J``, ``energy_half_selected_J``,
   ``energy_wires_J``, ``energy_drivers_J``; ``power_W`` = energy over the
-  stimulus (an operating point: one read phase at constant power).
+  stimulus (an operating point: one read phase at constant power). NaN when
+  the node voltages over time would exceed ~160 MB
+  (:data:`circuitkit.energy.DEFAULT_BUDGET`), so they were not recorded.
 * ``write``: over the programming phases' target cells, ``dx_target`` = final
   minus initial first state (mean over targets), ``disturb_half_max`` /
   ``disturb_half_mean`` = |Δx| over half-selected cells (sharing a row or a
