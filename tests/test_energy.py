@@ -116,6 +116,15 @@ def test_faulted_array_energy_differs_only_by_the_clamped_cells(tmp_path):
     np.testing.assert_allclose(ef.cells.ravel()[others], eh.cells.ravel()[others], rtol=1e-9)
 
 
+def test_record_energy_in_the_description(tmp_path):
+    body = (f"crossbar xb {{ rows = 2; cols = 2; cell = 1R; device = {LINEAR} }}\n"
+            "stimulus { duration = 10n; read = [0.1, 0.2] }\nanalysis op()\nrecord energy\n")
+    c = _xbar(tmp_path, body)
+    wf = simulate(c, "behavioural")
+    assert energy(c, wf).totals["cells_selected"] > 0
+    assert set(c.crossbar.current_signals.values()) <= set(wf.signals)    # the default records stay
+
+
 def test_energy_without_its_probes_is_a_clear_error(tmp_path):
     c = _v2_write(tmp_path)
     wf = simulate(c, "behavioural")

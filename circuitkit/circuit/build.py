@@ -44,6 +44,9 @@ def build_circuit(design: d.Design) -> Circuit:
             _crossbar(design, circuit)
         _analysis(design, circuit)
         _element_probes(design, circuit, nodes)
+        if any(r.what == "energy" and not r.args for r in design.records):
+            from ..energy import record_energy      # node voltages and source currents the energy needs
+            record_energy(circuit)
     except (ValueError, ParameterError) as exc:
         if isinstance(exc, DescriptionError):
             raise
@@ -479,7 +482,7 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
     c.crossbar = layout
 
     # probes: what was asked for, closed over what it needs (ADC codes need TIA outputs need currents)
-    records = {r.what for r in design.records if not r.args}
+    records = {r.what for r in design.records if not r.args} - {"energy"}
     if not records:
         records = {"column_currents", "tia_out"} | ({"adc_codes"} if sense.adc_bits else set())
     if "adc_codes" in records:
