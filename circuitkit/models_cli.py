@@ -119,18 +119,25 @@ def cmd_models(args) -> int:
 
 
 def add_models_commands(sub) -> None:
+    from .cli import HelpFormatter
     p = sub.add_parser(
         "models", help="list, show, compile, check device models; generate a twin from Verilog-A",
-        description="list: every model (shipped, user, generated). show NAME: states, ON bound, read-out, "
-                    "parameters. compile [NAME]: OpenVAF to OSDI. check [NAME]: declarations, portability "
-                    "rule, numeric lockstep of the Verilog-A (through ngspice) against the twin. "
-                    "twin FILE.va: print (or -o write) the numpy twin generated from the Verilog-A.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check", "twin"),
-                   help="what to do (default: list)")
-    p.add_argument("name", nargs="?", help="model name (show, compile, check) or .va file (twin)")
+        description="list      every model: shipped, user (--models-dir) or generated from a .va\n"
+                    "show      states (range, ON bound, record name), read-out, parameters\n"
+                    "compile   Verilog-A to OSDI (cached)\n"
+                    "check     declarations, portability rule, and the numeric lockstep of the Verilog-A\n"
+                    "          (evaluated by ngspice on a voltage x state grid) against the twin\n"
+                    "twin      print (or -o write) the numpy twin generated from a .va file",
+        formatter_class=HelpFormatter)
+    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check", "twin"), default="list",
+                   help="list: one line per model; show NAME: states, ON bound, read-out, parameters, references; "
+                        "compile [NAME]: Verilog-A to OSDI (cached); check [NAME]: declarations, portability, "
+                        "numeric lockstep; twin FILE.va: the generated numpy twin")
+    p.add_argument("name", nargs="?", help="model name (show needs one; compile and check: every model "
+                                           "without) or the .va file (twin)")
     p.add_argument("--models-dir", type=Path, default=None,
-                   help="user model directory: its NAME.va models and (trusted) NAME.py twins load")
+                   help="your model directory: its NAME.va models and its NAME.py twins (Python runs) load "
+                        "(default: the shipped models only)")
     p.add_argument("--no-simulate", action="store_true", help="check: skip the numeric lockstep (no ngspice)")
     p.add_argument("-o", "--output", type=Path, default=None, help="twin: write the twin to this file")
     p.set_defaults(func=cmd_models)
