@@ -133,3 +133,15 @@ def test_ngspice_and_vacask_agree_on_pulses_at_the_plateau_ends(name, tmp_path):
     for s in model.states:
         xa, xb = np.interp(ends, a["time"], a[s.name]), np.interp(ends, b["time"], b[s.name])
         assert np.all(np.abs(xa - xb) <= 1e-4 * (s.upper - s.lower)), (s.name, xa, xb)
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("drive", ["sine", "pulse"])
+@pytest.mark.parametrize("amplitude", [3.0, 4.0])
+def test_stanford_pku_finishes_at_high_drive(drive, amplitude, tmp_path):
+    """3-4 V through 100 Ohm at a 1 ns step: ngspice stopped with 'Timestep too small'
+    before the step bound limited the current change per step."""
+    out = device_transient(REGISTRY["stanford_pku"], "ngspice", drive=drive, amplitude=amplitude, freq=1e6,
+                           rseries=100, workdir=tmp_path)
+    assert out["time"][-1] == pytest.approx(2e-6)
+    assert out["x"].min() > -0.01 and out["x"].max() < 1.01       # within xedge of the range (wall)
