@@ -79,6 +79,14 @@ clean:
 distclean: clean
 	rm -rf $(VENV) *.egg-info
 
+# device models: declarations, portability rule and numeric lockstep; ngspice stress runs
+.PHONY: models-check models-stress
+models-check: setup
+	$(CK) models check
+
+models-stress: setup
+	$(PY) -m circuitkit.devices.stress
+
 # hostile-input fuzz: generated and mutated descriptions through load and the renderer, in chunks;
 # prints a report of tracebacks, hangs, unlocated errors, injected netlist lines (build/fuzz/report.json)
 FUZZ_CASES ?= 100000

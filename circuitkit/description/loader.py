@@ -20,7 +20,7 @@ from . import safeio
 from .parser import Call, ParsedDescription, Setting, Statement, Symbol, parse_file, parse_text
 
 ELEMENT_KINDS = ("source", "resistor", "capacitor", "device")
-RECORD_GROUPS = ("column_currents", "tia_out", "adc_codes", "states", "line_voltages", "supply_currents")
+RECORD_GROUPS = ("column_currents", "tia_out", "adc_codes", "states", "line_voltages", "supply_currents", "energy")
 
 
 def load_description(path: str | Path, overrides: Mapping[str, str] | None = None) -> d.Design:
