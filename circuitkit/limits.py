@@ -161,6 +161,7 @@ def estimate(design: "Design") -> Estimate:
         probes += 2 * C * bool(groups & {"column_currents", "tia_out", "adc_codes"})
         probes += cells * ("states" in groups) + 2 * cells * ("line_voltages" in groups)
         probes += (2 * R + C) * ("supply_currents" in groups)
+        probes += (per_cell * cells + 4 * R + 4 * C) * ("energy" in groups)       # every element's current
         probes += C * (design.sense.kind == SenseKind.OPAMP)
     an = design.analysis
     if an.kind == "op":
