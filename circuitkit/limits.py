@@ -79,13 +79,15 @@ class Limits:
     netlist: int           # bytes of netlist text
     elements: int          # circuit elements
     timepoints: int        # output time points (tstop / tstep)
+    points: int = 100_000_000   # corners of time-varying sources (PWL points of every line)
 
     @classmethod
     def from_machine(cls) -> "Limits":
         mem = _meminfo_total()
         lim = cls(memory=mem, netlist=mem // 4, elements=200_000_000, timepoints=100_000_000)
         env = {"memory": "CIRCUITKIT_MAX_MEMORY", "netlist": "CIRCUITKIT_MAX_NETLIST",
-               "elements": "CIRCUITKIT_MAX_ELEMENTS", "timepoints": "CIRCUITKIT_MAX_TIMEPOINTS"}
+               "elements": "CIRCUITKIT_MAX_ELEMENTS", "timepoints": "CIRCUITKIT_MAX_TIMEPOINTS",
+               "points": "CIRCUITKIT_MAX_POINTS"}
         for key, var in env.items():
             text = os.environ.get(var)
             if text:
@@ -122,13 +124,14 @@ class Estimate:
     nodes: int
     timepoints: int
     probes: int
+    points: int
     build_bytes: int
     behavioural_bytes: int
     netlist_bytes: int
 
     def describe(self) -> str:
         return (f"{self.elements:,} elements, {self.nodes:,} nodes, {self.timepoints:,} time points, "
-                f"{self.probes:,} recorded signals")
+                f"{self.probes:,} recorded signals, {self.points:,} source corners")
 
 
 def _gb(n: int) -> str:
@@ -180,7 +183,8 @@ def estimate(design: "Design") -> Estimate:
     build = n_el * ELEMENT_BYTES_BUILD + 8 * points * 2
     behavioural = build + BEHAVIOURAL_FIXED + nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)
     netlist = n_el * NETLIST_BYTES_ELEMENT + points * NETLIST_BYTES_POINT
-    return Estimate(int(n_el), int(nodes), int(t_points), int(probes), int(build), int(behavioural), int(netlist))
+    return Estimate(int(n_el), int(nodes), int(t_points), int(probes), int(points), int(build), int(behavioural),
+                    int(netlist))
 
 
 def _refuse(what: str, need: int, limit: int, unit: str, est: Estimate, var: str, loc: Location | None):
@@ -196,6 +200,8 @@ def check_estimate(est: Estimate, *, engine: str | None = None, limits: Limits |
     lim = limits or current()
     if est.elements > lim.elements:
         _refuse("the circuit", est.elements, lim.elements, "elements", est, "CIRCUITKIT_MAX_ELEMENTS", location)
+    if est.points > lim.points:
+        _refuse("the sources' waveforms", est.points, lim.points, "corners", est, "CIRCUITKIT_MAX_POINTS", location)
     if est.timepoints > lim.timepoints:
         _refuse("the transient", est.timepoints, lim.timepoints, "time points", est, "CIRCUITKIT_MAX_TIMEPOINTS",
                 location)
@@ -231,7 +237,7 @@ def estimate_circuit(circuit: "Circuit") -> Estimate:
     build = n_el * ELEMENT_BYTES_BUILD + 16 * points
     behavioural = build + BEHAVIOURAL_FIXED + circuit.n_nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)
     netlist = n_el * NETLIST_BYTES_ELEMENT + points * NETLIST_BYTES_POINT
-    return Estimate(n_el, circuit.n_nodes, t_points, probes, build, behavioural, netlist)
+    return Estimate(n_el, circuit.n_nodes, t_points, probes, points, build, behavioural, netlist)
 
 
 def check_circuit(circuit: "Circuit", engine: str, limits: Limits | None = None) -> Estimate:
