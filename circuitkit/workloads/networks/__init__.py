@@ -16,5 +16,14 @@ Python use::
     result = run_network(net, data, labels, verify_tiles=1)
     print(result.summary())
 """
-from .engine import NetworkResult, float_forward, run_network  # noqa: F401
-from .spec import Network, NetworkError, load_network, parse_overrides  # noqa: F401
+_EXPORTS = {"NetworkResult": "engine", "float_forward": "engine", "run_network": "engine",
+            "Network": "spec", "NetworkError": "spec", "load_network": "spec", "parse_overrides": "spec",
+            "write_results": "report", "load_array": "report", "run_sweep": "sweep"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):      # lazy: the CLI registers `infer` without importing numpy/scipy/the engine
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(name)
