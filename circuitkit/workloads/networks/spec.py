@@ -219,9 +219,11 @@ def _locate(path, text: str, key: str) -> Location:
             pat = re.compile(rf"(^|[\s{{,])\"?{re.escape(last)}\"?\s*=")
             heads = [p for p in key.split(".")[:-1] if not p.isdigit()]
             start = 0
+            parts = key.split(".")
             if heads:       # start the search at the table header that names the first head
-                m = re.search(rf"^\s*\[\[?\s*{re.escape(heads[0])}\b", text, re.M)
-                start = m.start() if m else 0
+                found = list(re.finditer(rf"^\s*\[\[?\s*{re.escape(heads[0])}\b", text, re.M))
+                nth = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+                start = found[nth].start() if nth < len(found) else 0
             for k, ln in enumerate(text[start:].splitlines()):
                 if pat.search(ln.split("#")[0]):
                     line = text[:start].count("\n") + k + 1
@@ -399,6 +401,9 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
         if "weights" not in lr:
             c.fail(f"{key}.weights", f"layer {k} needs 'weights'")
         w = _load_array(lr["weights"], base, c, f"{key}.weights", ndim=2)
+        if layers and layers[-1].weights.shape[1] != w.shape[0]:
+            c.fail(f"{key}.weights", f"layer {k} takes {w.shape[0]} inputs but layer {k - 1} gives "
+                   f"{layers[-1].weights.shape[1]}")
         b = None if lr.get("bias") is None else _load_array(lr["bias"], base, c, f"{key}.bias", ndim=1)
         if b is not None and b.shape[0] != w.shape[1]:
             c.fail(f"{key}.bias", f"bias has {b.shape[0]} entries for {w.shape[1]} outputs")
@@ -412,9 +417,6 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
             im = None
         if k == 0:
             im = float(rng[1])          # the first layer's full scale is the input range
-        if layers and layers[-1].weights.shape[1] != w.shape[0]:
-            c.fail(f"{key}.weights", f"layer {k} takes {w.shape[0]} inputs but layer {k - 1} gives "
-                   f"{layers[-1].weights.shape[1]}")
         layers.append(Layer(lname, w, b, act, im))
     return Network(path, name, seed, float(rng[0]), float(rng[1]), tr, tc, mapping, vread, gmin, gmax, dev, per,
                    layers, text, overrides)

@@ -104,19 +104,19 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print) -> pd.
     rows = []
     for pt in spec["points"]:
         ov = {}
-        for name, value in pt.values.items():
+        for name, value in pt.params.items():
             for key in name.split("+"):
                 ov[key] = str(value) if not isinstance(value, str) else value
         net = load_network(spec["network"], ov)
         res = run_network(net, x, y)
-        row = dict(pt.values)
+        row = dict(pt.params)
         row.update(accuracy=res.accuracy, float_accuracy=res.float_accuracy, agreement=res.agreement,
                    energy_per_inference_j=res.energy_per_inference, latency_s=res.latency,
                    adc_clipped=int(sum(L.adc_clipped for L in res.layers)),
                    adc_conversions=int(sum(L.adc_conversions for L in res.layers)), run_s=res.wall_s)
         rows.append(row)
         if log:
-            log(", ".join(f"{k}={v}" for k, v in pt.values.items()) + f": accuracy {res.accuracy}, "
+            log(", ".join(f"{k}={v}" for k, v in pt.params.items()) + f": accuracy {res.accuracy}, "
                 f"energy {res.energy_per_inference:.3e} J ({res.wall_s:.1f} s)")
     table = pd.DataFrame(rows)
     atomic_write_parquet(out / "results.parquet", table)
