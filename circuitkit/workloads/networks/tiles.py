@@ -29,10 +29,12 @@ row-voltage vectors:
   :meth:`circuitkit.behavioural.reads.LinearReads.read_many` (one
   factorisation, a transfer matrix), exact for this case;
 * nonlinear cells (e.g. ``stanford_pku``'s ``sinh`` I-V): a batched DC
-  solve of the same nodal equations, chord Newton -- one sparse LU of the
-  wire/cell Laplacian with the cells linearised at half the read voltage,
+  solve of the same nodal equations, chord Newton -- one fixed matrix, the
+  wire/cell Laplacian with the cells linearised at half the read voltage
+  (solved by the engine's line solver, :class:`~circuitkit.behavioural.linesolve.LineSystem`,
+  for 1R tiles with wires: CG preconditioned by exact line solves, batched),
   iterated on the *nonlinear* device currents for all vectors at once until
-  every update meets ``|dv| <= 1e-9 |v| + 1e-12 V``; no convergence in 200
+  every update meets ``|dv| <= 1e-9 |v| + 1e-10 V``; no convergence in 200
   iterations is a :class:`ConvergenceError`, never a silent answer.
 
 The same solver gives the node voltages, so the dissipation of every
@@ -57,11 +59,12 @@ from ...circuit.states import conductance_to_state, weights_to_conductance
 from ...design import Analysis, Crossbar, Design, Driver, ReadPhase, Sense, StateInit, Wires
 from ...devices.base import ParamSet
 from ...devices.registry import get_model
+from ...behavioural.linesolve import LineSystem, NotLineStructured
 from ...errors import CircuitkitError, ConvergenceError, DescriptionError, Location
 from .spec import Network, NetworkError
 
 CHORD_RTOL = 1e-9
-CHORD_VNTOL = 1e-12
+CHORD_VNTOL = 1e-10
 CHORD_MAXITER = 200
 #: unknowns x vectors solved at once (memory bound of the batched solve)
 CHUNK = 4_000_000
@@ -248,10 +251,41 @@ class TileReader:
         keep = (rows >= 0) & (cols >= 0)
         nf = self.free.size
         K = sp.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(nf, nf))
+        self.K = K
+        self.lu = None
+        self.lines = None
+        self.solver = "sparse LU"
+        if lay.cell == "1R":
+            # the engine's line solver (PCG preconditioned by exact line solves), batched over vectors
+            seed = np.full(nf, -1, np.int64)
+            for nodes, family in ((lay.wl, 0), (lay.bl, 1)):
+                q = self.pos[np.asarray(nodes).ravel()]
+                seed[q[q >= 0]] = family
+            try:
+                self.lines = LineSystem.build(K, seed, symmetric=True)
+                self.solver = "line-preconditioned CG"
+            except NotLineStructured:
+                self.lines = None
+        if self.lines is None:
+            self._factor()
+
+    def _factor(self) -> None:
         try:
-            self.lu = spla.splu(K)
+            self.lu = spla.splu(self.K, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                options=dict(SymmetricMode=True))
         except RuntimeError as exc:
             raise ConvergenceError(f"tile read: singular nodal system ({exc}); a node without a DC path") from None
+        self.solver = "sparse LU"
+
+    def _ksolve(self, rhs: np.ndarray) -> np.ndarray:
+        """K^-1 rhs for rhs (nf, k)."""
+        if self.lines is not None:
+            try:
+                return self.lines.solve(rhs)
+            except NotLineStructured:
+                self.lines = None
+                self._factor()
+        return self.lu.solve(np.asfortranarray(rhs))
 
     def _node_voltages(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
         """(k, n) node voltages from free unknowns y (k, nf) and row voltages u (k, R)."""
@@ -284,7 +318,7 @@ class TileReader:
         for it in range(1, CHORD_MAXITER + 1):
             V = self._node_voltages(u, y)
             F = self._injection(V)[:, self.free]          # KCL residual at the free nodes
-            dy = -self.lu.solve(np.ascontiguousarray(F.T)).T
+            dy = -self._ksolve(F.T).T
             y = y + dy
             if np.all(np.abs(dy) <= CHORD_RTOL * np.abs(y) + CHORD_VNTOL):
                 return self._node_voltages(u, y), it
