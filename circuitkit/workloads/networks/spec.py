@@ -432,6 +432,8 @@ def _load_array(ref, base: Path, c: _Checker, key: str, ndim: int) -> np.ndarray
         c.fail(key, f"'{key}': only .npy and .npz files are read, got {fname!r}")
     if p.suffix == ".npz" and not member:
         c.fail(key, f"'{key}': name the array in the .npz file as '{fname}:KEY'")
+    if not p.is_file():
+        c.fail(key, f"'{key}': file '{fname}' not found (relative to {base})")
     try:
         if p.stat().st_size > 8 * MAX_WEIGHTS:
             c.fail(key, f"'{key}': {fname} is larger than {8 * MAX_WEIGHTS} bytes")
