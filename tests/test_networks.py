@@ -225,3 +225,22 @@ def test_network_sweep(tmp_path, digits):
     assert list(table["periphery.adc.bits"]) == [2, 8]
     assert table["accuracy"].iloc[0] < table["accuracy"].iloc[1]
     assert (tmp_path / "sw" / "accuracy_energy.png").exists() and (tmp_path / "sw" / "results.parquet").exists()
+
+
+def test_padded_tiles(tmp_path, digits):
+    """Full-size tiles: without wires the unused cells carry no current (same outputs); with wires they
+    load the word lines, so the IR-drop error grows."""
+    x, y = digits
+    path = _write(tmp_path, digits)
+    xs, ys = x[1500:1530], y[1500:1530]
+    ideal = {"periphery.wires.r_row": "0", "periphery.wires.r_col": "0", "periphery.adc.bits": "0",
+             "tile.cols": "48"}
+    a = run_network(load_network(path, ideal), xs, ys)
+    b = run_network(load_network(path, {**ideal, "tile.pad": "true"}), xs, ys)
+    assert b.layers[1].tile_shapes == [[24, 48]] and a.layers[1].tile_shapes == [[12, 20]]
+    assert np.allclose(a.outputs, b.outputs, rtol=1e-9, atol=1e-12)
+    wires = {"periphery.wires.r_row": "20", "periphery.wires.r_col": "20", "periphery.adc.bits": "0",
+             "tile.cols": "48"}
+    c = run_network(load_network(path, wires), xs, ys)
+    d = run_network(load_network(path, {**wires, "tile.pad": "true"}), xs, ys)
+    assert d.layers[1].rel_error > c.layers[1].rel_error

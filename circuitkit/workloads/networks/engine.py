@@ -225,7 +225,7 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
         chosen = set(vrng.choice(len(tiles), size=min(verify_tiles, len(tiles)), replace=False).tolist()) \
             if verify_tiles > 0 else set()
         for tile in tiles:
-            R, C = tile.shape
+            C_used = tile.used[1]
             batch = net.device.noise_batch if net.device.read_noise > 0 else n
             adc_range = None
             for b, s0 in enumerate(range(0, n, batch)):
@@ -238,9 +238,10 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
                     if per.dac_bits:
                         v_rows = dac_quantize(v_rows, per.dac_bits, 0.0, net.vread)
                     dac_conv += v_rows.size
+                    v_rows = tile.pad_vectors(v_rows)
                     out = reader.read(v_rows)
                     methods.add(out.method)
-                    cur = out.currents
+                    cur = out.currents[:, :C_used]
                     if b == 0 and energy_samples > 0:
                         e = reader.read(v_rows[:energy_samples], energy=True).power
                         for role, pw in e.items():
@@ -266,7 +267,7 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
                     if tile.index in chosen and b == 0 and sign > 0:
                         pick = np.sort(vrng.choice(sl.stop - sl.start, size=min(verify_vectors, sl.stop - sl.start),
                                                    replace=False))
-                        ref = T.spice_currents(net, tile, states, v_rows[pick])
+                        ref = T.spice_currents(net, tile, states, v_rows[pick])[:, :C_used]
                         err = float(np.abs(ref - cur[pick]).max())
                         scale = float(np.abs(ref).max()) or 1e-300
                         verify.append(VerifyReport(k, tile.index, len(pick), err, err / scale, scale))
@@ -303,10 +304,10 @@ def _adc_range(net: Network, tile, v_cal: np.ndarray) -> tuple[float, float]:
     if per.adc_vmin is not None:
         return per.adc_vmin, per.adc_vmax
     if per.calibration == "weights":
-        swing = per.rf * net.vread * float(tile.g_target.sum(axis=0).max())
+        swing = per.rf * net.vread * float(tile.g_target[:, :tile.used[1]].sum(axis=0).max())
     else:
         swing = float(np.max(-v_cal, initial=0.0))
     swing = swing * per.margin
     if swing <= 0:
-        swing = per.rf * net.vread * float(tile.g_target.sum(axis=0).max())
+        swing = per.rf * net.vread * float(tile.g_target[:, :tile.used[1]].sum(axis=0).max())
     return -swing, 0.0

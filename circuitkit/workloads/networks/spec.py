@@ -14,6 +14,8 @@ hardware it runs on; every value is checked and a bad one raises a
     [tile]
     rows = 64                             # a layer larger than a tile is split over tiles;
     cols = 64                             # partial sums are added digitally
+    pad  = false                          # true: every tile is built at full size, unused cells at
+                                          # gmin and unused rows at 0 V (their load on the lines counts)
 
     [mapping]
     kind  = "differential"                # differential (column pairs) | offset (one offset column per tile)
@@ -132,6 +134,7 @@ class Network:
     layers: list[Layer]
     text: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
+    tile_pad: bool = False             # build every tile at full size (unused cells at gmin, unused rows at 0 V)
 
     def location(self, key: str) -> Location:
         return _locate(self.path, self.text, key)
@@ -290,9 +293,12 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
             or not rng[0] < rng[1]):
         c.fail("input.range", f"'input.range' must be [low, high] with low < high, got {rng!r}")
 
-    tile = c.table(data, "tile", ("rows", "cols"))
+    tile = c.table(data, "tile", ("rows", "cols", "pad"))
     tr = c.number(tile, "tile.rows", 64, lo=1, hi=4096, integer=True)
     tc = c.number(tile, "tile.cols", 64, lo=2, hi=4096, integer=True)
+    pad = tile.get("pad", False)
+    if not isinstance(pad, bool):
+        c.fail("tile.pad", f"'tile.pad' must be true or false, got {pad!r}")
     if tr * tc > MAX_TILE_CELLS:
         c.fail("tile.rows", f"tile of {tr}x{tc} cells is larger than {MAX_TILE_CELLS}")
 
@@ -419,7 +425,7 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
             im = float(rng[1])          # the first layer's full scale is the input range
         layers.append(Layer(lname, w, b, act, im))
     return Network(path, name, seed, float(rng[0]), float(rng[1]), tr, tc, mapping, vread, gmin, gmax, dev, per,
-                   layers, text, overrides)
+                   layers, text, overrides, pad)
 
 
 def _load_array(ref, base: Path, c: _Checker, key: str, ndim: int) -> np.ndarray:

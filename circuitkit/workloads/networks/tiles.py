@@ -7,7 +7,9 @@ column pair per output, ``G± = gmin + (gmax - gmin) max(±w, 0) / max|w|``) or
 and one offset column at ``gmid``), the mapping of
 :func:`circuitkit.circuit.states.weights_to_conductance`; each block is one
 tile with its own weight scale ``max|w|``. A tile's crossbar has the size of
-its block (a partly filled tile is built without its unused lines). States
+its block (a partly filled tile is built without its unused lines), or with
+``tile.pad = true`` the full tile size with the block in its top-left corner
+(nearest the row drivers), unused cells at ``gmin`` and unused rows at 0 V. States
 come from :func:`~circuitkit.circuit.states.conductance_to_state` (bisection
 on the device twin's I-V at ``vread``), so device-to-device variability and
 stuck-at faults (applied by :func:`~circuitkit.circuit.build.build_circuit`
@@ -85,10 +87,20 @@ class Tile:
     g_target: np.ndarray          # (R, C) target conductances
     states: np.ndarray            # (R, C) programmed first states (noise-free)
     g_range: tuple[float, float]  # the device's conductance range at vread
+    used: tuple[int, int] = (0, 0)  # rows and columns the block occupies (the top-left corner)
 
     @property
     def shape(self) -> tuple[int, int]:
+        """The physical tile (the block's shape, or the full tile size with ``tile.pad``)."""
         return self.g_target.shape
+
+    def pad_vectors(self, v: np.ndarray) -> np.ndarray:
+        """Row voltages of the block (k, used rows) -> the tile's rows (unused rows at 0 V)."""
+        if v.shape[1] == self.shape[0]:
+            return v
+        out = np.zeros((v.shape[0], self.shape[0]))
+        out[:, :v.shape[1]] = v
+        return out
 
 
 def device_range(net: Network) -> tuple[float, float]:
@@ -129,8 +141,13 @@ def make_tiles(net: Network, k: int) -> list[Tile]:
             s = StateInit(kind="weights", mapping="differential" if net.mapping == "differential" else "single",
                           gmin=gmin, gmax=gmax, vread=net.vread)
             g = weights_to_conductance(block, s, R, C, net.location(f"layers.{k}.weights"))
+            if net.tile_pad:
+                full = np.full((net.tile_rows, net.tile_cols), gmin)
+                full[:R, :C] = g
+                g = full
             x = conductance_to_state(model, p, np.clip(g, lo, hi), net.vread, net.location("mapping"))
-            tiles.append(Tile(k, len(tiles), rs, cs, block, float(np.max(np.abs(block)) or 1.0), g, x, (lo, hi)))
+            tiles.append(Tile(k, len(tiles), rs, cs, block, float(np.max(np.abs(block)) or 1.0), g, x, (lo, hi),
+                              (R, C)))
     return tiles
 
 
