@@ -189,6 +189,9 @@ def test_errors_name_file_line_and_key(tmp_path, digits):
         assert exc.value.location.line is not None, msg
         assert key.split(".")[-1].split("_")[0] in bad.splitlines()[exc.value.location.line - 1] or \
             key.startswith("device.params"), msg
+    # reads that would move the cells (VTEAM threshold 20 mV below the 0.2 V read) are refused
+    with pytest.raises(NetworkError, match="would move the 'vteam' cells' state"):
+        run_network(load_network(path, {"device.params.voff": "0.02"}), digits[0][:2])
     with pytest.raises(NetworkError, match="no entry 5"):
         load_network(path, {"layers.5.activation": "relu"})
     with pytest.raises(NetworkError, match="must be an integer"):
