@@ -48,7 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     ap.add_argument("--seed", type=int, default=0)
-    info = train(ap.parse_args().out, ap.parse_args().seed)
+    args = ap.parse_args()
+    info = train(args.out, args.seed)
     print(f"trained on {info['train']} images; float test accuracy {info['float_test_accuracy']:.4f} "
           f"on {info['test']} held-out images")
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 
 def add_network_commands(sub) -> None:
-    p = sub.add_parser("infer", help="run a network (network.toml) on simulated crossbar tiles")
+    from ...cli import add_parser           # the shared subcommand parser (help lists defaults)
+
+    p = add_parser(sub, "infer", help="run a network (network.toml) on simulated crossbar tiles")
     p.add_argument("network", type=Path, help="network description (.toml)")
     p.add_argument("--data", required=True, help="inputs: .npy, .npz (x / data) or .csv, one row per input")
     p.add_argument("--labels", help="labels: .npy, .npz (y / labels) or .csv; default: 'y' of an .npz --data")
@@ -21,9 +23,10 @@ def add_network_commands(sub) -> None:
                    help="directory for summary.json, predictions.parquet, layers.parquet, network.png")
     p.set_defaults(func=cmd_infer)
 
-    p = sub.add_parser("infer-sweep", help="sweep network parameters (accuracy, energy) from a sweep TOML")
+    p = add_parser(sub, "infer-sweep", help="sweep network parameters (accuracy, energy) from a sweep TOML")
     p.add_argument("sweep", type=Path)
     p.add_argument("--out", type=Path, help="output directory (default results/sweeps/NAME)")
+    p.add_argument("--limit", type=int, help="use only the first N inputs (overrides the sweep's 'limit')")
     p.set_defaults(func=cmd_infer_sweep)
 
 
@@ -59,6 +62,6 @@ def cmd_infer(args) -> int:
 
 def cmd_infer_sweep(args) -> int:
     from .sweep import run_sweep
-    table = run_sweep(args.sweep, args.out)
+    table = run_sweep(args.sweep, args.out, limit=args.limit)
     print(table.to_string(index=False))
     return 0

@@ -87,8 +87,12 @@ def load_sweep(path: str | Path) -> dict:
             "limit": limit, "points": points, "parameters": list(values)}
 
 
-def run_sweep(path: str | Path, out: str | Path | None = None, log=print) -> pd.DataFrame:
+def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit: int | None = None) -> pd.DataFrame:
     spec = load_sweep(path)
+    if limit is not None:
+        if limit < 1:
+            raise NetworkError("--limit must be a positive integer", Location(parameter="--limit"))
+        spec["limit"] = limit
     out = Path(out or Path("results") / "sweeps" / spec["name"])
     x = load_array(spec["data"], "data")
     if spec["labels"] is not None:
