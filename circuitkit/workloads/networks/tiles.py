@@ -338,40 +338,40 @@ class TileReader:
                 self._factor()
         return self.lu.solve(np.asfortranarray(rhs))
 
+    # node-major layout throughout: V (n, k), one column per read vector, as the line solver takes it
     def _node_voltages(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(k, n) node voltages from free unknowns y (k, nf) and row voltages u (k, R)."""
-        V = np.zeros((u.shape[0], self.n_nodes))
+        """(n, k) node voltages from free unknowns y (nf, k) and row voltages u (k, R)."""
+        V = np.zeros((self.n_nodes, u.shape[0]))
         for nodes, vals in zip(self.const_nodes, self.const_values):
-            V[:, nodes] = vals
+            V[nodes] = vals[:, None]
         for nodes, rows in self.row_nodes:
-            V[:, nodes] = u[:, rows]
-        V[:, self.free] = y
+            V[nodes] = u[:, rows].T
+        V[self.free] = y
         return V
 
     def _injection(self, V: np.ndarray) -> np.ndarray:
-        """(k, n) current flowing *out of* each node through the resistive elements."""
-        out = (self.Lr @ V.T).T
+        """(n, k) current flowing *out of* each node through the resistive elements."""
+        out = self.Lr @ V
         for (g, p, x, gd), D in zip(self.devices, self.incidence):
-            out += (D @ self._device_current(g, V[:, g.p] - V[:, g.n_], x, p).T).T
+            out += D @ self._device_current(g, V[g.p] - V[g.n_], x, p)
         return out
 
     @staticmethod
     def _device_current(g, v: np.ndarray, x, p) -> np.ndarray:
-        k = v.shape[0]
-        xs = np.tile(x, (1, k)) if x.size else np.empty((0, k * g.n))
-        return g.model.current(v.ravel(), xs, _tile_params(p, g.n, k)).reshape(k, g.n)
+        """Currents (nd, k) of a device group for branch voltages v (nd, k)."""
+        k = v.shape[1]
+        xs = np.repeat(x, k, axis=1) if x.size else np.empty((0, k * g.n))
+        return g.model.current(v.ravel(), xs, _repeat_params(p, g.n, k)).reshape(g.n, k)
 
     def solve(self, u: np.ndarray) -> tuple[np.ndarray, int]:
-        """Node voltages (k, n) of the DC reads of row-voltage vectors u (k, R) by chord Newton."""
-        k = u.shape[0]
-        nf = self.free.size
-        y = np.zeros((k, nf))
+        """Node voltages (n, k) of the DC reads of row-voltage vectors u (k, R) by chord Newton."""
+        y = np.zeros((self.free.size, u.shape[0]))
         history: list[float] = []
         for it in range(1, CHORD_MAXITER + 1):
             V = self._node_voltages(u, y)
-            F = self._injection(V)[:, self.free]          # KCL residual at the free nodes
-            dy = -self._ksolve(F.T).T
-            y = y + dy
+            F = self._injection(V)[self.free]             # KCL residual at the free nodes
+            dy = -self._ksolve(F)
+            y += dy
             if np.all(np.abs(dy) <= CHORD_RTOL * np.abs(y) + CHORD_VNTOL):
                 return self._node_voltages(u, y), it
             history.append(float(np.abs(dy).max()))
@@ -382,7 +382,7 @@ class TileReader:
                                "over the read for a fixed linearisation")
 
     def read(self, u: np.ndarray, energy: bool = False) -> ReadOut:
-        """Column currents (and with ``energy`` the dissipation per role) of read vectors u (k, R)."""
+        """Column currents (k, C) (and with ``energy`` the dissipation per role) of read vectors u (k, R)."""
         u = np.atleast_2d(np.asarray(u, dtype=float))
         lay = self.layout
         if self.linear and not energy:
@@ -391,20 +391,21 @@ class TileReader:
         power: dict[str, list] = {}
         its = 0
         step = max(1, CHUNK // max(self.free.size, 1))
+        src = self.circuit.group(lay.current_source)
         for s in range(0, u.shape[0], step):
-            V, it = self.solve(u[s:s + step])
+            uc = u[s:s + step]
+            V, it = self.solve(uc)
             its = max(its, it)
             inj = self._injection(V)
-            cur = np.zeros((V.shape[0], lay.cols))
-            src = self.circuit.group(lay.current_source)
+            cur = np.zeros((uc.shape[0], lay.cols))
             # the column source's current (into its + terminal) is what flows into its node from the array
-            cur[:, lay.sensed] = -inj[:, src.p]
+            cur[:, lay.sensed] = -inj[src.p].T
             out.append(cur)
             if energy:
                 pw = self._power(V)
-                delivered = np.zeros(V.shape[0])
+                delivered = np.zeros(uc.shape[0])
                 for nodes, rows in self.row_nodes:
-                    delivered += np.sum(u[s:s + step][:, rows] * inj[:, nodes], axis=1)
+                    delivered += np.sum(uc[:, rows].T * inj[nodes], axis=0)
                 total = sum(pw.values())
                 if np.any(np.abs(total - delivered) > 1e-6 * np.maximum(np.abs(delivered), 1e-30)):
                     raise ConvergenceError("tile read: dissipated power does not match the delivered power")
@@ -422,13 +423,14 @@ class TileReader:
         return ReadOut(currents, {r: np.concatenate(v) for r, v in power.items()} if energy else None, its, method)
 
     def _power(self, V: np.ndarray) -> dict[str, np.ndarray]:
+        """Dissipated power (k,) per element role for node voltages V (n, k)."""
         pw: dict[str, np.ndarray] = {}
         for g, cond in self.resistors:
-            d = V[:, g.a] - V[:, g.b]
-            pw[g.role.value] = pw.get(g.role.value, 0.0) + np.sum(d * d * cond, axis=1)
+            d = V[g.a] - V[g.b]
+            pw[g.role.value] = pw.get(g.role.value, 0.0) + np.sum(d * d * cond[:, None], axis=0)
         for g, p, x, gd in self.devices:
-            v = V[:, g.p] - V[:, g.n_]
-            pw[g.role.value] = pw.get(g.role.value, 0.0) + np.sum(self._device_current(g, v, x, p) * v, axis=1)
+            v = V[g.p] - V[g.n_]
+            pw[g.role.value] = pw.get(g.role.value, 0.0) + np.sum(self._device_current(g, v, x, p) * v, axis=0)
         return pw
 
     @property
@@ -454,11 +456,11 @@ class TileReader:
         return True
 
 
-def _tile_params(p, n: int, k: int):
-    """A ParamSet-like mapping with per-device arrays repeated for k vectors."""
+def _repeat_params(p, n: int, k: int):
+    """The parameters with per-device arrays repeated for k vectors (device-major, like ``v.ravel()``)."""
     if k == 1:
         return p
-    return ParamSet({name: (np.tile(p[name], k) if np.ndim(p[name]) and np.size(p[name]) == n else p[name])
+    return ParamSet({name: (np.repeat(p[name], k) if np.ndim(p[name]) and np.size(p[name]) == n else p[name])
                      for name in p})
 
 
