@@ -24,7 +24,7 @@ def add_network_commands(sub) -> None:
     p.set_defaults(func=cmd_infer)
 
     p = add_parser(sub, "infer-sweep", help="sweep network parameters (accuracy, energy) from a sweep TOML")
-    p.add_argument("sweep", type=Path)
+    p.add_argument("sweep", type=Path, help="network sweep file (.toml): network, data, [parameters]")
     p.add_argument("--out", type=Path, help="output directory (default results/sweeps/NAME)")
     p.add_argument("--limit", type=int, help="use only the first N inputs (overrides the sweep's 'limit')")
     p.set_defaults(func=cmd_infer_sweep)

@@ -422,7 +422,10 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
         else:
             im = None
         if k == 0:
-            im = float(rng[1])          # the first layer's full scale is the input range
+            if "input_max" in lr:
+                c.fail(f"{key}.input_max", "the first layer's input full scale is 'input.range'; "
+                       "remove 'input_max' from layer 0")
+            im = float(rng[1] - rng[0])   # the first layer's full scale is the input range
         layers.append(Layer(lname, w, b, act, im))
     return Network(path, name, seed, float(rng[0]), float(rng[1]), tr, tc, mapping, vread, gmin, gmax, dev, per,
                    layers, text, overrides, pad)
