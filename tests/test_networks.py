@@ -130,6 +130,22 @@ def test_tile_energy_is_sum_g_v2_without_wires(tmp_path, digits):
     assert np.allclose(out.currents, u @ g, rtol=1e-6)
 
 
+def test_tile_energy_matches_the_energy_module(tmp_path, digits):
+    """Dissipation from the batched nonlinear solve = circuitkit.energy on the engine's own operating point."""
+    from circuitkit.energy import simulate_energy
+    net = load_network(_write(tmp_path, digits), {"device.model": "stanford_pku", "device.params": "{}",
+                                                  "periphery.wires.r_row": "2", "periphery.wires.r_col": "2"})
+    tile = T.make_tiles(net, 0)[0]
+    u = np.random.default_rng(2).uniform(0, 0.2, (1, tile.shape[0]))
+    mine = T.TileReader(T.build_tile(net, tile, tile.states), net.vread).read(u, energy=True).power
+    _, e = simulate_energy(T.build_tile(net, tile, tile.states, u[0]), "behavioural")
+    parts = e.totals
+    cells = parts["cells_selected"] + parts["cells_half_selected"] + parts["cells_unselected"]
+    t = net.periphery.t_read
+    assert mine["cell"][0] * t == pytest.approx(cells, rel=1e-6)
+    assert mine["wire"][0] * t == pytest.approx(parts["wires"], rel=1e-6)
+
+
 def test_read_noise_is_seeded(tmp_path, digits):
     x, y = digits
     path = _write(tmp_path, digits)

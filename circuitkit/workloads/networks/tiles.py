@@ -207,7 +207,7 @@ def tile_design(net: Network, tile: Tile, states: np.ndarray, vector=None) -> De
     return Design(title=f"{net.name}_L{tile.layer}_T{tile.index}".replace("-", "_").replace(".", "_"),
                   source=None if net.path is None else str(net.path), crossbar=xb,
                   row_driver=Driver(r_out=net.periphery.r_out), sense=Sense(kind="ideal", rf=net.periphery.rf),
-                  stimulus=[ReadPhase(vec)], analysis=Analysis(kind="op"))
+                  stimulus=[ReadPhase(vec)], phase_duration=net.periphery.t_read, analysis=Analysis(kind="op"))
 
 
 def build_tile(net: Network, tile: Tile, states: np.ndarray, vector=None) -> Circuit:
