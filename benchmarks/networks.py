@@ -62,8 +62,10 @@ def bench_digits(model: str = "vteam", n: int | None = None, full_images: int = 
     full = []
     for tile in tiles:
         for v in u:
-            wf = behavioural_simulate(T.build_tile(net, tile, tile.states, v[tile.rows]))
-            full.append([float(np.asarray(wf.signals[f"icol_{j}"]).reshape(-1)[-1]) for j in range(tile.shape[1])])
+            circuit = T.build_tile(net, tile, tile.states, v[tile.rows])
+            wf = behavioural_simulate(circuit)
+            sig = circuit.crossbar.current_signals
+            full.append([float(np.asarray(wf.signals[sig[j]]).reshape(-1)[-1]) for j in range(tile.shape[1])])
     full_wall, full_cpu = time.perf_counter() - fw, time.process_time() - fc
     fast = np.vstack([T.TileReader(T.build_tile(net, t, t.states), net.vread).read(u[:, t.rows]).currents
                       for t in tiles])

@@ -473,8 +473,8 @@ def spice_currents(net: Network, tile: Tile, states: np.ndarray, vectors: np.nda
     for v in vectors:
         circuit = build_tile(net, tile, states, v)
         wf = simulate(circuit, "spice")
-        sensed = circuit.crossbar.sensed
         row = np.zeros(circuit.crossbar.cols)
-        row[sensed] = [float(np.asarray(wf.signals[f"icol_{j}"]).reshape(-1)[-1]) for j in sensed]
+        for j, name in circuit.crossbar.current_signals.items():
+            row[j] = float(np.asarray(wf.signals[name]).reshape(-1)[-1])
         out.append(row)
     return np.array(out)
