@@ -78,6 +78,14 @@ clean:
 distclean: clean
 	rm -rf $(VENV) *.egg-info
 
+# device models: declarations, portability rule and numeric lockstep; ngspice stress runs
+.PHONY: models-check models-stress
+models-check: setup
+	$(CK) models check
+
+models-stress: setup
+	$(PY) -m circuitkit.devices.stress
+
 # neural network on tiled crossbars (docs/networks.md): train the digits MLP once, run it with one
 # tile per layer checked in ngspice, then sweep accuracy against wire resistance and ADC bits
 DIGITS := examples/digits
