@@ -379,17 +379,19 @@ class StateInit(_Located):
     def __post_init__(self):
         self.check()
 
-    def check(self):
+    def check(self, in_use: bool = False):
+        """Cross-field rules; ``in_use`` (a crossbar's state being built) also needs its source: a path or values.
+        (A weights mapping without a path is a parameter set, e.g. for ``weights_to_conductance``.)"""
         if self.kind == StateKind.UNIFORM and self.high < self.low:
             raise DescriptionError("uniform(low, high): high must be >= low", self.where("state"))
-        if self.kind in (StateKind.FILE, StateKind.WEIGHTS) and self.path is None:
+        if in_use and self.kind in (StateKind.FILE, StateKind.WEIGHTS) and self.path is None:
             raise DescriptionError(f"state kind '{self.kind}' needs a path", self.where("state"))
         if self.kind == StateKind.WEIGHTS:
             if self.gmin is None or self.gmax is None:
                 raise DescriptionError("weights(): give gmin and gmax", self.where("state"))
             if self.gmax <= self.gmin:
                 raise DescriptionError("weights(): gmax must be > gmin", self.where("state"))
-        if self.kind == StateKind.VALUES and self.values is None:
+        if in_use and self.kind == StateKind.VALUES and self.values is None:
             raise DescriptionError("state kind 'values' needs values (an array rows x cols)", self.where("state"))
 
 
@@ -794,6 +796,7 @@ class Design(_Located):
             if opamp and any(cf):
                 raise DescriptionError("floating columns need ideal column drivers, not op-amp TIAs", loc)
         st = xb.state
+        st.check(in_use=True)
         if st.kind == StateKind.VALUES:
             import numpy as np
             shape = np.shape(st.values)
