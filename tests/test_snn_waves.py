@@ -90,10 +90,10 @@ def test_description_language_builds_the_same_waves():
     assert ph.waves[0].shape.values == SHAPE.values and ph.waves[1].line == "col"
     bad = TEXT.replace("col = 1), duration", "col = 1, row = 0), duration")
     with pytest.raises(DescriptionError, match=r":5:\d+: line\(\) needs exactly one of row= and col="):
-        load_text(bad)
+        load_text(bad, file="w.xbar")
     bad = TEXT.replace("[0, 0.45, 0.45, -0.25, 0]", "[0, 0.45, 0.45, -0.25, 0.1]")
     with pytest.raises(DescriptionError, match=r":4:\d+: spikes\(\): a spike shape must end at 0 V"):
-        load_text(bad)
+        load_text(bad, file="w.xbar")
 
 
 @pytest.mark.spice
