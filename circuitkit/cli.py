@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_sweep_commands(sub)
+    __import__("circuitkit.workloads.snn.cli", fromlist=["cli"]).add_snn_commands(sub)   # stdp, snn (issue 14)
     return parser
 
 
