@@ -77,3 +77,14 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# -- spiking networks (docs/snn.md) ----------------------------------------------
+snn-window: setup
+	$(PY) -m circuitkit stdp testbenches/stdp_vteam.xbar --out build/snn/window_vteam
+	$(PY) -m circuitkit stdp testbenches/stdp_yakopcic.xbar --out build/snn/window_yakopcic
+
+snn-learn: setup
+	$(PY) -m circuitkit snn testbenches/snn_coincidence.toml --out build/snn/learn
+
+bench-snn: setup
+	$(PY) -m benchmarks.snn $(BENCH_SNN_ARGS)
