@@ -135,6 +135,8 @@ class CoSim:
         if lay.col_source is None or lay.sensed.size != self.C:
             raise ValueError("every bit line needs a column driver for post-synaptic spikes")
         self.layout = lay
+        w = xb.wires
+        self._plain = w.c_row == 0 and w.c_col == 0 and w.r_row == 0 and self.design.row_driver.r_out == 0
         cells = lay.cell_devices(self.circuit)
         self.cells = cells
         self.model = lay.model
@@ -243,6 +245,26 @@ class CoSim:
         cur = np.stack([np.asarray(wf[name], dtype=float) for name in self._current_probes], axis=1)
         return times, cur
 
+    def _inputs_may_charge(self) -> bool:
+        """Whether any neuron can receive charge before the next pre-synaptic spike.
+
+        Charge flows into column j only where some word line is above bit line j. With ideal
+        lines (no wire capacitance) and passive devices (current has the sign of the voltage,
+        checked for the present states), that needs a positive part of a pre-synaptic pulse
+        (bit lines of listening neurons are at 0 V; a neuron is deaf while its own pulse is on
+        its line). When the positive parts are over and no extra pulses are on, the chunk may
+        run to the next event: the neurons cannot fire in it, so nothing is decided late.
+        """
+        if self.extra_rows != [[]] * self.R or self.extra_cols != [[]] * self.C or not self._plain:
+            return True
+        k = [n for n, v in enumerate(self.pre_shape.values) if v > 0]
+        pos_end = self.pre_shape.times[k[-1] + 1] if k else 0.0
+        if any(sp and sp[-1] + pos_end > self.t for sp in self.pre):
+            return True
+        p = self.model.resolve(self._params(self.x, c2c=False))
+        passive = np.all(self.model.current(np.full(self.R * self.C, 1e-3), self.x, p) >= 0)
+        return not passive
+
     def _idle_is_static(self) -> bool:
         p = self.model.resolve(self._params(self.x, c2c=False))
         return bool(np.all(self.model.dxdt(np.zeros(self.R * self.C), self.x, p) == 0))
@@ -316,7 +338,7 @@ class CoSim:
                 self._relax(nxt - self.t, learn)
                 self.t = nxt
                 continue
-            end = nxt if idle else min(nxt, self.t + self.max_chunk)   # idle but not static: one chunk
+            end = nxt if idle or not self._inputs_may_charge() else min(nxt, self.t + self.max_chunk)
             if end - self.t < 1e-15:
                 self.t = end
                 continue
