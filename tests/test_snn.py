@@ -138,3 +138,24 @@ def test_cli_stdp_and_located_task_errors(tmp_path, capsys):
     assert main(["snn", str(task), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "t.toml" in err and "neuron.threshhold" in err and "has no setting 'threshhold'" in err
+
+
+def test_device_eligibility_needs_pairing_and_reward():
+    """Volatile synapses: the weight m consolidates only where a pre/post overlap (eligibility in w)
+    meets the reward pulse; pairing alone or reward alone leaves m where it was."""
+    design = load_description("testbenches/snn_volatile.xbar")
+    pre, post = shapes_from(design)
+    design.crossbar.rows, design.crossbar.cols = 3, 1
+    reward = d.SpikeShape((0, 10e-9, 110e-9, 120e-9), (0, 0.9, 0.9, 0))
+    m0 = design.crossbar.params["m0"]
+    final = {}
+    for rewarded in (True, False):
+        sim = CoSim(design, pre, post, LIF(threshold=1e9), step=4e-9, max_chunk=0.2e-6)
+        sim.fire(0, when=0.6e-6)                      # post spike 0.1 us after input 0's spike
+        if rewarded:
+            sim.pulse_line("col", 0, reward, 0.7e-6)
+        sim.run([[0.5e-6], [], [2.2e-6]], 4e-6)        # input 1 silent, input 2 long after the post pulse
+        final[rewarded] = sim.x[1]
+    assert final[True][0] > m0 + 0.03                 # eligible and rewarded: consolidated
+    assert final[True][1] == final[True][2] == m0     # rewarded but not eligible
+    assert np.all(final[False] == m0)                 # eligible but not rewarded

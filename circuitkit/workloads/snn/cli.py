@@ -7,6 +7,7 @@ from pathlib import Path
 from ...errors import DescriptionError, Location
 
 ENGINES = ("behavioural", "spice")
+RULES = ("stdp", "three_factor", "three_factor_device")     # circuitkit.workloads.snn.tasks.RULES
 
 
 def add_snn_commands(sub) -> None:
@@ -25,7 +26,7 @@ def add_snn_commands(sub) -> None:
     p.add_argument("task", type=Path, help="task file (TOML): array description, neuron, task, rules")
     p.add_argument("--out", type=Path, required=True, help="directory for spikes/conductances Parquet, curves, PNG")
     p.add_argument("--engine", choices=ENGINES, help="override the task's engine")
-    p.add_argument("--rule", choices=("stdp", "three_factor"), action="append", help="override the task's rules")
+    p.add_argument("--rule", choices=RULES, action="append", help="override the task's rules")
     p.add_argument("--train", type=int, help="override the number of training presentations")
     p.add_argument("--spread", type=float, help="device-to-device lognormal sigma on ron, roff, koff, kon "
                                                 "(overrides [variability])")
@@ -101,7 +102,8 @@ def plot_window(windows, path: Path, title: str = "") -> None:
 _SECTIONS = {
     "neuron": ("tau", "cm", "threshold", "refractory", "v_reset", "rectify", "adapt", "adapt_tau"),
     "task": ("n_inputs", "k", "period", "onset", "p_noise", "train", "test", "seed", "tail"),
-    "run": ("rules", "engine", "step", "max_chunk", "eval_every", "vread"),
+    "run": ("rules", "engine", "step", "max_chunk", "eval_every", "reward_amplitude", "reward_width",
+            "reward_delay"),
     "variability": None,
     "c2c": None,
 }
@@ -159,8 +161,8 @@ def cmd_snn(args) -> int:
         raise DescriptionError(f"engine '{engine}' (known: {', '.join(ENGINES)})", Location(file=str(args.task), parameter="run.engine"))
     rules = args.rule or run.get("rules", ["stdp", "three_factor"])
     for r in rules:
-        if r not in ("stdp", "three_factor"):
-            raise DescriptionError(f"unknown rule '{r}' (stdp, three_factor)", Location(file=str(args.task), parameter="run.rules"))
+        if r not in RULES:
+            raise DescriptionError(f"unknown rule '{r}' ({', '.join(RULES)})", Location(file=str(args.task), parameter="run.rules"))
     try:
         neuron = LIF(**spec.get("neuron", {}))
         task = Task(**spec.get("task", {}))
@@ -172,6 +174,9 @@ def cmd_snn(args) -> int:
             raise ValueError("at most 4096 inputs")
     except (TypeError, ValueError) as exc:
         raise DescriptionError(f"task: {exc}", loc) from None
+    if "three_factor_device" in rules and "reward_amplitude" not in run:
+        raise DescriptionError("rule three_factor_device needs [run] reward_amplitude (and reward_width, reward_delay)",
+                               Location(file=str(args.task), parameter="run.reward_amplitude"))
     variability = dict(spec.get("variability", {}))
     if args.spread is not None:
         variability = {name: args.spread for name in ("ron", "roff", "koff", "kon")}
@@ -180,6 +185,14 @@ def cmd_snn(args) -> int:
         design.crossbar.variability = {k: float(v) for k, v in variability.items()}
         design.crossbar.variability_seed = seed
     c2c = {k: float(v) for k, v in spec.get("c2c", {}).items()}
+    reward = None
+    if "reward_amplitude" in run:
+        edge, width = 10e-9, float(run.get("reward_width", 100e-9))
+        try:
+            reward = d.SpikeShape((0.0, edge, edge + width, 2 * edge + width),
+                                  (0.0, float(run["reward_amplitude"]), float(run["reward_amplitude"]), 0.0))
+        except ValueError as exc:
+            raise DescriptionError(f"reward pulse: {exc}", Location(file=str(args.task), parameter="run.reward_width")) from None
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"task": str(args.task), "engine": engine, "variability": variability, "c2c": c2c, "rules": {}}
     curves = []
@@ -187,7 +200,8 @@ def cmd_snn(args) -> int:
     for rule in rules:
         t0 = time.perf_counter()
         res = learn(design, pre, post, neuron, task, rule=rule, engine=engine, c2c=c2c or None,
-                    step=run.get("step"), max_chunk=run.get("max_chunk", 0.2e-6), eval_every=run.get("eval_every", 10))
+                    step=run.get("step"), max_chunk=run.get("max_chunk", 0.2e-6), eval_every=run.get("eval_every", 10),
+                    reward_shape=reward, reward_delay=float(run.get("reward_delay", 0.1e-6)))
         wall = time.perf_counter() - t0
         results[rule] = res
         sim = res.cosim

@@ -255,7 +255,7 @@ class CoSim:
         its line). When the positive parts are over and no extra pulses are on, the chunk may
         run to the next event: the neurons cannot fire in it, so nothing is decided late.
         """
-        if self.extra_rows != [[]] * self.R or self.extra_cols != [[]] * self.C or not self._plain:
+        if not self._plain or any(s + sh.duration > self.t for ex in self.extra_rows + self.extra_cols for sh, s in ex):
             return True
         k = [n for n, v in enumerate(self.pre_shape.values) if v > 0]
         pos_end = self.pre_shape.times[k[-1] + 1] if k else 0.0

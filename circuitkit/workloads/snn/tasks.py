@@ -21,6 +21,14 @@ distractors: accuracy = fraction of test presentations answered correctly
   gating of update pulses by a third factor (Fremaux and Gerstner, Front. Neural Circuits
   9:85, 2016) at pulse level, with the trace kept by the line waveform (not by a device state).
 
+* ``three_factor_device``: for arrays of ``volatile`` devices with consolidation (``klt > 0``):
+  the eligibility trace is the device's volatile state ``w``, raised where pre and post pulses
+  overlap beyond ``vth`` and relaxing with ``tau``; every post pulse goes out, and a reward
+  (the neuron fired for the pattern) adds a modulatory pulse (``reward_shape``, ``reward_delay``
+  after the spike) on the bit line that lifts ``w`` of every synapse of the neuron by about the
+  same amount -- only those already eligible cross ``wth`` and consolidate into the
+  non-volatile state ``m`` (the weight). Without reward nothing consolidates.
+
 Device-to-device spread: ``variability`` (lognormal sigma on the named parameters);
 cycle-to-cycle noise: ``c2c`` (lognormal sigma per chunk on rate parameters).
 Agreement is reported, never assumed: the same run on both engines gives the same
@@ -35,6 +43,9 @@ import numpy as np
 
 from ... import design as d
 from .cosim import LIF, CoSim
+
+
+RULES = ("stdp", "three_factor", "three_factor_device")
 
 
 @dataclass
@@ -99,10 +110,13 @@ def _evaluate(sim: CoSim, task: Task, rng: np.random.Generator) -> float:
 
 def learn(design: d.Design, pre_shape: d.SpikeShape, post_shape: d.SpikeShape, neuron: LIF, task: Task, *,
           rule: str = "stdp", engine: str = "behavioural", eval_every: int = 20, c2c: dict | None = None,
-          step: float | None = None, max_chunk: float = 0.1e-6) -> LearningResult:
+          step: float | None = None, max_chunk: float = 0.1e-6, reward_shape: d.SpikeShape | None = None,
+          reward_delay: float = 0.1e-6) -> LearningResult:
     """Train on ``task.train`` presentations with ``rule``; accuracy on fresh test sets along the way."""
-    if rule not in ("stdp", "three_factor"):
-        raise ValueError(f"unknown rule '{rule}' (stdp, three_factor)")
+    if rule not in RULES:
+        raise ValueError(f"unknown rule '{rule}' ({', '.join(RULES)})")
+    if rule == "three_factor_device" and reward_shape is None:
+        raise ValueError("rule three_factor_device needs a reward pulse shape (reward_shape)")
     des = copy.deepcopy(design)
     des.crossbar.rows, des.crossbar.cols = task.n_inputs, 1
     sim = CoSim(des, pre_shape, post_shape, neuron, engine=engine, step=step, max_chunk=max_chunk,
@@ -115,6 +129,10 @@ def learn(design: d.Design, pre_shape: d.SpikeShape, post_shape: d.SpikeShape, n
     current = {"pattern": False}
 
     def gate(j: int, t: float) -> bool:
+        if rule == "three_factor_device":
+            if current["pattern"]:                         # reward: the modulatory pulse on the neuron's bit line
+                sim.pulse_line("col", j, reward_shape, t + reward_delay)
+            return True                                    # the post pulse always goes out (it marks eligibility)
         return rule == "stdp" or current["pattern"]
 
     for m, (is_pattern, spikes) in enumerate(presentations(task, task.train, rng, sim.t)):
