@@ -147,7 +147,7 @@ def test_device_eligibility_needs_pairing_and_reward():
     pre, post = shapes_from(design)
     design.crossbar.rows, design.crossbar.cols = 3, 1
     reward = d.SpikeShape((0, 10e-9, 110e-9, 120e-9), (0, 0.9, 0.9, 0))
-    m0 = design.crossbar.params["m0"]
+    m0 = design.crossbar.params["m0"]  # noqa: F841
     final = {}
     for rewarded in (True, False):
         sim = CoSim(design, pre, post, LIF(threshold=1e9), step=4e-9, max_chunk=0.2e-6)
@@ -159,3 +159,19 @@ def test_device_eligibility_needs_pairing_and_reward():
     assert final[True][0] > m0 + 0.03                 # eligible and rewarded: consolidated
     assert final[True][1] == final[True][2] == m0     # rewarded but not eligible
     assert np.all(final[False] == m0)                 # eligible but not rewarded
+
+
+def test_cli_snn_writes_spikes_and_conductances(tmp_path):
+    import pandas as pd
+    root = __import__("pathlib").Path(DESC).resolve().parent
+    task = tmp_path / "t.toml"
+    task.write_text(f'array = "{root / "snn_vteam.xbar"}"\n[neuron]\ntau = 0.2e-6\nthreshold = 1.0\n'
+                    '[task]\nn_inputs = 4\nk = 2\ntrain = 1\ntest = 1\nseed = 3\n'
+                    '[run]\nrules = ["stdp"]\nstep = 5e-9\nmax_chunk = 0.2e-6\n')
+    out = tmp_path / "o"
+    assert main(["snn", str(task), "--out", str(out)]) == 0
+    spikes = pd.read_parquet(out / "spikes_stdp.parquet")
+    g = pd.read_parquet(out / "conductances_stdp.parquet")
+    assert set(spikes.columns) == {"time", "kind", "index"} and (spikes.kind == "pre").sum() >= 2
+    assert set(g.columns) == {"time", "row", "col", "g"} and g.row.max() == 3
+    assert (out / "learning.png").exists() and (out / "summary.json").exists()

@@ -8,6 +8,10 @@ from ...errors import DescriptionError, Location
 
 ENGINES = ("behavioural", "spice")
 RULES = ("stdp", "three_factor", "three_factor_device")     # circuitkit.workloads.snn.tasks.RULES
+#: what --spread varies (device-to-device) and --c2c scales per chunk (cycle-to-cycle), per model
+SPREAD_PARAMS = {"vteam": ("ron", "roff", "koff", "kon"), "volatile": ("gmin", "glt", "kw", "klt"),
+                 "yakopcic": ("a1", "a2", "ap", "an")}
+C2C_PARAMS = {"vteam": ("koff", "kon"), "volatile": ("kw", "klt"), "yakopcic": ("ap", "an")}
 
 
 def add_snn_commands(sub) -> None:
@@ -28,8 +32,10 @@ def add_snn_commands(sub) -> None:
     p.add_argument("--engine", choices=ENGINES, help="override the task's engine")
     p.add_argument("--rule", choices=RULES, action="append", help="override the task's rules")
     p.add_argument("--train", type=int, help="override the number of training presentations")
-    p.add_argument("--spread", type=float, help="device-to-device lognormal sigma on ron, roff, koff, kon "
-                                                "(overrides [variability])")
+    p.add_argument("--spread", type=float, help="device-to-device lognormal sigma on the parameters of "
+                                                "[variability] (default per model: vteam ron, roff, koff, kon)")
+    p.add_argument("--c2c", type=float, help="cycle-to-cycle lognormal sigma per chunk on the rate parameters "
+                                             "of [c2c] (default per model: vteam koff, kon)")
     p.set_defaults(func=cmd_snn)
 
 
@@ -178,9 +184,20 @@ def cmd_snn(args) -> int:
         raise DescriptionError("rule three_factor_device needs [run] reward_amplitude (and reward_width, reward_delay)",
                                Location(file=str(args.task), parameter="run.reward_amplitude"))
     variability = dict(spec.get("variability", {}))
-    if args.spread is not None:
-        variability = {name: args.spread for name in ("ron", "roff", "koff", "kon")}
     seed = int(variability.pop("seed", 0))
+    model = design.crossbar.model
+    if args.spread is not None:
+        names = [k for k in variability] or list(SPREAD_PARAMS.get(model, ()))
+        if not names:
+            raise DescriptionError(f"--spread: list the parameters of '{model}' to vary in [variability]",
+                                   Location(file=str(args.task), parameter="variability"))
+        variability = {name: args.spread for name in names}
+    if args.c2c is not None:
+        names = list(spec.get("c2c", {})) or list(C2C_PARAMS.get(model, ()))
+        if not names:
+            raise DescriptionError(f"--c2c: list the rate parameters of '{model}' in [c2c]",
+                                   Location(file=str(args.task), parameter="c2c"))
+        spec["c2c"] = {name: args.c2c for name in names}
     if variability:
         design.crossbar.variability = {k: float(v) for k, v in variability.items()}
         design.crossbar.variability_seed = seed
@@ -194,7 +211,8 @@ def cmd_snn(args) -> int:
         except ValueError as exc:
             raise DescriptionError(f"reward pulse: {exc}", Location(file=str(args.task), parameter="run.reward_width")) from None
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"task": str(args.task), "engine": engine, "variability": variability, "c2c": c2c, "rules": {}}
+    summary = {"task": str(args.task), "engine": engine, "variability": variability, "c2c": c2c, "rules": {},
+               "train": task.train, "test": task.test}
     curves = []
     results = {}
     for rule in rules:
