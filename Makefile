@@ -79,12 +79,20 @@ distclean: clean
 	rm -rf $(VENV) *.egg-info
 
 # -- spiking networks (docs/snn.md) ----------------------------------------------
+.PHONY: snn-window snn-learn snn-sweep bench-snn
 snn-window: setup
 	$(PY) -m circuitkit stdp testbenches/stdp_vteam.xbar --out build/snn/window_vteam
 	$(PY) -m circuitkit stdp testbenches/stdp_yakopcic.xbar --out build/snn/window_yakopcic
 
 snn-learn: setup
 	$(PY) -m circuitkit snn testbenches/snn_coincidence.toml --out build/snn/learn
+	$(PY) -m circuitkit snn testbenches/snn_eligibility.toml --out build/snn/learn_eligibility
+
+SNN_CONDITIONS ?= --spread=0.3 --spread=0.5 --c2c=0.3
+snn-sweep: setup
+	for c in $(SNN_CONDITIONS); do \
+	  $(PY) -m circuitkit snn testbenches/snn_coincidence.toml $$c --out build/snn/sweep/vteam$$c && \
+	  $(PY) -m circuitkit snn testbenches/snn_eligibility.toml $$c --out build/snn/sweep/volatile$$c || exit 1; done
 
 bench-snn: setup
 	$(PY) -m benchmarks.snn $(BENCH_SNN_ARGS)

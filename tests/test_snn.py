@@ -147,7 +147,7 @@ def test_device_eligibility_needs_pairing_and_reward():
     pre, post = shapes_from(design)
     design.crossbar.rows, design.crossbar.cols = 3, 1
     reward = d.SpikeShape((0, 10e-9, 110e-9, 120e-9), (0, 0.9, 0.9, 0))
-    m0 = design.crossbar.params["m0"]  # noqa: F841
+    m0 = design.crossbar.params["m0"]
     final = {}
     for rewarded in (True, False):
         sim = CoSim(design, pre, post, LIF(threshold=1e9), step=4e-9, max_chunk=0.2e-6)

@@ -32,6 +32,7 @@ def add_snn_commands(sub) -> None:
     p.add_argument("--engine", choices=ENGINES, help="override the task's engine")
     p.add_argument("--rule", choices=RULES, action="append", help="override the task's rules")
     p.add_argument("--train", type=int, help="override the number of training presentations")
+    p.add_argument("--test", type=int, help="override the number of test presentations per evaluation")
     p.add_argument("--spread", type=float, help="device-to-device lognormal sigma on the parameters of "
                                                 "[variability] (default per model: vteam ron, roff, koff, kon)")
     p.add_argument("--c2c", type=float, help="cycle-to-cycle lognormal sigma per chunk on the rate parameters "
@@ -174,6 +175,8 @@ def cmd_snn(args) -> int:
         task = Task(**spec.get("task", {}))
         if args.train is not None:
             task.train = args.train
+        if args.test is not None:
+            task.test = args.test
         if task.k >= task.n_inputs or task.k < 1 or task.train < 0 or task.test < 1:
             raise ValueError("task needs 1 <= k < n_inputs, train >= 0, test >= 1")
         if task.n_inputs * 1 > 4096:

@@ -191,7 +191,12 @@ class CoSim:
 
     # -- line waveforms -------------------------------------------------------------------
     def _line_wave(self, spikes: Sequence[float], shape: d.SpikeShape, extra, t0: float, dur: float):
-        active = [s - t0 for s in spikes if s - t0 < dur and s - t0 + shape.duration > 0]
+        active = []
+        for s in reversed(spikes):           # spikes are in time order: stop at the first finished one
+            if s - t0 + shape.duration <= 0:
+                break
+            if s - t0 < dur:
+                active.append(s - t0)
         lws = []
         if active:
             lws.append(d.spikes(shape, active, row=0))
