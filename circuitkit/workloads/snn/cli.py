@@ -35,6 +35,8 @@ def add_snn_commands(sub) -> None:
     p.add_argument("--test", type=int, help="override the number of test presentations per evaluation")
     p.add_argument("--spread", type=float, help="device-to-device lognormal sigma on the parameters of "
                                                 "[variability] (default per model: vteam ron, roff, koff, kon)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param of the array description (e.g. a pulse amplitude)")
     p.add_argument("--c2c", type=float, help="cycle-to-cycle lognormal sigma per chunk on the rate parameters "
                                              "of [c2c] (default per model: vteam koff, kon)")
     p.set_defaults(func=cmd_snn)
@@ -160,7 +162,7 @@ def cmd_snn(args) -> int:
 
     spec = load_task(args.task)
     loc = Location(file=str(args.task))
-    design = load_description(spec["array_path"])
+    design = load_description(spec["array_path"], _overrides(args.overrides))
     pre, post = shapes_from(design)
     run = dict(spec.get("run", {}))
     engine = args.engine or run.get("engine", "behavioural")
@@ -214,7 +216,7 @@ def cmd_snn(args) -> int:
         except ValueError as exc:
             raise DescriptionError(f"reward pulse: {exc}", Location(file=str(args.task), parameter="run.reward_width")) from None
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"task": str(args.task), "engine": engine, "variability": variability, "c2c": c2c, "rules": {},
+    summary = {"task": str(args.task), "engine": engine, "overrides": _overrides(args.overrides), "variability": variability, "c2c": c2c, "rules": {},
                "train": task.train, "test": task.test}
     curves = []
     results = {}
