@@ -18,12 +18,14 @@ def add_snn_commands(sub) -> None:
     p = sub.add_parser("stdp", help="STDP window of a device model: dG/G against the pre/post delay")
     p.add_argument("description", type=Path, help=".xbar with a crossbar and a wave phase with pre (row) and "
                                                  "post (column) spikes(...)")
-    p.add_argument("--engine", choices=ENGINES + ("both",), default="both")
+    p.add_argument("--engine", choices=ENGINES + ("both",), default="both",
+                   help="engine(s) to measure with; both also reports their disagreement (default: both)")
     p.add_argument("--dt-max", type=float, default=1.2e-6, help="largest |post - pre| delay in s (default 1.2e-6)")
     p.add_argument("--points", type=int, default=25, help="delays from -dt-max to +dt-max (default 25)")
     p.add_argument("--step", type=float, help="transient step (default: the description's)")
     p.add_argument("--out", type=Path, help="directory for stdp.csv and stdp.png")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param of the description (repeatable)")
     p.set_defaults(func=cmd_stdp)
 
     p = sub.add_parser("snn", help="learning run: LIF neurons on a simulated synaptic array (TOML task)")
