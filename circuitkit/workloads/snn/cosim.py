@@ -148,9 +148,8 @@ class CoSim:
             self.model.parameter(name)
         self.rng = np.random.default_rng(seed)
         # probes: states in (S, R*C) order, currents per column
-        self._state_probes = [[f"{st.name}_{f // self.C}_{f % self.C}" for f in range(self.R * self.C)]
-                              for st in self.model.states]
-        self._current_probes = [f"icol_{j}" for j in range(self.C)]
+        self._state_probes = [list(np.asarray(lay.state_signals[st.name]).ravel()) for st in self.model.states]
+        self._current_probes = [lay.current_signals[j] for j in range(self.C)]
         self.t = 0.0
         self.v = np.zeros(self.C)
         self.theta = np.zeros(self.C)          # adaptive part of the threshold

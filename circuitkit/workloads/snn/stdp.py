@@ -106,7 +106,8 @@ def stdp_window(design: d.Design, delays, *, engine: str = "behavioural", step: 
     n = lay.cols
     x0 = np.stack([np.broadcast_to(np.asarray(cells.params[st.init], dtype=float), (n,)) for st in model.states])
     wf = simulate(c, engine)
-    x1 = np.array([[float(np.asarray(wf[f"{st.name}_0_{j}"])[-1]) for j in range(n)] for st in model.states])
+    x1 = np.array([[float(np.asarray(wf[name])[-1]) for name in np.asarray(lay.state_signals[st.name]).ravel()]
+                   for st in model.states])
     p = cells.resolved()
     g0 = model.current(np.full(n, vread), x0, p) / vread
     g1 = model.current(np.full(n, vread), x1, p) / vread
