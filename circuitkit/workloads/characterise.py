@@ -34,7 +34,7 @@ from .. import design as d
 from ..circuit.build import build_circuit
 from ..circuit.waveforms import PWL
 from ..devices.registry import get_model
-from ..errors import CircuitkitError, Location
+from ..errors import Location, ParameterError
 
 PROTOCOLS = ("ppf", "decay", "ltp", "meta")
 
@@ -55,13 +55,13 @@ class Pulses:
         for name in ("width", "edge", "vread", "delay", "period"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
-                raise CircuitkitError(f"characterise: '{name}' must be a finite number > 0, got {value!r}",
+                raise ParameterError(f"characterise: '{name}' must be a finite number > 0, got {value!r}",
                                       Location(parameter=name))
         if not np.isfinite(self.amplitude) or self.amplitude == 0:
-            raise CircuitkitError(f"characterise: 'amplitude' must be finite and non-zero, got {self.amplitude!r}",
+            raise ParameterError(f"characterise: 'amplitude' must be finite and non-zero, got {self.amplitude!r}",
                                   Location(parameter="amplitude"))
         if self.period < self.width + 2 * self.edge + self.delay:
-            raise CircuitkitError("characterise: 'period' must hold a pulse, its edges and the read delay",
+            raise ParameterError("characterise: 'period' must hold a pulse, its edges and the read delay",
                                   Location(parameter="period"))
 
 
@@ -78,7 +78,7 @@ class Device:
         from ..description.loader import load_description
         design = load_description(path, overrides)
         if not design.devices:
-            raise CircuitkitError("characterise needs a description with a 'device' line (the device under test)",
+            raise ParameterError("characterise needs a description with a 'device' line (the device under test)",
                                   Location(file=str(path)))
         dev = design.devices[0]
         return cls(dev.model, dict(dev.params))
@@ -140,7 +140,7 @@ def ppf(device: Device, gaps: Sequence[float], pulses: Pulses = Pulses(), engine
     rows = []
     for gap in gaps:
         if not (np.isfinite(gap) and gap > pulses.delay):
-            raise CircuitkitError(f"ppf: gap {gap!r} must be finite and longer than the read delay {pulses.delay:g} s",
+            raise ParameterError(f"ppf: gap {gap!r} must be finite and longer than the read delay {pulses.delay:g} s",
                                   Location(parameter="gaps"))
         tr = _Train(pulses)
         t1 = tr.pulse(pulses.period / 4)
@@ -153,7 +153,6 @@ def ppf(device: Device, gaps: Sequence[float], pulses: Pulses = Pulses(), engine
 
 def _fit_exponentials(t: np.ndarray, g: np.ndarray) -> dict[str, float]:
     """Least-squares fits g = ginf + a exp(-t/tau) and g = ginf + a1 exp(-t/tau1) + a2 exp(-t/tau2)."""
-    from scipy.optimize import curve_fit
     t = t - t[0]
     span = float(t[-1]) or 1.0
     out: dict[str, float] = {}
@@ -165,6 +164,12 @@ def _fit_exponentials(t: np.ndarray, g: np.ndarray) -> dict[str, float]:
 
     def two(tt, ginf, a1, tau1, a2, tau2):
         return ginf + a1 * np.exp(-tt / tau1) + a2 * np.exp(-tt / tau2)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _fit(t, y, scale, span, one, two, out)
+
+
+def _fit(t, y, scale, span, one, two, out):
+    from scipy.optimize import curve_fit
     try:
         p1, _ = curve_fit(one, t, y, p0=(y[-1], y[0] - y[-1], span / 5), maxfev=20000)
         out.update(g_inf=float(p1[0] * scale), tau=float(abs(p1[2])),
@@ -182,7 +187,7 @@ def decay(device: Device, n_pulses: int = 5, duration: float = 10e-6, pulses: Pu
           engine: str = "behavioural", points: int = 200) -> tuple[pd.DataFrame, dict[str, float]]:
     """Conductance after a train of ``n_pulses`` for ``duration`` seconds (table ``t``, ``g``) and the fits."""
     if not 1 <= int(n_pulses) <= 10_000:
-        raise CircuitkitError(f"decay: n_pulses must be 1..10000, got {n_pulses!r}", Location(parameter="n_pulses"))
+        raise ParameterError(f"decay: n_pulses must be 1..10000, got {n_pulses!r}", Location(parameter="n_pulses"))
     tr = _Train(pulses)
     read = 0.0
     for k in range(int(n_pulses)):
@@ -203,7 +208,7 @@ def ltp(device: Device, n_pot: int = 10, n_dep: int = 10, settle: float = 5e-6, 
     Columns: ``pulse`` (index), ``polarity`` (+1/-1), ``g`` (S).
     """
     if settle <= pulses.delay:
-        raise CircuitkitError("ltp: settle must be longer than the read delay", Location(parameter="settle"))
+        raise ParameterError("ltp: settle must be longer than the read delay", Location(parameter="settle"))
     amp_dep = -abs(pulses.amplitude) if depress_amplitude is None else depress_amplitude
     tr = _Train(pulses)
     reads, pol = [], []
@@ -234,7 +239,7 @@ def meta(device: Device, priming: Sequence[int] = (0, 5, 10, 20), n_test: int = 
     rows = []
     for n in priming:
         if not 0 <= int(n) <= 10_000:
-            raise CircuitkitError(f"meta: priming counts must be 0..10000, got {n!r}", Location(parameter="priming"))
+            raise ParameterError(f"meta: priming counts must be 0..10000, got {n!r}", Location(parameter="priming"))
         tr = _Train(pulses)
         start = pulses.period / 4
         for k in range(int(n)):
@@ -280,7 +285,7 @@ def characterise(device: Device, protocol: str, engines: Sequence[str] = ("behav
     ``agreement`` is max |m_e - m_ref| / max |m_ref| over the protocol's metric, ``ref`` the first engine.
     """
     if protocol not in PROTOCOLS:
-        raise CircuitkitError(f"unknown protocol '{protocol}' (known: {', '.join(PROTOCOLS)})",
+        raise ParameterError(f"unknown protocol '{protocol}' (known: {', '.join(PROTOCOLS)})",
                               Location(parameter="protocol"))
     get_model(device.model)
     tables, fits = {}, {}
