@@ -46,7 +46,8 @@ def cmd_characterise(args) -> int:
                                                        "agreement": result.agreement, "fits": result.fits})
     plot(result, out / f"{args.protocol}.png")
     first = next(iter(result.tables.values()))
-    print(first.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    shown = first.iloc[::max(1, len(first) // 12)]       # at most about a dozen rows on the terminal
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for engine, fit in result.fits.items():
         print(f"{engine}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit.items()))
     if result.agreement is not None:
@@ -58,8 +59,15 @@ def cmd_characterise(args) -> int:
 def cmd_cue_task(args) -> int:
     from .results import atomic_write_json, atomic_write_parquet
     from .workloads.stp_network import CueTask, compare_synapses
-    task = CueTask(cues=args.cues, cols=args.cols, delay=args.delay)
-    table = compare_synapses(task, args.trials, args.seed, args.engine)
+    import pandas as pd
+    tables = []
+    for spread in _floats(args.spread, "spread"):
+        if not 0 <= spread <= 2:
+            raise ParameterError(f"--spread: sigma {spread:g} outside [0, 2]", Location(parameter="spread"))
+        task = CueTask(cues=args.cues, cols=args.cols, delay=args.delay,
+                       variability={k: spread for k in ("gs", "ks", "gmin")} if spread else {})
+        tables.append(compare_synapses(task, args.trials, args.seed, args.engine).assign(spread=spread))
+    table = pd.concat(tables, ignore_index=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(out / "cue_task.parquet", table)
@@ -93,6 +101,8 @@ def add_synapse_commands(sub) -> None:
     p.add_argument("--cues", type=int, default=4, help="number of cues (word lines)")
     p.add_argument("--cols", type=int, default=4, help="output columns")
     p.add_argument("--delay", type=float, default=200e-9, help="from the last cue to the probe (s)")
+    p.add_argument("--spread", default="0.1",
+                   help="comma-separated sigmas of the lognormal device-to-device spread of gs, ks and gmin")
     p.add_argument("--trials", type=int, default=40, help="random cue orders per synapse kind")
     p.add_argument("--seed", type=int, default=0, help="seed of the orders and the device variability")
     p.add_argument("--engine", default="behavioural", help="engine of every trial")

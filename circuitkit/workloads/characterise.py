@@ -132,7 +132,7 @@ def _run(device: Device, train: _Train, stop: float, engine: str, max_step: floa
 
 def _step(pulses: Pulses) -> float:
     """Largest time step: resolves the edges and the flat tops."""
-    return min(pulses.width / 50, pulses.edge * 2, pulses.delay / 4)
+    return min(pulses.width / 100, pulses.edge * 2, pulses.delay / 4)
 
 
 def ppf(device: Device, gaps: Sequence[float], pulses: Pulses = Pulses(), engine: str = "behavioural") -> pd.DataFrame:
@@ -176,8 +176,12 @@ def _fit(t, y, scale, span, one, two, out):
                    rms_1exp=float(np.sqrt(np.mean((one(t, *p1) - y) ** 2)) * scale))
         p2, _ = curve_fit(two, t, y, p0=(p1[0], p1[1] / 2, abs(p1[2]) / 3, p1[1] / 2, abs(p1[2]) * 3), maxfev=20000)
         taus = sorted([(abs(p2[2]), p2[1]), (abs(p2[4]), p2[3])])
-        out.update(tau1=float(taus[0][0]), tau2=float(taus[1][0]), a1=float(taus[0][1] * scale),
-                   a2=float(taus[1][1] * scale), rms_2exp=float(np.sqrt(np.mean((two(t, *p2) - y) ** 2)) * scale))
+        rms2 = float(np.sqrt(np.mean((two(t, *p2) - y) ** 2)) * scale)
+        # keep the two-timescale fit only where it is one: distinct time constants, both components
+        # of the same sign, and a clearly better fit than one exponential
+        if rms2 < 0.7 * out["rms_1exp"] and taus[1][0] > 1.5 * taus[0][0] and taus[0][1] * taus[1][1] > 0:
+            out.update(tau1=float(taus[0][0]), tau2=float(taus[1][0]), a1=float(taus[0][1] * scale),
+                       a2=float(taus[1][1] * scale), rms_2exp=rms2)
     except (RuntimeError, ValueError):
         out.setdefault("tau", float("nan"))
     return out
@@ -201,12 +205,15 @@ def decay(device: Device, n_pulses: int = 5, duration: float = 10e-6, pulses: Pu
 
 
 def ltp(device: Device, n_pot: int = 10, n_dep: int = 10, settle: float = 5e-6, pulses: Pulses = Pulses(),
-        engine: str = "behavioural", depress_amplitude: float | None = None) -> pd.DataFrame:
-    """Potentiation then depression: after each pulse, the conductance read ``settle`` later.
+        engine: str = "behavioural", depress_amplitude: float | None = None, burst: int = 3) -> pd.DataFrame:
+    """Potentiation then depression: after each step (a burst of ``burst`` pulses ``period`` apart), the
+    conductance read ``settle`` later.
 
-    Pulses are ``settle`` apart so each read sees what remains of one pulse after the short-term part decayed.
-    Columns: ``pulse`` (index), ``polarity`` (+1/-1), ``g`` (S).
+    Steps are ``settle`` apart so each read sees what remains after the short-term part decayed.
+    Columns: ``pulse`` (step index), ``polarity`` (+1/-1), ``g`` (S).
     """
+    if not 1 <= int(burst) <= 1000:
+        raise ParameterError(f"ltp: burst must be 1..1000, got {burst!r}", Location(parameter="burst"))
     if settle <= pulses.delay:
         raise ParameterError("ltp: settle must be longer than the read delay", Location(parameter="settle"))
     amp_dep = -abs(pulses.amplitude) if depress_amplitude is None else depress_amplitude
@@ -215,7 +222,8 @@ def ltp(device: Device, n_pot: int = 10, n_dep: int = 10, settle: float = 5e-6, 
     start = pulses.period / 4
     for k in range(int(n_pot) + int(n_dep)):
         positive = k < n_pot
-        end = tr.pulse(start, pulses.amplitude if positive else amp_dep) - pulses.delay
+        for b in range(int(burst)):
+            end = tr.pulse(start + b * pulses.period, pulses.amplitude if positive else amp_dep) - pulses.delay
         reads.append(end + settle)
         pol.append(1 if positive else -1)
         start = end + settle + pulses.delay
@@ -298,7 +306,7 @@ def characterise(device: Device, protocol: str, engines: Sequence[str] = ("behav
                                                  **{k: options[k] for k in ("n_pulses", "duration") if k in options})
         elif protocol == "ltp":
             tables[engine] = ltp(device, pulses=pulses, engine=engine,
-                                 **{k: options[k] for k in ("n_pot", "n_dep", "settle") if k in options})
+                                 **{k: options[k] for k in ("n_pot", "n_dep", "settle", "burst") if k in options})
         else:
             tables[engine] = meta(device, pulses=pulses, engine=engine,
                                   **{k: options[k] for k in ("priming", "n_test", "rest", "settle") if k in options})
