@@ -18,8 +18,8 @@ leaves the same trace, and the readout is at chance (1/K).
 
 Every trial is one transient of the whole array on the chosen engine, with
 device-to-device variability (lognormal, seeded per trial). Energy per
-inference is the energy the circuit's sources deliver over the trial
-(cells, wires and drivers), from the simulated waveforms.
+inference is what the circuit dissipates over the trial (cells, wires,
+drivers; :mod:`circuitkit.energy`), from the simulated waveforms.
 """
 from __future__ import annotations
 
@@ -30,8 +30,6 @@ import pandas as pd
 
 from .. import design as d
 from ..circuit.build import build_circuit
-from ..circuit.layout import Role
-from ..circuit.model import VoltageSources
 from ..errors import Location, ParameterError
 from ..outputs import outputs_table
 
@@ -92,32 +90,13 @@ class CueTask:
                         records=[d.Record("column_currents")])
 
 
-def _energy_probes(circuit) -> list[tuple[str, VoltageSources, int]]:
-    """Probe the current of every stimulus source (role, not name); energy = -integral v i dt."""
-    out = []
-    for g in circuit.groups_with(Role.STIMULUS):
-        for k in range(g.n):
-            name = f"energy_{g.name}_{k}"
-            circuit.probe(name, "i", (g.name, k))
-            out.append((name, g, k))
-    return out
-
-
-def _energy(wf, probes) -> float:
-    t = np.asarray(wf.time, dtype=float)
-    total = 0.0
-    for name, g, k in probes:
-        v = np.asarray(g.waveforms[k](t), dtype=float)
-        total += float(np.trapezoid(-v * np.asarray(wf[name], dtype=float), t))
-    return total
-
-
 @dataclass
 class Trial:
     order: tuple[int, ...]
     growth: np.ndarray          # (K,) summed probe current after the cues minus before, per cue row
     predicted: int
-    energy: float               # J delivered by the sources over the trial
+    energy: float               # J dissipated over the trial (cells, wires, drivers): circuitkit.energy
+    cell_energy: float          # J of it in the cells
     wall_s: float
 
 
@@ -125,15 +104,14 @@ def run_trial(task: CueTask, order, seed: int, engine: str = "behavioural") -> T
     """One trial: cues in ``order``; the prediction is the row whose probe current grew least."""
     import time
 
-    from ..engines import simulate
+    from ..energy import simulate_energy
     order = tuple(int(k) for k in order)
     K = int(task.cues)
     if sorted(order) != list(range(K)):
         raise ParameterError(f"cue order {order} is not a permutation of 0..{K - 1}", Location(parameter="order"))
     circuit = build_circuit(task.design(order, seed))
-    probes = _energy_probes(circuit)
     t0 = time.perf_counter()
-    wf = simulate(circuit, engine)
+    wf, energy = simulate_energy(circuit, engine)
     wall = time.perf_counter() - t0
     table = outputs_table(circuit, wf)
     per_phase = table.groupby("phase")["current"].sum()
@@ -141,7 +119,9 @@ def run_trial(task: CueTask, order, seed: int, engine: str = "behavioural") -> T
     before = per_phase.loc[reads[:K]].to_numpy()
     after = per_phase.loc[reads[-K:]].to_numpy()
     growth = after - before
-    return Trial(order, growth, int(np.argmin(growth)), _energy(wf, probes), wall)
+    totals = energy.totals
+    cells = totals["cells_selected"] + totals["cells_half_selected"] + totals["cells_unselected"]
+    return Trial(order, growth, int(np.argmin(growth)), totals["total"], cells, wall)
 
 
 def evaluate(task: CueTask, trials: int = 40, seed: int = 0, engine: str = "behavioural") -> pd.DataFrame:
@@ -154,7 +134,8 @@ def evaluate(task: CueTask, trials: int = 40, seed: int = 0, engine: str = "beha
         order = rng.permutation(int(task.cues))
         tr = run_trial(task, order, seed=int(rng.integers(2**31)), engine=engine)
         rows.append({"trial": n, "first": tr.order[0], "predicted": tr.predicted,
-                     "correct": tr.predicted == tr.order[0], "energy": tr.energy, "wall_s": tr.wall_s,
+                     "correct": tr.predicted == tr.order[0], "energy": tr.energy,
+                     "cell_energy": tr.cell_energy, "wall_s": tr.wall_s,
                      "order": " ".join(map(str, tr.order))})
     return pd.DataFrame(rows)
 
@@ -167,5 +148,6 @@ def compare_synapses(task: CueTask, trials: int = 40, seed: int = 0, engine: str
         res = evaluate(replace(task, params=params), trials, seed, engine)
         out.append({"synapses": kind, "trials": len(res), "accuracy": float(res["correct"].mean()),
                     "chance": 1.0 / task.cues, "energy_per_inference": float(res["energy"].mean()),
+                    "cell_energy_per_inference": float(res["cell_energy"].mean()),
                     "wall_s_per_trial": float(res["wall_s"].mean())})
     return pd.DataFrame(out)
