@@ -86,3 +86,11 @@ synapse: setup
 	$(CK) characterise testbenches/multisynapse_train.xbar --protocol ltp --engines behavioural,spice --out $(SYN_OUT)
 	$(CK) characterise testbenches/multisynapse_train.xbar --protocol meta --engines behavioural,spice --out $(SYN_OUT)
 	$(CK) cue-task --trials 40 --spread 0.1,0.3,0.5 --out $(SYN_OUT)
+
+# device models: declarations, portability rule and numeric lockstep; ngspice stress runs
+.PHONY: models-check models-stress
+models-check: setup
+	$(CK) models check
+
+models-stress: setup
+	$(PY) -m circuitkit.devices.stress

@@ -74,7 +74,8 @@ class MultiSynapse(DeviceModel):
     )
     states = (State("s", "s0", "short-term state: grows under positive drive, decays with tau_s (1 + nu h)"),
               State("l", "l0", "long-term state: consolidates from s, depressed by negative drive"),
-              State("h", "h0", "meta trace of recent activity: slows the decay of s, damps consolidation"))
+              State("h", "h0", "meta trace of recent activity: slows the decay of s, damps consolidation",
+                    on_bound=None))
 
     @staticmethod
     def conductance(x: np.ndarray, p: ParamSet) -> np.ndarray:
