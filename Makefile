@@ -10,7 +10,7 @@ TOOLCHAIN_STAMP := build/.toolchain
 SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
-.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor \
+.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor synapse \
         sweep-ir-drop sweep-write-disturb sweep-engines
 
 help:
@@ -77,6 +77,15 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# multi-mechanism synapse: characterisation in both engines and the short-term-memory task (docs/synapse.md)
+SYN_OUT ?= build/synapse
+synapse: setup
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol ppf --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol decay --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol ltp --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol meta --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) cue-task --trials 40 --spread 0.1,0.3,0.5 --out $(SYN_OUT)
 
 # device models: declarations, portability rule and numeric lockstep; ngspice stress runs
 .PHONY: models-check models-stress

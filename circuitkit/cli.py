@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_parser(sub, "doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
     p.set_defaults(func=cmd_doctor)
 
+    from .synapse_cli import add_synapse_commands
+    add_synapse_commands(sub)
     try:
         from .sweep.cli import add_sweep_commands
     except ImportError:
