@@ -159,6 +159,12 @@ def estimate(design: "Design") -> Estimate:
         n_phase_points = 0
         for ph in design.stimulus:
             n_phase_points += 4 * (ph.count if isinstance(ph, ProgramPhase) else 1)     # other kinds: one phase
+            for w in getattr(ph, "waves", None) or ():                                  # line waveforms, spikes
+                shape = getattr(w, "shape", None)
+                if shape is not None:
+                    points += len(getattr(w, "spikes", ())) * len(shape.times)
+                elif getattr(w, "waveform", None) is not None:
+                    points += len(getattr(w.waveform, "times", ()))
         points += (2 * R + C) * n_phase_points                         # PWL corners of every line
         groups = {r.what for r in design.records if not r.args} or {"column_currents", "tia_out"}
         probes += 2 * C * bool(groups & {"column_currents", "tia_out", "adc_codes"})
