@@ -140,7 +140,8 @@ def test_paired_pulses_closer_in_time_facilitate_more():
     responses = [_peak_after_second(gap) for gap in (100e-9, 500e-9, 3e-6)]
     firsts = [r[0] for r in responses]
     seconds = [r[1] for r in responses]
-    assert firsts == pytest.approx([firsts[0]] * 3, rel=1e-6)        # identical first pulses
+    # identical first pulses (to the error-controlled integration: the step sequences differ with the stop time)
+    assert firsts == pytest.approx([firsts[0]] * 3, rel=1e-3)
     assert seconds[0] > seconds[1] > seconds[2]                      # facilitation decays with the gap
     assert seconds[0] - p.gmin > 1.3 * (firsts[0] - p.gmin)          # strong at 100 ns
     # below w = 1 - wedge, w obeys a linear equation: the second response is the first plus
