@@ -96,3 +96,18 @@ def test_nonlinear_batched_read_matches_ngspice(tmp_path):
     spice = cross_check(circuit).spice
     ref = np.array([float(spice[f"icol_{j}"]) for j in range(N)])
     assert _rel(res.currents[1], ref) < 1e-6
+
+
+def test_simulate_op_takes_the_line_solver_only_when_it_may(tmp_path, monkeypatch):
+    import circuitkit.behavioural.engine as engine
+    vec = _vectors(1, n=12)[0]
+    lin = _circuit(tmp_path, vec, device="vteam(iv = 0)", n=12, name="lin.xbar")
+    fast = simulate(lin)
+    assert fast.meta["fast_path"] is True and fast.meta["factorizations"] == 0
+    monkeypatch.setattr(engine, "fast_operating_point", lambda c: (None, "disabled"))
+    full = simulate(lin)
+    monkeypatch.undo()
+    ref = np.array([float(full[f"icol_{j}"]) for j in range(12)])
+    assert _rel([float(fast[f"icol_{j}"]) for j in range(12)], ref) < 1e-9
+    nonlinear = simulate(_circuit(tmp_path, vec, n=12, name="nl.xbar"))
+    assert nonlinear.meta["fast_path"] == "cells nonlinear at the source values"

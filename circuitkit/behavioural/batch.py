@@ -142,13 +142,8 @@ class CrossbarReader:
             c = np.broadcast_to(f[None, :, :], jac.shape)
             rows.append(r.ravel()), cols.append(c.ravel())
             self._mos.append(dict(g=g, nodes=nodes, jac=jac, off=off, inc=inc, r=r, c=c))
-        self.pattern = SparsePattern(nf, np.concatenate(rows), np.concatenate(cols))
-        kr, kc, kv = lr._k_triplets
-        self.base = self.pattern.accumulate(self.pattern.positions(kr, kc), kv)
-        for d in self._dev:
-            d["pos"] = self.pattern.positions(d["r"], d["c"])
-        for d in self._mos:
-            d["pos"] = self.pattern.positions(d["r"], d["c"])
+        self._pattern_parts = (rows, cols)
+        self.pattern = None                     # built on the first Newton solve (the linear path needs none)
         self.atol = np.where(lr.free < lr.n_v, self.tol.vntol, self.tol.abstol)[:, None]
         # eliminated outputs: their current gains the devices' deviation at their node
         elim = lr.src_fixed[lr.out_source]
@@ -253,8 +248,18 @@ class CrossbarReader:
         F = lr.K @ y - rhs + corr[lr.free]
         return F, corr, dj
 
+    def _build_pattern(self) -> None:
+        rows, cols = self._pattern_parts
+        self.pattern = SparsePattern(self.nf, np.concatenate(rows), np.concatenate(cols))
+        kr, kc, kv = self.lr._k_triplets
+        self.base = self.pattern.accumulate(self.pattern.positions(kr, kc), kv)
+        for d in self._dev + self._mos:
+            d["pos"] = self.pattern.positions(d["r"], d["c"])
+
     def _jacobian_data(self, dj: list, column: int | None) -> np.ndarray:
         """Jacobian data on the pattern: ``column`` None -> averaged over the batch, else that vector's."""
+        if self.pattern is None:
+            self._build_pattern()
         data = self.base.copy()
         sign = np.array([1.0, -1.0, -1.0, 1.0])[:, None]
         nd = len(self._dev)

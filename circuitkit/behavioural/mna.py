@@ -60,7 +60,7 @@ class SparsePattern:
         self.size = size
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
         keep = (rows < size) & (cols < size)
-        self._keys = np.unique(cols[keep] * size + rows[keep])
+        self._keys = _sorted_unique(cols[keep] * size + rows[keep])
         self.nnz = int(self._keys.size)
         self.indices = (self._keys % size).astype(np.int32)
         counts = np.bincount(self._keys // size, minlength=size)
@@ -277,6 +277,16 @@ def compact(matrix: sp.spmatrix) -> sp.csr_matrix:
     out = sp.csr_matrix(matrix, copy=True)
     out.eliminate_zeros()
     return out
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique`` by an in-place sort: numpy >= 2.3 hashes integer arrays in ``unique``, measured 1.5-3 s
+    on the 1.7e6 stamp keys of a 256x256 crossbar against 0.1 s for the sort."""
+    keys = np.array(keys, dtype=np.int64)
+    if keys.size == 0:
+        return keys
+    keys.sort(kind="stable" if keys.size < 64 else "quicksort")
+    return keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

@@ -12,6 +12,9 @@ capacitance) is estimated from the divided difference of order
     h'   = (trtol * tol / max(abstol, factor * |DD_{order+1} q|)) ** (1 / order)
     factor = 1/2 (backward Euler), 1/12 (trapezoidal)
 
+Node voltages are checked too: the quadratic predictor (extrapolation of
+the last three points) against the converged solution, within ``vreltol
+|v| + vabstol`` (ngspice's ``newtrunc`` tolerances; :func:`_voltage_limit`).
 The step is accepted when ``min h' > 0.9 h`` over all rows (the next step is
 then ``min(h', 2 h, max_step)``), else rejected and retried with ``h'``.
 Newton failures cut the step by 8. Steps land exactly on every waveform
@@ -26,7 +29,8 @@ the printing grid. Step sizes are rounded down onto a geometric ladder
 (``LADDER`` steps per octave) so that equal steps share one cached matrix and
 factorisation; that only shortens steps.
 
-Output: every print time ``k * tstep`` (and ``tstop``) plus every breakpoint.
+Output: every accepted time point (as ngspice's raw file: they include every
+breakpoint) plus every print time ``k * tstep`` (and ``tstop``).
 Print times between accepted points are interpolated by the quadratic through
 the accepted point pair around them and the one before (never across a
 breakpoint: there the interpolation is linear; where those three values are
@@ -125,10 +129,12 @@ class LteTolerances:
     abstol: float = 1e-12
     chgtol: float = 1e-14
     trtol: float = 1.0
+    vreltol: float = 1e-3          # node-voltage predictor check (ngspice's lteReltol / lteAbstol)
+    vabstol: float = 1e-6
 
     @classmethod
     def ngspice(cls) -> "LteTolerances":
-        return cls(reltol=1e-3, abstol=1e-12, chgtol=1e-14, trtol=7.0)
+        return cls(reltol=1e-3, abstol=1e-12, chgtol=1e-14, trtol=7.0, vabstol=math.inf)
 
 
 #: ngspice's trapCoeff: LTE factor of backward Euler (order 1) and the trapezoidal rule (order 2)
@@ -216,6 +222,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         y, op_stats = operating_point(system, solver, 0.0)
     except NewtonFailure as exc:
         raise ConvergenceError(f"operating point: {exc}", 0.0) from None
+    nv = system.n_v
     stepper = _Stepper(system, solver)
     trunc = _Truncation(system, lte)
     i_c = np.zeros(system.size)
@@ -233,15 +240,17 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         target = stops[nxt]
         h = min(h, hmax)
         planned = h
-        if t + h >= target - min_break:            # land on the stop (ngspice: CKTbreak)
-            h1 = target - t
-        elif t + 2 * h > target:                   # don't leave a sliver before the stop
-            h1 = 0.5 * (target - t)
+        remaining = target - t
+        if h >= remaining:                          # land on the stop (ngspice: CKTbreak)
+            h1 = remaining
+        elif 2 * h > remaining:                     # don't leave a sliver before the stop
+            h1 = 0.5 * remaining
         else:
             h1 = h
-        t1 = target if h1 == target - t else t + h1
+        t1 = target if h1 == remaining else t + h1
         backward_euler = be_left > 0
-        guess = extrapolate(history, t1) if len(history) > 1 else None
+        points = history + [(t, y)]
+        guess = extrapolate(points, t1) if len(points) > 1 else None
         try:
             y1, i1 = stepper.try_step(y, i_c, t, t1, backward_euler, guess)
         except NewtonFailure as exc:
@@ -254,6 +263,8 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         order = 1 if backward_euler else 2
         q1 = trunc.charges(y1)
         limit = trunc.step_limit(order, q1, h1, i1[trunc.rows], i_c[trunc.rows])
+        if len(points) == PREDICTOR_POINTS:          # node voltages: quadratic predictor vs the solution
+            limit = min(limit, _voltage_limit(y1[:nv], guess[:nv], y[:nv], h1, lte))
         if limit < ACCEPT * h1 and h1 > hmin:
             rejected += 1
             h = _ladder(max(limit, hmin), hmax)
@@ -275,12 +286,37 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                 h = _ladder(FIRST_STEP_FRACTION * min(planned, stops[nxt] - t), hmax)
     times_a = np.asarray(times)
     values = np.vstack(outs)
-    out_t = print_times(tstop, float(analysis.tstep), bp, min_break)
-    out = interpolate(times_a, values, np.asarray(corner), out_t)
+    grid = print_times(tstop, float(analysis.tstep), bp, min_break)
+    # output: the print grid plus the engine's own points (like ngspice's raw file), print times
+    # interpolated, own points exact; print times within 1e-9 of a step of an own point are that point
+    near = _distance_to_sorted(grid, times_a) <= 1e-9 * float(analysis.tstep)
+    grid = grid[~near]
+    out_t = np.concatenate((times_a, grid))
+    order = np.argsort(out_t, kind="stable")
+    out_t = out_t[order]
+    out = np.vstack((values, interpolate(times_a, values, np.asarray(corner), grid)))[order]
     stats = {"steps": accepted, "rejected_steps": rejected, "newton_cuts": newton_cuts,
              "breakpoints": int(bp.size), "split_steps": stepper.splits, "op_source_steps": op_stats["source_steps"],
              "max_step": hmax, "printed": int(out_t.size)}
     return out_t, out, stats
+
+
+def _voltage_limit(y1: np.ndarray, predicted: np.ndarray, y0: np.ndarray, h: float, lte: LteTolerances) -> float:
+    """Largest step for which the quadratic predictor's error stays within ``vreltol |v| + vabstol``.
+
+    The error of the quadratic extrapolation over one step is about ``h^3 |d3v/dt3|``
+    (ngspice's ``newtrunc`` idea with its ``lteReltol``/``lteAbstol``); it
+    bounds the error of the quadratic interpolation onto the print grid
+    (about a tenth of it), which the charge-based estimate does not see in
+    circuits without charges (a transistor turning on under a ramped gate).
+    """
+    tol = lte.vreltol * np.maximum(np.abs(y1), np.abs(y0)) + lte.vabstol
+    ratio = float(np.max(np.abs(y1 - predicted) / tol, initial=0.0))
+    if ratio == 0.0:
+        return math.inf
+    if not math.isfinite(ratio):
+        return 0.0
+    return h * ratio ** (-1.0 / 3.0)
 
 
 def print_times(tstop: float, tstep: float, breakpoints: np.ndarray, min_break: float) -> np.ndarray:
