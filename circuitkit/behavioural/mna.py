@@ -103,6 +103,10 @@ class MnaSystem:
         self.b_op = np.zeros(self.size)      # constant right-hand side at the operating point
         for group in circuit.groups:
             self._stamp(group, triplets)
+        g_shunt = shunt_conductance(circuit)
+        if g_shunt:                      # ngspice's rshunt: a conductance from every node to ground
+            nodes = np.arange(self.n_v)
+            triplets["g"].append((nodes, nodes, np.full(self.n_v, g_shunt)))
         blocks = {key: tuple(_concat([part[k] for part in parts]) for k in range(3))
                   for key, parts in triplets.items()}
         stamps = ([DeviceStamp(g, self.unknown) for g in circuit.groups_of(Devices)]
@@ -231,6 +235,28 @@ class Condensation:
                                                         np.broadcast_to(rt[None], (2, 2, rt.shape[1])))))
         c_reduced = bool(np.any(system.c_data[gather] != 0))
         return cls(keep, reduced, pattern, gather, blocks, c_reduced)
+
+
+def shunt_conductance(circuit: Circuit) -> float:
+    """``1 / rshunt`` when ``circuit.options["spice_options"]`` sets ngspice's ``rshunt``, else 0.
+
+    ngspice (checked on ngspice 46): ``gmin`` (1e-12 S) goes only on
+    semiconductor junctions and into the diagonal during gmin stepping, which
+    is removed again, so a node without a DC path stays singular (ngspice
+    then falls back to a transient operating point); ``.options rshunt = R``
+    puts ``1/R`` from *every* node, internal device nodes included, to ground.
+    The behavioural engine does the same with the same ``rshunt``, so a
+    floating node solves alike in both engines; without it, it raises a
+    clear error (singular matrix, the node named in reads).
+    """
+    opts = circuit.options.get("spice_options") or {}
+    for name, value in opts.items():
+        if str(name).lower() == "rshunt":
+            r = float(value)
+            if not (r > 0 and np.isfinite(r)):
+                raise ValueError(f"spice option rshunt must be a positive resistance, got {value!r}")
+            return 1.0 / r
+    return 0.0
 
 
 def linear_stamp(g, unknown, branch) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:

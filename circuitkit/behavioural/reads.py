@@ -79,7 +79,7 @@ import scipy.sparse.linalg as spla
 from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, VoltageSources
 from ..devices.mosfet import level1
 from ..errors import ConvergenceError
-from .mna import initial_states, linear_stamp
+from .mna import initial_states, linear_stamp, shunt_conductance
 from .linesolve import LineSystem, NotLineStructured
 from .newton import Tolerances
 from .ordering import crossbar_coordinates, nested_dissection, propagate_coordinates
@@ -234,6 +234,10 @@ class LinearReads:
             elif isinstance(g, (VoltageSources, VCVS, VCCS)):
                 _, r, cc, v = linear_stamp(g, u, lambda k, g=g: self.branch(g, k))
                 rows.append(r), cols.append(cc), vals.append(v)
+        g_shunt = shunt_conductance(c)
+        if g_shunt:                                    # ngspice's rshunt (mna.shunt_conductance)
+            nodes = np.arange(self.n_v, dtype=self._index)
+            edges.append((nodes, np.full(self.n_v, self.size, self._index), np.full(self.n_v, g_shunt)))
         # bias point for linearisation: fixed nodes at their values with inputs at 0
         values = self.bank.values(t)
         values0 = values.copy()
