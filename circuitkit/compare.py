@@ -131,8 +131,9 @@ def compare_waveforms(circuit: Circuit, spice: Waveforms, behavioural: Waveforms
                       outputs: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Comparison:
     t = common_time(circuit, spice, behavioural)
     w = time_weights(t)
+    internal = {p.name for p in circuit.probes if p.internal}     # recorded for a computation (energy)
     errors = [signal_error(name, aligned(spice, name, t), aligned(behavioural, name, t), w)
-              for name in spice.signals if name in behavioural.signals]
+              for name in spice.signals if name in behavioural.signals and name not in internal]
     extra = {}
     if outputs is not None and len(outputs[0]):
         extra = compare_outputs(circuit, *outputs)

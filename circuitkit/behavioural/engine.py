@@ -69,7 +69,7 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
 
 def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     """Probes of a plain linear 1R crossbar's operating point by the line solver, or (None, why not)."""
-    if circuit.options.get("crossbar") is None:
+    if getattr(circuit, "crossbar", None) is None:
         return None, "not a crossbar"
     from .batch import LINEAR_RTOL, CrossbarReader
     from .linesolve import NotLineStructured

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..devices.base import DeviceModel
+from .layout import CrossbarLayout, Role
 from .waveforms import Waveform
 
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -101,6 +102,7 @@ class Group:
 
     prefix: str = field(default="", init=False, repr=False)  # SPICE element letter
     index: np.ndarray | None = field(default=None, kw_only=True)
+    role: Role = field(default=Role.OTHER, kw_only=True)     # what the group is for (energy, outputs)
 
     @property
     def n(self) -> int:
@@ -320,6 +322,7 @@ class Probe:
     kind: str
     target: Any
     scale: float = 1.0
+    internal: bool = False     # recorded for a computation (e.g. energy), not written to waveforms.parquet
 
 
 # ---------------------------------------------------------------------------
@@ -338,7 +341,8 @@ class Circuit:
         self.groups: list[ElementGroup] = []
         self.analysis: Analysis = OperatingPoint()
         self.probes: list[Probe] = []
-        self.options: dict[str, Any] = {}   # extra metadata for results (sizes, phases, ...)
+        self.options: dict[str, Any] = {}   # non-crossbar metadata only (digest, spice_options); crossbars: .crossbar
+        self.crossbar: CrossbarLayout | None = None   # typed layout of the crossbar, set by the builder
 
     # nodes
     def add_nodes(self, name: str, shape: tuple[int, ...] = (), index=None) -> np.ndarray:
@@ -386,15 +390,24 @@ class Circuit:
     def groups_of(self, kind: type) -> list:
         return [g for g in self.groups if isinstance(g, kind)]
 
+    def groups_with(self, *roles: Role) -> list:
+        """Element groups whose :attr:`Group.role` is one of ``roles``."""
+        return [g for g in self.groups if g.role in roles]
+
     def device_models(self) -> list[type[DeviceModel]]:
         seen: dict[str, type[DeviceModel]] = {}
         for g in self.groups_of(Devices):
             seen.setdefault(g.model.name, g.model)
         return [seen[k] for k in sorted(seen)]
 
-    def probe(self, name: str, kind: str, target, scale: float = 1.0) -> Probe:
-        if any(p.name == name for p in self.probes):
+    def probe(self, name: str, kind: str, target, scale: float = 1.0, internal: bool = False) -> Probe:
+        names = self.__dict__.setdefault("_probe_names", set())
+        if len(names) != len(self.probes):          # the list was edited directly
+            names.clear()
+            names.update(p.name for p in self.probes)
+        if name in names:
             raise ValueError(f"signal '{name}' recorded twice")
-        pr = Probe(name, kind, target, scale)
+        pr = Probe(name, kind, target, scale, internal)
+        names.add(name)
         self.probes.append(pr)
         return pr
