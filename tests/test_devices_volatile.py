@@ -175,7 +175,8 @@ def test_long_train_leaves_a_persistent_change_only_with_consolidation():
     g1, _, m1 = out[2e6]
     assert np.all(m0 == 0.0)
     assert g0[-1] - p.gmin < 0.01 * (g0.max() - p.gmin)      # without consolidation nothing is left
-    assert m1[-1] > 0.2 and np.all(np.diff(m1) >= -1e-12)    # m only grows
+    # m only grows (to the engine's Newton tolerance, reltol 1e-9: a settled state carries ~1e-9 relative noise)
+    assert m1[-1] > 0.2 and np.all(np.diff(m1) >= -1e-9 * m1.max())
     assert g1[-1] - g0[-1] == pytest.approx(p.glt * m1[-1], rel=1e-6)   # what is left is m's share
     assert g1[-1] > p.gmin + 0.1 * (p.gmax - p.gmin)
 

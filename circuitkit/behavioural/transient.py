@@ -348,7 +348,12 @@ def interpolate(times: np.ndarray, values: np.ndarray, corner: np.ndarray, at: n
         q = w_m * vm + w_0 * v0 + w_1 * v1
     del x
     # monotone data stay monotone: where (vm, v0, v1) is monotone the value stays between v0 and v1
-    mono = (v0 - vm) * (v1 - v0) >= 0
+    # (differences below 1e-8 of the values count as flat: Newton leaves ~1e-9 relative noise on a settled state)
+    eps = 1e-8 * (np.abs(v0) + np.abs(v1)) + 1e-300
+    d1, d2 = v0 - vm, v1 - v0
+    d1 = np.where(np.abs(d1) <= eps, 0.0, d1)
+    d2 = np.where(np.abs(d2) <= eps, 0.0, d2)
+    mono = d1 * d2 >= 0
     q = np.where(mono, np.clip(q, np.minimum(v0, v1), np.maximum(v0, v1)), q)
     out = np.where(quad[:, None], q, lin)
     out[exact] = v1[exact]
