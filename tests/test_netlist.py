@@ -382,7 +382,9 @@ def osdi(tmp_path_factory, ngspice) -> dict[str, str]:
     except ImportError:
         compile_va = None
     out = {}
-    for name, va in (("vteam", ROOT / "verilog_a" / "vteam.va"),):
+    # every model a testbench uses (the stress testbenches cover each model with a state)
+    names = ("vteam", "linear_drift", "yakopcic", "stanford_pku", "volatile", "selector")
+    for name, va in ((n, ROOT / "verilog_a" / f"{n}.va") for n in names if (ROOT / "verilog_a" / f"{n}.va").exists()):
         if compile_va is not None:
             out[name] = str(compile_va(va))
         else:
