@@ -77,3 +77,11 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# device models: declarations, portability rule and numeric lockstep; ngspice stress runs
+.PHONY: models-check models-stress
+models-check: setup
+	$(CK) models check
+
+models-stress: setup
+	$(PY) -m circuitkit.devices.stress
