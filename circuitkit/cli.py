@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_sweep_commands(sub)
+    from .workloads.networks.cli import add_network_commands; add_network_commands(sub)  # noqa: E702
     return parser
 
 
