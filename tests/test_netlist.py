@@ -382,9 +382,7 @@ def osdi(tmp_path_factory, ngspice) -> dict[str, str]:
     except ImportError:
         compile_va = None
     out = {}
-    # every model a testbench uses (the stress testbenches cover each model with a state)
-    names = ("vteam", "linear_drift", "yakopcic", "stanford_pku", "volatile", "selector")
-    for name, va in ((n, ROOT / "verilog_a" / f"{n}.va") for n in names if (ROOT / "verilog_a" / f"{n}.va").exists()):
+    for name, va in ((va.stem, va) for va in sorted((ROOT / "verilog_a").glob("*.va"))):   # every shipped model
         if compile_va is not None:
             out[name] = str(compile_va(va))
         else:
