@@ -232,7 +232,11 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     history: list[tuple[float, np.ndarray]] = []
     be_left = BE_STEPS_AFTER_BREAK
     nxt = 0                                        # index of the next stop
-    h = _ladder(min(tstop / 100.0, hmax) / 10.0, hmax)
+    has_devices = bool(system.nonlinear)
+    vext = np.zeros(nv + 1)
+    vext[1:] = y[:nv]
+    bound0 = system.nonlinear.bound_step(vext) if has_devices else math.inf
+    h = _ladder(min(min(tstop / 100.0, hmax) / 10.0, bound0), hmax)
     h = min(h, FIRST_STEP_FRACTION * stops[0])
     hmin = MIN_STEP * hmax
     rejected = newton_cuts = accepted = 0
@@ -276,14 +280,18 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         trunc.push(q1, h1)
         at_stop = t1 == target
         times.append(t), outs.append(record(y)), corner.append(at_stop)
-        h = _ladder(min(limit, 2.0 * h1, hmax), hmax)
+        # the models' $bound_step at the accepted point caps the next step (ngspice: a device's
+        # bound_step is the ceiling of the step that follows its evaluation)
+        vext[1:] = y[:nv]
+        bound = system.nonlinear.bound_step(vext) if has_devices else math.inf
+        h = _ladder(min(limit, 2.0 * h1, hmax, bound), hmax)
         be_left -= 1
         if at_stop:
             nxt += 1
             history.clear()                         # no extrapolation across a corner of a source
             be_left = BE_STEPS_AFTER_BREAK
             if nxt < stops.size:                    # ngspice: 0.1 * min(step before the break, gap to the next)
-                h = _ladder(FIRST_STEP_FRACTION * min(planned, stops[nxt] - t), hmax)
+                h = _ladder(min(FIRST_STEP_FRACTION * min(planned, stops[nxt] - t), bound), hmax)
     times_a = np.asarray(times)
     values = np.vstack(outs)
     grid = print_times(tstop, float(analysis.tstep), bp, min_break)
