@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import itertools
 from pathlib import Path
 from typing import IO, Iterator, Mapping
@@ -56,6 +57,15 @@ _TEMPLATES = {Resistors: "resistors.j2", Capacitors: "capacitors.j2", VoltageSou
               VCVS: "vcvs.j2", VCCS: "vccs.j2", Devices: "devices.j2", Mosfets: "mosfets.j2"}
 _KIND = {Resistors: "resistors", Capacitors: "capacitors", VoltageSources: "voltage sources",
          VCVS: "VCVS", VCCS: "VCCS", Devices: "devices", Mosfets: "MOSFETs"}
+#: netlist dialects and the template directory of each (relative to :data:`TEMPLATE_DIR`)
+DIALECTS = {"ngspice": "", "vacask": "vacask/"}
+#: OSDI files shipped with VACASK (its module path) for the elements it has no built-in for
+VACASK_BUILTIN_OSDI = {Resistors: ("resistor.osdi", "resistor"), Capacitors: ("capacitor.osdi", "capacitor"),
+                       Mosfets: ("spice/mos1.osdi", "sp_mos1")}
+#: VACASK's built-in devices used by the dialect
+VACASK_BUILTINS = {VoltageSources: "vsource", VCVS: "vcvs", VCCS: "vccs"}
+#: simulator options VACASK shares with ngspice under the same name and meaning
+VACASK_OPTIONS = frozenset({"reltol", "abstol", "vntol", "gmin", "temp", "tnom"})
 _PREFIX = {Resistors: "R", Capacitors: "C", VoltageSources: "V", VCVS: "E", VCCS: "G", Devices: "N", Mosfets: "M"}
 
 
@@ -63,38 +73,49 @@ _PREFIX = {Resistors: "R", Capacitors: "C", VoltageSources: "V", VCVS: "E", VCCS
 # public API
 # ---------------------------------------------------------------------------
 
-def render_netlist(circuit: Circuit, osdi: Mapping[str, Path | str], fh: IO[str]) -> None:
-    """Write the ngspice deck of ``circuit`` to ``fh``.
+def render_netlist(circuit: Circuit, osdi: Mapping[str, Path | str], fh: IO[str],
+                   dialect: str = "ngspice") -> None:
+    """Write the deck of ``circuit`` in ``dialect`` (:data:`DIALECTS`) to ``fh``.
 
     ``osdi`` maps each Verilog-A model name the circuit uses to its compiled
     ``.osdi`` file (absolute path). Everything is checked before the first
     byte is written; raises :class:`NetlistError` (a ``ValueError``) on unsafe
-    names or paths, non-finite numbers or sources ngspice would read differently.
+    names or paths, non-finite numbers or sources the simulator would read differently.
+    The element rows are the same for every dialect; only the templates differ
+    (``netlist_templates/*.j2`` for ngspice, ``netlist_templates/vacask/*.j2`` for VACASK).
     """
-    deck = _Deck(circuit, osdi)
+    if dialect not in DIALECTS:
+        raise NetlistError(f"unknown netlist dialect {dialect!r} (known: {', '.join(DIALECTS)})")
+    deck = _Deck(circuit, osdi, dialect)
     env = environment()
+    prefix = DIALECTS[dialect]
 
     def emit(template: str, **context) -> None:
-        stream = env.get_template(template).stream(**context)
+        stream = env.get_template(prefix + template).stream(**context)
         stream.enable_buffering(256)
         stream.dump(fh)
 
     emit("header.j2", title=deck.title, source=deck.source, summary=deck.summary())
+    if dialect == "vacask":
+        emit("models.j2", cards=deck.cards, osdi=deck.osdi_paths, builtin=deck.vacask_builtins())
     for group, names in zip(circuit.groups, deck.instance_names):
         emit(_TEMPLATES[type(group)], section=_section(group), rows=deck.rows(group, names),
              **deck.group_context(group))
     if deck.ground_probe:
         emit("resistors.j2", section="reference node for probes of ground (0 V)",
              rows=iter([(f"R{GROUND_REF}", GROUND_REF, "0", "1")]))
-    emit("models.j2", cards=deck.cards)
-    emit("analysis.j2", options=deck.options, saves=deck.saves, analysis=deck.analysis())
-    emit("control.j2", osdi=deck.osdi_paths, raw_file=RAW_FILE)
+    if dialect == "ngspice":
+        emit("models.j2", cards=deck.cards)
+        emit("analysis.j2", options=deck.options, saves=deck.saves, analysis=deck.analysis())
+        emit("control.j2", osdi=deck.osdi_paths, raw_file=RAW_FILE)
+    else:
+        emit("control.j2", options=deck.options, saves=deck.saves, analysis=deck.analysis())
 
 
-def render_text(circuit: Circuit, osdi: Mapping[str, Path | str]) -> str:
+def render_text(circuit: Circuit, osdi: Mapping[str, Path | str], dialect: str = "ngspice") -> str:
     """The deck as a string (for tests and small circuits)."""
     buf = io.StringIO()
-    render_netlist(circuit, osdi, buf)
+    render_netlist(circuit, osdi, buf, dialect)
     return buf.getvalue()
 
 
@@ -119,6 +140,32 @@ def spice_vector(circuit: Circuit, probe: Probe) -> str:
 def saved_vectors(circuit: Circuit) -> list[str]:
     """The distinct vectors of all probes, in probe order (what ``.save`` lists)."""
     return list(dict.fromkeys(spice_vector(circuit, p) for p in circuit.probes))
+
+
+def vacask_save(circuit: Circuit, probe: Probe) -> str:
+    """What VACASK's ``save`` names for ``probe`` (VACASK is case-sensitive: names as written)."""
+    if probe.kind == "v":
+        node = _probe_node(circuit, probe)
+        if node == 0:
+            return f"v({GROUND_REF})"
+        return f"v({safe_node_name(circuit.node_name(node), f'node of signal {probe.name!r}')})"
+    if probe.kind == "i":
+        group, k = _probe_source(circuit, probe)
+        return f"i({safe_name(group.instance_name(k), f'source of signal {probe.name!r}')})"
+    raise NetlistError(f"signal {probe.name!r}: unknown probe kind {probe.kind!r} (expected 'v' or 'i')")
+
+
+def vacask_vector(circuit: Circuit, probe: Probe) -> str:
+    """Name of the VACASK raw-file vector holding ``probe``, lowercased as the raw reader returns it.
+
+    VACASK names a node voltage after the node (``a``) and the current through
+    a voltage source after its branch unknown (``vin:flow(br)``, same sign as
+    ngspice's ``i(vin)``: into the positive terminal).
+    """
+    name = vacask_save(circuit, probe).lower()
+    if name.startswith("v("):
+        return name[2:-1]
+    return name[2:-1] + ":flow(br)"
 
 
 @functools.cache
@@ -233,8 +280,9 @@ def _section(group) -> str:
 class _Deck:
     """Everything checked up front; rows formatted lazily when a template asks for them."""
 
-    def __init__(self, circuit: Circuit, osdi: Mapping[str, Path | str]):
+    def __init__(self, circuit: Circuit, osdi: Mapping[str, Path | str], dialect: str = "ngspice"):
         self.circuit = circuit
+        self.dialect = dialect
         self.title = comment_text(circuit.title)
         self.source = comment_text(circuit.source if circuit.source is not None else "(built in Python)")
         self.nodes = _node_table(circuit)
@@ -258,9 +306,10 @@ class _Deck:
                 raise NetlistError(f"node name {GROUND_REF} is reserved (reference for probes of ground)")
             if f"r{GROUND_REF}" in {n.lower() for n in itertools.chain(*self.instance_names)}:
                 raise NetlistError(f"element name R{GROUND_REF} is reserved (reference for probes of ground)")
-        self.saves = saved_vectors(circuit)
+        self.saves = (saved_vectors(circuit) if dialect == "ngspice" else
+                      list(dict.fromkeys(vacask_save(circuit, p) for p in circuit.probes)))
         self.osdi_paths = self._osdi(osdi)
-        self.options = self._options(circuit.options.get("spice_options") or {})
+        self.options = self._options(circuit.options.get("spice_options") or {}, dialect)
         self.cards = self.model_cards()  # built (and checked) now, before anything is written
         self.analysis()
 
@@ -333,15 +382,39 @@ class _Deck:
                 raise NetlistError(f"devices '{group.name}': parameter '{prm.name}' is not finite")
 
     @staticmethod
-    def _options(extra: Mapping[str, object]) -> list[str]:
-        """:data:`OPTIONS` plus ``circuit.options["spice_options"]`` (name -> number, e.g. reltol), sorted."""
+    def _options(extra: Mapping[str, object], dialect: str = "ngspice") -> list[str]:
+        """:data:`OPTIONS` plus ``circuit.options["spice_options"]`` (name -> number, e.g. reltol), sorted.
+
+        VACASK gets only the options it shares with ngspice (:data:`VACASK_OPTIONS`);
+        any other is refused rather than silently dropped.
+        """
         if not isinstance(extra, Mapping):
             raise NetlistError(f"spice_options must map option names to numbers, got {extra!r}")
-        out = list(OPTIONS)
+        out = list(OPTIONS) if dialect == "ngspice" else []
         for name in sorted(extra):
             safe_name(name, "ngspice option")
-            out.append(f"{name.lower()}={format_number(extra[name], f'ngspice option {name}')}")
+            if dialect == "vacask" and name.lower() not in VACASK_OPTIONS:
+                raise NetlistError(f"simulator option '{name}' has no VACASK equivalent "
+                                   f"(VACASK takes {', '.join(sorted(VACASK_OPTIONS))})")
+            out.append(f"{name.lower()}={format_number(extra[name], f'ngspice option {name}' if dialect == 'ngspice' else f'VACASK option {name}')}")
         return out
+
+    def vacask_builtins(self) -> list[dict]:
+        """VACASK's ``load`` lines and ``model`` cards for the plain elements the circuit uses."""
+        kinds = {type(g) for g in self.circuit.groups}
+        if self.ground_probe:
+            kinds.add(Resistors)
+        loads, models = [], []
+        root = _vacask_module_dir()
+        for kind, (osdi, module) in VACASK_BUILTIN_OSDI.items():
+            if kind in kinds:
+                loads.append(safe_path(f"{root}/{osdi}", "VACASK module") if root else osdi)
+                if kind is not Mosfets:
+                    models.append((module, module))
+        for kind, device in VACASK_BUILTINS.items():
+            if kind in kinds:
+                models.append((device, device))
+        return [{"loads": loads, "models": models}]
 
     def _osdi(self, osdi: Mapping[str, Path | str]) -> list[str]:
         paths = []
@@ -449,6 +522,8 @@ class _Deck:
         except (KeyError, TypeError):
             pass
         data = _wave_data(wave, what)
+        if self.dialect == "vacask":
+            data = _vacask_wave(wave, data, what)
         try:
             self._waves[wave] = data
         except TypeError:  # unhashable waveform (e.g. lists inside): format every time
@@ -478,10 +553,15 @@ class _Deck:
                 if m.polarity not in ("nmos", "pmos"):
                     raise NetlistError(f"MOSFETs '{g.name}': polarity {m.polarity!r} (nmos or pmos)")
                 what = f"MOSFETs '{g.name}'"
-                cards.append({"name": g.model_card, "type": m.polarity,
-                              "params": [("level", "1"), ("vto", format_number(m.vto, f"{what}: vto")),
-                                         ("kp", format_number(m.kp, f"{what}: kp")),
-                                         ("lambda", format_number(m.lambda_, f"{what}: lambda"))]})
+                params = [("vto", format_number(m.vto, f"{what}: vto")),
+                          ("kp", format_number(m.kp, f"{what}: kp")),
+                          ("lambda", format_number(m.lambda_, f"{what}: lambda"))]
+                if self.dialect == "vacask":
+                    # VACASK's port of the ngspice level-1 MOSFET (sp_mos1), polarity as a parameter
+                    cards.append({"name": g.model_card, "type": VACASK_BUILTIN_OSDI[Mosfets][1],
+                                  "params": [("type", "1" if m.polarity == "nmos" else "-1")] + params})
+                else:
+                    cards.append({"name": g.model_card, "type": m.polarity, "params": [("level", "1")] + params})
         return cards
 
     def analysis(self) -> dict:
@@ -519,3 +599,49 @@ def _wave_data(wave, what: str) -> dict:
         values = format_numbers(np.asarray(wave.values, dtype=float), f"{what}: PWL values")
         return {"kind": "pwl", "dc": dc, "pairs": list(zip(times, values))}
     raise NetlistError(f"{what}: unsupported waveform {type(wave).__name__} (DC, Sine, Pulse, PWL)")
+
+
+def _vacask_module_dir() -> str | None:
+    """VACASK's own OSDI directory as an absolute path (so a file of the same name in the working
+    directory is never loaded instead), or None when VACASK is not installed (names then resolve
+    through VACASK's module path)."""
+    try:
+        from ..spice.toolchain import vacask_module_dir
+        return str(vacask_module_dir())
+    except Exception:  # noqa: BLE001 - generating a deck does not need VACASK installed
+        return None
+
+
+def _vacask_wave(wave, data: dict, what: str) -> dict:
+    """VACASK ``vsource`` parameters of a waveform with ngspice's semantics, or a refusal.
+
+    Measured with vacask 0.3.4: a sine's ``phase`` is ignored, so a phase is
+    written as an equivalent negative delay (exact when the sine has no delay:
+    ``sin(2 pi f t + phi) = sin(2 pi f (t + phi / (2 pi f)))``, the damping
+    factor folded into the amplitude); a pulse needs period > rise + width + fall.
+    """
+    kind = data["kind"]
+    out = dict(data)
+    if kind == "sin":
+        offset, amplitude, freq, delay, damping, phase = (float(x) for x in
+                                                          (wave.offset, wave.amplitude, wave.freq, wave.delay,
+                                                           wave.damping, wave.phase))
+        if phase != 0.0:
+            if delay != 0.0:
+                raise NetlistError(f"{what}: a sine with both a delay and a phase cannot be written for VACASK "
+                                   "(it ignores the phase); drop one of them or use the ngspice engine")
+            shift = -phase / 360.0 / freq
+            delay = shift
+            amplitude = amplitude * math.exp(-damping * shift)
+        out["args"] = {"sinedc": format_number(offset, f"{what}: sine"),
+                       "ampl": format_number(amplitude, f"{what}: sine"),
+                       "freq": format_number(freq, f"{what}: sine"),
+                       "delay": format_number(delay, f"{what}: sine"),
+                       "theta": format_number(damping, f"{what}: sine")}
+    elif kind == "pulse":
+        if wave.period <= wave.rise + wave.width + wave.fall:
+            raise NetlistError(f"{what}: pulse period {wave.period:g} must exceed rise + width + fall "
+                               f"= {wave.rise + wave.width + wave.fall:g} for VACASK")
+        keys = ("val0", "val1", "delay", "rise", "fall", "width", "period")
+        out["args"] = dict(zip(keys, data["args"]))
+    return out

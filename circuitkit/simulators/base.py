@@ -1,0 +1,105 @@
+"""What every SPICE-class simulator shares: compile, render, run, map vectors to probes."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..circuit.model import Circuit, Probe
+from ..errors import SpiceError
+from ..results import Waveforms
+
+
+@dataclass
+class SimRun:
+    """Vectors of one run (lowercase raw-file names) and what the simulator said."""
+
+    vectors: dict[str, np.ndarray]
+    log: str
+    warnings: list[str] = field(default_factory=list)
+    backend: str = "batch"
+    wall_s: float = 0.0
+    version: str = ""
+
+
+class Simulator:
+    """One simulator: a netlist dialect and a runner.
+
+    Subclasses set :attr:`engine` (the engine name), :attr:`dialect`,
+    :attr:`netlist_name`, and implement :meth:`run` and :meth:`vector`.
+    """
+
+    engine = ""
+    label = ""
+    dialect = ""
+    netlist_name = "circuit.cir"
+
+    # -- dialect ------------------------------------------------------------------
+    def write_netlist(self, circuit: Circuit, path: Path) -> Path:
+        """Render the deck to ``path`` atomically (models compiled as needed): never a partial file."""
+        from ..netlist.render import render_netlist
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        osdi = compile_models(circuit)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", buffering=1 << 20) as fh:
+                render_netlist(circuit, osdi, fh, self.dialect)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return path
+
+    def vector(self, circuit: Circuit, probe: Probe) -> str:
+        raise NotImplementedError
+
+    # -- runner -------------------------------------------------------------------
+    def run(self, netlist: Path, workdir: Path, timeout: float, **options) -> SimRun:
+        raise NotImplementedError
+
+    # -- both -------------------------------------------------------------------------
+    def simulate(self, circuit: Circuit, workdir: Path | None = None, timeout: float = 3600.0,
+                 **options) -> Waveforms:
+        tmp = None
+        if workdir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="circuitkit-")
+            workdir = Path(tmp.name)
+        try:
+            workdir = Path(workdir)
+            t0 = time.perf_counter()
+            netlist = self.write_netlist(circuit, workdir / self.netlist_name)
+            render_s = time.perf_counter() - t0
+            run = self.run(netlist, workdir=workdir, timeout=timeout, **options)
+            return self.waveforms(circuit, run, render_s)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+
+    def waveforms(self, circuit: Circuit, run: SimRun, render_s: float = 0.0) -> Waveforms:
+        signals = {}
+        t = run.vectors.get("time")
+        for probe in circuit.probes:
+            name = self.vector(circuit, probe)
+            if name not in run.vectors:
+                raise SpiceError("failed", f"{self.label} did not return vector '{name}' for signal "
+                                           f"'{probe.name}'", log=run.log)
+            values = np.asarray(run.vectors[name], dtype=float) * probe.scale
+            signals[probe.name] = values if t is not None else values.reshape(-1)[0]
+        meta = {"render_s": render_s, "simulator": self.label, f"{self.label}_version": run.version,
+                "backend": run.backend, "warnings": run.warnings[:20]}
+        return Waveforms(self.engine, None if t is None else np.asarray(t, dtype=float), signals,
+                         wall_s=run.wall_s, meta=meta)
+
+
+def compile_models(circuit: Circuit) -> dict[str, Path]:
+    """Compile (or take from the cache) every Verilog-A model the circuit uses."""
+    from ..spice.osdi import compile_all
+    return compile_all([m.name for m in circuit.device_models()])
