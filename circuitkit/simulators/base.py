@@ -39,12 +39,17 @@ class Simulator:
     netlist_name = "circuit.cir"
 
     # -- dialect ------------------------------------------------------------------
-    def write_netlist(self, circuit: Circuit, path: Path) -> Path:
-        """Render the deck to ``path`` atomically (models compiled as needed): never a partial file."""
+    def write_netlist(self, circuit: Circuit, path: Path, stage: Path | None = None) -> Path:
+        """Render the deck to ``path`` atomically (models compiled as needed): never a partial file.
+
+        A compiled model whose cache path cannot be written into a deck (a space
+        in ``CIRCUITKIT_CACHE``, say: ngspice's ``pre_osdi`` takes no quotes) is
+        copied into ``stage`` (default: ``<deck stem>_osdi/`` next to the deck).
+        """
         from ..netlist.render import render_netlist
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        osdi = compile_models(circuit)
+        osdi = stage_osdi(compile_models(circuit), stage or path.with_name(f"{path.stem}_osdi"))
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", buffering=1 << 20) as fh:
@@ -72,14 +77,16 @@ class Simulator:
         if workdir is None:
             tmp = tempfile.TemporaryDirectory(prefix="circuitkit-")
             workdir = Path(tmp.name)
+        stage = tempfile.TemporaryDirectory(prefix="circuitkit-osdi-")
         try:
             workdir = Path(workdir)
             t0 = time.perf_counter()
-            netlist = self.write_netlist(circuit, workdir / self.netlist_name)
+            netlist = self.write_netlist(circuit, workdir / self.netlist_name, stage=Path(stage.name))
             render_s = time.perf_counter() - t0
             run = self.run(netlist, workdir=workdir, timeout=timeout, **options)
             return self.waveforms(circuit, run, render_s)
         finally:
+            stage.cleanup()
             if tmp is not None:
                 tmp.cleanup()
 
@@ -97,6 +104,30 @@ class Simulator:
                 "backend": run.backend, "warnings": run.warnings[:20]}
         return Waveforms(self.engine, None if t is None else np.asarray(t, dtype=float), signals,
                          wall_s=run.wall_s, meta=meta)
+
+
+def stage_osdi(osdi: dict[str, Path], stage: Path) -> dict[str, Path]:
+    """``osdi`` with every path a deck cannot hold replaced by a copy in ``stage`` (created if needed)."""
+    import shutil
+
+    from ..netlist.safety import NetlistError, safe_path
+    out = {}
+    for name, path in osdi.items():
+        try:
+            safe_path(path, "OSDI file")
+            out[name] = Path(path)
+            continue
+        except NetlistError:
+            pass
+        stage = Path(stage).resolve()
+        target = stage / Path(path).name
+        safe_path(target, f"staging copy of the OSDI file of model '{name}' (the cache path {path} cannot "
+                          "be written into a deck; choose an output directory or CIRCUITKIT_CACHE without "
+                          "spaces or special characters)")
+        stage.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        out[name] = target
+    return out
 
 
 def compile_models(circuit: Circuit) -> dict[str, Path]:

@@ -298,3 +298,110 @@ def shared_available() -> tuple[bool, str]:
         return True, ""
     except ToolchainError as exc:
         return False, str(exc)
+
+
+# --------------------------------------------------------------------------- isolation
+
+#: extra seconds a child gets beyond the run's timeout to start up and report
+CHILD_GRACE_S = 60.0
+
+
+def run_shared_isolated(netlist: Path, timeout: float, workdir: Path) -> SpiceRun:
+    """:func:`run_shared` in a child Python process with a private working directory.
+
+    libngspice runs in the child, so if ngspice crashes (a damaged model
+    library raises SIGBUS, an assertion aborts) the child dies and this
+    process raises a :class:`SpiceError` saying so, with what ngspice printed.
+    The child's working directory and HOME are a fresh private directory, so
+    no ``.spiceinit`` of the output directory or home is read.
+    """
+    import json
+    import os
+    import pickle
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from .runner import private_dir
+
+    netlist = Path(netlist).resolve()
+    workdir = Path(workdir).resolve()
+    private = private_dir("ngspice-shared")
+    result = private / "result.pickle"
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, HOME=str(private), LC_ALL="C", LANG="C",
+               PYTHONPATH=os.pathsep.join([root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    args = json.dumps({"netlist": str(netlist), "workdir": str(workdir), "timeout": timeout, "result": str(result)})
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", "from circuitkit.spice.shared import _child; _child()", args],
+                                cwd=private, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout + CHILD_GRACE_S)
+        except BaseException as exc:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise SpiceError("timeout", f"ngspice (shared backend) did not finish within {timeout:g} s",
+                                 netlist=netlist) from None
+            raise
+        printed = (out or b"").decode("utf-8", errors="replace")
+        if result.is_file():
+            with open(result, "rb") as fh:
+                kind, payload = pickle.load(fh)
+            if kind == "ok":
+                return payload
+            if kind == "spice_error":
+                err = SpiceError(payload["kind"], payload["message"], payload["log_lines"], log=payload["log"],
+                                 netlist=netlist)
+                if "time" in payload:
+                    err.time = payload["time"]  # type: ignore[attr-defined]
+                raise err
+            raise ToolchainError(payload) if kind == "toolchain" else SpiceError("failed", payload)
+        log = ""
+        try:
+            log = (workdir / LOG_NAME).read_text(errors="replace")
+        except OSError:
+            pass
+        code = proc.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            what = f"ngspice crashed the shared-library backend ({name})"
+        else:
+            what = f"the shared-library backend exited with status {code} without a result"
+        lines = [line for line in (log + "\n" + printed).splitlines() if line.strip()]
+        raise SpiceError("failed", what + "; the batch backend (--backend batch) may say more",
+                         lines[-20:], log=log + printed, netlist=netlist)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _child() -> None:
+    """Entry point of the child process: run the deck, pickle the SpiceRun or the SpiceError."""
+    import json
+    import pickle
+    import sys
+
+    from ..errors import CircuitkitError
+    args = json.loads(sys.argv[1])
+    try:
+        run = run_shared(Path(args["netlist"]), timeout=float(args["timeout"]), workdir=Path(args["workdir"]))
+        payload = ("ok", run)
+    except SpiceError as exc:
+        message = str(exc).split("\n", 1)[0].split(": ", 1)[-1]
+        payload = ("spice_error", {"kind": exc.kind, "message": message, "log_lines": exc.log_lines, "log": exc.log})
+        if hasattr(exc, "time"):
+            payload[1]["time"] = exc.time
+    except ToolchainError as exc:
+        payload = ("toolchain", str(exc))
+    except CircuitkitError as exc:
+        payload = ("other", str(exc))
+    with open(args["result"], "wb") as fh:
+        pickle.dump(payload, fh)
