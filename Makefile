@@ -11,7 +11,7 @@ SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
 .PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor \
-        sweep-ir-drop sweep-write-disturb sweep-engines
+        sweep-ir-drop sweep-write-disturb sweep-engines render-memory
 
 help:
 	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
@@ -77,3 +77,7 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# peak memory of rendering a 2048x2048 netlist (must stay under 1 GB; takes a few minutes)
+render-memory: setup
+	@bash scripts/render-memory.sh 2048 spice

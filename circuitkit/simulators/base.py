@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,74 @@ class SimRun:
     backend: str = "batch"
     wall_s: float = 0.0
     version: str = ""
+
+
+#: netlist bytes per element line and per PWL pair (measured: 60 B per element of a 512x512 deck), rounded up
+NETLIST_BYTES_ELEMENT = 64
+NETLIST_BYTES_POINT = 48
+#: a simulator's resident memory: fixed part and per element, measured and rounded up
+#: (ngspice 46 with KLU on DC crossbar reads: 131 MB at 16x16, 560 MB at 256x256 -> 2.2 kB per element;
+#: VACASK 0.3.4: see docs/simulators.md)
+SIM_FIXED_BYTES = 160 << 20
+SIM_BYTES_ELEMENT = {"spice": 3000, "vacask": 3000}
+
+
+def estimate_netlist_bytes(circuit: Circuit) -> int:
+    """Upper estimate of the deck's size from the element and PWL point counts."""
+    from ..circuit.model import VoltageSources
+    n_el = sum(g.n for g in circuit.groups)
+    points = 0
+    for g in circuit.groups_of(VoltageSources):
+        for wave in g.waveforms:
+            points += len(getattr(wave, "times", ())) or 1
+    return n_el * NETLIST_BYTES_ELEMENT + points * NETLIST_BYTES_POINT
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB" if n >= 1e8 else f"{n / 1e6:.3g} MB"
+
+
+def check_resources(circuit: Circuit, out_dir: Path, engine: str, run: bool) -> None:
+    """Refuse, with the estimate, a deck that would not fit on disk or a run that would not fit in memory.
+
+    Uses :mod:`circuitkit.limits` (configurable limits) when it is present, then checks the
+    free space of ``out_dir`` and, for a run, the memory available now.
+    """
+    from ..errors import DescriptionError, Location
+    try:
+        from .. import limits
+    except ImportError:
+        limits = None
+    if limits is not None and hasattr(limits, "check_circuit"):
+        limits.check_circuit(circuit, "spice")
+    where = Location(file=circuit.source, parameter="design")
+    n_el = sum(g.n for g in circuit.groups)
+    need = estimate_netlist_bytes(circuit)
+    try:
+        free = shutil.disk_usage(out_dir).free
+    except OSError:
+        free = None
+    if free is not None and need > free:
+        raise DescriptionError(f"too large: the netlist needs an estimated {_gb(need)} ({n_el:,} elements), "
+                           f"{out_dir} has {_gb(free)} free", where)
+    if run:
+        mem = SIM_FIXED_BYTES + SIM_BYTES_ELEMENT.get(engine, 3000) * n_el
+        avail = _mem_available()
+        if avail is not None and mem > avail:
+            raise DescriptionError(f"too large: {engine} would need an estimated {_gb(mem)} of memory for "
+                               f"{n_el:,} elements, {_gb(avail)} is available; use the behavioural engine "
+                               "or a smaller circuit", where)
 
 
 class Simulator:
@@ -49,8 +118,10 @@ class Simulator:
         from ..netlist.render import render_netlist
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_resources(circuit, path.parent, self.engine, run=stage is not None)
         osdi = stage_osdi(compile_models(circuit), stage or path.with_name(f"{path.stem}_osdi"))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the umask decides, as for open()
         try:
             with os.fdopen(fd, "w", buffering=1 << 20) as fh:
                 render_netlist(circuit, osdi, fh, self.dialect)
