@@ -211,3 +211,16 @@ def test_vteam_sine_agrees_between_ngspice_and_vacask():
     proc = subprocess.run(PY + ["compare", "testbenches/vteam_sine.xbar", "--engines", "spice,vacask",
                                 "--tol", "1e-4"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sweep_runs_vacask_and_cross_checks_it(tmp_path):
+    from circuitkit.sweep import run_sweep
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'description = "{ROOT / "sweeps" / "read_array.xbar"}"\n'
+                    'engines = ["vacask", "spice"]\nmetrics = ["cross_check", "read_error"]\n'
+                    '[parameters]\nrows = [4]\ncols = [4]\nrw = [1.0]\n')
+    report = run_sweep(spec, tmp_path / "out", workers=1, progress=False)
+    assert report.failed == 0, report.table["error"].tolist()
+    t = report.table
+    assert t["xcheck_rel_rms_max"].max() < 1e-6                  # a linear read: exact in both
+    assert np.allclose(t["read_error_spice"], t["read_error_vacask"], rtol=1e-6)

@@ -32,7 +32,7 @@ NETLIST_BYTES_ELEMENT = 64
 NETLIST_BYTES_POINT = 48
 #: a simulator's resident memory: fixed part and per element, measured and rounded up
 #: (ngspice 46 with KLU on DC crossbar reads: 131 MB at 16x16, 560 MB at 256x256 -> 2.2 kB per element;
-#: VACASK 0.3.4: see docs/simulators.md)
+#: VACASK 0.3.4: 41 MB at 64x64, 513 MB at 256x256 -> 2.4 kB per element)
 SIM_FIXED_BYTES = 160 << 20
 SIM_BYTES_ELEMENT = {"spice": 3000, "vacask": 3000}
 
