@@ -26,6 +26,7 @@ from .. import design as d
 from ..devices.registry import get_model
 from ..errors import DescriptionError, Location, ParameterError
 from ..peripherals import dac_quantize
+from .layout import CrossbarLayout, PhaseInfo, Role, SenseInfo
 from .model import (VCCS, VCVS, Capacitors, Circuit, Devices, Mosfets, OperatingPoint, Resistors, Transient,
                     VoltageSources)
 from .states import initial_states
@@ -86,11 +87,11 @@ def _elements(design: d.Design, c: Circuit, node: _Nodes) -> None:
         if name not in ammeter:
             return node(a)
         inner = c.add_nodes(f"{name}_am")
-        c.add(VoltageSources(f"am_{name}", (), p=node(a), n_=inner, waveforms=[DC(0.0)]))
+        c.add(VoltageSources(f"am_{name}", (), p=node(a), n_=inner, waveforms=[DC(0.0)], role=Role.PROBE))
         return inner
 
     for s in design.sources:
-        c.add(VoltageSources(s.name, (), p=node(s.p), n_=node(s.n), waveforms=[s.waveform]))
+        c.add(VoltageSources(s.name, (), p=node(s.p), n_=node(s.n), waveforms=[s.waveform], role=Role.STIMULUS))
     for r in design.resistors:
         c.add(Resistors(r.name, (), a=first_terminal(r.name, r.a), b=node(r.b), r=r.r))
     for cap in design.capacitors:
@@ -100,7 +101,7 @@ def _elements(design: d.Design, c: Circuit, node: _Nodes) -> None:
         p = first_terminal(dev.name, dev.p)
         states = [c.add_nodes(f"{dev.name}_{st.name}") for st in model.states]
         c.add(Devices(dev.name, (), model=model, p=p, n_=node(dev.n), states=np.array(states, dtype=np.int64),
-                      params=dict(dev.params)))
+                      params=dict(dev.params), role=Role.CELL))
     unknown = [r for r in design.records if r.what == "i" and r.args and r.args[0] not in
                {e.name for e in design.sources + design.resistors + design.capacitors + design.devices}]
     for r in unknown:
@@ -322,31 +323,36 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
     nd = driven.size
     row_waves = [wv for i, wv in enumerate(_waves(tl.rows, is_op)) if not tl.row_float[i]]
     part = None if nd == R else driven
+    row_sources: list[str] = []
     for side, col in zip(("l", "r") if len(ends) == 2 else ("",), ends):
         if nd == 0:
             break
         tag = f"row{side}"
         if w.r_row > 0:
             drv = c.add_nodes(f"{name}_d{tag}", (R,), index=driven)
-            c.add(Resistors(f"{name}_s{tag}", (R,), a=drv, b=wl[driven, col], r=w.r_row, index=part))
+            c.add(Resistors(f"{name}_s{tag}", (R,), a=drv, b=wl[driven, col], r=w.r_row, index=part, role=Role.WIRE))
         else:
             drv = wl[driven, col]
         src = drv
         if design.row_driver.r_out > 0:
             src = c.add_nodes(f"{name}_v{tag}n", (R,), index=driven)
-            c.add(Resistors(f"{name}_o{tag}", (R,), a=src, b=drv, r=design.row_driver.r_out, index=part))
+            c.add(Resistors(f"{name}_o{tag}", (R,), a=src, b=drv, r=design.row_driver.r_out, index=part,
+                            role=Role.DRIVER))
         c.add(VoltageSources(f"{name}_v{tag}", (R,), p=src, n_=np.zeros(nd, np.int64), waveforms=row_waves,
-                             index=part))
+                             index=part, role=Role.STIMULUS))
+        row_sources.append(f"{name}_v{tag}")
     if w.r_row > 0 and C > 1:
-        c.add(Resistors(f"{name}_rwl", (R, C - 1), a=wl[:, :-1], b=wl[:, 1:], r=w.r_row))
+        c.add(Resistors(f"{name}_rwl", (R, C - 1), a=wl[:, :-1], b=wl[:, 1:], r=w.r_row, role=Role.WIRE))
     if w.r_col > 0 and R > 1:
-        c.add(Resistors(f"{name}_rbl", (R - 1, C), a=bl[:-1, :], b=bl[1:, :], r=w.r_col))
+        c.add(Resistors(f"{name}_rbl", (R - 1, C), a=bl[:-1, :], b=bl[1:, :], r=w.r_col, role=Role.WIRE))
     if w.c_row > 0:
         nodes = np.unique(wl)
-        c.add(Capacitors(f"{name}_cwl", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64), c=w.c_row))
+        c.add(Capacitors(f"{name}_cwl", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64), c=w.c_row,
+                         role=Role.WIRE))
     if w.c_col > 0:
         nodes = np.unique(bl)
-        c.add(Capacitors(f"{name}_cbl", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64), c=w.c_col))
+        c.add(Capacitors(f"{name}_cbl", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64), c=w.c_col,
+                         role=Role.WIRE))
 
     # cells
     model = get_model(xb.model)
@@ -363,13 +369,14 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
             sstates = np.array([c.add_nodes(f"{name}_s{st.name}", (R, C)).ravel() for st in sel.states],
                                dtype=np.int64).reshape(len(sel.states), R * C)
             c.add(Devices(f"{name}_sel", (R, C), model=sel, p=wl.ravel(), n_=mid.ravel(), states=sstates,
-                          params=dict(xb.selector_params)))
+                          params=dict(xb.selector_params), role=Role.SELECTOR))
             mem_p, mem_n = mid, bl
         else:
             gate = c.add_nodes(f"{name}_g", (R,))
-            c.add(VoltageSources(f"{name}_vsel", (R,), p=gate, n_=np.zeros(R, np.int64), waveforms=_waves(tl.gates, is_op)))
+            c.add(VoltageSources(f"{name}_vsel", (R,), p=gate, n_=np.zeros(R, np.int64), waveforms=_waves(tl.gates, is_op),
+                                 role=Role.STIMULUS))
             c.add(Mosfets(f"{name}_acc", (R, C), d=mid.ravel(), g=np.repeat(gate, C), s=bl.ravel(),
-                          b=np.zeros(R * C, np.int64), model=xb.transistor))
+                          b=np.zeros(R * C, np.int64), model=xb.transistor, role=Role.ACCESS))
             mem_p, mem_n = wl, mid
     states = np.array([c.add_nodes(f"{name}_{st.name}", (R, C)).ravel() for st in model.states],
                       dtype=np.int64).reshape(len(model.states), R * C)
@@ -380,19 +387,19 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
     for k, st in enumerate(model.states):
         params[st.init] = x0[k].ravel()
     c.add(Devices(f"{name}_m", (R, C), model=model, p=np.asarray(mem_p).ravel(), n_=np.asarray(mem_n).ravel(),
-                  states=states, params=params))
+                  states=states, params=params, role=Role.CELL))
     if stuck.size:
         # a stuck cell's state terminal is held by a source at its bound: no drive can move it,
         # in either engine, whatever the model (its x0 is the bound, so the operating point agrees)
         c.add(VoltageSources(f"{name}_stuck", (R, C), p=states[0, stuck], n_=np.zeros(stuck.size, np.int64),
-                             waveforms=[DC(float(v)) for v in level], index=stuck))
+                             waveforms=[DC(float(v)) for v in level], index=stuck, role=Role.CLAMP))
     c.options["stuck_cells"] = [(int(k) // C, int(k) % C, float(v)) for k, v in zip(stuck, level)]
 
     # column ends: sources (virtual ground / programming bias) or op-amp TIAs
     end_row = R - 1 if w.sense == "bottom" else 0
     if w.r_col > 0:
         cend = c.add_nodes(f"{name}_cend", (C,))
-        c.add(Resistors(f"{name}_scol", (C,), a=bl[end_row, :], b=cend, r=w.r_col))
+        c.add(Resistors(f"{name}_scol", (C,), a=bl[end_row, :], b=cend, r=w.r_col, role=Role.WIRE))
     else:
         cend = bl[end_row, :]
     zeros = np.zeros(C, np.int64)
@@ -406,34 +413,54 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         src = cend[sensed]
         if design.col_driver.r_out > 0:
             src = c.add_nodes(f"{name}_vcoln", (C,), index=sensed)
-            c.add(Resistors(f"{name}_ocol", (C,), a=cend[sensed], b=src, r=design.col_driver.r_out, index=part))
+            c.add(Resistors(f"{name}_ocol", (C,), a=cend[sensed], b=src, r=design.col_driver.r_out, index=part,
+                            role=Role.DRIVER))
         c.add(VoltageSources(f"{name}_vcol", (C,), p=src, n_=np.zeros(ns, np.int64),
                              waveforms=[wv for j, wv in enumerate(_waves(tl.cols, is_op)) if not tl.col_float[j]],
-                             index=part))
+                             index=part, role=Role.STIMULUS))
         current_src = f"{name}_vcol"
         for j in sensed:
             derived.append((f"vout_{j}", f"icol_{j}", -sense.rf))
     else:
         inn = c.add_nodes(f"{name}_tin", (C,))
         out = c.add_nodes(f"{name}_tout", (C,))
-        c.add(VoltageSources(f"{name}_am", (C,), p=cend, n_=inn, waveforms=[DC(0.0)] * C))
+        c.add(VoltageSources(f"{name}_am", (C,), p=cend, n_=inn, waveforms=[DC(0.0)] * C, role=Role.PROBE))
         current_src = f"{name}_am"
-        c.add(Resistors(f"{name}_rf", (C,), a=inn, b=out, r=sense.rf))
+        c.add(Resistors(f"{name}_rf", (C,), a=inn, b=out, r=sense.rf, role=Role.SENSE))
         if sense.gbw is None:
-            c.add(VCVS(f"{name}_oa", (C,), p=out, n_=zeros, cp=zeros, cn=inn, gain=sense.gain))
+            c.add(VCVS(f"{name}_oa", (C,), p=out, n_=zeros, cp=zeros, cn=inn, gain=sense.gain, role=Role.SENSE))
         else:
             # single-pole op-amp: gm*(v+ - v-) into Rp || Cp, buffered; DC gain gm*Rp, pole at gbw/gain
             rp = 1e3
             pole = c.add_nodes(f"{name}_tpole", (C,))
-            c.add(VCCS(f"{name}_oag", (C,), p=zeros, n_=pole, cp=zeros, cn=inn, gm=sense.gain / rp))
-            c.add(Resistors(f"{name}_oar", (C,), a=pole, b=zeros, r=rp))
-            c.add(Capacitors(f"{name}_oac", (C,), a=pole, b=zeros, c=sense.gain / (2 * np.pi * sense.gbw * rp)))
-            c.add(VCVS(f"{name}_oab", (C,), p=out, n_=zeros, cp=pole, cn=zeros, gain=1.0))
+            c.add(VCCS(f"{name}_oag", (C,), p=zeros, n_=pole, cp=zeros, cn=inn, gm=sense.gain / rp, role=Role.SENSE))
+            c.add(Resistors(f"{name}_oar", (C,), a=pole, b=zeros, r=rp, role=Role.SENSE))
+            c.add(Capacitors(f"{name}_oac", (C,), a=pole, b=zeros, c=sense.gain / (2 * np.pi * sense.gbw * rp),
+                             role=Role.SENSE))
+            c.add(VCVS(f"{name}_oab", (C,), p=out, n_=zeros, cp=pole, cn=zeros, gain=1.0, role=Role.SENSE))
     c.options.update(crossbar=name, rows=R, cols=C, sensed=[int(j) for j in sensed], phases=tl.phases,
                      stimulus_stop=tl.stop,
                      sense={"kind": sense.kind, "rf": sense.rf, "adc_bits": sense.adc_bits,
                             "adc_vmin": sense.adc_vmin, "adc_vmax": sense.adc_vmax},
                      derived=derived)
+    c.crossbar = CrossbarLayout(
+        name=name, rows=R, cols=C, cell=xb.cell, cells=f"{name}_m", model=model,
+        state_names=tuple(st.name for st in model.states),
+        state_nodes=states.reshape(len(model.states), R, C),
+        wl=np.asarray(wl).reshape(R, C), bl=np.asarray(bl).reshape(R, C),
+        row_sources=tuple(row_sources), driven_rows=driven.astype(np.int64),
+        col_source=None if opamp or not sensed.size else f"{name}_vcol",
+        current_source=current_src, sensed=np.asarray(sensed, dtype=np.int64),
+        sense=SenseInfo(sense.kind, float(sense.rf), int(sense.adc_bits or 0),
+                        float(sense.adc_vmin or 0.0), float(sense.adc_vmax or 0.0)),
+        phases=[_phase_info(ph) for ph in tl.phases], stop=tl.stop,
+        selectors=f"{name}_sel" if xb.cell == "1S1R" else None,
+        access=f"{name}_acc" if xb.cell == "1T1R" else None,
+        select_source=f"{name}_vsel" if xb.cell == "1T1R" else None,
+        tia_out=np.asarray(out, dtype=np.int64) if opamp else None,
+        stuck=np.asarray(stuck, dtype=np.int64), stuck_levels=np.asarray(level, dtype=float),
+        clamp=f"{name}_stuck" if stuck.size else None,
+        intended_states=c.options["intended_states"])
 
     # probes: what was asked for, closed over what it needs (ADC codes need TIA outputs need currents)
     records = {r.what for r in design.records if not r.args}
@@ -470,6 +497,14 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
             if g.name.startswith(f"{name}_vrow") or g.name in (f"{name}_vcol", f"{name}_vsel"):
                 for k in range(g.n):
                     c.probe(f"isup_{g.instance_name(k)[len(name) + 3:]}", "i", (g.name, k), scale=-1.0)
+
+
+def _phase_info(ph: dict) -> PhaseInfo:
+    if ph["kind"] == "read":
+        return PhaseInfo(ph["phase"], "read", ph["start"], ph["end"], sample=ph["sample"],
+                         vector=tuple(float(v) for v in ph["vector"]))
+    return PhaseInfo(ph["phase"], "program", ph["start"], ph["end"], rows=tuple(ph["row"]), cols=tuple(ph["col"]),
+                     amplitude=float(ph["amplitude"]), scheme=ph["scheme"])
 
 
 def _analysis(design: d.Design, c: Circuit) -> None:

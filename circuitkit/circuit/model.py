@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..devices.base import DeviceModel
+from .layout import CrossbarLayout, Role
 from .waveforms import Waveform
 
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -101,6 +102,7 @@ class Group:
 
     prefix: str = field(default="", init=False, repr=False)  # SPICE element letter
     index: np.ndarray | None = field(default=None, kw_only=True)
+    role: Role = field(default=Role.OTHER, kw_only=True)     # what the group is for (energy, outputs)
 
     @property
     def n(self) -> int:
@@ -339,6 +341,7 @@ class Circuit:
         self.analysis: Analysis = OperatingPoint()
         self.probes: list[Probe] = []
         self.options: dict[str, Any] = {}   # extra metadata for results (sizes, phases, ...)
+        self.crossbar: CrossbarLayout | None = None   # typed layout of the crossbar, set by the builder
 
     # nodes
     def add_nodes(self, name: str, shape: tuple[int, ...] = (), index=None) -> np.ndarray:
@@ -385,6 +388,10 @@ class Circuit:
 
     def groups_of(self, kind: type) -> list:
         return [g for g in self.groups if isinstance(g, kind)]
+
+    def groups_with(self, *roles: Role) -> list:
+        """Element groups whose :attr:`Group.role` is one of ``roles``."""
+        return [g for g in self.groups if g.role in roles]
 
     def device_models(self) -> list[type[DeviceModel]]:
         seen: dict[str, type[DeviceModel]] = {}
