@@ -176,26 +176,22 @@ def test_a_failed_vacask_run_is_typed_with_its_log(tmp_path):
     assert (tmp_path / "vacask.log").is_file()
 
 
-def test_cli_generate_simulate_and_compare_with_vacask(tmp_path):
+def test_cli_generate_simulate_and_compare_with_vacask(tmp_path, capsys):
+    from circuitkit.cli import main
     out = tmp_path / "deck.sim"
-    proc = subprocess.run(PY + ["generate", "testbenches/read_8x8.xbar", "--engine", "vacask", "-o", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["generate", str(ROOT / "testbenches" / "read_8x8.xbar"), "--engine", "vacask", "-o", str(out)]) == 0
     assert out.read_text().startswith("circuitkit netlist: 8x8 1R crossbar")
     xb = tmp_path / "xb.xbar"
     xb.write_text(CROSSBAR_OP)
-    proc = subprocess.run(PY + ["simulate", str(xb), "--engine", "vacask", "--out", str(tmp_path / "r"),
-                                "--keep-netlist"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["simulate", str(xb), "--engine", "vacask", "--out", str(tmp_path / "r"), "--keep-netlist"]) == 0
     assert (tmp_path / "r" / "waveforms.parquet").is_file() and (tmp_path / "r" / "vacask" / "circuit.sim").is_file()
-    proc = subprocess.run(PY + ["compare", str(xb), "--engines", "spice,vacask,behavioural", "--tol", "1e-6",
-                                "--report", str(tmp_path / "rep.json")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "VACASK against ngspice (reference)" in proc.stdout and "behavioural against ngspice" in proc.stdout
-    proc = subprocess.run(PY + ["compare", str(xb), "--engines", "spice"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode != 0 and "--engines needs two or three" in proc.stderr
+    capsys.readouterr()
+    assert main(["compare", str(xb), "--engines", "spice,vacask,behavioural", "--tol", "1e-6",
+                 "--report", str(tmp_path / "rep.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "VACASK against ngspice (reference)" in printed and "behavioural against ngspice" in printed
+    with pytest.raises(SystemExit, match="--engines needs two or three"):
+        main(["compare", str(xb), "--engines", "spice"])
 
 
 def _vteam_is_portable() -> bool:
