@@ -22,6 +22,7 @@ help:
 	@echo "make sweeps    run the shipped sweeps (sweep-ir-drop, sweep-write-disturb, sweep-engines)"
 	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
 	@echo "make doctor    check the toolchain"
+	@echo "make render-memory  peak memory of generating a 2048x2048 netlist (< 1 GB)"
 	@echo "make clean     remove build outputs (keeps the venv)"
 
 setup: toolchain venv

@@ -1,4 +1,10 @@
-"""The ``shared`` ngspice backend: libngspice in this process, through PySpice.
+"""The ``shared`` ngspice backend: libngspice through PySpice, in a child process.
+
+:func:`run_shared_isolated` (what ``backend="shared"`` calls) starts a child
+Python process in a private working directory that runs :func:`run_shared`
+there, so a crash inside libngspice (SIGBUS from a damaged model library, an
+abort) is reported as a :class:`SpiceError` and this interpreter lives on.
+:func:`run_shared` itself runs libngspice in the calling process:
 
 PySpice 1.5 is used only to load libngspice and register the callbacks; the
 deck is run with the library's own calls because PySpice's wrappers raise as
