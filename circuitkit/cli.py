@@ -8,6 +8,23 @@ from pathlib import Path
 from .errors import CircuitkitError
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (when it has one worth showing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, [], argparse.SUPPRESS) or "default" in text or not action.option_strings
+                and action.nargs not in ("?", "*")):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand whose help lists each option's default."""
+    return sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+
+
 def _overrides(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
@@ -22,13 +39,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("description", type=Path, help="description file (.xbar)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a 'param' of the description (repeatable)")
-    p.add_argument("--models-dir", type=Path, help="directory with extra NAME.va + NAME.py device models")
+    p.add_argument("--models-dir", type=Path,
+                   help="directory with extra NAME.va + NAME.py device models (default: the shipped models only)")
 
 
 def cmd_generate(args) -> int:
     from .engines import write_netlist
     from .workflow import load
     _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    # write_netlist renders next to the target and moves it into place: a refused or failed
+    # netlist leaves no file behind
     out = write_netlist(circuit, args.output, args.engine)
     print(f"wrote {out} ({sum(g.n for g in circuit.groups)} elements, {circuit.n_nodes - 1} nodes)")
     return 0
@@ -37,12 +57,22 @@ def cmd_generate(args) -> int:
 def cmd_simulate(args) -> int:
     from .engines import simulate
     from .workflow import load, write_results
+    from .energy import DEFAULT_BUDGET, record_energy
     _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    if args.energy != "off" and not record_energy(circuit, budget=DEFAULT_BUDGET if args.energy == "auto" else None):
+        if args.energy == "on":
+            raise CircuitkitError("--energy on: the circuit has no element whose energy is counted")
     from .engines import SPICE_ENGINES
     wf = simulate(circuit, args.engine, backend=args.backend,
                   workdir=(args.out / args.engine) if args.engine in SPICE_ENGINES and args.keep_netlist else None)
     summary = write_results(circuit, wf, args.out)
-    print(f"{args.engine}: {len(wf.signals)} signals, {summary['wall_s']:.3f} s -> {args.out}")
+    print(f"{args.engine}: {len(summary['signals'])} signals, {summary['wall_s']:.3f} s -> {args.out}")
+    en, clip = summary.get("energy") or {}, summary["adc_clipping"]
+    if en.get("recorded"):
+        print(f"energy: {en['total_J']:.4g} J dissipated, {en['supplied_J']:.4g} J supplied -> {args.out / 'energy.parquet'}")
+    if clip["clipped"]:
+        print(f"note: the ADC clipped {clip['clipped']} of {clip['samples']} samples "
+              f"({clip['below']} below, {clip['above']} above its range; column adc_clipped in outputs.parquet)")
     return 0
 
 
@@ -125,44 +155,58 @@ def cmd_doctor(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="circuitkit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="circuitkit", description=__doc__, formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     from .engines import ENGINES, SPICE_ENGINES
-    p = sub.add_parser("generate", help="write the ngspice (or VACASK) netlist of a description")
+    p = add_parser(sub, "generate", help="write the ngspice (or VACASK) netlist of a description")
     _common(p)
-    p.add_argument("-o", "--output", type=Path, required=True, help="netlist file to write")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="netlist file to write (not created when the description is refused)")
     p.add_argument("--engine", choices=SPICE_ENGINES, default="spice",
-                   help="netlist dialect: spice (ngspice, default) or vacask")
+                   help="netlist dialect: 'spice' (ngspice, default) or 'vacask' (VACASK)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("simulate", help="simulate a description in one engine")
+    p = add_parser(sub, "simulate", help="simulate a description in one engine")
     _common(p)
     p.add_argument("--engine", choices=ENGINES, default="behavioural",
-                   help="spice (ngspice), vacask (VACASK) or behavioural (default)")
-    p.add_argument("--backend", choices=("batch", "shared"), default="batch", help="ngspice backend")
+                   help="'spice': ngspice on the generated netlist; 'vacask': VACASK on its own netlist of the "
+                        "same circuit; 'behavioural': the numpy engine")
+    p.add_argument("--backend", choices=("batch", "shared"), default="batch",
+                   help="how ngspice runs (spice engine only): 'batch' a subprocess, 'shared' libngspice in a "
+                        "child process")
     p.add_argument("--out", type=Path, required=True, help="directory for waveforms.parquet, outputs.parquet, summary.json")
-    p.add_argument("--keep-netlist", action="store_true", help="keep the netlist and simulator log in OUT/ENGINE")
+    p.add_argument("--keep-netlist", action="store_true",
+                   help="keep the netlist and the simulator's log in OUT/ENGINE (spice or vacask)")
+    p.add_argument("--energy", choices=("auto", "on", "off"), default="auto",
+                   help="record what the energy needs and write OUT/energy.parquet: 'auto' when the node "
+                        "voltages over time fit in memory (about 160 MB), 'on' always, 'off' never")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("compare", help="run two or three engines and compare them with the first")
+    p = add_parser(sub, "compare", help="run two or three engines and compare them with the first")
     _common(p)
     p.add_argument("--engines", default="spice,behavioural", metavar="A,B[,C]",
                    help=f"engines to compare, the first is the reference (of {', '.join(ENGINES)}; "
-                        "default spice,behavioural)")
-    p.add_argument("--tol", type=float, default=0.01, help="relative RMS tolerance per signal (default 0.01)")
-    p.add_argument("--backend", choices=("batch", "shared"), default="batch")
-    p.add_argument("--report", type=Path, help="write the comparison as JSON")
-    p.add_argument("--plot", type=Path, help="write a PNG of the worst signals (and the I-V loop)")
+                        "default: spice,behavioural)")
+    p.add_argument("--tol", type=float, default=0.01,
+                   help="relative RMS tolerance per signal; exit status 1 when a signal exceeds it")
+    p.add_argument("--backend", choices=("batch", "shared"), default="batch",
+                   help="how ngspice runs: 'batch' a subprocess, 'shared' libngspice in a child process")
+    p.add_argument("--report", type=Path, help="write the comparison as JSON to this file (default: none)")
+    p.add_argument("--plot", type=Path,
+                   help="write a PNG of the worst signals (and the I-V loop) to this file (default: none)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("models", help="list, show, compile or lockstep-check device models")
-    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check"))
-    p.add_argument("name", nargs="?")
-    p.add_argument("--models-dir", type=Path)
+    p = add_parser(sub, "models", help="list, show, compile or lockstep-check device models")
+    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check"), default="list",
+                   help="list: one line per model; show NAME: parameters, states and references; "
+                        "compile [NAME]: Verilog-A to OSDI (cached); check [NAME]: Verilog-A/numpy lockstep")
+    p.add_argument("name", nargs="?", help="model name (show needs one; compile and check: every model without)")
+    p.add_argument("--models-dir", type=Path,
+                   help="directory with extra NAME.va + NAME.py device models (default: the shipped models only)")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
+    p = add_parser(sub, "doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
     p.set_defaults(func=cmd_doctor)
 
     try:

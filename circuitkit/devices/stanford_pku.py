@@ -62,7 +62,7 @@ class StanfordPku(DeviceModel):
         "Equations and parameter set: Z. Jiang, Y. Wu, S. Yu, L. Yang, K. Song, Z. Karim, H.-S. P. Wong, "
         "'A compact model for metal-oxide resistive random access memory with experiment verification', "
         "IEEE TED 63(5):1884-1892, 2016, and the Stanford-PKU RRAM model v1.0.0 "
-        "(device-models.md section 4): i0 1 mA, g0 0.25 nm, v0 0.25 V, vel0 10 m/s, ea 0.6 eV, a0 0.25 nm, "
+        "(Stanford University and Peking University, as published with that paper): i0 1 mA, g0 0.25 nm, v0 0.25 V, vel0 10 m/s, ea 0.6 eV, a0 0.25 nm, "
         "tox 12 nm, gamma0 16, beta 0.8, fmin 1.4e9 V/m, gap 0.2-1.7 nm, rth 2.1e3 K/W, t0 298 K. "
         "Changes for OpenVAF: deterministic, quasi-static temperature, C1 field threshold and gap bounds."
     )

@@ -39,7 +39,8 @@ class Vteam(DeviceModel):
         "Equations: S. Kvatinsky, M. Ramadan, E. G. Friedman, A. Kolodny, 'VTEAM: a general model for "
         "voltage-controlled memristors', IEEE TCAS-II 62(8):786-790, 2015; window: S. Kvatinsky et al., "
         "'TEAM: threshold adaptive memristor model', IEEE TCAS-I 60(1):211-221, 2013. "
-        "Parameter set: public VTEAM code as listed in device-models.md section 2 (provenance unverified): "
+        "Parameter set: the example set of the VTEAM authors' public Verilog-A code (Kvatinsky et al. 2015; "
+        "values not re-checked against the paper): "
         "ron 50 Ohm, roff 1 kOhm, D 3 nm, kon -10 m/s, koff 5e-4 m/s, alphaon 3, alphaoff 1, "
         "von -0.2 V, voff 0.02 V; k normalised by D and time-scaled by 1e-2 (see module docstring)."
     )

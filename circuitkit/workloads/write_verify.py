@@ -61,8 +61,8 @@ def write_verify(design: Design, target: np.ndarray, *, vset: float, vreset: flo
     d.records = [Record("states")]
     d.analysis = Analysis(kind="tran", step=step)
     circuit = build_circuit(_with_states(d, None))
-    params = circuit.group(f"{xb.name}_m").resolved()
-    x = np.asarray(circuit.options["intended_states"][0], dtype=float).reshape(xb.rows, xb.cols)
+    params = circuit.group(circuit.crossbar.cells).resolved()
+    x = np.asarray(circuit.crossbar.intended_states[0], dtype=float).reshape(xb.rows, xb.cols)
     pulses = np.zeros(x.shape, dtype=np.int64)
     history: list[float] = []
     last_sign = np.zeros(x.shape)
