@@ -124,7 +124,10 @@ class Simulator:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the umask decides, as for open()
         try:
             with os.fdopen(fd, "w", buffering=1 << 20) as fh:
-                render_netlist(circuit, osdi, fh, self.dialect)
+                if self.dialect == "ngspice":         # the default dialect: the three-argument call
+                    render_netlist(circuit, osdi, fh)
+                else:
+                    render_netlist(circuit, osdi, fh, self.dialect)
             os.replace(tmp, path)
         except BaseException:
             try:
