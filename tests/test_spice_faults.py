@@ -176,3 +176,30 @@ def test_generate_never_leaves_a_partial_file(tmp_path, monkeypatch):
         write_netlist(c, out)
     assert out.read_text() == "previous deck\n"             # untouched, not truncated to 0 bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deck.cir"]   # no temporary left behind
+
+
+def test_shared_worker_is_reused_and_dies_with_its_parent(tmp_path):
+    import signal
+    import time
+    deck = tmp_path / "d.cir"
+    deck.write_text(DIVIDER)
+    script = (f"from pathlib import Path\nfrom circuitkit.spice import shared\nfrom circuitkit.spice.runner import run_netlist\n"
+              f"for _ in range(3):\n    run_netlist(Path({str(deck)!r}), backend='shared', timeout=60, workdir=Path({str(tmp_path)!r}))\n"
+              f"print(shared._WORKER.proc.pid, shared._WORKER.private, flush=True)\nimport time\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        pid, private = proc.stdout.readline().split()
+        assert Path(private).is_dir()
+        os.kill(int(pid), 0)                              # one worker served all three runs
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and Path(private).exists():
+        time.sleep(0.1)
+    assert not Path(private).exists()                    # the worker saw its parent go and cleaned up
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):
+            os.kill(int(pid), 0)
+            time.sleep(0.1)

@@ -15,9 +15,9 @@ Two backends give the same :class:`SpiceRun`:
 * ``batch`` runs ``ngspice -n -b <netlist>`` in its own process group (killed
   whole on timeout), keeps stdout+stderr as the log and parses ``circuitkit.raw``.
 * ``shared`` (:mod:`circuitkit.spice.shared`) runs the deck in libngspice
-  through PySpice, in a child Python process (same private directory, HOME
-  pointed there too), so a crash of ngspice (e.g. SIGBUS) is a
-  :class:`SpiceError`, not a dead interpreter.
+  through PySpice, in a long-lived child Python process (its own private
+  directory, HOME pointed there too), so a crash of ngspice (e.g. SIGBUS) is
+  a :class:`SpiceError`, not a dead interpreter.
 
 Success or failure is decided from the log's content, not from whether
 ngspice wrote to stderr (it writes warnings and notes there too): a run fails
