@@ -82,3 +82,11 @@ distclean: clean
 # peak memory of rendering a 2048x2048 netlist (must stay under 1 GB; takes a few minutes)
 render-memory: setup
 	@bash scripts/render-memory.sh 2048 spice
+
+# device models: declarations, portability rule and numeric lockstep; ngspice stress runs
+.PHONY: models-check models-stress
+models-check: setup
+	$(CK) models check
+
+models-stress: setup
+	$(PY) -m circuitkit.devices.stress

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .errors import CircuitkitError
+from .models_cli import add_models_commands, trusted_models_dir
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -46,7 +47,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def cmd_generate(args) -> int:
     from .engines import write_netlist
     from .workflow import load
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     # write_netlist renders next to the target and moves it into place: a refused or failed
     # netlist leaves no file behind
     out = write_netlist(circuit, args.output, args.engine)
@@ -58,7 +59,7 @@ def cmd_simulate(args) -> int:
     from .engines import simulate
     from .workflow import load, write_results
     from .energy import DEFAULT_BUDGET, record_energy
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     if args.energy != "off" and not record_energy(circuit, budget=DEFAULT_BUDGET if args.energy == "auto" else None):
         if args.energy == "on":
             raise CircuitkitError("--energy on: the circuit has no element whose energy is counted")
@@ -85,7 +86,7 @@ def cmd_compare(args) -> int:
         engines = parse_engines(args.engines)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     check = cross_check(circuit, tolerance=args.tol, backend=args.backend, engines=engines)
     many = len(check.comparisons) > 1
     for key, comparison in check.comparisons.items():
@@ -108,45 +109,6 @@ def cmd_compare(args) -> int:
             plot_comparison(circuit, check.spice, check.waveforms[other], comparison, path)
             print(f"plot: {path}")
     return 0 if check.passed else 1
-
-
-def cmd_models(args) -> int:
-    from . import devices
-    if args.models_dir:
-        devices.registry.load_models_dir(args.models_dir)
-    if args.action in (None, "list"):
-        for m in devices.list_models():
-            print(f"{m.name:<14} {m.kind:<10} {m.description}")
-        return 0
-    if args.action == "show":
-        if not args.name:
-            raise SystemExit("error: models show needs a model name")
-        m = devices.get_model(args.name)
-        print(f"{m.name}: {m.description}\nstates: {', '.join(s.name for s in m.states) or 'none'}")
-        print(f"{'name':<12} {'default':>12} {'unit':<8} {'range':<18} {'kind':<8} description")
-        for p in m.parameters:
-            print(f"{p.name:<12} {p.default:>12.5g} {p.unit:<8} {p.range_text():<18} "
-                  f"{'instance' if p.instance else 'model':<8} {p.description}")
-        if m.references:
-            print(f"references: {m.references}")
-        return 0
-    if args.action == "compile":
-        from .spice.osdi import compile_all
-        for name, osdi in compile_all([args.name] if args.name else None).items():
-            print(f"{name:<14} -> {osdi}")
-        return 0
-    if args.action == "check":
-        from .devices.va_params import lockstep_differences
-        models = [devices.get_model(args.name)] if args.name else devices.list_models()
-        failed = 0
-        for m in models:
-            diffs = lockstep_differences(m)
-            failed += bool(diffs)
-            print(f"{m.name:<14} {'ok' if not diffs else 'DIFFERS'}")
-            for d in diffs:
-                print(f"    {d}")
-        return 1 if failed else 0
-    raise SystemExit(f"error: unknown models action '{args.action}' (list, show, compile, check)")
 
 
 def cmd_doctor(args) -> int:
@@ -197,14 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a PNG of the worst signals (and the I-V loop) to this file (default: none)")
     p.set_defaults(func=cmd_compare)
 
-    p = add_parser(sub, "models", help="list, show, compile or lockstep-check device models")
-    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check"), default="list",
-                   help="list: one line per model; show NAME: parameters, states and references; "
-                        "compile [NAME]: Verilog-A to OSDI (cached); check [NAME]: Verilog-A/numpy lockstep")
-    p.add_argument("name", nargs="?", help="model name (show needs one; compile and check: every model without)")
-    p.add_argument("--models-dir", type=Path,
-                   help="directory with extra NAME.va + NAME.py device models (default: the shipped models only)")
-    p.set_defaults(func=cmd_models)
+    add_models_commands(sub)
 
     p = add_parser(sub, "doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
     p.set_defaults(func=cmd_doctor)

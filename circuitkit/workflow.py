@@ -24,10 +24,14 @@ from .results import Waveforms, atomic_write_json, atomic_write_parquet
 
 
 def load(description: str | Path, overrides: Mapping[str, str] | None = None,
-         models_dir: str | Path | None = None) -> tuple[Design, Circuit]:
-    """Parse, check and build a description (``overrides``: ``--set`` values)."""
+         models_dir: str | Path | None = None, trust_python: bool = True) -> tuple[Design, Circuit]:
+    """Parse, check and build a description (``overrides``: ``--set`` values).
+
+    ``models_dir``: a user model directory; its Python twins are imported when
+    ``trust_python`` (the caller named the directory itself), else only its ``.va``
+    models load, with generated twins."""
     if models_dir is not None:
-        load_models_dir(models_dir)
+        load_models_dir(models_dir, trust_python=trust_python)
     design = load_description(description, overrides)
     return design, build_circuit(design)
 
