@@ -202,7 +202,7 @@ def _vteam_is_portable() -> bool:
 
 
 @pytest.mark.skipif(not _vteam_is_portable(),
-                    reason="vteam.va still puts a ddt() in each branch of if ($abstime == 0): VACASK "
+                    reason="vteam.va puts a ddt() in each branch of if ($abstime == 0): VACASK "
                            "starts the second charge at 0 and x is lost (29 % RMS); needs the portable model")
 def test_vteam_sine_agrees_between_ngspice_and_vacask():
     proc = subprocess.run(PY + ["compare", "testbenches/vteam_sine.xbar", "--engines", "spice,vacask",
