@@ -11,7 +11,7 @@ SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
 .PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor synapse \
-        sweep-ir-drop sweep-write-disturb sweep-engines fuzz
+        sweep-ir-drop sweep-write-disturb sweep-engines fuzz render-memory
 
 help:
 	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
@@ -23,6 +23,7 @@ help:
 	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
 	@echo "make doctor    check the toolchain"
 	@echo "make fuzz      100,000 generated/mutated descriptions through load and the renderer (FUZZ_CASES=N)"
+	@echo "make render-memory  peak memory of generating a 2048x2048 netlist (< 1 GB)"
 	@echo "make clean     remove build outputs (keeps the venv)"
 
 setup: toolchain venv
@@ -78,6 +79,10 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# peak memory of rendering a 2048x2048 netlist (must stay under 1 GB; takes a few minutes)
+render-memory: setup
+	@bash scripts/render-memory.sh 2048 spice
 
 # multi-mechanism synapse: characterisation in both engines and the short-term-memory task (docs/synapse.md)
 SYN_OUT ?= build/synapse

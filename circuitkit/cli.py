@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import CircuitkitError
@@ -50,17 +48,9 @@ def cmd_generate(args) -> int:
     from .engines import write_netlist
     from .workflow import load
     _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
-    # render next to the target and move it into place: a refused or failed netlist leaves no file behind
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.output.parent, prefix=f".{args.output.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write_netlist(circuit, Path(tmp))
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    out = args.output
+    # write_netlist renders next to the target and moves it into place: a refused or failed
+    # netlist leaves no file behind
+    out = write_netlist(circuit, args.output, args.engine)
     print(f"wrote {out} ({sum(g.n for g in circuit.groups)} elements, {circuit.n_nodes - 1} nodes)")
     return 0
 
@@ -73,8 +63,9 @@ def cmd_simulate(args) -> int:
     if args.energy != "off" and not record_energy(circuit, budget=DEFAULT_BUDGET if args.energy == "auto" else None):
         if args.energy == "on":
             raise CircuitkitError("--energy on: the circuit has no element whose energy is counted")
+    from .engines import SPICE_ENGINES
     wf = simulate(circuit, args.engine, backend=args.backend,
-                  workdir=(args.out / "spice") if args.engine == "spice" and args.keep_netlist else None)
+                  workdir=(args.out / args.engine) if args.engine in SPICE_ENGINES and args.keep_netlist else None)
     summary = write_results(circuit, wf, args.out)
     print(f"{args.engine}: {len(summary['signals'])} signals, {summary['wall_s']:.3f} s -> {args.out}")
     en, clip = summary.get("energy") or {}, summary["adc_clipping"]
@@ -90,16 +81,34 @@ def cmd_compare(args) -> int:
     from .compare import plot_comparison
     from .results import atomic_write_json
     from .workflow import cross_check, load
+    from .engines import ENGINE_LABELS, parse_engines
+    try:
+        engines = parse_engines(args.engines)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
-    check = cross_check(circuit, tolerance=args.tol, backend=args.backend)
-    print(check.comparison.table())
+    check = cross_check(circuit, tolerance=args.tol, backend=args.backend, engines=engines)
+    many = len(check.comparisons) > 1
+    for key, comparison in check.comparisons.items():
+        ref, other = key.split("-")
+        if many or engines != ("spice", "behavioural"):
+            print(f"== {ENGINE_LABELS[other]} against {ENGINE_LABELS[ref]} (reference)")
+        print(comparison.table())
     if args.report:
-        atomic_write_json(args.report, check.comparison.to_json())
+        if many:
+            report = {"reference": check.reference, "passed": check.passed,
+                      "comparisons": {k: c.to_json() for k, c in check.comparisons.items()}}
+        else:
+            report = dict(check.comparison.to_json(), engines=list(engines))
+        atomic_write_json(args.report, report)
     if args.plot:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_comparison(circuit, check.spice, check.behavioural, check.comparison, args.plot)
-        print(f"plot: {args.plot}")
-    return 0 if check.comparison.passed else 1
+        for k, (key, comparison) in enumerate(check.comparisons.items()):
+            other = key.split("-")[1]
+            path = args.plot if k == 0 else args.plot.with_name(f"{args.plot.stem}-{other}{args.plot.suffix}")
+            plot_comparison(circuit, check.spice, check.waveforms[other], comparison, path)
+            print(f"plot: {path}")
+    return 0 if check.passed else 1
 
 
 def cmd_doctor(args) -> int:
@@ -111,31 +120,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="circuitkit", description=__doc__, formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = add_parser(sub, "generate", help="write the ngspice netlist of a description")
+    from .engines import ENGINES, SPICE_ENGINES
+    p = add_parser(sub, "generate", help="write the ngspice (or VACASK) netlist of a description")
     _common(p)
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="netlist file to write (not created when the description is refused)")
+    p.add_argument("--engine", choices=SPICE_ENGINES, default="spice",
+                   help="netlist dialect: 'spice' (ngspice, default) or 'vacask' (VACASK)")
     p.set_defaults(func=cmd_generate)
 
     p = add_parser(sub, "simulate", help="simulate a description in one engine")
     _common(p)
-    p.add_argument("--engine", choices=("spice", "behavioural"), default="behavioural",
-                   help="'spice': ngspice on the generated netlist; 'behavioural': the numpy engine")
+    p.add_argument("--engine", choices=ENGINES, default="behavioural",
+                   help="'spice': ngspice on the generated netlist; 'vacask': VACASK on its own netlist of the "
+                        "same circuit; 'behavioural': the numpy engine")
     p.add_argument("--backend", choices=("batch", "shared"), default="batch",
-                   help="how ngspice runs (spice engine only): 'batch' a subprocess, 'shared' libngspice in-process")
+                   help="how ngspice runs (spice engine only): 'batch' a subprocess, 'shared' libngspice in a "
+                        "child process")
     p.add_argument("--out", type=Path, required=True, help="directory for waveforms.parquet, outputs.parquet, summary.json")
-    p.add_argument("--keep-netlist", action="store_true", help="keep the netlist and ngspice log in OUT/spice")
+    p.add_argument("--keep-netlist", action="store_true",
+                   help="keep the netlist and the simulator's log in OUT/ENGINE (spice or vacask)")
     p.add_argument("--energy", choices=("auto", "on", "off"), default="auto",
                    help="record what the energy needs and write OUT/energy.parquet: 'auto' when the node "
                         "voltages over time fit in memory (about 160 MB), 'on' always, 'off' never")
     p.set_defaults(func=cmd_simulate)
 
-    p = add_parser(sub, "compare", help="run both engines and compare them")
+    p = add_parser(sub, "compare", help="run two or three engines and compare them with the first")
     _common(p)
+    p.add_argument("--engines", default="spice,behavioural", metavar="A,B[,C]",
+                   help=f"engines to compare, the first is the reference (of {', '.join(ENGINES)}; "
+                        "default: spice,behavioural)")
     p.add_argument("--tol", type=float, default=0.01,
                    help="relative RMS tolerance per signal; exit status 1 when a signal exceeds it")
     p.add_argument("--backend", choices=("batch", "shared"), default="batch",
-                   help="how ngspice runs: 'batch' a subprocess, 'shared' libngspice in-process")
+                   help="how ngspice runs: 'batch' a subprocess, 'shared' libngspice in a child process")
     p.add_argument("--report", type=Path, help="write the comparison as JSON to this file (default: none)")
     p.add_argument("--plot", type=Path,
                    help="write a PNG of the worst signals (and the I-V loop) to this file (default: none)")

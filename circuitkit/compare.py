@@ -69,8 +69,7 @@ class Comparison:
         for s in self.signals:
             flag = "" if s.rel_rms_error <= self.tolerance else "  > tol"
             lines.append(f"{s.name:<{width}}  {s.rel_rms_error:12.3e}  {s.max_abs_error:12.3e}{flag}")
-        lines.append(f"wall time: spice {self.timings['spice_s']:.3f} s, behavioural "
-                     f"{self.timings['behavioural_s']:.3f} s")
+        lines.append("wall time: " + ", ".join(f"{k[:-2]} {v:.3f} s" for k, v in self.timings.items()))
         for key, value in self.outputs.items():
             if key == "column_rel_error":
                 if value:
@@ -137,7 +136,8 @@ def compare_waveforms(circuit: Circuit, spice: Waveforms, behavioural: Waveforms
     extra = {}
     if outputs is not None and len(outputs[0]):
         extra = compare_outputs(circuit, *outputs)
-    return Comparison(errors, tolerance, {"spice_s": spice.wall_s, "behavioural_s": behavioural.wall_s}, extra)
+    return Comparison(errors, tolerance, {f"{spice.engine}_s": spice.wall_s,
+                                          f"{behavioural.engine}_s": behavioural.wall_s}, extra)
 
 
 def compare_outputs(circuit: Circuit, spice: pd.DataFrame, behavioural: pd.DataFrame) -> dict:
@@ -171,7 +171,7 @@ def plot_comparison(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, 
     if iv:
         v, i = iv
         ax = axes[0]
-        for wf, style, label in ((spice, "-", "ngspice"), (behavioural, "--", "behavioural")):
+        for wf, style, label in ((spice, "-", _label(spice)), (behavioural, "--", _label(behavioural))):
             ax.plot(np.asarray(wf[v]), np.asarray(wf[i]) * 1e3, style, label=label)
         ax.set_xlabel(f"{v} [V]")
         ax.set_ylabel(f"{i} [mA]")
@@ -182,11 +182,11 @@ def plot_comparison(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, 
         ax = axes[k]
         k += 1
         if spice.time is None:
-            ax.bar(["ngspice", "behavioural"], [float(spice[name]), float(behavioural[name])])
+            ax.bar([_label(spice), _label(behavioural)], [float(spice[name]), float(behavioural[name])])
         else:
             scale, unit = _time_unit(spice.time[-1])
-            ax.plot(spice.time * scale, spice[name], "-", label="ngspice")
-            ax.plot(behavioural.time * scale, behavioural[name], "--", label="behavioural")
+            ax.plot(spice.time * scale, spice[name], "-", label=_label(spice))
+            ax.plot(behavioural.time * scale, behavioural[name], "--", label=_label(behavioural))
             ax.set_xlabel(f"time [{unit}]")
         err = next(s for s in comparison.signals if s.name == name)
         ax.set_title(f"{name}  (rel RMS err {err.rel_rms_error:.2e})")
@@ -195,6 +195,11 @@ def plot_comparison(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _label(wf: Waveforms) -> str:
+    from .engines import ENGINE_LABELS
+    return ENGINE_LABELS.get(wf.engine, wf.engine)
 
 
 def _time_unit(stop: float) -> tuple[float, str]:

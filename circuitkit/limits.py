@@ -216,7 +216,7 @@ def check_estimate(est: Estimate, *, engine: str | None = None, limits: Limits |
     if engine == "behavioural" and est.behavioural_bytes > lim.memory:
         _refuse("the behavioural engine", est.behavioural_bytes, lim.memory, "bytes", est,
                 "CIRCUITKIT_MAX_MEMORY", location)
-    if engine == "spice" and est.netlist_bytes > lim.netlist:
+    if engine in ("spice", "vacask") and est.netlist_bytes > lim.netlist:
         _refuse("the netlist", est.netlist_bytes, lim.netlist, "bytes", est, "CIRCUITKIT_MAX_NETLIST", location)
     return est
 

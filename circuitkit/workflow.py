@@ -81,17 +81,61 @@ def write_results(circuit: Circuit, wf: Waveforms, out: Path) -> dict:
 
 @dataclass
 class CrossCheck:
-    spice: Waveforms
-    behavioural: Waveforms
-    comparison: Comparison
+    """Waveforms of every engine run and the comparison of each against the reference (the first).
+
+    ``spice``/``behavioural``/``comparison`` keep their meaning for the default
+    pair: the first engine, the second engine, and their comparison.
+    """
+
+    waveforms: dict[str, Waveforms]
+    comparisons: dict[str, Comparison]
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        return tuple(self.waveforms)
+
+    @property
+    def reference(self) -> str:
+        return self.engines[0]
+
+    @property
+    def spice(self) -> Waveforms:
+        return self.waveforms[self.engines[0]]
+
+    @property
+    def behavioural(self) -> Waveforms:
+        return self.waveforms[self.engines[1]]
+
+    @property
+    def comparison(self) -> Comparison:
+        return next(iter(self.comparisons.values()))
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.comparisons.values())
 
 
 def cross_check(circuit: Circuit, tolerance: float = 0.01, backend: str = "batch",
-                workdir: Path | None = None) -> CrossCheck:
-    """Run both engines on ``circuit`` and compare them."""
-    spice = simulate(circuit, "spice", backend=backend, workdir=workdir)
-    t0 = time.perf_counter()
-    beh = simulate(circuit, "behavioural")
-    beh.wall_s = beh.wall_s or time.perf_counter() - t0
-    outs = (outputs_table(circuit, spice), outputs_table(circuit, beh))
-    return CrossCheck(spice, beh, compare_waveforms(circuit, spice, beh, tolerance, outs))
+                workdir: Path | None = None, engines: tuple[str, ...] = ("spice", "behavioural")) -> CrossCheck:
+    """Run ``engines`` (two or three of ``spice``, ``vacask``, ``behavioural``) on ``circuit``
+    and compare every other engine with the first (the reference)."""
+    from .engines import SPICE_ENGINES, check_engine
+    engines = tuple(check_engine(e) for e in engines)
+    if len(engines) < 2 or len(set(engines)) != len(engines):
+        raise ValueError(f"cross_check needs two or three distinct engines, got {engines}")
+    waves: dict[str, Waveforms] = {}
+    for engine in engines:
+        t0 = time.perf_counter()
+        wd = None
+        if workdir is not None and engine in SPICE_ENGINES:
+            wd = Path(workdir) / engine if sum(e in SPICE_ENGINES for e in engines) > 1 else Path(workdir)
+        wf = simulate(circuit, engine, backend=backend, workdir=wd)
+        wf.wall_s = wf.wall_s or time.perf_counter() - t0
+        waves[engine] = wf
+    ref = engines[0]
+    ref_out = outputs_table(circuit, waves[ref])
+    comparisons = {}
+    for engine in engines[1:]:
+        outs = (ref_out, outputs_table(circuit, waves[engine]))
+        comparisons[f"{ref}-{engine}"] = compare_waveforms(circuit, waves[ref], waves[engine], tolerance, outs)
+    return CrossCheck(waves, comparisons)

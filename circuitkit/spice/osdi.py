@@ -12,6 +12,14 @@ Several processes may compile the same model at once (parallel sweeps): each
 compiles into its own temporary directory inside the cache directory and
 moves the result into place with ``os.replace``, which is atomic, so a reader
 never sees a half-written file.
+
+Every entry is verified before use: next to ``<stem>-<key>.osdi`` lies
+``<stem>-<key>.osdi.sha256`` holding the sha256 of the compiled file and the
+cache key (which covers the source). An entry whose file does not match its
+record (truncated, overwritten, or a record missing) is compiled again, so a
+damaged shared object is never loaded (loading a truncated one kills the
+simulator with SIGBUS). A verified entry is remembered per process by its
+size and modification time.
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ _WHERE = re.compile(r"^\s*-->\s*(.+?):(\d+):(\d+)\s*$")
 
 
 def cache_dir() -> Path:
-    """Directory of the OSDI cache (created on first use)."""
+    """Directory of the OSDI cache (created on first use; absolute, symlinks and ``..`` resolved)."""
     root = os.environ.get("CIRCUITKIT_CACHE")
     if root:
         path = Path(root).expanduser() / "osdi"
@@ -48,10 +56,43 @@ def cache_dir() -> Path:
         path = base / "circuitkit" / "osdi"
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+        path = path.resolve()
+    except (OSError, RuntimeError) as exc:
         raise ToolchainError(f"cannot create the OSDI cache {path}: {exc}; "
                              "set CIRCUITKIT_CACHE to a writable directory") from exc
+    if not path.is_dir():
+        raise ToolchainError(f"the OSDI cache {path} is not a directory; set CIRCUITKIT_CACHE to a writable directory")
     return path
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _record_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+_VERIFIED: dict[str, tuple[int, int]] = {}
+
+
+def verify_entry(target: Path, key: str) -> bool:
+    """Whether the cached ``target`` is the complete file compiled for ``key`` (see the module doc)."""
+    try:
+        st = target.stat()
+        if _VERIFIED.get(str(target)) == (st.st_size, st.st_mtime_ns):
+            return True
+        record = _record_path(target).read_text().split()
+        ok = len(record) == 2 and record[1] == key and record[0] == _file_sha256(target)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if ok:
+        _VERIFIED[str(target)] = (st.st_size, st.st_mtime_ns)
+    return ok
 
 
 @functools.cache
@@ -113,9 +154,11 @@ def compile_va(va_path: Path) -> Path:
     if not va_path.is_file():
         raise CompileError("Verilog-A file not found", Location(file=str(va_path)))
     va_path = va_path.resolve()
-    target = artifact_path(va_path)
-    if target.is_file():
+    key = cache_key(va_path)
+    target = cache_dir() / f"{va_path.stem}-{key[:24]}.osdi"
+    if target.is_file() and verify_entry(target, key):
         return target
+    _VERIFIED.pop(str(target), None)
     compiler = find_openvaf()
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{va_path.stem}-", dir=target.parent))
@@ -136,7 +179,10 @@ def compile_va(va_path: Path) -> Path:
         output = _ANSI.sub("", proc.stdout or "")
         if proc.returncode != 0 or not out_file.is_file():
             raise compile_error(va_path, output, proc.returncode)
+        record = tmp / "record"
+        record.write_text(f"{_file_sha256(out_file)} {key}\n")
         os.replace(out_file, target)
+        os.replace(record, _record_path(target))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

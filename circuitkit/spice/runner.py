@@ -3,15 +3,21 @@
 Netlist contract (written by ``circuitkit/netlist/render.py``): an ordinary
 ngspice deck whose ``.control`` block loads the compiled models with
 ``pre_osdi <absolute path>``, then ``run`` and ``write circuitkit.raw``; the
-raw file appears in the working directory.
+raw file appears in ngspice's working directory.
+
+ngspice always runs with ``-n`` (no ``spinit``/``.spiceinit``: an init file
+planted next to a description or in the output directory never runs) in a
+private temporary working directory (removed afterwards), never in the
+output directory; its log is kept as ``ngspice.log`` in ``workdir``.
 
 Two backends give the same :class:`SpiceRun`:
 
-* ``batch`` runs ``ngspice -b <netlist>`` in its own process group (killed
-  whole on timeout), keeps stdout+stderr as the log (``ngspice.log`` in the
-  working directory) and parses ``circuitkit.raw``.
-* ``shared`` (:mod:`circuitkit.spice.shared`) runs the deck in libngspice in
-  this process through PySpice and reads the vectors from memory.
+* ``batch`` runs ``ngspice -n -b <netlist>`` in its own process group (killed
+  whole on timeout), keeps stdout+stderr as the log and parses ``circuitkit.raw``.
+* ``shared`` (:mod:`circuitkit.spice.shared`) runs the deck in libngspice
+  through PySpice, in a long-lived child Python process (its own private
+  directory, HOME pointed there too), so a crash of ngspice (e.g. SIGBUS) is
+  a :class:`SpiceError`, not a dead interpreter.
 
 Success or failure is decided from the log's content, not from whether
 ngspice wrote to stderr (it writes warnings and notes there too): a run fails
@@ -24,8 +30,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,21 +74,36 @@ def run_netlist(netlist: Path, backend: str = "batch", timeout: float = 3600.0,
     if backend == "batch":
         return run_batch(netlist, timeout=timeout, workdir=workdir)
     if backend == "shared":
-        from .shared import run_shared
-        return run_shared(netlist, timeout=timeout, workdir=workdir)
+        from .shared import run_shared_isolated
+        return run_shared_isolated(netlist, timeout=timeout, workdir=workdir)
     raise ValueError(f"unknown ngspice backend '{backend}' (known: {', '.join(BACKENDS)})")
 
 
+def private_dir(kind: str = "ngspice") -> Path:
+    """A fresh private (mode 0700) working directory for one simulator run."""
+    return Path(tempfile.mkdtemp(prefix=f"circuitkit-{kind}-"))
+
+
 def run_batch(netlist: Path, timeout: float, workdir: Path) -> SpiceRun:
-    """``ngspice -b netlist`` in ``workdir``; parse ``circuitkit.raw``."""
+    """``ngspice -n -b netlist`` in a private directory; parse its ``circuitkit.raw``; log to ``workdir``."""
     exe = find_ngspice()
-    raw = workdir / RAW_NAME
-    raw.unlink(missing_ok=True)  # never read a previous run's results
-    env = dict(os.environ, LC_ALL="C", LANG="C")
+    private = private_dir()
+    try:
+        return _run_batch(exe, netlist, timeout, workdir, private)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _run_batch(exe: Path, netlist: Path, timeout: float, workdir: Path, private: Path) -> SpiceRun:
+    raw = private / RAW_NAME
+    env = dict(os.environ, LC_ALL="C", LANG="C", HOME=str(private))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(exe), "-b", str(netlist)], cwd=workdir, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    try:
+        proc = subprocess.Popen([str(exe), "-n", "-b", str(netlist)], cwd=private, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    except OSError as exc:
+        raise SpiceError("failed", f"cannot start ngspice ({exe}): {exc}", netlist=netlist) from None
     try:
         out, _ = proc.communicate(timeout=timeout)
     except BaseException as exc:  # timeout, or Ctrl-C / cancellation: never leave ngspice running
@@ -131,7 +154,7 @@ def _save_log(workdir: Path, log: str) -> None:
 #: lines that say a run went wrong (a warning alone never fails a run)
 _FATAL = [re.compile(p, re.I) for p in (
     r"^\s*error\b", r"simulation\(s\) aborted", r"simulation interrupted", r"run simulation not started",
-    r"cannot recover", r"timestep too small", r"no simulations run",
+    r"cannot recover", r"timestep too small", r"no simulations run", r"internal error",
 )]
 
 #: failure kinds, most specific first, with the log lines that identify them
@@ -197,7 +220,7 @@ def check_log(log: str, netlist: Path | None, returncode: int | None = None,
         return
     kind, hits = classify(log)
     lines = log.splitlines()
-    context = _with_context(lines, hits)
+    context = _dedupe(_with_context(lines, hits))
     if hits:
         message = lines[hits[0]].strip()
     elif not have_results:
@@ -205,7 +228,14 @@ def check_log(log: str, netlist: Path | None, returncode: int | None = None,
     else:
         message = f"ngspice exited with status {returncode}"
     if not context:
-        context = [line for line in lines if line.strip()][-10:]
+        context = _dedupe([line for line in lines if line.strip()])[-10:]
+    if returncode is not None and returncode < 0:
+        sig = -returncode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        message = f"ngspice was killed by {name}" + (f" after: {message}" if hits else "")
     t = failure_time(log) if kind == "timestep" else None
     if t is not None:
         message += f" (at t = {t:.6g} s)"
@@ -214,10 +244,31 @@ def check_log(log: str, netlist: Path | None, returncode: int | None = None,
     raise err
 
 
+def _dedupe(lines: list[str]) -> list[str]:
+    """Each distinct line once, in order of first appearance, with a repeat count: a flood of one
+    warning must not push the real error out of the lines shown."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        key = line.strip()
+        counts[key] = counts.get(key, 0) + 1
+    out, seen = [], set()
+    for line in lines:
+        key = line.strip()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(line if counts[key] == 1 else f"{line}  [repeated {counts[key]} times]")
+    return out
+
+
 def _with_context(lines: list[str], hits: list[int], n: int = CONTEXT_LINES, limit: int = 60) -> list[str]:
     keep: list[int] = []
     for k in hits:
         for j in range(max(0, k - n), min(len(lines), k + n + 1)):
             if not keep or j > keep[-1]:
                 keep.append(j)
-    return [lines[j].rstrip() for j in keep if lines[j].strip()][:limit]
+    # hit lines first, so a long context never cuts the error itself off
+    hit_set = set(hits)
+    ordered = [j for j in keep if j in hit_set][:limit] + [j for j in keep if j not in hit_set]
+    chosen = sorted(set(ordered[:limit]))
+    return [lines[j].rstrip() for j in chosen if lines[j].strip()]

@@ -1,4 +1,12 @@
-"""The ``shared`` ngspice backend: libngspice in this process, through PySpice.
+"""The ``shared`` ngspice backend: libngspice through PySpice, in a child process.
+
+:func:`run_shared_isolated` (what ``backend="shared"`` calls) hands the deck
+to a long-lived child Python process (:class:`_Worker`, started on first use,
+private working directory) that runs :func:`run_shared` there, so a crash
+inside libngspice (SIGBUS from a damaged model library, an abort) is reported
+as a :class:`SpiceError`, this interpreter lives on and the next run starts a
+fresh child.
+:func:`run_shared` itself runs libngspice in the calling process:
 
 PySpice 1.5 is used only to load libngspice and register the callbacks; the
 deck is run with the library's own calls because PySpice's wrappers raise as
@@ -298,3 +306,191 @@ def shared_available() -> tuple[bool, str]:
         return True, ""
     except ToolchainError as exc:
         return False, str(exc)
+
+
+# --------------------------------------------------------------------------- isolation
+
+#: extra seconds the worker gets beyond the run's timeout to report
+CHILD_GRACE_S = 60.0
+
+_WORKER_LOCK = threading.Lock()
+_WORKER: "_Worker | None" = None
+
+
+class _Worker:
+    """A child Python process holding libngspice, serving one run at a time.
+
+    Requests go down its stdin as JSON lines; it answers on a pipe of its own
+    (ngspice may print to the child's stdout) with one line per run and leaves
+    the pickled :class:`SpiceRun` or error in a file. Its working directory and
+    HOME are a private directory, removed when the worker ends.
+    """
+
+    def __init__(self):
+        import atexit
+        import os
+        import subprocess
+        import sys
+
+        from .runner import private_dir
+        self.private = private_dir("ngspice-shared")
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, HOME=str(self.private), LC_ALL="C", LANG="C",
+                   PYTHONPATH=os.pathsep.join([root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                        if p]))
+        read_fd, write_fd = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", f"from circuitkit.spice.shared import _serve; _serve({write_fd})"],
+                cwd=self.private, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, pass_fds=(write_fd,), start_new_session=True)
+        finally:
+            os.close(write_fd)
+        self.answers = os.fdopen(read_fd, "rb", buffering=0)
+        self.owner = os.getpid()                    # a forked copy of this process must start its own
+        atexit.register(self.stop)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, netlist: Path, timeout: float, workdir: Path) -> SpiceRun:
+        import json
+        import pickle
+        import select
+        import signal
+
+        result = self.private / "result.pickle"
+        result.unlink(missing_ok=True)
+        request = {"netlist": str(netlist), "workdir": str(workdir), "timeout": timeout, "result": str(result)}
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass                                            # the worker died: reported below
+        ready, _, _ = select.select([self.answers], [], [], timeout + CHILD_GRACE_S)
+        line = self.answers.readline() if ready else None
+        if line is None:                                     # no answer in time: stop it, start afresh next run
+            self.stop()
+            raise SpiceError("timeout", f"ngspice (shared backend) did not finish within {timeout:g} s",
+                             netlist=netlist)
+        if not line:                                         # EOF: the worker died during the run
+            code = self.proc.wait()
+            self.stop()
+            try:
+                name = signal.Signals(-code).name if code is not None and code < 0 else f"exit status {code}"
+            except ValueError:
+                name = f"signal {-code}"
+            log = ""
+            try:
+                log = (workdir / LOG_NAME).read_text(errors="replace")
+            except OSError:
+                pass
+            raise SpiceError("failed", f"ngspice crashed the shared-library backend ({name}); the batch "
+                                       "backend (--backend batch) may say more",
+                             [line for line in log.splitlines() if line.strip()][-20:], log=log, netlist=netlist)
+        with open(result, "rb") as fh:
+            kind, payload = pickle.load(fh)
+        if line.strip() == b"exit":                          # the worker's libngspice is unusable: it left
+            self.stop()
+        if kind == "ok":
+            return payload
+        if kind == "spice_error":
+            err = SpiceError(payload["kind"], payload["message"], payload["log_lines"], log=payload["log"],
+                             netlist=netlist)
+            if "time" in payload:
+                err.time = payload["time"]  # type: ignore[attr-defined]
+            raise err
+        raise ToolchainError(payload) if kind == "toolchain" else SpiceError("failed", payload, netlist=netlist)
+
+    def stop(self) -> None:
+        import os
+        import shutil
+        import signal
+        global _WORKER
+        if os.getpid() != self.owner:               # inherited through fork: not ours to stop
+            if _WORKER is self:
+                _WORKER = None
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            pass
+        for stream in (self.proc.stdin, self.answers):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.private, ignore_errors=True)
+        if _WORKER is self:
+            _WORKER = None
+
+
+def run_shared_isolated(netlist: Path, timeout: float, workdir: Path) -> SpiceRun:
+    """:func:`run_shared` in a long-lived child process (:class:`_Worker`) with a private working directory.
+
+    libngspice runs in the child, so if ngspice crashes (a damaged model
+    library raises SIGBUS, an assertion aborts) the child dies and this
+    process raises a :class:`SpiceError` naming the signal; the next run starts
+    a fresh child. The child's working directory and HOME are a private
+    directory, so no ``.spiceinit`` of the output directory or home is read.
+    """
+    import os
+    global _WORKER
+    netlist = Path(netlist).resolve()
+    workdir = Path(workdir).resolve()
+    with _WORKER_LOCK:
+        if _WORKER is None or _WORKER.owner != os.getpid() or not _WORKER.alive():
+            if _WORKER is not None:
+                _WORKER.stop()
+            _WORKER = _Worker()
+        return _WORKER.run(netlist, timeout, workdir)
+
+
+def _serve(answer_fd: int) -> None:
+    """The worker's loop: one JSON request per stdin line, one answer line on ``answer_fd`` per run."""
+    import os
+    import shutil
+
+    answers = os.fdopen(answer_fd, "wb", buffering=0)
+    home = Path.cwd()
+    try:
+        _serve_loop(answers)
+    finally:                                        # the parent is gone (or asked us to go): clean up
+        if home.name.startswith("circuitkit-ngspice-shared-"):
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _serve_loop(answers) -> None:
+    import json
+    import pickle
+    import sys
+
+    from ..errors import CircuitkitError
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        args = json.loads(line)
+        try:
+            run = run_shared(Path(args["netlist"]), timeout=float(args["timeout"]), workdir=Path(args["workdir"]))
+            payload = ("ok", run)
+        except SpiceError as exc:
+            message = str(exc).split("\n", 1)[0].split(": ", 1)[-1]
+            payload = ("spice_error", {"kind": exc.kind, "message": message, "log_lines": exc.log_lines,
+                                       "log": exc.log})
+            if hasattr(exc, "time"):
+                payload[1]["time"] = exc.time
+        except ToolchainError as exc:
+            payload = ("toolchain", str(exc))
+        except CircuitkitError as exc:
+            payload = ("other", str(exc))
+        with open(args["result"], "wb") as fh:
+            pickle.dump(payload, fh)
+        if _BROKEN:
+            answers.write(b"exit\n")
+            return
+        answers.write(b"done\n")

