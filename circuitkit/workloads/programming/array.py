@@ -4,11 +4,18 @@
 round's per-cell pulses (:class:`Pulses`: signed amplitude at the selected
 row and width, per cell) into one transient:
 
-* **write** -- for each row in turn, one program phase per distinct
-  (amplitude, width) among that row's pulsed cells: the row at the
-  amplitude, the pulsed columns at 0 V, the other lines biased by the scheme
-  (``v3``: unselected rows at V/3, unselected columns at 2V/3), so every
-  cell of the array sees the half-select disturb of every pulse;
+* **write** -- for each row in turn and each amplitude among its pulsed
+  cells, one row pulse at that amplitude, *gated per column*: the row is at
+  the amplitude, the columns of the cells still being pulsed at 0 V, every
+  other line biased by the scheme (``v3``: unselected rows at V/3,
+  unselected columns at 2V/3). When a cell's width is reached its column
+  goes to the inhibit bias, so each cell gets one pulse of its own width
+  and the row pulse lasts as long as its longest cell. In the transient the
+  row pulse is a sequence of program phases, one per distinct width, with
+  the lines back at 0 V for the drivers' edges between them (with short
+  edges, e.g. 10 ps, a negligible interruption); every cell of the array
+  sees the half-select disturb of every pulse. Cells of a row with equal
+  widths (fixed-pulse policies) share one phase;
 * **verify through the array** (``verify="array"``) -- after the program
   phases, one read phase per row (that row at ``vread``, all other lines at
   0 V, columns at the sense amplifiers' virtual ground); the sampled column
@@ -79,7 +86,7 @@ class ProgrammingArray:
 
     def __init__(self, design: Design, *, engine: str = "behavioural", step: float | None = None,
                  scheme: str = "v3", vread: float = 0.2, verify: str = "ideal", noise: CycleNoise | None = None,
-                 read_duration: float = 20e-9):
+                 read_duration: float = 20e-9, spice_options: dict | None = None):
         xb = design.crossbar
         if xb is None:
             raise ProgrammingError("programming needs a design with a crossbar")
@@ -99,10 +106,11 @@ class ProgrammingArray:
             noise.check(self.model)
         self.engine, self.scheme, self.vread, self.verify_mode = engine, scheme, float(vread), verify
         self.read_duration = float(read_duration)
+        self.spice_options = dict(spice_options or {})
         self.design = copy.deepcopy(design)
         self.design.records = []
         self.design.analysis = Analysis(kind="tran", step=step if step is not None else design.analysis.step)
-        self.design.stimulus = [ProgramPhase(row=0, col=0, amplitude=0.0, width=1e-9)]   # resolves parameters only
+        self.design.stimulus = [ProgramPhase(row=0, col=0, amplitude=0.0, width=1e-3)]   # resolves parameters only
         circuit = build_circuit(self.design)
         self.layout = circuit.crossbar
         self.shape = self.layout.shape
@@ -146,17 +154,19 @@ class ProgrammingArray:
         return stats
 
     def _phases(self, pulses: Pulses) -> list:
+        """Per row, per amplitude: one row pulse, gated per column (see the module docstring)."""
         phases = []
         pulsed = pulses.pulsed
         for i in range(self.shape[0]):
             cols = np.flatnonzero(pulsed[i])
-            if not cols.size:
-                continue
-            keys = sorted({(float(pulses.amplitude[i, j]), float(pulses.width[i, j])) for j in cols})
-            for a, w in keys:
-                sel = [int(j) for j in cols if pulses.amplitude[i, j] == a and pulses.width[i, j] == w]
-                phases.append(ProgramPhase(row=i, col=sel, amplitude=a, width=w, count=1, gap=0.0,
-                                           scheme=self.scheme))
+            for a in sorted({float(pulses.amplitude[i, j]) for j in cols}):
+                mine = cols[pulses.amplitude[i, cols] == a]
+                done = 0.0
+                for w in sorted({float(pulses.width[i, j]) for j in mine}):
+                    sel = [int(j) for j in mine if pulses.width[i, j] >= w]
+                    phases.append(ProgramPhase(row=i, col=sel, amplitude=a, width=w - done, count=1, gap=0.0,
+                                               scheme=self.scheme))
+                    done = w
         return phases
 
     def _run(self, pulses: Pulses, program: bool) -> RoundStats:
@@ -170,6 +180,8 @@ class ProgrammingArray:
         if not d.stimulus:              # nothing to pulse, nothing to read: nothing happens
             return RoundStats(0.0, 0.0, 0.0, 0.0, 0)
         circuit = build_circuit(d)
+        if self.spice_options:
+            circuit.options["spice_options"] = dict(self.spice_options)
         layout = circuit.crossbar
         cells = circuit.group(layout.cells)
         for k, st in enumerate(self.model.states):          # carry every state over
