@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_sweep_commands(sub)
+    from .workloads.programming.cli import add_program_commands; add_program_commands(sub)  # noqa: E702
     return parser
 
 

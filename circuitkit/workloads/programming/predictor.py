@@ -87,11 +87,15 @@ class PulsePredictor:
     meta: dict = field(default_factory=dict)   # vset, vreset, wmin, wmax, ratio, vread, model, ...
 
     @classmethod
-    def fit(cls, data: pd.DataFrame, *, hidden=(32, 32), min_change: float = 0.02, seed: int = 0,
-            meta: dict | None = None) -> "PulsePredictor":
+    def fit(cls, data: pd.DataFrame, *, hidden=(16, 16), min_change: float = 0.02, seed: int = 0,
+            max_iter: int = 2000, meta: dict | None = None) -> "PulsePredictor":
         """Train on a :func:`training_set` frame; samples whose conductance changed by less than
         ``min_change`` (relative) carry no information on the width and are dropped."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPRegressor
+        from threadpoolctl import threadpool_limits
 
         g0, g1 = data["g_before"].to_numpy(), data["g_after"].to_numpy()
         keep = np.abs(np.log(g1 / g0)) > np.log1p(min_change)
@@ -102,9 +106,12 @@ class PulsePredictor:
         y = np.log(data["width"].to_numpy()[keep])
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-12
         out_mean, out_scale = float(y.mean()), float(y.std() + 1e-12)
-        mlp = MLPRegressor(hidden_layer_sizes=tuple(hidden), activation="tanh", solver="lbfgs", max_iter=4000,
+        mlp = MLPRegressor(hidden_layer_sizes=tuple(hidden), activation="tanh", solver="lbfgs", max_iter=max_iter,
                            alpha=1e-4, random_state=seed, tol=1e-7)
-        mlp.fit((x - mean) / scale, (y - out_mean) / out_scale)
+        # one BLAS thread: the network is tiny, and threads fighting over a shared machine cost minutes
+        with threadpool_limits(1), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)    # a fixed iteration budget is the stopping rule
+            mlp.fit((x - mean) / scale, (y - out_mean) / out_scale)
         pred = mlp.predict((x - mean) / scale) * out_scale + out_mean
         info = dict(meta or {})
         info.update(samples=int(keep.sum()), dropped=int((~keep).sum()), hidden=list(hidden),

@@ -1,0 +1,227 @@
+"""The ``program`` subcommand of ``circuitkit``.
+
+    circuitkit program DESC --targets FILE --policy verify|ispp|halving|predictor[,...] [--model FILE] --out DIR
+    circuitkit program train DESC --out MODEL.npz [--rounds N] [--wmin 2n] [--wmax 1u]
+
+``DESC`` is a crossbar description (its stimulus is replaced by the programming rounds; its
+``analysis tran(step = ...)`` sets the time step). Several policies (comma-separated) run one
+after the other from the same initial states with the same cycle-to-cycle device history.
+Outputs in ``DIR``: ``results.parquet`` (one row per policy, round and cell), ``summary.json``,
+``rpd_one_shot.png`` (RPD after the first round, per policy) and ``pulses_per_cell.png``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+POLICIES = ("verify", "ispp", "halving", "predictor")
+
+
+def add_program_commands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "program", help="program a crossbar to target conductances (write-and-verify, ISPP, learned predictor)",
+        description="Program a crossbar: 'circuitkit program DESC --targets FILE --policy ... --out DIR', "
+                    "or train a pulse predictor: 'circuitkit program train DESC --out MODEL.npz'.")
+    p.add_argument("target", nargs="+", metavar="[train] DESC", help="the description, after 'train' to train")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a 'param' of the description (repeatable)")
+    p.add_argument("--models-dir", type=Path, help="directory with extra NAME.va + NAME.py device models")
+    p.add_argument("--out", type=Path, required=True, help="output directory (program) or model file (train)")
+    p.add_argument("--engine", choices=("behavioural", "spice"), default="behavioural")
+    p.add_argument("--c2c", action="append", default=[], metavar="PARAM=SIGMA",
+                   help="cycle-to-cycle lognormal sigma of a model parameter per round (repeatable)")
+    p.add_argument("--c2c-seed", type=int, default=0, help="seed of the cycle-to-cycle draws")
+    p.add_argument("--scheme", choices=("v2", "v3", "float"), default="v3", help="half-select bias scheme")
+    p.add_argument("--vread", default="0.2", help="verify read voltage (default 0.2)")
+    p.add_argument("--verify", choices=("ideal", "array"), default="ideal",
+                   help="verify by ideal device read or by a read through the array, TIA and ADC")
+    p.add_argument("--vset", default="1.0", help="SET (conductance-raising) row voltage (default 1.0)")
+    p.add_argument("--vreset", default="-1.2", help="RESET row voltage (default -1.2)")
+    # program
+    p.add_argument("--targets", type=Path, help="target conductances (S), rows x cols, .npy or .csv")
+    p.add_argument("--policy", default="verify", help=f"one or more of {', '.join(POLICIES)} (comma-separated)")
+    p.add_argument("--model", type=Path, help="pulse-predictor file (.npz) for --policy predictor")
+    p.add_argument("--tol", type=float, default=0.1, help="relative tolerance of the target (default 0.1)")
+    p.add_argument("--max-rounds", type=int, default=50, help="rounds per policy at most (default 50)")
+    p.add_argument("--width", default="10n", help="pulse width of verify, ispp and halving (default 10n)")
+    p.add_argument("--ispp-start", default="0.8,-1.0", help="ISPP first SET,RESET amplitudes (default 0.8,-1.0)")
+    p.add_argument("--vstep", default="0.05", help="ISPP amplitude step (default 0.05)")
+    p.add_argument("--vmax", default="1.5", help="ISPP largest amplitude (default 1.5)")
+    # train
+    p.add_argument("--rounds", type=int, default=10, help="train: rounds of random pulses (default 10)")
+    p.add_argument("--wmin", default="2n", help="train: shortest pulse (default 2n)")
+    p.add_argument("--wmax", default="1u", help="train: longest pulse (default 1u)")
+    p.add_argument("--seed", type=int, default=0, help="train: seed of the random pulses")
+    p.set_defaults(func=cmd_program)
+
+
+def _num(text: str, what: str) -> float:
+    from ...errors import CircuitkitError
+    from ...units import parse_si
+    try:
+        value = parse_si(str(text))
+    except (ValueError, TypeError):
+        raise CircuitkitError(f"--{what}: not a number: '{text}'") from None
+    if not np.isfinite(value):
+        raise CircuitkitError(f"--{what}: must be finite, got '{text}'")
+    return float(value)
+
+
+def _noise(args):
+    from ...errors import CircuitkitError
+    from .noise import CycleNoise
+    sigma = {}
+    for pair in args.c2c:
+        if "=" not in pair:
+            raise CircuitkitError(f"--c2c expects PARAM=SIGMA, got '{pair}'")
+        k, v = pair.split("=", 1)
+        sigma[k.strip()] = _num(v, "c2c")
+    return CycleNoise(sigma, seed=args.c2c_seed) if sigma else None
+
+
+def _array(args, design):
+    from .array import ProgrammingArray
+    return ProgrammingArray(design, engine=args.engine, scheme=args.scheme, vread=_num(args.vread, "vread"),
+                            verify=args.verify, noise=_noise(args))
+
+
+def cmd_program(args) -> int:
+    from ...cli import _overrides
+    from ...description.loader import load_description
+    from ...devices.registry import load_models_dir
+    t = args.target
+    if len(t) == 2 and t[0] == "train":
+        action, desc = "train", Path(t[1])
+    elif len(t) == 1:
+        action, desc = "program", Path(t[0])
+    else:
+        raise SystemExit("usage: circuitkit program [train] DESC --out ... (see --help)")
+    if args.models_dir:
+        load_models_dir(args.models_dir)
+    design = load_description(desc, _overrides(args.overrides))
+    return _train(args, design) if action == "train" else _program(args, design, desc)
+
+
+def _train(args, design) -> int:
+    from ...results import atomic_write_parquet
+    from .predictor import PulsePredictor, training_set
+    vset, vreset = _num(args.vset, "vset"), _num(args.vreset, "vreset")
+    wmin, wmax = _num(args.wmin, "wmin"), _num(args.wmax, "wmax")
+    array = _array(args, design)
+    data = training_set(array, vset=vset, vreset=vreset, wmin=wmin, wmax=wmax, rounds=args.rounds, seed=args.seed)
+    meta = {"vset": vset, "vreset": vreset, "wmin": wmin, "wmax": wmax, "ratio": 2 ** (1 / 8),
+            "vread": array.vread, "model": array.model.name, "description": design.title,
+            "c2c": dict(array.noise.sigma) if array.noise else {}, "train_cells": int(np.prod(array.shape)),
+            "train_rounds": args.rounds}
+    predictor = PulsePredictor.fit(data, seed=args.seed, meta=meta)
+    out = predictor.save(args.out)
+    atomic_write_parquet(out.with_suffix(".train.parquet"), data)
+    print(f"trained on {predictor.meta['samples']} pulses ({predictor.meta['dropped']} dropped), "
+          f"rmse ln(width) {predictor.meta['train_rmse_ln_width']:.3f} -> {out}")
+    return 0
+
+
+def _policy(name: str, args):
+    from ...errors import CircuitkitError
+    from .policies import ISPP, FixedPulse, WidthHalving
+    from .predictor import PredictorPolicy, PulsePredictor
+    vset, vreset, width = _num(args.vset, "vset"), _num(args.vreset, "vreset"), _num(args.width, "width")
+    if name == "verify":
+        return FixedPulse(vset, vreset, width, tol=args.tol)
+    if name == "ispp":
+        start = [_num(v, "ispp-start") for v in str(args.ispp_start).split(",")]
+        if len(start) != 2:
+            raise CircuitkitError("--ispp-start expects SET,RESET amplitudes, e.g. 0.8,-1.0")
+        return ISPP(start[0], start[1], width, vstep=_num(args.vstep, "vstep"), vmax=_num(args.vmax, "vmax"),
+                    tol=args.tol)
+    if name == "halving":
+        return WidthHalving(vset, vreset, 8 * width, tol=args.tol)
+    if name == "predictor":
+        if args.model is None:
+            raise CircuitkitError("--policy predictor needs --model FILE (make one with 'circuitkit program train')")
+        return PredictorPolicy(PulsePredictor.load(args.model), tol=args.tol)
+    raise CircuitkitError(f"unknown policy '{name}' (known: {', '.join(POLICIES)})")
+
+
+def _program(args, design, desc: Path) -> int:
+    import pandas as pd
+
+    from ...circuit.states import load_matrix
+    from ...errors import CircuitkitError, Location
+    from ...results import atomic_write_json, atomic_write_parquet
+    from .run import program
+    if args.targets is None:
+        raise CircuitkitError("program needs --targets FILE (target conductances, S)")
+    names = [n.strip() for n in args.policy.split(",") if n.strip()]
+    if not names:
+        raise CircuitkitError("--policy names no policy")
+    policies = [_policy(n, args) for n in names]           # every option checked before anything runs
+    target = load_matrix(args.targets, Location(file=str(args.targets)))
+    results = []
+    for name, policy in zip(names, policies):
+        array = _array(args, design)
+        res = program(array, target, policy, max_rounds=args.max_rounds)
+        results.append(res)
+        s = res.summary()
+        print(f"{name:<10} one shot: {100 * s['one_shot']['within_50pct']:5.1f} % within 50 %, "
+              f"{100 * s['one_shot']['within_10pct']:5.1f} % within 10 %; pulses to 10 %: mean "
+              f"{_fmt(s['to_10pct']['pulses_mean'])}, all cells after {s['to_10pct']['rounds']} rounds "
+              f"({s['rounds']} rounds, {s['wall_s']:.1f} s)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    frames = [r.to_frame() for r in results]
+    atomic_write_parquet(args.out / "results.parquet", pd.concat([f for f in frames if not f.empty] or
+                                                                 [pd.DataFrame()], ignore_index=True))
+    summary = {"description": str(desc), "targets": str(args.targets), "engine": args.engine,
+               "verify": args.verify, "tol": args.tol, "c2c": args.c2c, "c2c_seed": args.c2c_seed,
+               "rpd_definition": "rpd = 100 (G - G*)/G*; rpd_sym = 200 |G - G*|/(G + G*)",
+               "policies": {n: r.summary() for n, r in zip(names, results)},
+               "pulses_per_cell": {n: r.pulse_counts().tolist() for n, r in zip(names, results)}}
+    atomic_write_json(args.out / "summary.json", summary)
+    plot_results(names, results, args.out, args.tol)
+    print(f"-> {args.out}")
+    return 0
+
+
+def _fmt(v):
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def plot_results(names, results, out: Path, tol: float) -> None:
+    """``rpd_one_shot.png`` and ``pulses_per_cell.png`` in ``out``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .run import rpd
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    bins = np.linspace(-200, 200, 81)
+    for n, r in zip(names, results):
+        first = r.actual[1] if len(r.actual) > 1 else r.actual[0]
+        ax.hist(np.clip(rpd(first, r.target).ravel(), -200, 200), bins=bins, histtype="step", lw=1.5,
+                label=f"{n}: {100 * np.mean(np.abs(rpd(first, r.target)) <= 50):.0f} % within 50 %")
+    before = rpd(results[0].actual[0], results[0].target).ravel()
+    ax.hist(np.clip(before, -200, 200), bins=bins, histtype="stepfilled", alpha=0.2, color="grey", label="before")
+    for x in (-50, 50):
+        ax.axvline(x, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("RPD after one round, 100 (G - G*)/G* (%, clipped to +-200)")
+    ax.set_ylabel("cells")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "rpd_one_shot.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    top = max(int(r.pulse_counts().max()) for r in results) + 1
+    b = np.arange(0, top + 1) - 0.5
+    for n, r in zip(names, results):
+        reach = r.pulses_to_reach(tol)
+        ax.hist(r.pulse_counts().ravel(), bins=b, histtype="step", lw=1.5,
+                label=f"{n}: mean {r.pulse_counts().mean():.1f} pulses, to {100 * tol:.0f} %: "
+                      f"{np.nanmean(reach) if np.any(~np.isnan(reach)) else float('nan'):.1f}")
+    ax.set_xlabel("pulses per cell (whole run)")
+    ax.set_ylabel("cells")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "pulses_per_cell.png", dpi=120)
+    plt.close(fig)
