@@ -2,6 +2,8 @@
 
     circuitkit program DESC --targets FILE --policy verify|ispp|halving|predictor[,...] [--model FILE] --out DIR
     circuitkit program train DESC --out MODEL.npz [--rounds N] [--wmin 2n] [--wmax 1u]
+    circuitkit program compare DIR_A DIR_B     (per-cell pulse counts of two runs, e.g. two engines)
+    circuitkit program report DIR... --out DIR (merge runs, e.g. one policy per process, and plot)
 
 ``DESC`` is a crossbar description (its stimulus is replaced by the programming rounds; its
 ``analysis tran(step = ...)`` sets the time step). Several policies (comma-separated) run one
@@ -11,6 +13,7 @@ Outputs in ``DIR``: ``results.parquet`` (one row per policy, round and cell), ``
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +94,16 @@ def cmd_program(args) -> int:
     from ...description.loader import load_description
     from ...devices.registry import load_models_dir
     t = args.target
+    if len(t) == 3 and t[0] == "compare":
+        return _compare(Path(t[1]), Path(t[2]))
+    if len(t) >= 2 and t[0] == "report":
+        return _report([Path(x) for x in t[1:]], args.out)
     if len(t) == 2 and t[0] == "train":
         action, desc = "train", Path(t[1])
     elif len(t) == 1:
         action, desc = "program", Path(t[0])
     else:
-        raise SystemExit("usage: circuitkit program [train] DESC --out ... (see --help)")
+        raise SystemExit("usage: circuitkit program [train] DESC --out ... | program compare DIR_A DIR_B")
     if args.models_dir:
         load_models_dir(args.models_dir)
     design = load_description(desc, _overrides(args.overrides))
@@ -161,7 +168,9 @@ def _program(args, design, desc: Path) -> int:
     results = []
     for name, policy in zip(names, policies):
         array = _array(args, design)
-        res = program(array, target, policy, max_rounds=args.max_rounds)
+        res = program(array, target, policy, max_rounds=args.max_rounds,
+                      progress=lambda k, g: print(f"  {name} round {k}: {100 * np.mean(np.abs(g / target - 1) <= args.tol):.1f} "
+                                                  f"% within {100 * args.tol:g} %", flush=True))
         results.append(res)
         s = res.summary()
         print(f"{name:<10} one shot: {100 * s['one_shot']['within_50pct']:5.1f} % within 50 %, "
@@ -170,38 +179,70 @@ def _program(args, design, desc: Path) -> int:
               f"({s['rounds']} rounds, {s['wall_s']:.1f} s)")
     args.out.mkdir(parents=True, exist_ok=True)
     frames = [r.to_frame() for r in results]
-    atomic_write_parquet(args.out / "results.parquet", pd.concat([f for f in frames if not f.empty] or
-                                                                 [pd.DataFrame()], ignore_index=True))
+    frame = pd.concat([f for f in frames if not f.empty] or [pd.DataFrame()], ignore_index=True)
+    atomic_write_parquet(args.out / "results.parquet", frame)
     summary = {"description": str(desc), "targets": str(args.targets), "engine": args.engine,
                "verify": args.verify, "tol": args.tol, "c2c": args.c2c, "c2c_seed": args.c2c_seed,
                "rpd_definition": "rpd = 100 (G - G*)/G*; rpd_sym = 200 |G - G*|/(G + G*)",
                "policies": {n: r.summary() for n, r in zip(names, results)},
                "pulses_per_cell": {n: r.pulse_counts().tolist() for n, r in zip(names, results)}}
     atomic_write_json(args.out / "summary.json", summary)
-    plot_results(names, results, args.out, args.tol)
+    if not frame.empty:
+        plot_results(frame, summary, args.out)
     print(f"-> {args.out}")
     return 0
+
+
+def _compare(a: Path, b: Path) -> int:
+    """Exit 0 when both runs gave every cell the same number of pulses under every common policy."""
+    from ...errors import CircuitkitError
+    runs = []
+    for d in (a, b):
+        try:
+            runs.append(json.loads((d / "summary.json").read_text()))
+        except (OSError, ValueError) as exc:
+            raise CircuitkitError(f"{d}: no readable summary.json ({exc})") from None
+    common = [n for n in runs[0]["pulses_per_cell"] if n in runs[1]["pulses_per_cell"]]
+    if not common:
+        raise CircuitkitError(f"{a} and {b} share no policy")
+    differ = 0
+    for n in common:
+        pa, pb = (np.asarray(r["pulses_per_cell"][n]) for r in runs)
+        if pa.shape != pb.shape:
+            raise CircuitkitError(f"policy {n}: arrays of shape {pa.shape} and {pb.shape}")
+        bad = int(np.sum(pa != pb))
+        differ += bad
+        print(f"{n:<10} {pa.size} cells, {int(pa.sum())} vs {int(pb.sum())} pulses, {bad} cells differ "
+              f"({runs[0].get('engine')} vs {runs[1].get('engine')})")
+    return 0 if differ == 0 else 1
 
 
 def _fmt(v):
     return "n/a" if v is None else f"{v:.2f}"
 
 
-def plot_results(names, results, out: Path, tol: float) -> None:
-    """``rpd_one_shot.png`` and ``pulses_per_cell.png`` in ``out``."""
+def plot_results(frame, summary: dict, out: Path) -> None:
+    """``rpd_one_shot.png`` and ``pulses_per_cell.png`` in ``out`` from a results frame and its summary."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .run import rpd
+    names = list(summary["policies"])
+    tol = summary.get("tol", 0.1)
     fig, ax = plt.subplots(figsize=(6.4, 4))
     bins = np.linspace(-200, 200, 81)
-    for n, r in zip(names, results):
-        first = r.actual[1] if len(r.actual) > 1 else r.actual[0]
-        ax.hist(np.clip(rpd(first, r.target).ravel(), -200, 200), bins=bins, histtype="step", lw=1.5,
-                label=f"{n}: {100 * np.mean(np.abs(rpd(first, r.target)) <= 50):.0f} % within 50 %")
-    before = rpd(results[0].actual[0], results[0].target).ravel()
-    ax.hist(np.clip(before, -200, 200), bins=bins, histtype="stepfilled", alpha=0.2, color="grey", label="before")
+    before = None
+    for n in names:
+        first = frame[(frame.policy == n) & (frame["round"] == 0)]
+        if first.empty:
+            continue
+        r1 = 100 * (first.g_after / first.target - 1)
+        before = 100 * (first.g_before / first.target - 1)
+        ax.hist(np.clip(r1, -200, 200), bins=bins, histtype="step", lw=1.5,
+                label=f"{n}: {100 * np.mean(np.abs(r1) <= 50):.0f} % within 50 %")
+    if before is not None:
+        ax.hist(np.clip(before, -200, 200), bins=bins, histtype="stepfilled", alpha=0.2, color="grey",
+                label=f"before: {100 * np.mean(np.abs(before) <= 50):.0f} % within 50 %")
     for x in (-50, 50):
         ax.axvline(x, color="k", ls=":", lw=0.8)
     ax.set_xlabel("RPD after one round, 100 (G - G*)/G* (%, clipped to +-200)")
@@ -212,16 +253,44 @@ def plot_results(names, results, out: Path, tol: float) -> None:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    top = max(int(r.pulse_counts().max()) for r in results) + 1
+    counts = {n: np.asarray(summary["pulses_per_cell"][n]).ravel() for n in names}
+    top = max(int(c.max()) for c in counts.values()) + 1
     b = np.arange(0, top + 1) - 0.5
-    for n, r in zip(names, results):
-        reach = r.pulses_to_reach(tol)
-        ax.hist(r.pulse_counts().ravel(), bins=b, histtype="step", lw=1.5,
-                label=f"{n}: mean {r.pulse_counts().mean():.1f} pulses, to {100 * tol:.0f} %: "
-                      f"{np.nanmean(reach) if np.any(~np.isnan(reach)) else float('nan'):.1f}")
+    for n in names:
+        reach = summary["policies"][n][f"to_{int(100 * tol)}pct"]["pulses_mean"]
+        ax.hist(counts[n], bins=b, histtype="step", lw=1.5,
+                label=f"{n}: {counts[n].mean():.1f} pulses/cell; to +-{100 * tol:.0f} %: {_fmt(reach)}")
     ax.set_xlabel("pulses per cell (whole run)")
     ax.set_ylabel("cells")
+    ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "pulses_per_cell.png", dpi=120)
     plt.close(fig)
+
+
+def _report(dirs: list[Path], out: Path) -> int:
+    """Merge runs (e.g. one policy per process) into one results.parquet, summary.json and plots."""
+    import pandas as pd
+
+    from ...errors import CircuitkitError
+    from ...results import atomic_write_json, atomic_write_parquet
+    frames, summary = [], None
+    for d in dirs:
+        try:
+            s = json.loads((d / "summary.json").read_text())
+            frames.append(pd.read_parquet(d / "results.parquet"))
+        except (OSError, ValueError) as exc:
+            raise CircuitkitError(f"{d}: no readable summary.json and results.parquet ({exc})") from None
+        if summary is None:
+            summary = s
+        else:
+            summary["policies"].update(s["policies"])
+            summary["pulses_per_cell"].update(s["pulses_per_cell"])
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.concat(frames, ignore_index=True)
+    atomic_write_parquet(out / "results.parquet", frame)
+    atomic_write_json(out / "summary.json", summary)
+    plot_results(frame, summary, out)
+    print(f"{', '.join(summary['policies'])} -> {out}")
+    return 0

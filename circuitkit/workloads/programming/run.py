@@ -123,8 +123,10 @@ class ProgramResult:
         return out
 
 
-def program(array: ProgrammingArray, target, policy, *, max_rounds: int = 20) -> ProgramResult:
-    """Program ``array`` towards ``target`` (R, C, siemens) with ``policy`` for at most ``max_rounds`` rounds."""
+def program(array: ProgrammingArray, target, policy, *, max_rounds: int = 20, progress=None) -> ProgramResult:
+    """Program ``array`` towards ``target`` (R, C, siemens) with ``policy`` for at most ``max_rounds`` rounds.
+
+    ``progress(round, g)``, if given, is called after each round with what the verify step saw."""
     target = np.asarray(target, dtype=float)
     if target.shape != array.shape or not np.all(np.isfinite(target)) or np.any(target <= 0):
         raise ProgrammingError(f"target must be positive conductances of shape {array.shape} "
@@ -146,6 +148,8 @@ def program(array: ProgrammingArray, target, policy, *, max_rounds: int = 20) ->
         g = array.verify()
         seen.append(g)
         actual.append(array.ideal_conductance())
+        if progress is not None:
+            progress(k, g)
     return ProgramResult(getattr(policy, "name", type(policy).__name__), target, seen, actual, pulses, stats,
                          array.x.copy(), wall_s=time.perf_counter() - start,
                          meta={"engine": array.engine, "verify": array.verify_mode})
