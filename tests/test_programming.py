@@ -130,7 +130,7 @@ def test_predictor_storage_round_trip_and_refusals(tmp_path):
     w = np.exp(rng.uniform(np.log(2e-9), np.log(1e-6), 300))
     import pandas as pd
     data = pd.DataFrame({"g_before": g0, "g_after": g0 * (1 + 10 * w / 1e-6), "width": w})   # a known monotone law
-    pr = PulsePredictor.fit(data, hidden=(8,), max_iter=500,
+    pr = PulsePredictor.fit(data, hidden=(8,), max_iter=200,
                             meta=dict(vset=1.0, vreset=-1.2, wmin=2e-9, wmax=1e-6))
     again = PulsePredictor.load(pr.save(tmp_path / "p.npz"))
     np.testing.assert_array_equal(again.log_width(g0, g0 * 2), pr.log_width(g0, g0 * 2))

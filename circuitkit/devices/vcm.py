@@ -42,9 +42,13 @@ constant is a rescaling of time: the state after a pulse of width ``w`` is
 the nominal state after ``F w``.
 
 Parameter set (illustrative, circuitkit): HRS 200 kOhm, LRS 10 kOhm at low
-voltage; at +1 V a full SET takes about 0.2 us, at -1.2 V a full RESET
+voltage; at +1 V a full SET takes about 0.3 us, at -1.2 V a full RESET
 about 1 us; the heating ``rth`` = 1e6 K/W lifts the filament by about 150 K
-at LRS under a 1 V pulse.
+at LRS under a 1 V pulse. The voltage scales ``vset`` = ``vreset`` = 50 mV
+make the kinetics steep enough that the half-select bias of a V/3 scheme
+(0.4 V during a -1.2 V pulse) moves cells ~1e7 times slower than the pulse;
+with 0.1 V the half-select disturb of a 32x32 array's RESET pulses undid
+the programming of the other cells (measured).
 """
 from __future__ import annotations
 
@@ -75,10 +79,10 @@ class Vcm(DeviceModel):
         Parameter("gon", 1e-4, "S", "low-voltage conductance at x = 1 (LRS)", 0.0, None, lower_inclusive=False),
         Parameter("vnl", 0.5, "V", "I-V nonlinearity voltage: I = G vnl sinh(v/vnl)", 0.0, None,
                   lower_inclusive=False),
-        Parameter("kset", 180.0, "1/s", "SET rate constant", 0.0, None),
-        Parameter("kreset", 8.0, "1/s", "RESET rate constant", 0.0, None),
-        Parameter("vset", 0.1, "V", "SET voltage scale (rate ~ sinh(v/vset))", 0.0, None, lower_inclusive=False),
-        Parameter("vreset", 0.1, "V", "RESET voltage scale (rate ~ sinh(-v/vreset))", 0.0, None,
+        Parameter("kset", 8e-3, "1/s", "SET rate constant", 0.0, None),
+        Parameter("kreset", 5e-5, "1/s", "RESET rate constant", 0.0, None),
+        Parameter("vset", 0.05, "V", "SET voltage scale (rate ~ sinh(v/vset))", 0.0, None, lower_inclusive=False),
+        Parameter("vreset", 0.05, "V", "RESET voltage scale (rate ~ sinh(-v/vreset))", 0.0, None,
                   lower_inclusive=False),
         Parameter("ea", 0.1, "eV", "activation energy of the thermal acceleration", 0.0, None),
         Parameter("rth", 1e6, "K/W", "thermal resistance of the filament", 0.0, None),

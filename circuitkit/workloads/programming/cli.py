@@ -30,12 +30,14 @@ def add_program_commands(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a 'param' of the description (repeatable)")
     p.add_argument("--models-dir", type=Path, help="directory with extra NAME.va + NAME.py device models")
-    p.add_argument("--out", type=Path, required=True, help="output directory (program) or model file (train)")
+    p.add_argument("--out", type=Path, help="output directory (program, report) or model file (train)")
     p.add_argument("--engine", choices=("behavioural", "spice"), default="behavioural")
     p.add_argument("--c2c", action="append", default=[], metavar="PARAM=SIGMA",
                    help="cycle-to-cycle lognormal sigma of a model parameter per round (repeatable)")
     p.add_argument("--c2c-seed", type=int, default=0, help="seed of the cycle-to-cycle draws")
     p.add_argument("--scheme", choices=("v2", "v3", "float"), default="v3", help="half-select bias scheme")
+    p.add_argument("--spice-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra ngspice .options for the spice engine, e.g. reltol=1e-5 (repeatable)")
     p.add_argument("--vread", default="0.2", help="verify read voltage (default 0.2)")
     p.add_argument("--verify", choices=("ideal", "array"), default="ideal",
                    help="verify by ideal device read or by a read through the array, TIA and ADC")
@@ -48,9 +50,9 @@ def add_program_commands(subparsers) -> None:
     p.add_argument("--tol", type=float, default=0.1, help="relative tolerance of the target (default 0.1)")
     p.add_argument("--max-rounds", type=int, default=50, help="rounds per policy at most (default 50)")
     p.add_argument("--width", default="10n", help="pulse width of verify, ispp and halving (default 10n)")
-    p.add_argument("--ispp-start", default="0.8,-1.0", help="ISPP first SET,RESET amplitudes (default 0.8,-1.0)")
-    p.add_argument("--vstep", default="0.05", help="ISPP amplitude step (default 0.05)")
-    p.add_argument("--vmax", default="1.5", help="ISPP largest amplitude (default 1.5)")
+    p.add_argument("--ispp-start", default="0.9,-1.1", help="ISPP first SET,RESET amplitudes (default 0.9,-1.1)")
+    p.add_argument("--vstep", default="0.03", help="ISPP amplitude step (default 0.03)")
+    p.add_argument("--vmax", default="1.4", help="ISPP largest amplitude (default 1.4)")
     # train
     p.add_argument("--rounds", type=int, default=10, help="train: rounds of random pulses (default 10)")
     p.add_argument("--wmin", default="2n", help="train: shortest pulse (default 2n)")
@@ -85,8 +87,15 @@ def _noise(args):
 
 def _array(args, design):
     from .array import ProgrammingArray
+    from ...errors import CircuitkitError
+    options = {}
+    for pair in args.spice_option:
+        if "=" not in pair:
+            raise CircuitkitError(f"--spice-option expects NAME=VALUE, got '{pair}'")
+        k, v = pair.split("=", 1)
+        options[k.strip()] = _num(v, "spice-option")
     return ProgrammingArray(design, engine=args.engine, scheme=args.scheme, vread=_num(args.vread, "vread"),
-                            verify=args.verify, noise=_noise(args))
+                            verify=args.verify, noise=_noise(args), spice_options=options)
 
 
 def cmd_program(args) -> int:
@@ -97,6 +106,8 @@ def cmd_program(args) -> int:
     if len(t) == 3 and t[0] == "compare":
         return _compare(Path(t[1]), Path(t[2]))
     if len(t) >= 2 and t[0] == "report":
+        if args.out is None:
+            raise SystemExit("error: program report needs --out DIR")
         return _report([Path(x) for x in t[1:]], args.out)
     if len(t) == 2 and t[0] == "train":
         action, desc = "train", Path(t[1])
@@ -104,6 +115,8 @@ def cmd_program(args) -> int:
         action, desc = "program", Path(t[0])
     else:
         raise SystemExit("usage: circuitkit program [train] DESC --out ... | program compare DIR_A DIR_B")
+    if args.out is None:
+        raise SystemExit(f"error: program {'train ' if action == 'train' else ''}needs --out")
     if args.models_dir:
         load_models_dir(args.models_dir)
     design = load_description(desc, _overrides(args.overrides))
@@ -175,7 +188,8 @@ def _program(args, design, desc: Path) -> int:
         s = res.summary()
         print(f"{name:<10} one shot: {100 * s['one_shot']['within_50pct']:5.1f} % within 50 %, "
               f"{100 * s['one_shot']['within_10pct']:5.1f} % within 10 %; pulses to 10 %: mean "
-              f"{_fmt(s['to_10pct']['pulses_mean'])}, all cells after {s['to_10pct']['rounds']} rounds "
+              f"{_fmt(s['to_10pct']['pulses_mean'])}, all cells after "
+              f"{'(not reached)' if s['to_10pct']['rounds'] is None else s['to_10pct']['rounds']} rounds "
               f"({s['rounds']} rounds, {s['wall_s']:.1f} s)")
     args.out.mkdir(parents=True, exist_ok=True)
     frames = [r.to_frame() for r in results]
@@ -194,14 +208,22 @@ def _program(args, design, desc: Path) -> int:
 
 
 def _compare(a: Path, b: Path) -> int:
-    """Exit 0 when both runs gave every cell the same number of pulses under every common policy."""
+    """Exit 0 when both runs gave every cell the same number of pulses under every common policy.
+
+    For each cell that differs, the round where the two runs first decided differently and what
+    their verify reads were there (RPD, %): a decision flips when the engines' small difference
+    straddles the tolerance boundary.
+    """
+    import pandas as pd
+
     from ...errors import CircuitkitError
-    runs = []
+    runs, frames = [], []
     for d in (a, b):
         try:
             runs.append(json.loads((d / "summary.json").read_text()))
+            frames.append(pd.read_parquet(d / "results.parquet"))
         except (OSError, ValueError) as exc:
-            raise CircuitkitError(f"{d}: no readable summary.json ({exc})") from None
+            raise CircuitkitError(f"{d}: no readable summary.json and results.parquet ({exc})") from None
     common = [n for n in runs[0]["pulses_per_cell"] if n in runs[1]["pulses_per_cell"]]
     if not common:
         raise CircuitkitError(f"{a} and {b} share no policy")
@@ -210,10 +232,20 @@ def _compare(a: Path, b: Path) -> int:
         pa, pb = (np.asarray(r["pulses_per_cell"][n]) for r in runs)
         if pa.shape != pb.shape:
             raise CircuitkitError(f"policy {n}: arrays of shape {pa.shape} and {pb.shape}")
-        bad = int(np.sum(pa != pb))
-        differ += bad
-        print(f"{n:<10} {pa.size} cells, {int(pa.sum())} vs {int(pb.sum())} pulses, {bad} cells differ "
+        bad = np.argwhere(pa != pb)
+        differ += len(bad)
+        print(f"{n:<10} {pa.size} cells, {int(pa.sum())} vs {int(pb.sum())} pulses, {len(bad)} cells differ "
               f"({runs[0].get('engine')} vs {runs[1].get('engine')})")
+        fa, fb = (f[f.policy == n].set_index(["round", "row", "col"]) for f in frames)
+        for i, j in bad:
+            ca, cb = fa.xs((i, j), level=("row", "col")), fb.xs((i, j), level=("row", "col"))
+            rounds = sorted(set(ca.index) & set(cb.index))
+            k = next((r for r in rounds if ca.loc[r, "pulsed"] != cb.loc[r, "pulsed"]), None)
+            if k is None:
+                print(f"    cell ({i}, {j}): decisions agree while both ran; one run stopped earlier")
+                continue
+            ra, rb = (100 * (c.loc[k, "g_seen"] / c.loc[k, "target"] - 1) for c in (ca, cb))
+            print(f"    cell ({i}, {j}): first differs in round {k}, verify read RPD {ra:+.4f} % vs {rb:+.4f} %")
     return 0 if differ == 0 else 1
 
 
