@@ -87,10 +87,13 @@ class PulsePredictor:
     meta: dict = field(default_factory=dict)   # vset, vreset, wmin, wmax, ratio, vread, model, ...
 
     @classmethod
-    def fit(cls, data: pd.DataFrame, *, hidden=(16, 16), min_change: float = 0.02, seed: int = 0,
-            max_iter: int = 2000, meta: dict | None = None) -> "PulsePredictor":
-        """Train on a :func:`training_set` frame; samples whose conductance changed by less than
-        ``min_change`` (relative) carry no information on the width and are dropped."""
+    def fit(cls, data: pd.DataFrame, *, hidden=(16, 16), min_change: float = 0.02, saturated: float = 0.03,
+            seed: int = 0, max_iter: int = 2000, meta: dict | None = None) -> "PulsePredictor":
+        """Train on a :func:`training_set` frame. Dropped, as they carry no information on the width:
+        samples whose conductance changed by less than ``min_change`` (relative), and samples that
+        ended within ``saturated`` (fraction of the log conductance range seen in the data) of either
+        end of the range -- there any longer pulse gives the same conductance, and keeping them
+        teaches the network too long pulses for targets near the ends (measured: SET overshoots)."""
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
@@ -99,6 +102,9 @@ class PulsePredictor:
 
         g0, g1 = data["g_before"].to_numpy(), data["g_after"].to_numpy()
         keep = np.abs(np.log(g1 / g0)) > np.log1p(min_change)
+        lo, hi = np.log(min(g0.min(), g1.min())), np.log(max(g0.max(), g1.max()))
+        pos = (np.log(g1) - lo) / max(hi - lo, 1e-12)
+        keep &= (pos > saturated) & (pos < 1 - saturated)
         if keep.sum() < 20:
             raise ProgrammingError(f"training set has {int(keep.sum())} informative samples; need >= 20 "
                                    "(more rounds or cells, or longer widths)")
