@@ -105,3 +105,23 @@ program-8-engines: setup
 	$(CK) program compare build/programming/8x8-behavioural build/programming/8x8-spice
 
 programming: program-32 program-8-engines
+
+# device models: declarations, portability rule and numeric lockstep; ngspice stress runs
+.PHONY: models-check models-stress
+models-check: setup
+	$(CK) models check
+
+models-stress: setup
+	$(PY) -m circuitkit.devices.stress
+
+# neural network on tiled crossbars (docs/networks.md): train the digits MLP once, run it with one
+# tile per layer checked in ngspice, then sweep accuracy against wire resistance and ADC bits
+DIGITS := examples/digits
+
+$(DIGITS)/weights.npz $(DIGITS)/test.npz: $(DIGITS)/train.py | $(STAMP)
+	$(PY) $(DIGITS)/train.py
+
+.PHONY: infer-digits
+infer-digits: setup $(DIGITS)/weights.npz
+	$(CK) infer $(DIGITS)/network.toml --data $(DIGITS)/test.npz --verify-tiles 1 --out results/digits
+	$(CK) infer-sweep sweeps/digits_accuracy.toml --out results/sweeps/digits_accuracy

@@ -2,10 +2,30 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import CircuitkitError
+from .models_cli import add_models_commands, trusted_models_dir
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (when it has one worth showing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, [], argparse.SUPPRESS) or "default" in text or not action.option_strings
+                and action.nargs not in ("?", "*")):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand whose help lists each option's default."""
+    return sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -22,14 +42,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("description", type=Path, help="description file (.xbar)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a 'param' of the description (repeatable)")
-    p.add_argument("--models-dir", type=Path, help="directory with extra NAME.va + NAME.py device models")
+    p.add_argument("--models-dir", type=Path,
+                   help="directory with extra NAME.va + NAME.py device models (default: the shipped models only)")
 
 
 def cmd_generate(args) -> int:
     from .engines import write_netlist
     from .workflow import load
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
-    out = write_netlist(circuit, args.output)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
+    # render next to the target and move it into place: a refused or failed netlist leaves no file behind
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=args.output.parent, prefix=f".{args.output.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write_netlist(circuit, Path(tmp))
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    out = args.output
     print(f"wrote {out} ({sum(g.n for g in circuit.groups)} elements, {circuit.n_nodes - 1} nodes)")
     return 0
 
@@ -37,11 +68,21 @@ def cmd_generate(args) -> int:
 def cmd_simulate(args) -> int:
     from .engines import simulate
     from .workflow import load, write_results
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    from .energy import DEFAULT_BUDGET, record_energy
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
+    if args.energy != "off" and not record_energy(circuit, budget=DEFAULT_BUDGET if args.energy == "auto" else None):
+        if args.energy == "on":
+            raise CircuitkitError("--energy on: the circuit has no element whose energy is counted")
     wf = simulate(circuit, args.engine, backend=args.backend,
                   workdir=(args.out / "spice") if args.engine == "spice" and args.keep_netlist else None)
     summary = write_results(circuit, wf, args.out)
-    print(f"{args.engine}: {len(wf.signals)} signals, {summary['wall_s']:.3f} s -> {args.out}")
+    print(f"{args.engine}: {len(summary['signals'])} signals, {summary['wall_s']:.3f} s -> {args.out}")
+    en, clip = summary.get("energy") or {}, summary["adc_clipping"]
+    if en.get("recorded"):
+        print(f"energy: {en['total_J']:.4g} J dissipated, {en['supplied_J']:.4g} J supplied -> {args.out / 'energy.parquet'}")
+    if clip["clipped"]:
+        print(f"note: the ADC clipped {clip['clipped']} of {clip['samples']} samples "
+              f"({clip['below']} below, {clip['above']} above its range; column adc_clipped in outputs.parquet)")
     return 0
 
 
@@ -49,7 +90,7 @@ def cmd_compare(args) -> int:
     from .compare import plot_comparison
     from .results import atomic_write_json
     from .workflow import cross_check, load
-    _, circuit = load(args.description, _overrides(args.overrides), args.models_dir)
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
     check = cross_check(circuit, tolerance=args.tol, backend=args.backend)
     print(check.comparison.table())
     if args.report:
@@ -61,82 +102,48 @@ def cmd_compare(args) -> int:
     return 0 if check.comparison.passed else 1
 
 
-def cmd_models(args) -> int:
-    from . import devices
-    if args.models_dir:
-        devices.registry.load_models_dir(args.models_dir)
-    if args.action in (None, "list"):
-        for m in devices.list_models():
-            print(f"{m.name:<14} {m.kind:<10} {m.description}")
-        return 0
-    if args.action == "show":
-        if not args.name:
-            raise SystemExit("error: models show needs a model name")
-        m = devices.get_model(args.name)
-        print(f"{m.name}: {m.description}\nstates: {', '.join(s.name for s in m.states) or 'none'}")
-        print(f"{'name':<12} {'default':>12} {'unit':<8} {'range':<18} {'kind':<8} description")
-        for p in m.parameters:
-            print(f"{p.name:<12} {p.default:>12.5g} {p.unit:<8} {p.range_text():<18} "
-                  f"{'instance' if p.instance else 'model':<8} {p.description}")
-        if m.references:
-            print(f"references: {m.references}")
-        return 0
-    if args.action == "compile":
-        from .spice.osdi import compile_all
-        for name, osdi in compile_all([args.name] if args.name else None).items():
-            print(f"{name:<14} -> {osdi}")
-        return 0
-    if args.action == "check":
-        from .devices.va_params import lockstep_differences
-        models = [devices.get_model(args.name)] if args.name else devices.list_models()
-        failed = 0
-        for m in models:
-            diffs = lockstep_differences(m)
-            failed += bool(diffs)
-            print(f"{m.name:<14} {'ok' if not diffs else 'DIFFERS'}")
-            for d in diffs:
-                print(f"    {d}")
-        return 1 if failed else 0
-    raise SystemExit(f"error: unknown models action '{args.action}' (list, show, compile, check)")
-
-
 def cmd_doctor(args) -> int:
     from .doctor import main as doctor_main
     return doctor_main()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="circuitkit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="circuitkit", description=__doc__, formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("generate", help="write the ngspice netlist of a description")
+    p = add_parser(sub, "generate", help="write the ngspice netlist of a description")
     _common(p)
-    p.add_argument("-o", "--output", type=Path, required=True, help="netlist file to write")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="netlist file to write (not created when the description is refused)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("simulate", help="simulate a description in one engine")
+    p = add_parser(sub, "simulate", help="simulate a description in one engine")
     _common(p)
-    p.add_argument("--engine", choices=("spice", "behavioural"), default="behavioural")
-    p.add_argument("--backend", choices=("batch", "shared"), default="batch", help="ngspice backend")
+    p.add_argument("--engine", choices=("spice", "behavioural"), default="behavioural",
+                   help="'spice': ngspice on the generated netlist; 'behavioural': the numpy engine")
+    p.add_argument("--backend", choices=("batch", "shared"), default="batch",
+                   help="how ngspice runs (spice engine only): 'batch' a subprocess, 'shared' libngspice in-process")
     p.add_argument("--out", type=Path, required=True, help="directory for waveforms.parquet, outputs.parquet, summary.json")
     p.add_argument("--keep-netlist", action="store_true", help="keep the netlist and ngspice log in OUT/spice")
+    p.add_argument("--energy", choices=("auto", "on", "off"), default="auto",
+                   help="record what the energy needs and write OUT/energy.parquet: 'auto' when the node "
+                        "voltages over time fit in memory (about 160 MB), 'on' always, 'off' never")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("compare", help="run both engines and compare them")
+    p = add_parser(sub, "compare", help="run both engines and compare them")
     _common(p)
-    p.add_argument("--tol", type=float, default=0.01, help="relative RMS tolerance per signal (default 0.01)")
-    p.add_argument("--backend", choices=("batch", "shared"), default="batch")
-    p.add_argument("--report", type=Path, help="write the comparison as JSON")
-    p.add_argument("--plot", type=Path, help="write a PNG of the worst signals (and the I-V loop)")
+    p.add_argument("--tol", type=float, default=0.01,
+                   help="relative RMS tolerance per signal; exit status 1 when a signal exceeds it")
+    p.add_argument("--backend", choices=("batch", "shared"), default="batch",
+                   help="how ngspice runs: 'batch' a subprocess, 'shared' libngspice in-process")
+    p.add_argument("--report", type=Path, help="write the comparison as JSON to this file (default: none)")
+    p.add_argument("--plot", type=Path,
+                   help="write a PNG of the worst signals (and the I-V loop) to this file (default: none)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("models", help="list, show, compile or lockstep-check device models")
-    p.add_argument("action", nargs="?", choices=("list", "show", "compile", "check"))
-    p.add_argument("name", nargs="?")
-    p.add_argument("--models-dir", type=Path)
-    p.set_defaults(func=cmd_models)
+    add_models_commands(sub)
 
-    p = sub.add_parser("doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
+    p = add_parser(sub, "doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
     p.set_defaults(func=cmd_doctor)
 
     try:
@@ -145,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_sweep_commands(sub)
+    from .workloads.networks.cli import add_network_commands; add_network_commands(sub)  # noqa: E702
     from .workloads.programming.cli import add_program_commands; add_program_commands(sub)  # noqa: E702
     return parser
 

@@ -103,8 +103,9 @@ def signal_error(name: str, ref: np.ndarray, other: np.ndarray) -> SignalError:
 def compare_waveforms(circuit: Circuit, spice: Waveforms, behavioural: Waveforms, tolerance: float = 0.01,
                       outputs: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Comparison:
     t = common_time(circuit, spice, behavioural)
+    internal = {p.name for p in circuit.probes if p.internal}     # recorded for a computation (energy)
     errors = [signal_error(name, aligned(spice, name, t), aligned(behavioural, name, t))
-              for name in spice.signals if name in behavioural.signals]
+              for name in spice.signals if name in behavioural.signals and name not in internal]
     extra = {}
     if outputs is not None and len(outputs[0]):
         extra = compare_outputs(circuit, *outputs)

@@ -211,7 +211,7 @@ class Analysis:
 class Record:
     """A recorded signal: ``what`` is ``v``/``i``/a state name with ``args`` (element level),
     or a crossbar group: ``column_currents``, ``tia_out``, ``adc_codes``, ``states``,
-    ``line_voltages``, ``supply_currents``."""
+    ``line_voltages``, ``supply_currents``, or ``energy`` (what :mod:`circuitkit.energy` needs)."""
 
     what: str
     args: tuple[str, ...] = ()

@@ -83,6 +83,6 @@ def simulate_spice(circuit: Circuit, *, workdir: Path | None = None, backend: st
 
 def add_derived(circuit: Circuit, wf: Waveforms) -> None:
     """Signals computed from recorded ones, identically for both engines (ideal TIA: v = -rf * i)."""
-    for name, source, factor in circuit.options.get("derived", []):
-        if source in wf.signals:
-            wf.signals[name] = factor * np.asarray(wf.signals[source])
+    for d in (circuit.crossbar.derived if circuit.crossbar is not None else ()):
+        if d.source in wf.signals:
+            wf.signals[d.name] = d.factor * np.asarray(wf.signals[d.source])

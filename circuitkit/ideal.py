@@ -14,21 +14,19 @@ from .circuit.model import Circuit, Devices
 
 def ideal_column_currents(circuit: Circuit) -> np.ndarray:
     """Array (read phases, cols) of ideal column currents; empty without a crossbar."""
-    name = circuit.options.get("crossbar")
-    if name is None:
+    xb = circuit.crossbar
+    if xb is None:
         return np.empty((0, 0))
-    R, C = circuit.options["rows"], circuit.options["cols"]
-    cells: Devices = circuit.group(f"{name}_m", Devices)
+    R, C = xb.rows, xb.cols
+    cells: Devices = circuit.group(xb.cells, Devices)
     model = cells.model
     p = cells.resolved()
-    x = circuit.options.get("intended_states")     # what was meant to be programmed (before faults)
+    x = xb.intended_states     # what was meant to be programmed (before faults)
     if x is None:
         x = np.array([np.broadcast_to(p[s.init], (R * C,)) for s in model.states]).reshape(model.n_states(), R * C)
     out = []
-    for ph in circuit.options["phases"]:
-        if ph["kind"] != "read":
-            continue
-        v = np.repeat(np.asarray(ph["vector"], dtype=float), C)     # row voltage seen by each cell
+    for ph in xb.read_phases():
+        v = np.repeat(np.asarray(ph.vector, dtype=float), C)     # row voltage seen by each cell
         out.append(model.current(v, x, p).reshape(R, C).sum(axis=0))
     return np.array(out)
 

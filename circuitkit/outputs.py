@@ -3,6 +3,11 @@
 Each read phase is sampled at its sample time (a fraction of the phase, set by
 the ADC); an operating point is one phase. The same code runs on the results
 of both engines, so ADC codes differ only where the analog values differ.
+
+With an ADC, ``adc_clipped`` is ``-1`` where the TIA voltage lies below the
+ADC range (the code is pinned at 0), ``+1`` above it (pinned at full scale)
+and ``0`` where it converts normally (:func:`~circuitkit.peripherals.adc_clip`); :func:`clipping_summary` counts them. Signals are found
+through the circuit's typed layout (:class:`~circuitkit.circuit.layout.CrossbarLayout`).
 """
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .circuit.model import Circuit
-from .peripherals import adc_convert
+from .peripherals import adc_clip, adc_convert
 from .results import Waveforms
+
+COLUMNS = ["phase", "column", "current", "tia_v", "adc_code", "adc_clipped"]
 
 
 def sample(wf: Waveforms, name: str, t: float) -> float:
@@ -22,18 +29,31 @@ def sample(wf: Waveforms, name: str, t: float) -> float:
 
 
 def outputs_table(circuit: Circuit, wf: Waveforms) -> pd.DataFrame:
-    """One row per (read phase, column); empty when the circuit has no crossbar reads."""
-    cols = circuit.options.get("sensed")
-    phases = [p for p in circuit.options.get("phases", []) if p["kind"] == "read"]
-    if not cols or not phases or f"icol_{cols[0]}" not in wf.signals:
-        return pd.DataFrame(columns=["phase", "column", "current", "tia_v", "adc_code"])
-    sense = circuit.options["sense"]
+    """One row per (read phase, sensed column); empty when the circuit has no crossbar reads recorded."""
+    xb = circuit.crossbar
+    if xb is None or not xb.current_signals or not xb.read_phases() \
+            or any(name not in wf.signals for name in xb.current_signals.values()):
+        return pd.DataFrame(columns=COLUMNS)
+    sense = xb.sense
     rows = []
-    for ph in phases:
-        for j in cols:
-            cur = sample(wf, f"icol_{j}", ph["sample"])
-            v = sample(wf, f"vout_{j}", ph["sample"]) if f"vout_{j}" in wf.signals else np.nan
-            code = (int(adc_convert(v, sense["adc_bits"], sense["adc_vmin"], sense["adc_vmax"]))
-                    if sense.get("adc_bits") and np.isfinite(v) else -1)
-            rows.append((ph["phase"], j, cur, v, code))
-    return pd.DataFrame(rows, columns=["phase", "column", "current", "tia_v", "adc_code"])
+    for ph in xb.read_phases():
+        for j, current in xb.current_signals.items():
+            cur = sample(wf, current, ph.sample)
+            tia = xb.tia_signals.get(j)
+            v = sample(wf, tia, ph.sample) if tia is not None and tia in wf.signals else np.nan
+            if sense.adc_bits and np.isfinite(v):
+                code = int(adc_convert(v, sense.adc_bits, sense.adc_vmin, sense.adc_vmax))
+                clipped = int(adc_clip(v, sense.adc_bits, sense.adc_vmin, sense.adc_vmax))
+            else:
+                code, clipped = -1, 0
+            rows.append((ph.index, j, cur, v, code, clipped))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def clipping_summary(table: pd.DataFrame) -> dict:
+    """How many ADC samples fell outside the ADC range (``below``/``above``) out of ``samples``."""
+    if not len(table) or "adc_clipped" not in table or (table["adc_code"] < 0).all():
+        return {"samples": 0, "clipped": 0, "below": 0, "above": 0}
+    flags = table.loc[table["adc_code"] >= 0, "adc_clipped"]
+    return {"samples": int(len(flags)), "clipped": int((flags != 0).sum()),
+            "below": int((flags < 0).sum()), "above": int((flags > 0).sum())}

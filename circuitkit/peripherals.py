@@ -24,3 +24,14 @@ def adc_convert(v, bits: int, vmin: float, vmax: float) -> np.ndarray:
 
 def adc_lsb(bits: int, vmin: float, vmax: float) -> float:
     return (vmax - vmin) / (2 ** int(bits) - 1)
+
+
+def adc_clip(v, bits: int, vmin: float, vmax: float) -> np.ndarray:
+    """-1 where the ADC clips ``v`` at code 0, +1 where it clips at full scale, 0 where it converts normally.
+
+    Clipping is where the clip in :func:`adc_convert` changes the rounded code,
+    i.e. ``v`` lies more than half an LSB outside [vmin, vmax].
+    """
+    levels = 2 ** int(bits) - 1
+    raw = np.rint((np.asarray(v, dtype=float) - vmin) / (vmax - vmin) * levels)
+    return np.where(raw < 0, -1, np.where(raw > levels, 1, 0)).astype(np.int64)

@@ -32,13 +32,15 @@ class Waveforms:
         except KeyError:
             raise KeyError(f"no signal '{name}' (recorded: {', '.join(self.signals)})") from None
 
-    def to_frame(self) -> pd.DataFrame:
-        """One column per signal, plus ``time`` for a transient."""
+    def to_frame(self, exclude=()) -> pd.DataFrame:
+        """One column per signal (but those in ``exclude``), plus ``time`` for a transient."""
         data: dict[str, np.ndarray] = {}
         if self.time is not None:
             data["time"] = np.asarray(self.time)
+        skip = set(exclude)
         for name, values in self.signals.items():
-            data[name] = np.atleast_1d(np.asarray(values))
+            if name not in skip:
+                data[name] = np.atleast_1d(np.asarray(values))
         return pd.DataFrame(data)
 
 

@@ -19,15 +19,19 @@ from .description.loader import load_description
 from .design import Design
 from .devices.registry import load_models_dir
 from .engines import simulate
-from .outputs import outputs_table
+from .outputs import clipping_summary, outputs_table
 from .results import Waveforms, atomic_write_json, atomic_write_parquet
 
 
 def load(description: str | Path, overrides: Mapping[str, str] | None = None,
-         models_dir: str | Path | None = None) -> tuple[Design, Circuit]:
-    """Parse, check and build a description (``overrides``: ``--set`` values)."""
+         models_dir: str | Path | None = None, trust_python: bool = True) -> tuple[Design, Circuit]:
+    """Parse, check and build a description (``overrides``: ``--set`` values).
+
+    ``models_dir``: a user model directory; its Python twins are imported when
+    ``trust_python`` (the caller named the directory itself), else only its ``.va``
+    models load, with generated twins."""
     if models_dir is not None:
-        load_models_dir(models_dir)
+        load_models_dir(models_dir, trust_python=trust_python)
     design = load_description(description, overrides)
     return design, build_circuit(design)
 
@@ -42,25 +46,35 @@ def circuit_summary(circuit: Circuit) -> dict:
         "nodes": circuit.n_nodes - 1,
         "elements": sum(g.n for g in circuit.groups),
         "devices": n_dev,
-        "rows": circuit.options.get("rows"),
-        "cols": circuit.options.get("cols"),
+        "rows": circuit.crossbar.rows if circuit.crossbar is not None else None,
+        "cols": circuit.crossbar.cols if circuit.crossbar is not None else None,
         "analysis": {"kind": "tran", "tstop": an.tstop, "tstep": an.tstep} if isinstance(an, Transient) else {"kind": "op"},
-        "signals": [p.name for p in circuit.probes] + [d[0] for d in circuit.options.get("derived", [])],
+        "signals": [p.name for p in circuit.probes if not p.internal] + [d.name for d in (circuit.crossbar.derived if circuit.crossbar is not None else ())],
         "circuitkit_version": __version__,
         "python": platform.python_version(),
     }
 
 
 def write_results(circuit: Circuit, wf: Waveforms, out: Path) -> dict:
-    """``waveforms.parquet``, ``outputs.parquet`` (crossbar reads) and ``summary.json`` in ``out``."""
+    """``waveforms.parquet``, ``outputs.parquet`` (crossbar reads), ``energy.parquet`` (when the energy
+    probes were recorded, :func:`circuitkit.energy.record_energy`) and ``summary.json`` in ``out``."""
+    from .energy import EnergyError, energy
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(out / "waveforms.parquet", wf.to_frame())
+    atomic_write_parquet(out / "waveforms.parquet", wf.to_frame(exclude=[p.name for p in circuit.probes if p.internal]))
     table = outputs_table(circuit, wf)
     if len(table):
         atomic_write_parquet(out / "outputs.parquet", table)
     summary = circuit_summary(circuit)
-    summary.update(engine=wf.engine, wall_s=wf.wall_s, engine_meta=wf.meta, phases=circuit.options.get("phases", []))
+    summary["adc_clipping"] = clipping_summary(table)
+    try:
+        en = energy(circuit, wf)
+    except EnergyError as exc:
+        summary["energy"] = {"recorded": False, "why": str(exc)}
+    else:
+        atomic_write_parquet(out / "energy.parquet", en.table)
+        summary["energy"] = {"recorded": True, **en.summary()}
+    summary.update(engine=wf.engine, wall_s=wf.wall_s, engine_meta=wf.meta, phases=[ph.as_dict() for ph in circuit.crossbar.phases] if circuit.crossbar is not None else [])
     atomic_write_json(out / "summary.json", summary)
     return summary
 

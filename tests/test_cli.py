@@ -18,7 +18,7 @@ def test_simulate_behavioural_writes_the_three_files(tmp_path, capsys):
     wf = pd.read_parquet(out / "waveforms.parquet")
     assert "time" in wf.columns and "icol_0" in wf.columns and len(wf) > 10
     outs = pd.read_parquet(out / "outputs.parquet")
-    assert list(outs.columns) == ["phase", "column", "current", "tia_v", "adc_code"]
+    assert list(outs.columns) == ["phase", "column", "current", "tia_v", "adc_code", "adc_clipped"]
     assert len(outs) == 2 * 8 and (outs["adc_code"] >= 0).all()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows"] == 8 and summary["engine"] == "behavioural" and len(summary["description_hash"]) == 64

@@ -198,13 +198,26 @@ record v(a), i(m1), x(m1)
 @pytest.mark.spice
 @pytest.mark.parametrize("kind", ["sine", "pulses"])
 def test_behavioural_matches_spice(tmp_path, kind):
+    """Each engine within 1 % of the converged answer (ngspice at a 10x finer step: the
+    trapezoidal error falls as the step squared, so 100x below the tested runs), and
+    so within 2 % of each other. (Measured: behavioural 7e-3 -- its fixed step --, ngspice
+    3.5e-3; compared only with each other their errors no longer cancel since the model
+    bounds ngspice's step by the current change.)"""
     text = SINE if kind == "sine" else _pulse_train()
-    runs = cosimulate(text, tmp_path)
+    fine = text.replace("step = 5n", "step = 0.5n").replace("step = 1n", "step = 0.1n")
+    assert fine != text
+    (tmp_path / "run").mkdir()
+    (tmp_path / "ref").mkdir()
+    runs = cosimulate(text, tmp_path / "run")
+    t_conv, conv = cosimulate(fine, tmp_path / "ref", engines=("spice",))["spice"]
     t_ref, ref = runs["spice"]
     t_beh, beh = runs["behavioural"]
     for name in ("i(m1)", "x(m1)"):
+        for engine, (t, sig) in runs.items():
+            err = rel_rms(t_conv, conv[name], t, sig[name])
+            assert err <= 0.01, (engine, name, err)
         err = rel_rms(t_ref, ref[name], t_beh, beh[name])
-        assert err <= 0.01, (name, err)
+        assert err <= 0.02, (name, err)
     x = ref["x(m1)"]
     assert x.min() < 0.3 and x.max() > 0.99               # the device really switched, both ways
     if kind == "pulses":

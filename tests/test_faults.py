@@ -39,7 +39,7 @@ def _x0(circuit):
 
 def test_fault_rates_seed_and_on_off_bounds(tmp_path):
     c = _circuit(tmp_path)
-    stuck = c.options["stuck_cells"]
+    stuck = c.crossbar.stuck_cells
     x0 = _x0(c)
     assert 5 <= len(stuck) <= 24                                  # ~20 % of 64 cells
     for i, j, level in stuck:
@@ -47,15 +47,15 @@ def test_fault_rates_seed_and_on_off_bounds(tmp_path):
     levels = {level for _, _, level in stuck}
     assert levels == {0.0, 1.0}
     assert np.sum(x0 == 0.5) == 64 - len(stuck)
-    assert _circuit(tmp_path).options["stuck_cells"] == stuck     # same seed, same faults
-    assert not _circuit(tmp_path, on=0, off=0).options["stuck_cells"]
+    assert _circuit(tmp_path).crossbar.stuck_cells == stuck     # same seed, same faults
+    assert not _circuit(tmp_path, on=0, off=0).crossbar.stuck_cells
 
 
 def test_stuck_on_is_the_conducting_bound_for_each_model(tmp_path):
     # VTEAM conducts at x = 0, linear drift at x = 1
     for device, on_level in ((VTEAM, 0.0), ("linear_drift()", 1.0)):
         c = _circuit(tmp_path, device=device, on=1.0, off=0.0)
-        assert {level for _, _, level in c.options["stuck_cells"]} == {on_level}
+        assert {level for _, _, level in c.crossbar.stuck_cells} == {on_level}
 
 
 def test_faults_raise_the_read_error_against_the_intended_product(tmp_path):
@@ -88,7 +88,7 @@ def test_stuck_cells_do_not_move_and_both_engines_agree(tmp_path):
     f = tmp_path / "p.xbar"
     f.write_text(PROGRAM)
     _, c = load(f)
-    stuck = {(i, j) for i, j, _ in c.options["stuck_cells"]}
+    stuck = {(i, j) for i, j, _ in c.crossbar.stuck_cells}
     assert 0 < len(stuck) < 16
     spice, beh = simulate(c, "spice"), simulate(c, "behavioural")
     for i in range(4):

@@ -30,9 +30,9 @@ def test_adc_codes_round_to_nearest_and_clip():
 def test_read_vectors_reach_the_circuit_dac_quantized():
     _, circuit = load(TB / "read_8x8.xbar")
     vread = 0.2
-    for phase, given in zip(circuit.options["phases"], ([0.2, 0.1, 0.0, 0.15, 0.05, 0.2, 0.1, 0.02],
+    for phase, given in zip(circuit.crossbar.phases, ([0.2, 0.1, 0.0, 0.15, 0.05, 0.2, 0.1, 0.02],
                                                        [0.05, 0.2, 0.2, 0.0, 0.1, 0.15, 0.0, 0.2])):
-        applied = np.array(phase["vector"])
+        applied = np.array(phase.vector)
         np.testing.assert_allclose(applied, dac_quantize(given, 8, 0, vread), rtol=0, atol=1e-15)
         assert np.all(np.abs(applied - given) <= 0.5 * vread / 255 + 1e-15)
         assert not np.array_equal(applied, given)   # 0.1, 0.15 ... are not on the 8-bit grid

@@ -54,10 +54,10 @@ def test_read_8x8_matches_ideal_product_without_parasitics():
 def test_adc_codes_follow_tia_voltages():
     circuit, wf = run("read_8x8.xbar")
     table = outputs_table(circuit, wf)
-    sense = circuit.options["sense"]
-    top = 2 ** sense["adc_bits"] - 1                      # codes 0 .. top, vmin -> 0, vmax -> top
-    lsb = (sense["adc_vmax"] - sense["adc_vmin"]) / top
-    expected = np.clip(np.round((table["tia_v"] - sense["adc_vmin"]) / lsb), 0, top)
+    sense = circuit.crossbar.sense
+    top = 2 ** sense.adc_bits - 1                      # codes 0 .. top, vmin -> 0, vmax -> top
+    lsb = (sense.adc_vmax - sense.adc_vmin) / top
+    expected = np.clip(np.round((table["tia_v"] - sense.adc_vmin) / lsb), 0, top)
     assert (table["adc_code"] == expected).all()
     assert table["adc_code"].nunique() > 4          # the range is actually used
 
@@ -128,7 +128,7 @@ def test_settled_transient_read_equals_the_dc_solution():
     _, circuit = load(TB.parent / "sweeps" / "read_array_tran.xbar", overrides={"rows": "48", "cols": "48"})
     wf = simulate(circuit, "behavioural")
     table = outputs_table(circuit, wf)
-    for ph in circuit.options["phases"]:
-        ref = dc_read(circuit, np.array(ph["vector"]))
-        got = table[table.phase == ph["phase"]].sort_values("column")["current"].to_numpy()
+    for ph in circuit.crossbar.phases:
+        ref = dc_read(circuit, np.array(ph.vector))
+        got = table[table.phase == ph.index].sort_values("column")["current"].to_numpy()
         assert np.max(np.abs(got - ref)) / np.max(np.abs(ref)) < 1e-6

@@ -22,14 +22,19 @@ def test_va_file_matches_twin(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_va_file_has_the_static_hold_for_every_state(name):
-    """The state equation of the contract, with ddt() also in the static branch."""
+    """The state equation of the contract: one unconditional ddt() per state, the hold and
+    the rate in the branches of ``$abstime == 0``, and a step bound."""
     model = REGISTRY[name]
     text = model.va_file().read_text()
     for state in model.states:
         t = state.terminal
         assert "if ($abstime == 0)" in text
-        assert f"I({t}) <+ ddt(V({t})) + V({t}) - {state.init};" in text
-        assert f"I({t}) <+ ddt(V({t})) - " in text and f"+ 1e-12*(V({t}) - {state.init});" in text
+        assert text.count(f"ddt(V({t}))") == 1
+        assert f"        I({t}) <+ ddt(V({t}));" in text
+        assert f"I({t}) <+ V({t}) - {state.init};" in text
+        assert f"I({t}) <+ -" in text and f"+ 1e-12*(V({t}) - {state.init});" in text
+    if model.states:
+        assert "$bound_step(" in text
 
 
 def _vteam_text_with(old: str, new: str) -> str:

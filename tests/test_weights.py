@@ -33,7 +33,7 @@ record column_currents
 def _cell_conductance(circuit):
     cells = circuit.group("xb_m")
     p = cells.resolved()
-    R, C = circuit.options["rows"], circuit.options["cols"]
+    R, C = circuit.crossbar.shape
     x = np.asarray(p["x0"], dtype=float).reshape(1, R * C)
     return (cells.model.current(np.full(R * C, VREAD), x, p) / VREAD).reshape(R, C)
 

@@ -143,7 +143,8 @@ def _place(pos: np.ndarray, nodes: np.ndarray, domain: np.ndarray, start: np.nda
 
 def crossbar_coordinates(circuit, unknown_of_node, size: int) -> np.ndarray | None:
     """(size, 2) positions of unknowns from the crossbar's 2-D node blocks, NaN elsewhere; None if none."""
-    rows, cols = circuit.options.get("rows"), circuit.options.get("cols")
+    xb = getattr(circuit, "crossbar", None)
+    rows, cols = (xb.rows, xb.cols) if xb is not None else (None, None)
     xy = np.full((size, 2), np.nan)
     found = False
     for block in circuit.blocks:

@@ -38,10 +38,10 @@ small enough signals that the device conductance at its state describes it
    :meth:`check` when it applies, ``"direct"`` never, ``"pcg"`` always (or
    raises). It applies when (detection, all of them):
 
-   * ``circuit.options["crossbar"]`` names the array and its only device group
-     is the cell group ``<xb>_m``, whose ``p`` terminals are all nodes of the
-     ``<xb>_wl`` block and ``n`` terminals nodes of ``<xb>_bl`` (1R cells;
-     1S1R and 1T1R cells sit on ``<xb>_mid`` nodes);
+   * ``circuit.crossbar`` (the typed layout) describes the array and its only
+     device group is the layout's cell group, whose ``p`` terminals are all
+     word-line nodes and ``n`` terminals bit-line nodes (1R cells; 1S1R and
+     1T1R cells sit on intermediate nodes);
    * no MOSFETs, VCVS or VCCS (access transistors, op-amp TIAs): the system
      is symmetric and every voltage source is grounded and eliminated;
    * the cells are linear over the read: their current at a few voltages up
@@ -178,12 +178,12 @@ class LinearReads:
 
     def _inputs(self, inputs) -> None:
         c = self.circuit
-        xb = c.options.get("crossbar")
+        xb = c.crossbar
         if inputs is None:
             if xb is None:
                 raise ValueError("linear reads: the circuit is not a crossbar; name the input source groups")
-            inputs = [g.name for g in self.sources if g.name in (f"{xb}_vrow", f"{xb}_vrowl", f"{xb}_vrowr")]
-        self.n_rows = int(c.options.get("rows") or 0)
+            inputs = list(xb.row_sources)
+        self.n_rows = xb.rows if xb is not None else 0
         offsets = np.cumsum([0] + [g.n for g in self.sources])
         src, line = [], []
         for name in inputs:
@@ -199,12 +199,12 @@ class LinearReads:
 
     def _outputs(self) -> None:
         c = self.circuit
-        xb = c.options.get("crossbar")
-        self.n_cols = int(c.options.get("cols") or 0)
-        groups = [g for g in self.sources if xb is not None and g.name in (f"{xb}_vcol", f"{xb}_am")]
+        xb = c.crossbar
+        self.n_cols = xb.cols if xb is not None else 0
+        groups = [g for g in self.sources if xb is not None and g.name == xb.current_source]
         offsets = {g.name: o for g, o in zip(self.sources, np.cumsum([0] + [g.n for g in self.sources]))}
         if groups:
-            g = groups[-1] if len(groups) == 1 or groups[-1].name.endswith("_am") else groups[0]
+            g = groups[0]
             self.out_source = offsets[g.name] + np.arange(g.n)
             self.out_line = g.index if g.index is not None else np.arange(g.n)
         else:   # not a crossbar: every voltage source current
@@ -426,18 +426,16 @@ class LinearReads:
     def _line_obstacle(self) -> str | None:
         """Why the line solver does not apply to this circuit (None: it does, pending the matrix check)."""
         c = self.circuit
-        xb = c.options.get("crossbar")
+        xb = c.crossbar
         if xb is None:
             return "not a crossbar"
         if c.groups_of(Mosfets) or c.groups_of(VCVS) or c.groups_of(VCCS):
             return "transistors or controlled sources (1T1R cells, op-amp TIAs)"
         devices = c.groups_of(Devices)
-        if len(devices) != 1 or devices[0].name != f"{xb}_m":
+        if len(devices) != 1 or devices[0].name != xb.cells:
             return "cells are not single devices (1S1R) or extra devices"
-        blocks = {b.name: b for b in c.blocks}
-        wl, bl = blocks.get(f"{xb}_wl"), blocks.get(f"{xb}_bl")
         g = devices[0]
-        if wl is None or bl is None or not (np.isin(g.p, wl.ids()).all() and np.isin(g.n_, bl.ids()).all()):
+        if not (np.isin(g.p, xb.wl).all() and np.isin(g.n_, xb.bl).all()):
             return "cells do not join word-line to bit-line nodes (not 1R)"
         if np.any(self.src_fixed == False):                   # noqa: E712  (ungrounded or duplicate sources)
             return "a voltage source is not grounded (kept as a branch unknown)"

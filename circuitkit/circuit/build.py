@@ -26,7 +26,7 @@ from .. import design as d
 from ..devices.registry import get_model
 from ..errors import DescriptionError, Location, ParameterError
 from ..peripherals import dac_quantize
-from .layout import CrossbarLayout, PhaseInfo, Role, SenseInfo
+from .layout import CrossbarLayout, Derived, PhaseInfo, Role, SenseInfo
 from .model import (VCCS, VCVS, Capacitors, Circuit, Devices, Mosfets, OperatingPoint, Resistors, Transient,
                     VoltageSources)
 from .states import initial_states
@@ -44,6 +44,9 @@ def build_circuit(design: d.Design) -> Circuit:
             _crossbar(design, circuit)
         _analysis(design, circuit)
         _element_probes(design, circuit, nodes)
+        if any(r.what == "energy" and not r.args for r in design.records):
+            from ..energy import record_energy      # node voltages and source currents the energy needs
+            record_energy(circuit)
     except (ValueError, ParameterError) as exc:
         if isinstance(exc, DescriptionError):
             raise
@@ -79,7 +82,29 @@ def _needs_ammeter(design: d.Design) -> set[str]:
     return {r.args[0] for r in design.records if r.what == "i" and r.args and r.args[0] not in source_names}
 
 
+def _crossbar_names(design: d.Design) -> None:
+    """Element testbenches cannot reach into a crossbar: names starting with '<crossbar>_' are the crossbar's.
+
+    A user node named like a crossbar node (``xb_wl_0``) would otherwise be a
+    separate node in the behavioural engine and a clash in the netlist.
+    """
+    if design.crossbar is None:
+        return
+    prefix = f"{design.crossbar.name}_"
+    for kind, elements in (("source", design.sources), ("resistor", design.resistors),
+                           ("capacitor", design.capacitors), ("device", design.devices)):
+        for e in elements:
+            terminals = (e.p, e.n) if kind in ("source", "device") else (e.a, e.b)
+            for what, name in [("name", e.name)] + [("node", t) for t in terminals]:
+                if name.startswith(prefix):
+                    raise DescriptionError(
+                        f"{kind} {e.name}: {what} '{name}' is in the namespace of crossbar '{design.crossbar.name}' "
+                        f"(names starting with '{prefix}' are its nodes and elements); element testbenches "
+                        "cannot connect to a crossbar's lines: drive them with the crossbar's stimulus", _where(e, design))
+
+
 def _elements(design: d.Design, c: Circuit, node: _Nodes) -> None:
+    _crossbar_names(design)
     ammeter = _needs_ammeter(design)
 
     def first_terminal(name: str, a: str) -> int:
@@ -198,7 +223,9 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
             for j in range(C):
                 _move(cols[j], t, 0.0, cd.fall)
             phases.append({"phase": len(phases), "kind": "read", "start": t, "end": t + dur,
-                           "sample": t + design.sense.sample * dur, "vector": vec.tolist()})
+                           "sample": t + design.sense.sample * dur, "vector": vec.tolist(),
+                           "row": [i for i in sorted(select) if not row_float[k, i]],
+                           "col": [j for j in range(C) if not col_float[k, j]]})
             t += dur
         else:
             sel_r = np.atleast_1d(np.asarray(ph.row, dtype=np.int64))
@@ -382,7 +409,7 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
                       dtype=np.int64).reshape(len(model.states), R * C)
     params = dict(xb.params)
     params.update(_varied_parameters(xb, model, design.source))
-    c.options["intended_states"] = x0.reshape(len(model.states), R * C).copy()
+    intended = x0.reshape(len(model.states), R * C).copy()
     stuck, level = _stuck_cells(xb, model, params, x0, design.source)
     for k, st in enumerate(model.states):
         params[st.init] = x0[k].ravel()
@@ -393,7 +420,6 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         # in either engine, whatever the model (its x0 is the bound, so the operating point agrees)
         c.add(VoltageSources(f"{name}_stuck", (R, C), p=states[0, stuck], n_=np.zeros(stuck.size, np.int64),
                              waveforms=[DC(float(v)) for v in level], index=stuck, role=Role.CLAMP))
-    c.options["stuck_cells"] = [(int(k) // C, int(k) % C, float(v)) for k, v in zip(stuck, level)]
 
     # column ends: sources (virtual ground / programming bias) or op-amp TIAs
     end_row = R - 1 if w.sense == "bottom" else 0
@@ -404,7 +430,6 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         cend = bl[end_row, :]
     zeros = np.zeros(C, np.int64)
     sense = design.sense
-    derived: list[tuple[str, str, float]] = []
     sensed = np.flatnonzero(~tl.col_float)
     if opamp and sensed.size != C:
         raise DescriptionError("floating columns need ideal column drivers, not op-amp TIAs", Location(file=design.source))
@@ -419,8 +444,6 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
                              waveforms=[wv for j, wv in enumerate(_waves(tl.cols, is_op)) if not tl.col_float[j]],
                              index=part, role=Role.STIMULUS))
         current_src = f"{name}_vcol"
-        for j in sensed:
-            derived.append((f"vout_{j}", f"icol_{j}", -sense.rf))
     else:
         inn = c.add_nodes(f"{name}_tin", (C,))
         out = c.add_nodes(f"{name}_tout", (C,))
@@ -428,22 +451,17 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         current_src = f"{name}_am"
         c.add(Resistors(f"{name}_rf", (C,), a=inn, b=out, r=sense.rf, role=Role.SENSE))
         if sense.gbw is None:
-            c.add(VCVS(f"{name}_oa", (C,), p=out, n_=zeros, cp=zeros, cn=inn, gain=sense.gain, role=Role.SENSE))
+            c.add(VCVS(f"{name}_oa", (C,), p=out, n_=zeros, cp=zeros, cn=inn, gain=sense.gain, role=Role.MACRO))
         else:
             # single-pole op-amp: gm*(v+ - v-) into Rp || Cp, buffered; DC gain gm*Rp, pole at gbw/gain
             rp = 1e3
             pole = c.add_nodes(f"{name}_tpole", (C,))
-            c.add(VCCS(f"{name}_oag", (C,), p=zeros, n_=pole, cp=zeros, cn=inn, gm=sense.gain / rp, role=Role.SENSE))
-            c.add(Resistors(f"{name}_oar", (C,), a=pole, b=zeros, r=rp, role=Role.SENSE))
+            c.add(VCCS(f"{name}_oag", (C,), p=zeros, n_=pole, cp=zeros, cn=inn, gm=sense.gain / rp, role=Role.MACRO))
+            c.add(Resistors(f"{name}_oar", (C,), a=pole, b=zeros, r=rp, role=Role.MACRO))
             c.add(Capacitors(f"{name}_oac", (C,), a=pole, b=zeros, c=sense.gain / (2 * np.pi * sense.gbw * rp),
-                             role=Role.SENSE))
-            c.add(VCVS(f"{name}_oab", (C,), p=out, n_=zeros, cp=pole, cn=zeros, gain=1.0, role=Role.SENSE))
-    c.options.update(crossbar=name, rows=R, cols=C, sensed=[int(j) for j in sensed], phases=tl.phases,
-                     stimulus_stop=tl.stop,
-                     sense={"kind": sense.kind, "rf": sense.rf, "adc_bits": sense.adc_bits,
-                            "adc_vmin": sense.adc_vmin, "adc_vmax": sense.adc_vmax},
-                     derived=derived)
-    c.crossbar = CrossbarLayout(
+                             role=Role.MACRO))
+            c.add(VCVS(f"{name}_oab", (C,), p=out, n_=zeros, cp=pole, cn=zeros, gain=1.0, role=Role.MACRO))
+    layout = CrossbarLayout(
         name=name, rows=R, cols=C, cell=xb.cell, cells=f"{name}_m", model=model,
         state_names=tuple(st.name for st in model.states),
         state_nodes=states.reshape(len(model.states), R, C),
@@ -460,29 +478,36 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         tia_out=np.asarray(out, dtype=np.int64) if opamp else None,
         stuck=np.asarray(stuck, dtype=np.int64), stuck_levels=np.asarray(level, dtype=float),
         clamp=f"{name}_stuck" if stuck.size else None,
-        intended_states=c.options["intended_states"])
+        intended_states=intended)
+    c.crossbar = layout
 
     # probes: what was asked for, closed over what it needs (ADC codes need TIA outputs need currents)
-    records = {r.what for r in design.records if not r.args}
+    records = {r.what for r in design.records if not r.args} - {"energy"}
     if not records:
         records = {"column_currents", "tia_out"} | ({"adc_codes"} if sense.adc_bits else set())
     if "adc_codes" in records:
         records.add("tia_out")
     if "tia_out" in records:
         records.add("column_currents")
+    layout.records = tuple(sorted(records))
     if "column_currents" in records:
         for k, j in enumerate(sensed):
-            c.probe(f"icol_{j}", "i", (current_src, k))
-    if "tia_out" in records and opamp:
-        for j in range(C):
-            c.probe(f"vout_{j}", "v", int(out[j]))
-    c.options["derived"] = derived if "tia_out" in records else []
-    c.options["records"] = sorted(records)
+            layout.current_signals[int(j)] = c.probe(f"icol_{j}", "i", (current_src, k)).name
+    if "tia_out" in records:
+        if opamp:
+            for j in range(C):
+                layout.tia_signals[j] = c.probe(f"vout_{j}", "v", int(out[j])).name
+        else:
+            # ideal TIA: v = -rf * i, computed from the column current by both engines alike
+            layout.derived = tuple(Derived(f"vout_{j}", layout.current_signals[int(j)], -sense.rf) for j in sensed)
+            layout.tia_signals = {int(j): f"vout_{j}" for j in sensed}
     if "states" in records:
         for k, st in enumerate(model.states):
+            names = np.empty((R, C), dtype=object)
             for f in range(R * C):
                 i, j = divmod(f, C)
-                c.probe(f"{st.name}_{i}_{j}", "v", int(states[k, f]))
+                names[i, j] = c.probe(f"{st.name}_{i}_{j}", "v", int(states[k, f])).name
+            layout.state_signals[st.name] = names
     if "line_voltages" in records:
         for i in range(R):
             for j in range(C):
@@ -493,16 +518,25 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
                 if w.r_col > 0 or i == 0:
                     c.probe(f"vbl_{i}_{j}" if w.r_col > 0 else f"vbl_{j}", "v", int(bl[i, j]))
     if "supply_currents" in records:
-        for g in c.groups_of(VoltageSources):
-            if g.name.startswith(f"{name}_vrow") or g.name in (f"{name}_vcol", f"{name}_vsel"):
-                for k in range(g.n):
-                    c.probe(f"isup_{g.instance_name(k)[len(name) + 3:]}", "i", (g.name, k), scale=-1.0)
+        # current each supply delivers (into the circuit): isup_<line kind>_<line>
+        supplies = [(src, tag) for src, tag in zip(row_sources, ("rowl", "rowr") if len(row_sources) == 2 else ("row",))]
+        if layout.col_source:
+            supplies.append((layout.col_source, "col"))
+        if layout.select_source:
+            supplies.append((layout.select_source, "sel"))
+        names = []
+        for src, tag in supplies:
+            g = c.group(src, VoltageSources)
+            lines = g.index if g.index is not None else np.arange(g.n)
+            for k, line in enumerate(lines):
+                names.append(c.probe(f"isup_{tag}_{int(line)}", "i", (src, k), scale=-1.0).name)
+        layout.supply_signals = tuple(names)
 
 
 def _phase_info(ph: dict) -> PhaseInfo:
     if ph["kind"] == "read":
         return PhaseInfo(ph["phase"], "read", ph["start"], ph["end"], sample=ph["sample"],
-                         vector=tuple(float(v) for v in ph["vector"]))
+                         vector=tuple(float(v) for v in ph["vector"]), rows=tuple(ph["row"]), cols=tuple(ph["col"]))
     return PhaseInfo(ph["phase"], "program", ph["start"], ph["end"], rows=tuple(ph["row"]), cols=tuple(ph["col"]),
                      amplitude=float(ph["amplitude"]), scheme=ph["scheme"])
 
@@ -514,7 +548,7 @@ def _analysis(design: d.Design, c: Circuit) -> None:
         return
     stop = an.stop
     if stop is None:
-        stop = c.options.get("stimulus_stop")
+        stop = c.crossbar.stop if c.crossbar is not None else None
         if not stop:
             raise DescriptionError("tran(): give stop= (there is no crossbar stimulus to take it from)",
                                    Location(file=design.source))

@@ -30,6 +30,14 @@ class Role(str, Enum):
     SENSE = "sense"              # TIA parts (feedback resistors, op-amp macro-model)
     PROBE = "probe"              # 0 V ammeters: no energy of their own
     CLAMP = "clamp"              # sources holding state terminals (stuck-at faults): not physical
+    MACRO = "macro"              # internals of behavioural macro-models (op-amp gain and pole): no physical energy
+
+
+class PhaseKind(str, Enum):
+    """Kind of a stimulus phase (a ``str``: ``PhaseKind.READ == "read"``)."""
+
+    READ = "read"
+    PROGRAM = "program"
 
 
 @dataclass(frozen=True)
@@ -37,12 +45,15 @@ class PhaseInfo:
     """One stimulus phase of a crossbar.
 
     ``kind`` is ``"read"`` (``vector``: row voltages after the DAC, ``sample``:
-    the time the outputs are sampled) or ``"program"`` (``rows``/``cols``:
+    the time the outputs are sampled; ``rows``: the word-selected rows,
+    ``cols``: the sensed columns) or ``"program"`` (``rows``/``cols``:
     selected lines, ``amplitude``, ``scheme``: v2 | v3 | float).
+    The selected cells of a phase are ``rows x cols``; cells sharing a row or a
+    column with them are half-selected, the others unselected.
     """
 
     index: int
-    kind: str
+    kind: PhaseKind
     start: float
     end: float
     sample: float | None = None
@@ -52,13 +63,27 @@ class PhaseInfo:
     amplitude: float | None = None
     scheme: str | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "kind", PhaseKind(self.kind))     # refuses anything but read / program
+
     def as_dict(self) -> dict[str, Any]:
-        d = {"phase": self.index, "kind": self.kind, "start": self.start, "end": self.end}
+        d = {"phase": self.index, "kind": self.kind.value, "start": self.start, "end": self.end}
         if self.kind == "read":
-            d.update(sample=self.sample, vector=list(self.vector or ()))
+            d.update(sample=self.sample, vector=list(self.vector or ()), select=list(self.rows), sense=list(self.cols))
         else:
             d.update(row=list(self.rows), col=list(self.cols), amplitude=self.amplitude, scheme=self.scheme)
         return d
+
+    def cell_classes(self, rows: int, cols: int) -> np.ndarray:
+        """(rows, cols) int array: 2 selected, 1 half-selected, 0 unselected cells in this phase."""
+        r = np.zeros(rows, bool)
+        c = np.zeros(cols, bool)
+        r[list(self.rows)] = True
+        c[list(self.cols)] = True
+        out = np.zeros((rows, cols), np.int8)
+        out[r[:, None] | c[None, :]] = 1
+        out[r[:, None] & c[None, :]] = 2
+        return out
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,15 @@ class SenseInfo:
     adc_bits: int = 0
     adc_vmin: float = 0.0
     adc_vmax: float = 0.0
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A signal computed from a recorded one, identically for both engines: ``name = factor * source``."""
+
+    name: str
+    source: str
+    factor: float
 
 
 @dataclass
@@ -93,6 +127,12 @@ class CrossbarLayout:
     stuck : flat indices of stuck cells, ``stuck_levels`` the state each is held at; ``clamp`` the clamp group.
     intended_states : (S, R*C) states that were meant to be programmed (before faults).
     phases : the stimulus phases; ``sense`` the sense path; ``stop`` the end of the stimulus.
+    records : the crossbar signal groups recorded (``column_currents``, ``tia_out``, ...).
+    current_signals : sensed column -> name of the signal holding its current (SPICE direction).
+    tia_signals : column -> name of the signal holding its TIA output voltage (recorded or derived).
+    state_signals : state name -> (R, C) array of signal names (``states`` recorded), else empty.
+    derived : signals the engines compute from recorded ones (ideal TIA outputs).
+    supply_signals : names of the recorded supply-current signals (``supply_currents``).
     """
 
     name: str
@@ -121,16 +161,27 @@ class CrossbarLayout:
     stuck_levels: np.ndarray = field(default_factory=lambda: np.empty(0))
     clamp: str | None = None
     intended_states: np.ndarray | None = None
+    records: tuple[str, ...] = ()
+    current_signals: dict[int, str] = field(default_factory=dict)
+    tia_signals: dict[int, str] = field(default_factory=dict)
+    state_signals: dict[str, np.ndarray] = field(default_factory=dict)
+    derived: tuple[Derived, ...] = ()
+    supply_signals: tuple[str, ...] = ()
+
+    @property
+    def stuck_cells(self) -> list[tuple[int, int, float]]:
+        """(row, column, held state) of every stuck cell, in flat order."""
+        return [(int(k) // self.cols, int(k) % self.cols, float(v)) for k, v in zip(self.stuck, self.stuck_levels)]
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.rows, self.cols)
 
     def read_phases(self) -> list[PhaseInfo]:
-        return [p for p in self.phases if p.kind == "read"]
+        return [p for p in self.phases if p.kind is PhaseKind.READ]
 
     def program_phases(self) -> list[PhaseInfo]:
-        return [p for p in self.phases if p.kind == "program"]
+        return [p for p in self.phases if p.kind is PhaseKind.PROGRAM]
 
     def state_index(self, name: str) -> int:
         """Position of state ``name`` in :attr:`state_names` (KeyError naming the model's states)."""

@@ -322,6 +322,7 @@ class Probe:
     kind: str
     target: Any
     scale: float = 1.0
+    internal: bool = False     # recorded for a computation (e.g. energy), not written to waveforms.parquet
 
 
 # ---------------------------------------------------------------------------
@@ -340,7 +341,7 @@ class Circuit:
         self.groups: list[ElementGroup] = []
         self.analysis: Analysis = OperatingPoint()
         self.probes: list[Probe] = []
-        self.options: dict[str, Any] = {}   # extra metadata for results (sizes, phases, ...)
+        self.options: dict[str, Any] = {}   # non-crossbar metadata only (digest, spice_options); crossbars: .crossbar
         self.crossbar: CrossbarLayout | None = None   # typed layout of the crossbar, set by the builder
 
     # nodes
@@ -399,9 +400,14 @@ class Circuit:
             seen.setdefault(g.model.name, g.model)
         return [seen[k] for k in sorted(seen)]
 
-    def probe(self, name: str, kind: str, target, scale: float = 1.0) -> Probe:
-        if any(p.name == name for p in self.probes):
+    def probe(self, name: str, kind: str, target, scale: float = 1.0, internal: bool = False) -> Probe:
+        names = self.__dict__.setdefault("_probe_names", set())
+        if len(names) != len(self.probes):          # the list was edited directly
+            names.clear()
+            names.update(p.name for p in self.probes)
+        if name in names:
             raise ValueError(f"signal '{name}' recorded twice")
-        pr = Probe(name, kind, target, scale)
+        pr = Probe(name, kind, target, scale, internal)
+        names.add(name)
         self.probes.append(pr)
         return pr

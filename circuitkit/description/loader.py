@@ -19,7 +19,7 @@ from ..errors import DescriptionError, Location, ParameterError
 from .parser import Call, ParsedDescription, Setting, Statement, Symbol, parse_file, parse_text
 
 ELEMENT_KINDS = ("source", "resistor", "capacitor", "device")
-RECORD_GROUPS = ("column_currents", "tia_out", "adc_codes", "states", "line_voltages", "supply_currents")
+RECORD_GROUPS = ("column_currents", "tia_out", "adc_codes", "states", "line_voltages", "supply_currents", "energy")
 
 
 def load_description(path: str | Path, overrides: Mapping[str, str] | None = None) -> d.Design:
@@ -519,6 +519,8 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
             else:
                 model, params = _device_model(st.value, f"device {name}", st.location)
                 design.devices.append(d.DeviceSpec(name, p, n, model, params))
+            getattr(design, {"source": "sources", "resistor": "resistors", "capacitor": "capacitors"}.get(k, "devices"))[
+                -1].location = st.location      # the builder's errors about this element are located
         elif k == "crossbar":
             if design.crossbar is not None:
                 raise _err("only one crossbar per description", st.location)

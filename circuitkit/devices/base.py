@@ -9,10 +9,16 @@ netlist names it and ngspice saves it like any node. Every model file
     module <name>(p, n, xs[, ws ...]);        // one terminal per state
       ... parameters, with the same names and defaults as the twin ...
       I(p, n) <+ <current(v, x)>;
+      f = <dxdt(v, x)>;
+      if (f > 0)                               // step bound (see below)
+          $bound_step(0.5*max(1 - V(xs), 1e-9)/f);
+      else if (f < 0)
+          $bound_step(0.5*max(V(xs), 1e-9)/(-f));
+      I(xs) <+ ddt(V(xs));                     // ONE unconditional ddt() per state
       if ($abstime == 0)                       // operating point: hold x at its initial value
-          I(xs) <+ ddt(V(xs)) + V(xs) - x0;
+          I(xs) <+ V(xs) - x0;
       else                                     // transient: dx/dt = f(v, x) - GLEAK*(x - x0)
-          I(xs) <+ ddt(V(xs)) - <dxdt(v, x)> + 1e-12*(V(xs) - x0);
+          I(xs) <+ -f + 1e-12*(V(xs) - x0);
     endmodule
 
 So the state equation both engines solve is
@@ -22,8 +28,21 @@ So the state equation both engines solve is
 and at the operating point x = x0 exactly. The hold tests ``$abstime == 0``,
 not ``analysis("static")``: ngspice 46 evaluates the latter as false in a
 transient's initial operating point, so a device biased above threshold at
-t = 0 would integrate its state there (measured). ``ddt()`` sits in both
-branches so ngspice keeps the state charge into the first step. States are dimensionless and O(1)
+t = 0 would integrate its state there (measured). The ``ddt()`` is
+unconditional: with one ``ddt()`` in each branch OpenVAF makes two implicit
+equations, and VACASK starts the second one's charge at 0, so the state was
+lost at the first time step (VTEAM sine: 29 % RMS off ngspice; 4e-5 with one
+``ddt()``).
+
+**Bounds by the equations.** Every state has a range (``State.lower`` ..
+``State.upper``, 0..1 for all shipped models); the rate vanishes at the bound
+the state moves towards (a taper or window), so the exact solution never
+leaves the range. A time step could still carry it across (trapezoidal rule
+with a coarse step); the step bound ``$bound_step`` -- the same formula in
+:meth:`DeviceModel.bound_step` for the behavioural engine -- lets one step
+move the state at most half its distance to that bound. Because the rate
+vanishes at least linearly there, the bound stays finite (no "Timestep too
+small"). States are dimensionless and O(1)
 (normalised to 0..1 where the physics has a bounded range) because ngspice's
 tolerances are absolute volts on the state node.
 
@@ -89,11 +108,16 @@ class Parameter:
 
 @dataclass(frozen=True)
 class State:
-    """A state variable: its terminal name in the .va module and its initial-value parameter."""
+    """A state variable: its terminal name in the .va module, its initial-value parameter,
+    its range and which end of the range conducts most (``on_bound``: "upper", "lower",
+    or None for a state that does not set the read conductance monotonically)."""
 
     name: str          # e.g. "x"; the Verilog-A terminal is f"{name}s" ("xs")
     init: str          # name of the instance parameter holding its initial value, e.g. "x0"
     description: str = ""
+    lower: float = 0.0
+    upper: float = 1.0
+    on_bound: str | None = "upper"
 
     @property
     def terminal(self) -> str:
@@ -169,6 +193,21 @@ class DeviceModel:
         return (cls.current(np.full(n, float(v)), np.vstack(rows), p) / v).reshape(x.shape)
 
     @classmethod
+    def on_value(cls, state: int = 0) -> float:
+        """Value of state ``state`` at its declared high-conductance (ON) bound."""
+        s = cls.states[state]
+        if s.on_bound not in ("upper", "lower"):
+            raise ParameterError(f"model '{cls.name}': state '{s.name}' declares no ON bound",
+                                 Location(parameter=s.name))
+        return s.upper if s.on_bound == "upper" else s.lower
+
+    @classmethod
+    def off_value(cls, state: int = 0) -> float:
+        """Value of state ``state`` at its low-conductance (OFF) bound."""
+        s = cls.states[state]
+        return s.lower if cls.on_value(state) == s.upper else s.upper
+
+    @classmethod
     def parameter(cls, name: str) -> Parameter:
         for prm in cls.parameters:
             if prm.name == name:
@@ -213,6 +252,25 @@ class DeviceModel:
         f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
         x0 = np.array([np.broadcast_to(p[s.init], np.shape(v)) for s in cls.states], dtype=float)
         return f - GLEAK * (x - x0.reshape(f.shape))
+
+    @classmethod
+    def bound_step(cls, v: np.ndarray, x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """Largest time step the model allows at (v, x), shape (n,); ``inf`` where no state moves.
+
+        The ``$bound_step`` of the Verilog-A files: a step moves each state at most half
+        its distance to the bound it moves towards (``dxdt`` without the GLEAK term).
+        """
+        v = np.asarray(v, dtype=float)
+        x = np.asarray(x, dtype=float).reshape(cls.n_states(), -1)
+        f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
+        out = np.full(v.shape, np.inf)
+        for k, s in enumerate(cls.states):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                up = 0.5 * np.maximum(s.upper - x[k], 1e-9) / f[k]
+                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9) / (-f[k])
+            h = np.where(f[k] > 0, up, np.where(f[k] < 0, down, np.inf))
+            out = np.minimum(out, h)
+        return out
 
     @classmethod
     def linearize(cls, v: np.ndarray, x: np.ndarray, p: ParamSet):

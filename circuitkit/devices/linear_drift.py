@@ -56,7 +56,7 @@ class LinearDrift(DeviceModel):
         "Equations: D. B. Strukov, G. S. Snider, D. R. Stewart, R. S. Williams, 'The missing memristor "
         "found', Nature 453:80-83, 2008; windows: Y. N. Joglekar, S. J. Wolf, Eur. J. Phys. 30:661, 2009; "
         "Z. Biolek, D. Biolek, V. Biolkova, Radioengineering 18(2):210-214, 2009; T. Prodromakis et al., "
-        "IEEE TED 58(9):3099, 2011. Parameter set: Strukov Fig. 2 as in device-models.md section 1 "
+        "IEEE TED 58(9):3099, 2011. Parameter set: Strukov et al. 2008, Fig. 2 "
         "(ron 100 Ohm, roff 16 kOhm, D 10 nm, muv 1e-14 m^2/(V s))."
     )
     parameters = (

@@ -62,7 +62,7 @@ class StanfordPku(DeviceModel):
         "Equations and parameter set: Z. Jiang, Y. Wu, S. Yu, L. Yang, K. Song, Z. Karim, H.-S. P. Wong, "
         "'A compact model for metal-oxide resistive random access memory with experiment verification', "
         "IEEE TED 63(5):1884-1892, 2016, and the Stanford-PKU RRAM model v1.0.0 "
-        "(device-models.md section 4): i0 1 mA, g0 0.25 nm, v0 0.25 V, vel0 10 m/s, ea 0.6 eV, a0 0.25 nm, "
+        "(Stanford University and Peking University, as published with that paper): i0 1 mA, g0 0.25 nm, v0 0.25 V, vel0 10 m/s, ea 0.6 eV, a0 0.25 nm, "
         "tox 12 nm, gamma0 16, beta 0.8, fmin 1.4e9 V/m, gap 0.2-1.7 nm, rth 2.1e3 K/W, t0 298 K. "
         "Changes for OpenVAF: deterministic, quasi-static temperature, C1 field threshold and gap bounds."
     )
@@ -86,7 +86,7 @@ class StanfordPku(DeviceModel):
         Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
         Parameter("x0", 0.0, "", "initial normalised gap", 0.0, 1.0, instance=True),
     )
-    states = (State("x", "x0", "normalised gap (g - gmin)/(gmax - gmin): 0 LRS, 1 HRS"),)
+    states = (State("x", "x0", "normalised gap (g - gmin)/(gmax - gmin): 0 LRS, 1 HRS", on_bound="lower"),)
 
     @classmethod
     def resolve(cls, overrides=None, n=None, location=None) -> ParamSet:
@@ -125,6 +125,19 @@ class StanfordPku(DeviceModel):
         gam = p.gamma0 - p.beta * (g / p.g1) * (g / p.g1) * (g / p.g1)
         return -p.vel0 * np.exp(-p.ea / vt) * np.sinh(gam * p.a0 * v / (p.tox * vt)) \
             * taper(gam * np.abs(v) / p.tox - p.fmin, p.fblend)
+
+    @classmethod
+    def bound_step(cls, v, x, p):
+        """The ``$bound_step`` of the .va: half the distance to the bound the gap moves towards,
+        and at most 0.2*g0 of gap per step (the current changes by at most ~20 %)."""
+        v = np.asarray(v, dtype=float)
+        x = np.asarray(x, dtype=float).reshape(1, -1)
+        f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(1, -1)[0]
+        move = 0.2 * p.g0 / (p.gmax - p.gmin)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = np.minimum(0.5 * np.maximum(1 - x[0], 1e-9), move) / f
+            down = np.minimum(0.5 * np.maximum(x[0], 1e-9), move) / (-f)
+        return np.broadcast_to(np.where(f > 0, up, np.where(f < 0, down, np.inf)), v.shape).copy()
 
     @staticmethod
     def dxdt(v, x, p):

