@@ -92,7 +92,7 @@ program-train: setup
 
 program-32: setup
 	$(CK) program $(PROGRAM_DESC) --set n=32 --targets examples/programming/targets_32x32.csv \
-	    --policy $(PROGRAM_POLICIES) --model $(PROGRAM_MODEL) $(PROGRAM_C2C) --max-rounds 100 --out build/programming/32x32
+	    --policy $(PROGRAM_POLICIES) --model $(PROGRAM_MODEL) $(PROGRAM_C2C) --max-rounds 40 --out build/programming/32x32
 
 # the same run on 8x8 in both engines (1 ns step): per-cell pulse counts must be identical
 program-8-engines: setup
