@@ -31,21 +31,23 @@ def add_program_commands(subparsers) -> None:
                    help="override a 'param' of the description (repeatable)")
     p.add_argument("--models-dir", type=Path, help="directory with extra NAME.va + NAME.py device models")
     p.add_argument("--out", type=Path, help="output directory (program, report) or model file (train)")
-    p.add_argument("--engine", choices=("behavioural", "spice"), default="behavioural")
+    p.add_argument("--engine", choices=("behavioural", "spice"), default="behavioural",
+                   help="simulator of the rounds (default behavioural)")
     p.add_argument("--c2c", action="append", default=[], metavar="PARAM=SIGMA",
                    help="cycle-to-cycle lognormal sigma of a model parameter per round (repeatable)")
     p.add_argument("--c2c-seed", type=int, default=0, help="seed of the cycle-to-cycle draws")
-    p.add_argument("--scheme", choices=("v2", "v3", "float"), default="v3", help="half-select bias scheme")
+    p.add_argument("--scheme", choices=("v2", "v3", "float"), default="v3", help="half-select bias scheme (default v3)")
     p.add_argument("--spice-option", action="append", default=[], metavar="NAME=VALUE",
                    help="extra ngspice .options for the spice engine, e.g. reltol=1e-5 (repeatable)")
     p.add_argument("--vread", default="0.2", help="verify read voltage (default 0.2)")
     p.add_argument("--verify", choices=("ideal", "array"), default="ideal",
-                   help="verify by ideal device read or by a read through the array, TIA and ADC")
+                   help="verify by ideal device read or by a read through the array, TIA and ADC (default ideal)")
     p.add_argument("--vset", default="1.0", help="SET (conductance-raising) row voltage (default 1.0)")
     p.add_argument("--vreset", default="-1.2", help="RESET row voltage (default -1.2)")
     # program
     p.add_argument("--targets", type=Path, help="target conductances (S), rows x cols, .npy or .csv")
-    p.add_argument("--policy", default="verify", help=f"one or more of {', '.join(POLICIES)} (comma-separated)")
+    p.add_argument("--policy", default="verify",
+                   help=f"one or more of {', '.join(POLICIES)} (comma-separated; default verify)")
     p.add_argument("--model", type=Path, help="pulse-predictor file (.npz) for --policy predictor")
     p.add_argument("--tol", type=float, default=0.1, help="relative tolerance of the target (default 0.1)")
     p.add_argument("--max-rounds", type=int, default=50, help="rounds per policy at most (default 50)")
