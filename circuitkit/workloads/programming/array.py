@@ -203,7 +203,7 @@ class ProgrammingArray:
                 circuit.probe(f"pg_isup_{g.name}_{k}", "i", (g.name, k))
         if self.verify_mode == "array":
             for k in range(layout.sensed.size):
-                circuit.probe(f"pg_icol_{k}", "i", (layout.current_source, k))
+                circuit.probe(f"pg_column{k}_current", "i", (layout.current_source, k))
         t0 = time.perf_counter()
         wf = simulate(circuit, self.engine)
         wall = time.perf_counter() - t0
@@ -230,7 +230,7 @@ class ProgrammingArray:
         for i, ph in enumerate(reads):
             v_applied = ph.vector[i]
             for k, j in enumerate(layout.sensed):
-                cur = float(np.interp(ph.sample, wf.time, np.asarray(wf[f"pg_icol_{k}"])))
+                cur = float(np.interp(ph.sample, wf.time, np.asarray(wf[f"pg_column{k}_current"])))
                 if sense.adc_bits:          # through the ideal TIA (v = -rf i) and the ADC, back to a current
                     code = adc_convert(-sense.rf * cur, sense.adc_bits, sense.adc_vmin, sense.adc_vmax)
                     cur = -(sense.adc_vmin + float(code) * adc_lsb(sense.adc_bits, sense.adc_vmin,
