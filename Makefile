@@ -80,7 +80,7 @@ distclean: clean
 	rm -rf $(VENV) *.egg-info
 
 # programming study (docs/programming.md): predictor vs write-and-verify vs ISPP on the VCM model with c2c noise
-PROGRAM_DESC := testbenches/program_vcm.xbar
+PROGRAM_DESC := examples/programming/program_vcm.xbar
 PROGRAM_MODEL := examples/programming/vcm_predictor.npz
 PROGRAM_C2C := --c2c kset=0.1 --c2c kreset=0.1 --c2c-seed 11
 PROGRAM_POLICIES := predictor,verify,ispp

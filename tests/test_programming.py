@@ -178,7 +178,7 @@ def test_predictor_gives_the_same_pulses_in_both_engines():
 
 def test_cli_program_writes_results_summary_and_plots(tmp_path):
     out = tmp_path / "run"
-    rc = main(["program", "testbenches/program_vcm.xbar", "--set", "n=4", "--targets",
+    rc = main(["program", "examples/programming/program_vcm.xbar", "--set", "n=4", "--targets",
                "examples/programming/targets_4x4.csv", "--policy", "verify,predictor", "--model", MODEL,
                "--c2c", "kset=0.1", "--c2c", "kreset=0.1", "--max-rounds", "3", "--out", str(out)])
     assert rc == 0
@@ -200,7 +200,7 @@ def test_cli_program_writes_results_summary_and_plots(tmp_path):
     (["--c2c", "nosuch=0.1"], "nosuch"),
 ])
 def test_cli_bad_options_exit_2_with_a_message(tmp_path, capsys, extra, message):
-    args = ["program", "testbenches/program_vcm.xbar", "--set", "n=4", "--targets",
+    args = ["program", "examples/programming/program_vcm.xbar", "--set", "n=4", "--targets",
             "examples/programming/targets_4x4.csv", "--out", str(tmp_path / "x"), *extra]
     assert main(args) == 2
     assert message in capsys.readouterr().err
@@ -209,6 +209,6 @@ def test_cli_bad_options_exit_2_with_a_message(tmp_path, capsys, extra, message)
 def test_cli_bad_targets_file_is_located(tmp_path, capsys):
     bad = tmp_path / "t.csv"
     bad.write_text("1e-5, nan\n1e-5, 1e-5\n")
-    assert main(["program", "testbenches/program_vcm.xbar", "--set", "n=2", "--targets", str(bad),
+    assert main(["program", "examples/programming/program_vcm.xbar", "--set", "n=2", "--targets", str(bad),
                  "--out", str(tmp_path / "x")]) == 2
     assert "t.csv" in capsys.readouterr().err
