@@ -10,7 +10,7 @@ TOOLCHAIN_STAMP := build/.toolchain
 SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
-.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor \
+.PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor synapse \
         sweep-ir-drop sweep-write-disturb sweep-engines program-train program-32 program-8-engines programming
 
 help:
@@ -106,6 +106,15 @@ program-8-engines: setup
 
 programming: program-32 program-8-engines
 
+# multi-mechanism synapse: characterisation in both engines and the short-term-memory task (docs/synapse.md)
+SYN_OUT ?= build/synapse
+synapse: setup
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol ppf --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol decay --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol ltp --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) characterise testbenches/multisynapse_train.xbar --protocol meta --engines behavioural,spice --out $(SYN_OUT)
+	$(CK) cue-task --trials 40 --spread 0.1,0.3,0.5 --out $(SYN_OUT)
+
 # device models: declarations, portability rule and numeric lockstep; ngspice stress runs
 .PHONY: models-check models-stress
 models-check: setup
@@ -125,3 +134,22 @@ $(DIGITS)/weights.npz $(DIGITS)/test.npz: $(DIGITS)/train.py | $(STAMP)
 infer-digits: setup $(DIGITS)/weights.npz
 	$(CK) infer $(DIGITS)/network.toml --data $(DIGITS)/test.npz --verify-tiles 1 --out results/digits
 	$(CK) infer-sweep sweeps/digits_accuracy.toml --out results/sweeps/digits_accuracy
+
+# -- spiking networks (docs/snn.md) ----------------------------------------------
+.PHONY: snn-window snn-learn snn-sweep bench-snn
+snn-window: setup
+	$(PY) -m circuitkit stdp testbenches/stdp_vteam.xbar --out build/snn/window_vteam
+	$(PY) -m circuitkit stdp testbenches/stdp_yakopcic.xbar --out build/snn/window_yakopcic
+
+snn-learn: setup
+	$(PY) -m circuitkit snn testbenches/snn_coincidence.toml --out build/snn/learn
+	$(PY) -m circuitkit snn testbenches/snn_eligibility.toml --out build/snn/learn_eligibility
+
+SNN_CONDITIONS ?= --spread=0.3 --spread=0.5 --c2c=0.3
+snn-sweep: setup
+	for c in $(SNN_CONDITIONS); do \
+	  $(PY) -m circuitkit snn testbenches/snn_coincidence.toml $$c --out build/snn/sweep/vteam$$c && \
+	  $(PY) -m circuitkit snn testbenches/snn_eligibility.toml $$c --out build/snn/sweep/volatile$$c || exit 1; done
+
+bench-snn: setup
+	$(PY) -m benchmarks.snn $(BENCH_SNN_ARGS)

@@ -7,8 +7,15 @@ vectors through one factorisation), ``tran`` (64x64 VTEAM programming
 transient, both engines), ``memory`` (1024x1024 DC read in a subprocess: RSS
 before the solve and its peak during it), ``scaling`` (DC read time and the
 solve's peak-RSS increase for sizes 16..1024, line solver and direct,
-ngspice up to 256; table and log-log plot in build/bench/). ``--quick`` shrinks the sizes to stay within
-a few minutes. Results also go to build/bench/results.json.
+ngspice up to 256; table and log-log plot in build/bench/), ``process``
+(``circuitkit simulate testbenches/vteam_sine.xbar`` as whole processes, both
+engines), ``op`` (op() of a 256x256 1R crossbar through ``simulate`` vs ngspice
+vs the in-process batched read), ``nlreads`` (batched reads of a 128x128
+``stanford_pku`` array: vectors/s, agreement with ngspice on a sample), ``networks`` (the 1,797 digits
+through the 64-64-10 MLP on tiles, linear and ``stanford_pku`` cells, against the full nodal solve per
+image; a 512x512 nonlinear tile), ``snn`` (a 64x16 synaptic array learning: behavioural against ngspice
+per simulated second; not in the default run, ``--only snn`` or ``make bench-snn``). ``--quick`` shrinks the
+sizes to stay within a few minutes. Results also go to build/bench/results.json.
 """
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ import time
 
 from . import suite
 
-NAMES = ("dc", "reads", "tran", "memory", "scaling")
+NAMES = ("dc", "reads", "tran", "memory", "scaling", "process", "op", "nlreads", "networks", "snn")
+DEFAULT = tuple(n for n in NAMES if n != "snn")      # snn takes about 12 minutes on its own
 
 
 def main(argv=None) -> int:
@@ -27,7 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes in all)")
     ap.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
     args = ap.parse_args(argv)
-    chosen = args.only or NAMES
+    chosen = args.only or DEFAULT
     q = args.quick
     print(f"circuitkit benchmarks ({'quick' if q else 'full'}) on {platform.node()}, "
           f"python {platform.python_version()}; times: wall and process CPU")
@@ -44,6 +52,18 @@ def main(argv=None) -> int:
     if "scaling" in chosen:
         sizes = [16, 32, 64, 128, 256] if q else [16, 32, 64, 128, 256, 512, 1024]
         results["scaling"] = suite.bench_scaling(sizes, spice_max=128 if q else 256)
+    if "process" in chosen:
+        results["process"] = suite.bench_process("testbenches/vteam_sine.xbar", repeats=1 if q else 3)
+    if "op" in chosen:
+        results["op"] = suite.bench_op_simulate(128 if q else 256)
+    if "nlreads" in chosen:
+        results["nlreads"] = suite.bench_nonlinear_reads(32 if q else 128, count=50 if q else 200)
+    if "networks" in chosen:
+        from . import networks
+        results["networks"] = networks.bench_networks(quick=q)
+    if "snn" in chosen:
+        from . import snn
+        results["snn"] = snn.run(50 if q else 1000, 3 if q else 10)
     suite.OUT.mkdir(parents=True, exist_ok=True)
     (suite.OUT / "results.json").write_text(json.dumps(results, indent=2, default=float))
     print(f"done in {time.perf_counter() - start:.0f} s; results in {suite.OUT / 'results.json'}")

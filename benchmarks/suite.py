@@ -303,3 +303,69 @@ def _plot(rows) -> None:
     fig.savefig(OUT / "scaling.png", dpi=120)
     plt.close(fig)
     print(f"  plot: {OUT / 'scaling.png'}")
+
+
+# -- issue 9: whole-process runs, op() through simulate, nonlinear batched reads -------------------------
+
+def _cli_wall(args: list[str]) -> float:
+    """Wall seconds of one whole ``python -m circuitkit ...`` process (imports and all)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        w = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "circuitkit", *args, "--out", tmp], check=True,
+                       capture_output=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        return time.perf_counter() - w
+
+
+def bench_process(description: str = "testbenches/vteam_sine.xbar", repeats: int = 3) -> dict:
+    """``circuitkit simulate`` as whole processes, behavioural vs ngspice, best of ``repeats``."""
+    beh = min(_cli_wall(["simulate", description, "--engine", "behavioural"]) for _ in range(repeats))
+    spi = min(_cli_wall(["simulate", description, "--engine", "spice"]) for _ in range(repeats))
+    print(f"[process] {description}: behavioural {beh:.2f} s, ngspice {spi:.2f} s, ratio {spi / beh:.2f}x")
+    return {"description": description, "behavioural_s": beh, "spice_s": spi, "ratio": spi / beh}
+
+
+def bench_op_simulate(n: int = 256) -> dict:
+    """op() of an n x n 1R crossbar with wires: behavioural ``simulate`` (line-solver fast path) vs ngspice
+    vs the in-process batched read of the same vector."""
+    from circuitkit.behavioural import simulate
+    from circuitkit.behavioural.batch import CrossbarReader
+    vector = np.random.default_rng(1).uniform(0.0, circuits.V_READ, n)
+    circuit = circuits.read_circuit(n, vector=vector)
+    simulate(circuits.read_circuit(8))                                  # warm-up (lazy imports)
+    wf, w_sim, _ = _timed(simulate, circuit)
+    res, w_read, _ = _timed(lambda: CrossbarReader(circuit).read(vector[None]))
+    spice, w_spice, _ = spice_run(circuit)
+    ref, got = _icol(spice, n), _icol(wf, n)
+    err = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+    print(f"[op] {n}x{n}: simulate {w_sim:.3f} s (fast path {wf.meta.get('fast_path')}), batched read "
+          f"{w_read:.3f} s, ngspice {w_spice:.2f} s; ratio to ngspice {w_spice / w_sim:.1f}x, to the read "
+          f"{w_sim / w_read:.2f}x; max rel error {err:.1e}")
+    return {"n": n, "simulate_s": w_sim, "read_s": w_read, "spice_s": w_spice, "fast_path": wf.meta.get("fast_path"),
+            "ratio_spice": w_spice / w_sim, "ratio_read": w_sim / w_read, "max_rel_error": err}
+
+
+def bench_nonlinear_reads(n: int = 64, count: int = 100, sample: int = 2) -> dict:
+    """Batched reads of an n x n array of stanford_pku cells with 2 ohm wires: vectors/s after set-up, and
+    agreement with ngspice on a sample of the vectors (each as its own op())."""
+    from circuitkit.behavioural.batch import CrossbarReader
+    rng = np.random.default_rng(0)
+    vectors = rng.uniform(0.0, 0.2, (count, n))
+    def pku(vector, name):
+        text = circuits.read_description(n, vector=vector)
+        if "vteam(iv = 0)" not in text:
+            raise RuntimeError("benchmark circuit changed: no vteam(iv = 0) cell to replace")
+        return circuits.load_text(text.replace("vteam(iv = 0)", "stanford_pku()"), name)
+    circuit = pku(vectors[0], "pku.xbar")
+    reader, w_setup, _ = _timed(CrossbarReader, circuit)
+    res, w, c = _timed(reader.read, vectors)
+    errs = []
+    for k in range(sample):
+        spice, _, _ = spice_run(pku(vectors[k], f"pku{k}.xbar"))
+        ref = _icol(spice, n)
+        errs.append(float(np.max(np.abs(res.currents[k] - ref)) / np.max(np.abs(ref))))
+    print(f"[nonlinear reads] {n}x{n} stanford_pku, {count} vectors: {count / w:.1f} vectors/s "
+          f"(set-up {w_setup:.2f} s, {res.method}, {res.iterations} iterations, {res.factorizations} factorisations); "
+          f"max rel error vs ngspice on {sample}: {max(errs):.1e}")
+    return {"n": n, "count": count, "vectors_per_s": count / w, "setup_s": w_setup, "method": res.method,
+            "iterations": res.iterations, "max_rel_error_vs_spice": max(errs)}

@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_parser(sub, "doctor", help="check ngspice, OSDI, OpenVAF and libngspice")
     p.set_defaults(func=cmd_doctor)
 
+    from .synapse_cli import add_synapse_commands
+    add_synapse_commands(sub)
     try:
         from .sweep.cli import add_sweep_commands
     except ImportError:
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_sweep_commands(sub)
     from .workloads.networks.cli import add_network_commands; add_network_commands(sub)  # noqa: E702
+    from .workloads.snn.cli import add_snn_commands; add_snn_commands(sub)  # noqa: E702  (stdp, snn)
     from .workloads.programming.cli import add_program_commands; add_program_commands(sub)  # noqa: E702
     return parser
 

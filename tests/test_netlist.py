@@ -382,7 +382,7 @@ def osdi(tmp_path_factory, ngspice) -> dict[str, str]:
     except ImportError:
         compile_va = None
     out = {}
-    for name, va in (("vteam", ROOT / "verilog_a" / "vteam.va"),):
+    for name, va in ((va.stem, va) for va in sorted((ROOT / "verilog_a").glob("*.va"))):   # every shipped model
         if compile_va is not None:
             out[name] = str(compile_va(va))
         else:

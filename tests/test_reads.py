@@ -98,10 +98,17 @@ def test_opamp_tia_reads_equal_engine(tmp_path):
 def test_1t1r_linearisation_is_flagged_by_the_newton_check(tmp_path):
     c = _circuit(tmp_path, 4, cell="1T1R", extra_driver="; vgate = 1.8")
     reads = LinearReads(c)
-    vectors = np.random.default_rng(2).uniform(0, 0.2, (5, 4))
-    assert _rel(reads.read_many(vectors), reads.read(vectors)) < 1e-9
-    chk = reads.check()
+    vectors = np.round(np.random.default_rng(2).uniform(0, 0.2, (5, 4)), 5)   # exactly as written to the files
+    assert _rel(reads.read_many_linear(vectors), reads.read(vectors)) < 1e-9
+    chk = reads.check(vectors)
     assert not chk["converged"]            # the transistor is nonlinear in v_ds
+    assert chk["failed_vectors"] == 5
+    # read_many is the DC solution of the nonlinear circuit (Newton), not the linearisation
+    exact = reads.read_many(vectors)
+    assert reads.last_read.method == "newton"
+    for k in (0, 4):
+        ck = _circuit(tmp_path, 4, cell="1T1R", extra_driver="; vgate = 1.8", vector=vectors[k], name=f"v{k}.xbar")
+        assert _rel(exact[k], _engine_currents(ck, 4)) < 1e-8
     # the small-signal read is still close to the Newton solution at 0.2 V
     assert _rel(reads.read()[0], _engine_currents(c, 4)) < 0.2
 

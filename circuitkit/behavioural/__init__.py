@@ -23,7 +23,11 @@ vectorised per element group instead of per element:
   a transfer matrix from row drivers to column currents for batches of read
   vectors (:func:`read_many`, :class:`LinearReads`); for plain 1R crossbars
   ``linesolve.py`` solves DC reads by conjugate gradients preconditioned with
-  exact word- and bit-line solves.
+  exact word- and bit-line solves;
+* ``batch.py`` -- :func:`read_crossbar`, the one entry point for batched
+  reads: the DC solution of the nonlinear circuit per read vector (Newton
+  batched over vectors) unless the model shows the cells are linear at the
+  read voltages, then the transfer matrix; the result says which and why.
 
 The accuracy target is agreement with ngspice to ~1e-9 relative for linear
 operating points, ~1e-6 with MOSFETs and < 1 % RMS in transients (where the
@@ -31,4 +35,5 @@ two engines take different time steps).
 """
 from .engine import simulate  # noqa: F401
 from .newton import Tolerances  # noqa: F401
+from .batch import CrossbarReader, ReadResult, read_crossbar  # noqa: F401
 from .reads import LinearReads, dc_read, read_many  # noqa: F401

@@ -1,4 +1,16 @@
-"""``simulate(circuit)``: run the circuit's analysis and return its probes as :class:`Waveforms`."""
+"""``simulate(circuit)``: run the circuit's analysis and return its probes as :class:`Waveforms`.
+
+Operating points of plain 1R crossbars take the line-structured fast path
+(:func:`fast_operating_point`: sources eliminated, conjugate gradients
+preconditioned by exact line solves, no MNA pattern and no factorisation:
+O(n) set-up besides one sort of the stamps) when every assumption holds --
+the line solver applies (``reads.LinearReads``: 1R cells, no transistors or
+controlled sources, grounded sources), the cells are linear within 1e-9 over
+the voltages the sources can put across them (``batch.CrossbarReader``) and
+every probe is a node voltage or a sensed column current. Otherwise, or if
+conjugate gradients do not converge, the full Newton path runs; ``meta``
+says which (``fast_path``: True, or the reason it was not taken).
+"""
 from __future__ import annotations
 
 import time
@@ -22,6 +34,12 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
     Raises :class:`ConvergenceError` (with the time) if Newton fails.
     """
     start = time.perf_counter()
+    fast_reason = "not an operating point"
+    if isinstance(circuit.analysis, OperatingPoint):
+        fast, fast_reason = fast_operating_point(circuit)
+        if fast is not None:
+            return Waveforms("behavioural", None, fast["signals"], wall_s=time.perf_counter() - start,
+                             meta={**fast["meta"], "fast_path": True})
     system = MnaSystem(circuit)
     solver = Solver(system, tolerances)
     index, scale = probe_indices(system, circuit.probes)
@@ -45,8 +63,53 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
         raise TypeError(f"behavioural engine: unsupported analysis {type(analysis).__name__}")
     meta = {"unknowns": system.size, "nonzeros": system.pattern.nnz, "newton_iterations": solver.iterations,
             "max_newton_iterations": solver.max_iterations_seen, "factorizations": solver.factorizations,
-            "setup_s": setup_s, **stats}
+            "setup_s": setup_s, "fast_path": fast_reason, **stats}
     return Waveforms("behavioural", times, signals, wall_s=time.perf_counter() - start, meta=meta)
+
+
+def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
+    """Probes of a plain linear 1R crossbar's operating point by the line solver, or (None, why not)."""
+    if getattr(circuit, "crossbar", None) is None:
+        return None, "not a crossbar"
+    from .batch import LINEAR_RTOL, CrossbarReader
+    from .linesolve import NotLineStructured
+    from .reads import LinearReads
+    try:
+        lr = LinearReads(circuit, method="auto")
+    except (ValueError, ConvergenceError) as exc:
+        return None, f"read system: {exc}"
+    if lr.lines is None:
+        return None, f"line solver: {lr.line_reason}"
+    values = lr.source_values[:, None]
+    reader = CrossbarReader(circuit, reads=lr)
+    lin = reader.linearity(reader.vmax(values))
+    if any(e > LINEAR_RTOL for e in lin.values()):
+        return None, "cells nonlinear at the source values"
+    names = [g.name for g in lr.sources]
+    offsets = np.cumsum([0] + [g.n for g in lr.sources])
+    out_pos = {int(s): j for j, s in enumerate(lr.out_source)}
+    plan = []
+    for p in circuit.probes:
+        if p.kind == "v":
+            plan.append(("v", int(p.target), p.scale))
+        elif p.kind == "i" and p.target[0] in names:
+            src = int(offsets[names.index(p.target[0])] + int(p.target[1]))
+            if src not in out_pos:
+                return None, f"probe '{p.name}' is not a sensed column current"
+            plan.append(("i", out_pos[src], p.scale))
+        else:
+            return None, f"probe '{p.name}' is not a node voltage or a sensed column current"
+    try:
+        y = lr.lines.solve(lr._rhs(values))
+    except NotLineStructured as exc:
+        return None, f"line solver: {exc}"
+    full = reader._full(y, values)[:, 0]                       # node voltages by node id
+    currents = lr._outputs_from(y, values)[0]
+    signals = {p.name: np.float64((full[k] if kind == "v" else currents[k]) * scale)
+               for p, (kind, k, scale) in zip(circuit.probes, plan)}
+    meta = {"unknowns": int(lr.free.size), "method": "line solver", "iterations": lr.lines.last_iterations,
+            "newton_iterations": 0, "factorizations": 0, "linearity": lin}
+    return {"signals": signals, "meta": meta}, ""
 
 
 def probe_indices(system: MnaSystem, probes: list[Probe]) -> tuple[np.ndarray, np.ndarray]:

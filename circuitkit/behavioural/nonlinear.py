@@ -59,6 +59,14 @@ class DeviceStamp:
         jac[2:, 0], jac[2:, 1], jac[2:, 2:] = -df_dv, df_dv, -df_dx
         return np.concatenate([i[None], -i[None], -f]), jac
 
+    def bound_step(self, vext: np.ndarray) -> float:
+        """The smallest ``$bound_step`` of the group's devices at node voltages ``vext`` (inf: none binds)."""
+        if not self.n_states:
+            return np.inf
+        v = vext[self.nodes[0]] - vext[self.nodes[1]]
+        h = self.model.bound_step(v, vext[self.nodes[2:]], self.params)
+        return float(np.min(h)) if np.size(h) else np.inf
+
     def residual(self, vext: np.ndarray, rows: int | None = None) -> np.ndarray:
         """Residual contributions only (no derivatives): what a chord iteration needs.
 
@@ -140,6 +148,10 @@ class NonlinearSet:
         size = self.pattern.size
         residual = np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]
         return residual, self.pattern.accumulate(self._positions[mode], np.concatenate(jac))
+
+    def bound_step(self, vext: np.ndarray) -> float:
+        """The step ceiling the device models ask for (their ``$bound_step``), as ngspice honours it."""
+        return min((s.bound_step(vext) for s in self.stamps if isinstance(s, DeviceStamp)), default=np.inf)
 
     def residual(self, vext: np.ndarray, mode: str) -> np.ndarray:
         """Residual contributions (size,) only, without the Jacobian (for chord iterations)."""

@@ -55,7 +55,12 @@ small enough signals that the device conductance at its state describes it
    Otherwise, or if conjugate gradients do not converge, ``auto`` falls back
    to the direct factorisation; :attr:`LinearReads.stats` says which method
    ran, why the line solver was not used, and the iteration count. The
-   transfer matrix (:meth:`read_many`) always uses the factorisation.
+   transfer matrix (:meth:`read_many_linear`) always uses the factorisation.
+
+:meth:`LinearReads.read_many` is *not* linear-only: it goes through
+``batch.py``, which takes the transfer matrix only when the model shows the
+cells are linear at the read voltages and otherwise solves the nonlinear
+circuit by Newton, batched over the vectors.
 
 Validity: no state change (reads only), DC (capacitors open), and for
 nonlinear devices the linearisation error, which :meth:`LinearReads.check`
@@ -74,7 +79,7 @@ import scipy.sparse.linalg as spla
 from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, VoltageSources
 from ..devices.mosfet import level1
 from ..errors import ConvergenceError
-from .mna import initial_states, linear_stamp
+from .mna import initial_states, linear_stamp, shunt_conductance
 from .linesolve import LineSystem, NotLineStructured
 from .newton import Tolerances
 from .ordering import crossbar_coordinates, nested_dissection, propagate_coordinates
@@ -124,6 +129,9 @@ class LinearReads:
         self.last_method: str | None = None
         self.last_iterations = 0
         self._linear_upto = 0.0
+        self._reader = None
+        self.last_read = None
+        self._last_vectors: np.ndarray | None = None
         if method != "direct":
             self._setup_lines()
             if method == "pcg" and self.lines is None:
@@ -226,6 +234,10 @@ class LinearReads:
             elif isinstance(g, (VoltageSources, VCVS, VCCS)):
                 _, r, cc, v = linear_stamp(g, u, lambda k, g=g: self.branch(g, k))
                 rows.append(r), cols.append(cc), vals.append(v)
+        g_shunt = shunt_conductance(c)
+        if g_shunt:                                    # ngspice's rshunt (mna.shunt_conductance)
+            nodes = np.arange(self.n_v, dtype=self._index)
+            edges.append((nodes, np.full(self.n_v, self.size, self._index), np.full(self.n_v, g_shunt)))
         # bias point for linearisation: fixed nodes at their values with inputs at 0
         values = self.bank.values(t)
         values0 = values.copy()
@@ -564,47 +576,66 @@ class LinearReads:
         Ep = E_free[:, self.perm[tail:]].toarray()
         return Ep @ np.linalg.solve(S, Bp)
 
-    def read_many(self, vectors) -> np.ndarray:
-        """Column currents (k, cols) for read vectors (k, rows) through the transfer matrix."""
+    def read_many_linear(self, vectors) -> np.ndarray:
+        """Column currents (k, cols) for read vectors (k, rows) through the transfer matrix (the
+        linearised circuit, whatever the cells: use :meth:`read_many` for the DC solution)."""
         v = self._vectors(vectors)
         T, i0 = self.transfer
         return i0 + v @ T.T
 
+    def read_many(self, vectors) -> np.ndarray:
+        """Column currents (k, cols) for read vectors (k, rows): the DC solution of the circuit.
+
+        Through the transfer matrix when the cells are linear at these read
+        voltages, else Newton batched over the vectors (``batch.py``);
+        :attr:`last_read` (a :class:`~.batch.ReadResult`) says which and why.
+        """
+        from .batch import CrossbarReader
+        if self._reader is None:
+            self._reader = CrossbarReader(self.circuit, reads=self)
+        self.last_read = self._reader.read(vectors)
+        self._last_vectors = self._vectors(vectors)
+        return self.last_read.currents
+
     # -- validity check ---------------------------------------------------------------
     def check(self, vector=None, tolerances: Tolerances = Tolerances(), method: str | None = None) -> dict:
-        """Newton check of the linear read of one vector against the nonlinear device equations.
+        """Newton check of the *linear* read against the nonlinear device equations.
 
-        Returns the largest KCL residual (A), the largest Newton update (V or A)
-        one step from the linear solution would make, and ``converged``: that
-        update meets the engine's criterion, so the linear read *is* the DC
-        solution of the nonlinear circuit.
+        ``vector``: one read vector (rows,) or many (k, rows); default the vectors of the last
+        :meth:`read_many`, else the circuit's own source values. Evaluates the device and
+        transistor equations at the linear solution of every vector and takes one Newton step
+        with the linear system's factorisation. Returns the largest KCL residual (A), the
+        largest update (V or A), ``converged``: every vector's update meets the engine's
+        criterion, so the linear read *is* the DC solution of the nonlinear circuit, and
+        ``vectors`` / ``failed_vectors`` counts. (:meth:`read_many` does not rely on this: it
+        solves the nonlinear circuit when the cells are not linear.)
         """
-        values = self.source_values[:, None] if vector is None else self._source_values(self._vectors(vector))
-        y_free = self._solve(self._rhs(values), values, method)[:, 0]
-        y = np.zeros(self.size + 1)
-        y[self.free] = y_free
-        y[self.fixed_nodes] = self.src_sign[self.src_fixed] * values[self.src_fixed, 0]
-        vext = np.concatenate([[0.0], y[:self.n_v]])
-        residual = np.zeros(self.size + 1)
+        from .batch import CrossbarReader
+        if vector is None and self._last_vectors is not None:
+            vector = self._last_vectors
+        if vector is None:
+            values = self.source_values[:, None]
+        else:
+            values = self._source_values(self._vectors(np.atleast_2d(vector)))
+        if self._reader is None:
+            self._reader = CrossbarReader(self.circuit, reads=self)
+        rhs = self._rhs(values)
+        y_free = self._solve(rhs, values, method)
+        F, corr, _ = self._reader._residual(y_free, values, rhs)
+        vext = self._reader._full(y_free, values)
         scale = 0.0
-        for g, params, x, gd, off in self._devices:
-            v = vext[g.p] - vext[g.n_]
-            true = g.model.current(v, x, params)
-            err = true - (gd * v + off)
-            np.add.at(residual, self.unknown(g.p), err)
-            np.add.at(residual, self.unknown(g.n_), -err)
-            scale = max(scale, float(np.abs(true).max(initial=0.0)))
-        for g, nodes, jac, off in self._mosfets:
-            cur, _ = level1(g.model, *vext[nodes])
-            lin = np.einsum("rcn,cn->rn", jac, vext[nodes]) + off
-            np.add.at(residual, self.unknown(nodes[[0, 2, 3]]).ravel(), (cur - lin).ravel())
-            scale = max(scale, float(np.abs(cur).max(initial=0.0)))
-        r = residual[self.free]
+        for g, params, x, _, _ in self._devices:
+            scale = max(scale, _device_scale(g, params, x, vext))
+        for g, nodes, _, _ in self._mosfets:
+            scale = max(scale, float(np.abs(level1(g.model, *vext[nodes])[0]).max(initial=0.0)))
+        r = F
         dy = -self._solve(r, values, method)
-        atol = np.where(self.free < self.n_v, tolerances.vntol, tolerances.abstol)
-        ok = np.abs(dy) <= tolerances.reltol * np.abs(y_free) + atol
-        return {"max_residual": float(np.abs(r).max(initial=0.0)), "current_scale": scale,
-                "max_update": float(np.abs(dy).max(initial=0.0)), "converged": bool(ok.all())}
+        atol = np.where(self.free < self.n_v, tolerances.vntol, tolerances.abstol)[:, None]
+        ok = np.all(np.abs(dy) <= tolerances.reltol * np.abs(y_free) + atol, axis=0)
+        # max_residual: the devices' deviation from the linearisation (KCL, A); the step also corrects rounding
+        return {"max_residual": float(np.abs(corr[self.free]).max(initial=0.0)), "current_scale": scale,
+                "max_update": float(np.abs(dy).max(initial=0.0)), "converged": bool(ok.all()),
+                "vectors": int(ok.size), "failed_vectors": int((~ok).sum())}
 
     @property
     def stats(self) -> dict:
@@ -617,6 +648,11 @@ class LinearReads:
         if self.lu is not None:
             out.update(ports=int(self.ports.size), ordering=self.ordering, lu_nonzeros=int(self.lu.nnz))
         return out
+
+
+def _device_scale(g, params, x, vext) -> float:
+    from .batch import _evaluate
+    return float(np.abs(_evaluate(g.model, vext[g.p] - vext[g.n_], x, params, False)[0]).max(initial=0.0))
 
 
 class _SchurUnavailable(Exception):
@@ -653,5 +689,6 @@ def dc_read(circuit: Circuit, vector=None, method: str = "auto") -> np.ndarray:
 
 
 def read_many(circuit: Circuit, vectors) -> np.ndarray:
-    """Column currents (n_vectors, cols) for many read vectors (n_vectors, rows); linear regime only."""
+    """Column currents (n_vectors, cols) for many read vectors (n_vectors, rows): the DC solutions
+    (linear shortcut only when the cells are linear at the read voltages; see ``batch.py``)."""
     return LinearReads(circuit).read_many(vectors)

@@ -227,6 +227,8 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
                            "row": [i for i in sorted(select) if not row_float[k, i]],
                            "col": [j for j in range(C) if not col_float[k, j]]})
             t += dur
+        elif isinstance(ph, d.WavePhase):
+            t = _wave_phase(design, ph, k, t, rows, cols, gates, phases, loc)
         else:
             sel_r = np.atleast_1d(np.asarray(ph.row, dtype=np.int64))
             sel_c = np.atleast_1d(np.asarray(ph.col, dtype=np.int64))
@@ -260,6 +262,56 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
             raise DescriptionError(f"{what} {int(np.flatnonzero(partial)[0])} floats in some phases but not all; "
                                    "a line must float in every phase or in none", loc)
     return _Timeline(rows, cols, gates, row_float.all(axis=0), col_float.all(axis=0), phases, t)
+
+
+def _wave_phase(design: d.Design, ph: d.WavePhase, k: int, t: float, rows, cols, gates, phases, loc) -> float:
+    """Append a wave phase's line waveforms (phase time shifted to ``t``); returns the phase's end.
+
+    Every line not named holds 0 V; word-selects are on. A named line must already be at its
+    waveform's first value when the phase starts (0 V after programming or another wave phase),
+    or the phase must be the first one: nothing is ramped behind the user's back.
+    """
+    dur = ph.duration or design.phase_duration
+    if not dur > 0:
+        raise DescriptionError(f"wave phase {k}: duration must be > 0", loc)
+    lines = {"row": rows, "col": cols}
+    seen: set[tuple[str, int]] = set()
+    for lw in ph.waves:
+        where = getattr(lw, "location", None) or loc
+        if lw.line not in lines or not 0 <= lw.index < len(lines[lw.line]):
+            n = len(lines.get(lw.line, rows))
+            raise DescriptionError(f"wave phase {k}: {lw.line} {lw.index} outside 0..{n - 1}", where)
+        if (lw.line, lw.index) in seen:
+            raise DescriptionError(f"wave phase {k}: {lw.line} {lw.index} is given two waveforms", where)
+        seen.add((lw.line, lw.index))
+        if (lw.waveform is None) == (lw.shape is None):
+            raise DescriptionError(f"wave phase {k}: {lw.line} {lw.index} needs a waveform or a spike shape", where)
+        if lw.shape is not None and not np.all(np.isfinite(np.asarray(lw.spikes, dtype=float))):
+            raise DescriptionError(f"wave phase {k}: spike times of {lw.line} {lw.index} must be finite", where)
+    edge = max(design.row_driver.rise, design.row_driver.fall)
+    for name, pts_all in lines.items():
+        for i, pts in enumerate(pts_all):
+            if (name, i) not in seen:
+                _move(pts, t, 0.0, edge)
+    for i in range(len(gates)):
+        _move(gates[i], t, design.row_driver.vgate, edge)
+    for lw in ph.waves:
+        pts = lines[lw.line][lw.index]
+        tw, vw = lw.points(dur)
+        last_t, last_v = pts[-1]
+        if last_t > t or (last_v != vw[0] and not (t == 0.0 and len(pts) == 1)):
+            raise DescriptionError(
+                f"wave phase {k}: {lw.line} {lw.index} is at {last_v:g} V when the phase starts and its waveform "
+                f"at {vw[0]:g} V; start the waveform at the line's level (0 V after a program or wave phase)", loc)
+        if t == 0.0 and len(pts) == 1:
+            pts[0] = (0.0, float(vw[0]))
+        elif last_t < t:
+            pts.append((t, float(vw[0])))
+        pts.extend((t + float(a), float(b)) for a, b in zip(tw[1:], vw[1:]))
+    phases.append({"phase": len(phases), "kind": "wave", "start": t, "end": t + dur,
+                   "row": sorted(i for n, i in seen if n == "row"), "col": sorted(i for n, i in seen if n == "col"),
+                   "amplitude": None, "scheme": None})
+    return t + dur
 
 
 def _on_state(model, params, n: int) -> float:
@@ -332,7 +384,8 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         raise DescriptionError("analysis op() takes exactly one read vector; use tran() for sequences",
                                Location(file=design.source))
     opamp = design.sense.kind == "opamp"
-    if opamp and any(isinstance(p, d.ProgramPhase) for p in design.stimulus):
+    if opamp and any(isinstance(p, d.ProgramPhase) or
+                     (isinstance(p, d.WavePhase) and any(w.line == "col" for w in p.waves)) for p in design.stimulus):
         raise DescriptionError("programming pulses need column drivers; an op-amp TIA cannot drive its column",
                                Location(file=design.source))
     if w.sense == "both":
@@ -537,6 +590,8 @@ def _phase_info(ph: dict) -> PhaseInfo:
     if ph["kind"] == "read":
         return PhaseInfo(ph["phase"], "read", ph["start"], ph["end"], sample=ph["sample"],
                          vector=tuple(float(v) for v in ph["vector"]), rows=tuple(ph["row"]), cols=tuple(ph["col"]))
+    if ph["kind"] == "wave":
+        return PhaseInfo(ph["phase"], "wave", ph["start"], ph["end"], rows=tuple(ph["row"]), cols=tuple(ph["col"]))
     return PhaseInfo(ph["phase"], "program", ph["start"], ph["end"], rows=tuple(ph["row"]), cols=tuple(ph["col"]),
                      amplitude=float(ph["amplitude"]), scheme=ph["scheme"])
 

@@ -38,6 +38,7 @@ class PhaseKind(str, Enum):
 
     READ = "read"
     PROGRAM = "program"
+    WAVE = "wave"          # arbitrary line waveforms (design.WavePhase): ``rows``/``cols`` the lines given one
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class PhaseInfo:
     scheme: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "kind", PhaseKind(self.kind))     # refuses anything but read / program
+        object.__setattr__(self, "kind", PhaseKind(self.kind))     # refuses anything but read / program / wave
 
     def as_dict(self) -> dict[str, Any]:
         d = {"phase": self.index, "kind": self.kind.value, "start": self.start, "end": self.end}

@@ -441,9 +441,57 @@ def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
                 gap=a.get("gap", 0.0, _number, nonneg=True),
                 scheme=_word(a.get("scheme", "v2"), "scheme", a.loc, d.SCHEMES)))
             a.done()
-    b.all("read"), b.all("reads"), b.all("program")
-    b.done(("duration", "read", "reads", "program"))
+        elif s.key == "wave":
+            phases.append(_wave_phase(s))
+    b.all("read"), b.all("reads"), b.all("program"), b.all("wave")
+    b.done(("duration", "read", "reads", "program", "wave"))
     design.stimulus.extend(phases)
+
+
+_WAVE_HELP = ("wave must be waves(line(pwl([t...], [v...]), row=|col=), "
+              "spikes(shape=pwl([t...], [v...]), times=[...], row=|col=), ..., duration=)")
+
+
+def _wave_phase(s: Setting) -> d.WavePhase:
+    """``wave = waves(line(pwl(...), row=0), spikes(shape=pwl(...), times=[...], col=1), duration=4u)``."""
+    v = s.value
+    if not (isinstance(v, Call) and v.name == "waves") or not v.args:
+        raise _err(_WAVE_HELP, getattr(v, "location", None) or s.location)
+    extra = sorted(set(v.kwargs) - {"duration"})
+    if extra:
+        raise _err(f"waves() has no argument '{extra[0]}' (known: line(...)/spikes(...), then duration=)", v.location)
+    duration = _number(v.kwargs["duration"], "waves(duration)", v.location, positive=True) \
+        if "duration" in v.kwargs else None
+    waves = []
+    for spec in v.args:
+        if not (isinstance(spec, Call) and spec.name in ("line", "spikes")):
+            raise _err(_WAVE_HELP, getattr(spec, "location", None) or v.location)
+        a = _Kwargs(spec, spec.name, v.location, positional=("waveform",) if spec.name == "line" else ())
+        row, col = a.get("row", None, _integer, minimum=0), a.get("col", None, _integer, minimum=0)
+        if (row is None) == (col is None):
+            raise _err(f"{spec.name}() needs exactly one of row= and col=", a.loc)
+        try:
+            if spec.name == "line":
+                wf = _waveform(a.get("waveform", required=True), a.loc)
+                if not isinstance(wf, PWL):
+                    raise _err("line() takes a pwl([t...], [v...]) waveform (phase time)", a.loc)
+                lw = d.wave(wf, row=row, col=col)
+            else:
+                shape = a.get("shape", required=True)
+                if not (isinstance(shape, Call) and shape.name == "pwl"):
+                    raise _err("spikes(shape=) must be pwl([t...], [v...]) starting at t = 0 and ending at 0 V", a.loc)
+                sw = _waveform(shape, a.loc)
+                times = a.get("times", required=True)
+                if not isinstance(times, list):
+                    raise _err("spikes(times=) must be a list of spike times", a.loc)
+                lw = d.spikes(d.SpikeShape(sw.times, sw.values), [_number(t, "spike time", a.loc) for t in times],
+                              row=row, col=col)
+        except ValueError as exc:
+            raise _err(f"{spec.name}(): {exc}", a.loc) from None
+        a.done()
+        lw.location = a.loc
+        waves.append(lw)
+    return d.WavePhase(waves, duration=duration)
 
 
 def _selection(value, what: str, loc: Location) -> int | list[int]:

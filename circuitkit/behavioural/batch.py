@@ -1,0 +1,406 @@
+"""Batched DC reads of a crossbar with any cells: the one entry point for reads.
+
+:func:`read_crossbar` (and :class:`CrossbarReader`, which keeps the set-up
+for repeated calls) returns the sensed column currents of many read vectors
+as the *DC solution of the nonlinear circuit* -- the same answer as the
+engine's operating point (``simulate`` of an ``op()``) for each vector, to
+the engine's Newton tolerance -- and says how it got there.
+
+Two paths, chosen from the model, never assumed:
+
+* **linear shortcut** (the transfer matrix of :class:`~.reads.LinearReads`,
+  one matrix product per batch). Taken only when every device group's current
+  is its small-signal line within ``linear_rtol`` for every cell state over
+  the voltages the read can put across a cell. For a network of resistors,
+  cells and transistors driven by grounded sources, a node voltage lies
+  between the smallest and the largest source value (including 0, ground),
+  so no cell sees more than ``vmax = max(values, 0) - min(values, 0)`` over
+  the batch; each group's current is sampled on ``+-vmax * (0.05 .. 1)``
+  against ``g_d v + i_off`` (``g_d`` the small-signal conductance at the
+  bias point) and the largest relative deviation ``|I(v) - line| / max|I|``
+  is reported per group (``ReadResult.linearity``). Circuits with controlled
+  sources (op-amp TIAs: the bound above does not hold) or transistors always
+  take the nonlinear path.
+* **nonlinear path** (Newton, batched over vectors). The reduced nodal
+  system of :class:`LinearReads` (grounded sources eliminated) is solved for
+  ``F(y) = K y - b + N(y) = 0`` with ``N`` the devices' deviation from their
+  linearisation. Starting from the linear solution, all vectors iterate
+  together with one *shared* Jacobian (the devices' small-signal conductance
+  averaged over the batch, factored once -- by the line-structured solver on
+  plain 1R arrays, else sparse LU whose fill-reducing order is computed once
+  and reused for every later factorisation): a chord iteration whose
+  residual is exact, so it changes how fast, not where, Newton converges.
+  Vectors that contract slowly get a refreshed shared Jacobian (over the
+  vectors still iterating), and after ``MAX_SHARED`` of those their own
+  Jacobian (full Newton per vector, same ordering).
+
+Convergence is the engine's criterion (``newton.py``): ``|dy| <= reltol *
+max(|y|, |y_old|) + atol`` (``vntol`` on voltages, ``abstol`` on branch
+currents), for chord steps with the linear-convergence error estimate
+``rho / (1 - rho) |dy|``. A vector that does not converge raises
+:class:`ConvergenceError`; nothing is returned unconverged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ..circuit.model import VCCS, VCVS, Circuit, Mosfets
+from ..devices.base import ParamSet
+from ..devices.mosfet import level1
+from ..errors import ConvergenceError
+from .linesolve import LineSystem, NotLineStructured
+from .mna import SparsePattern
+from .newton import Tolerances
+
+#: default: cells count as linear when their current deviates from the small-signal line by at most this
+LINEAR_RTOL = 1e-9
+#: sample points (fractions of vmax, both signs) of the linearity test
+LINEAR_SAMPLES = (0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.0)
+#: chord iterations with one shared Jacobian before it is refreshed for vectors still iterating
+CHORD_ITERATIONS = 6
+#: refreshed shared Jacobians before the remaining vectors get their own (full Newton)
+MAX_SHARED = 3
+MAX_NEWTON = 50
+#: device evaluations per chunk (vectors x devices) -- bounds the memory of a batch
+CHUNK_ELEMENTS = 2_000_000
+
+
+@dataclass
+class ReadResult:
+    """Column currents of a batch of reads and how they were computed."""
+    currents: np.ndarray              # (k, cols), sign of the icol_j signals
+    method: str                       # "transfer" (linear shortcut) or "newton"
+    linear: bool                      # the cells are linear within linear_rtol at these voltages
+    vmax: float                       # bound on |v| across any cell over the batch (inf: no bound)
+    linearity: dict = field(default_factory=dict)   # device group -> max relative deviation from its line
+    reason: str = ""                  # why this path
+    iterations: int = 0               # batched iterations (chord + per-vector Newton, max over vectors)
+    factorizations: int = 0
+    converged: bool = True
+
+    def summary(self) -> str:
+        lin = ", ".join(f"{k}: {v:.2e}" for k, v in self.linearity.items())
+        return (f"{self.currents.shape[0]} reads by {self.method} ({self.reason}); |v| <= {self.vmax:.3g} V; "
+                f"deviation from small-signal line {lin or 'n/a'}; {self.iterations} iterations, "
+                f"{self.factorizations} factorisations")
+
+
+class CrossbarReader:
+    """Set-up of batched reads of one circuit (states fixed), reusable for any number of batches.
+
+    ``solver``: the inner linear solve of :class:`~.reads.LinearReads` (``auto``:
+    line solver on plain 1R arrays). ``linear_rtol``: threshold of the linear shortcut;
+    0 forces the nonlinear path.
+    """
+
+    def __init__(self, circuit: Circuit, *, tolerances: Tolerances = Tolerances(),
+                 linear_rtol: float = LINEAR_RTOL, solver: str = "auto", reads=None):
+        from .reads import LinearReads
+        self.lr = reads if reads is not None else LinearReads(circuit, method=solver)
+        self.circuit = circuit
+        self.tol = tolerances
+        self.linear_rtol = linear_rtol
+        self._structure()
+
+    # -- structure -------------------------------------------------------------------
+    def _structure(self) -> None:
+        lr = self.lr
+        nf = lr.free.size
+        self.nf = nf
+        pos = lambda nodes: lr.where[lr.unknown(nodes)]                            # noqa: E731
+        self.controlled = bool(self.circuit.groups_of(VCVS) or self.circuit.groups_of(VCCS))
+        self.has_mosfets = bool(lr._mosfets)
+        # incidence of device currents on all unknowns (+ leaves p, - enters n); size+1 rows (ground dummy)
+        self._dev = []
+        rows, cols = [lr._k_triplets[0]], [lr._k_triplets[1]]
+        for g, params, x, gd, off in lr._devices:
+            up, un = lr.unknown(g.p).astype(np.int64), lr.unknown(g.n_).astype(np.int64)
+            m = g.n
+            inc = sp.csr_matrix((np.concatenate([np.ones(m), -np.ones(m)]),
+                                 (np.concatenate([up, un]), np.concatenate([np.arange(m)] * 2))),
+                                shape=(lr.size + 1, m))
+            fp, fn = pos(g.p).astype(np.int64), pos(g.n_).astype(np.int64)
+            fp, fn = np.where(fp < 0, nf, fp), np.where(fn < 0, nf, fn)
+            r = np.stack([fp, fp, fn, fn])
+            c = np.stack([fp, fn, fp, fn])
+            rows.append(r.ravel()), cols.append(c.ravel())
+            self._dev.append(dict(g=g, params=params, x=x, gd=gd, off=off, inc=inc, r=r, c=c))
+        self._mos = []
+        for g, nodes, jac, off in lr._mosfets:
+            term = lr.unknown(nodes).astype(np.int64)
+            res_rows = term[[0, 2, 3]]
+            m = g.n
+            inc = [sp.csr_matrix((np.ones(m), (res_rows[k], np.arange(m))), shape=(lr.size + 1, m))
+                   for k in range(3)]
+            f = lr.where[term].astype(np.int64)
+            f = np.where(f < 0, nf, f)
+            r = np.broadcast_to(f[[0, 2, 3]][:, None, :], jac.shape)
+            c = np.broadcast_to(f[None, :, :], jac.shape)
+            rows.append(r.ravel()), cols.append(c.ravel())
+            self._mos.append(dict(g=g, nodes=nodes, jac=jac, off=off, inc=inc, r=r, c=c))
+        self._pattern_parts = (rows, cols)
+        self.pattern = None                     # built on the first Newton solve (the linear path needs none)
+        self.atol = np.where(lr.free < lr.n_v, self.tol.vntol, self.tol.abstol)[:, None]
+        # eliminated outputs: their current gains the devices' deviation at their node
+        elim = lr.src_fixed[lr.out_source]
+        self._out_elim = np.flatnonzero(elim)
+        self._out_node = lr.src_node[lr.out_source[elim]] - 1
+        self._out_sign = -lr.src_sign[lr.out_source[elim]]
+        self._order = None
+        self.factorizations = 0
+
+    # -- linearity ---------------------------------------------------------------------
+    def vmax(self, values: np.ndarray) -> float:
+        """Bound on |v| across any cell for source values (n_sources, k)."""
+        if self.controlled:
+            return float("inf")
+        return float(np.max(values, initial=0.0) - np.min(values, initial=0.0))
+
+    def linearity(self, vmax: float) -> dict:
+        """Per device group: largest relative deviation of the current from its small-signal line on |v| <= vmax."""
+        out = {}
+        for d in self._dev:
+            g, x, params, gd, off = d["g"], d["x"], d["params"], d["gd"], d["off"]
+            if not np.isfinite(vmax):
+                out[g.name] = float("inf")
+                continue
+            worst, scale = np.zeros(g.n), np.zeros(g.n)
+            with np.errstate(all="ignore"):
+                for s in LINEAR_SAMPLES:
+                    for sign in (-1.0, 1.0):
+                        v = np.full(g.n, sign * s * vmax)
+                        i = np.asarray(g.model.current(v, x, params), dtype=float)
+                        worst = np.maximum(worst, np.abs(i - (gd * v + off)))
+                        scale = np.maximum(scale, np.abs(i))
+                rel = np.where(worst == 0, 0.0, worst / np.maximum(scale, 1e-300))
+            out[g.name] = float(np.nan_to_num(rel, nan=np.inf).max(initial=0.0))
+        return out
+
+    # -- the batch -----------------------------------------------------------------------
+    def read(self, vectors, *, force: str | None = None) -> ReadResult:
+        """Column currents of read vectors (k, rows); ``force``: "newton" or "transfer" (the latter only
+        if the cells are linear, else ValueError)."""
+        lr = self.lr
+        v = lr._vectors(vectors)
+        values = lr._source_values(v)
+        vmax = self.vmax(values)
+        lin = self.linearity(vmax)
+        linear = (not self.controlled and not self.has_mosfets
+                  and all(e <= self.linear_rtol for e in lin.values()))
+        if self.has_mosfets:
+            reason = "transistors are nonlinear"
+        elif self.controlled:
+            reason = "controlled sources: cell voltages are not bounded by the source values"
+        elif linear:
+            reason = f"cells linear within {self.linear_rtol:g} for |v| <= {vmax:.3g} V"
+        else:
+            reason = f"cells deviate from their small-signal line by up to {max(lin.values()):.2e} (> {self.linear_rtol:g})"
+        if force == "transfer" and not linear:
+            raise ValueError(f"crossbar reads: the linear shortcut does not apply: {reason}")
+        if linear and force != "newton":
+            return ReadResult(lr.read_many_linear(v), "transfer", True, vmax, lin, reason)
+        currents, its = self._newton(values)
+        return ReadResult(currents, "newton", linear, vmax, lin, reason, its, self.factorizations)
+
+    # -- nonlinear solution --------------------------------------------------------------
+    def _full(self, y: np.ndarray, values: np.ndarray) -> np.ndarray:
+        lr = self.lr
+        k = y.shape[1]
+        yf = np.zeros((lr.size + 1, k))
+        yf[lr.free] = y
+        yf[lr.fixed_nodes] = lr.src_sign[lr.src_fixed, None] * values[lr.src_fixed]
+        return np.vstack([np.zeros((1, k)), yf[:lr.n_v]])            # vext: (n_v + 1, k), node id indexed
+
+    def _deviation(self, vext: np.ndarray, derivatives: bool):
+        """Devices' deviation from the linearisation on all unknowns (size+1, k), and per-element
+        Jacobian corrections (list per group, (m, k) or (3, 4, m, k)) if ``derivatives``."""
+        lr = self.lr
+        k = vext.shape[1]
+        corr = np.zeros((lr.size + 1, k))
+        dj = []
+        for d in self._dev:
+            g = d["g"]
+            vd = vext[g.p] - vext[g.n_]
+            i, gi = _evaluate(g.model, vd, d["x"], d["params"], derivatives)
+            err = i - (d["gd"][:, None] * vd + d["off"][:, None])
+            corr += d["inc"] @ err
+            if derivatives:
+                dj.append(gi - d["gd"][:, None])
+        for d in self._mos:
+            nodes = d["nodes"]
+            vv = vext[nodes]                                            # (4, m, k)
+            cur, jac = level1(d["g"].model, *vv)
+            lin = np.einsum("rcm,cmk->rmk", d["jac"], vv) + d["off"][:, :, None]
+            for r in range(3):
+                corr += d["inc"][r] @ (cur[r] - lin[r])
+            if derivatives:
+                dj.append(jac - d["jac"][..., None])
+        return corr, dj
+
+    def _residual(self, y, values, rhs, derivatives=False):
+        vext = self._full(y, values)
+        corr, dj = self._deviation(vext, derivatives)
+        lr = self.lr
+        F = lr.K @ y - rhs + corr[lr.free]
+        return F, corr, dj
+
+    def _build_pattern(self) -> None:
+        rows, cols = self._pattern_parts
+        self.pattern = SparsePattern(self.nf, np.concatenate(rows), np.concatenate(cols))
+        kr, kc, kv = self.lr._k_triplets
+        self.base = self.pattern.accumulate(self.pattern.positions(kr, kc), kv)
+        for d in self._dev + self._mos:
+            d["pos"] = self.pattern.positions(d["r"], d["c"])
+
+    def _jacobian_data(self, dj: list, column: int | None) -> np.ndarray:
+        """Jacobian data on the pattern: ``column`` None -> averaged over the batch, else that vector's."""
+        if self.pattern is None:
+            self._build_pattern()
+        data = self.base.copy()
+        sign = np.array([1.0, -1.0, -1.0, 1.0])[:, None]
+        nd = len(self._dev)
+        for n, (d, j) in enumerate(zip(self._dev + self._mos, dj)):
+            jj = j.mean(axis=-1) if column is None else j[..., column]
+            data += self.pattern.accumulate(d["pos"], sign * jj[None, :] if n < nd else jj)
+        return data
+
+    def _factor(self, data: np.ndarray):
+        """A solve function for the matrix with pattern data ``data`` (line solver on 1R arrays, else LU)."""
+        self.factorizations += 1
+        lr = self.lr
+        M = self.pattern.matrix(data)
+        if lr.lines is not None and not self._mos:
+            seed = np.full(self.nf, -1, np.int64)
+            g = self._dev[0]["g"]
+            for nodes, family in ((g.p, 0), (g.n_, 1)):
+                p = lr.where[lr.unknown(nodes)]
+                seed[p[p >= 0]] = family
+            try:
+                lines = LineSystem.build(M.tocsr(), seed, symmetric=True)
+                return lines.solve
+            except NotLineStructured:
+                pass
+        if self._order is None:
+            lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A")
+            q = np.argsort(lu.perm_c)
+            self._order = (q, np.argsort(q))
+            return lu.solve
+        q, inv = self._order
+        lu = spla.splu(M[q][:, q].tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.1,
+                       options=dict(SymmetricMode=True))
+        return lambda b: lu.solve(b[q])[inv]
+
+    def _linear_solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``K^-1 rhs`` of the linearised system (line solver when available, the nonlinearity does not matter)."""
+        lr = self.lr
+        if lr.lines is not None:
+            try:
+                return lr.lines.solve(rhs)
+            except NotLineStructured:
+                pass
+        return lr.solve_free(rhs)
+
+    def _norm(self, dy, y_new, y_old):
+        scale = self.tol.reltol * np.maximum(np.abs(y_new), np.abs(y_old)) + self.atol
+        return np.max(np.abs(dy) / scale, axis=0)
+
+    def _newton(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        lr = self.lr
+        k = values.shape[1]
+        per = max(1, CHUNK_ELEMENTS // max(1, sum(d["g"].n for d in self._dev + self._mos)))
+        out, its = [], 0
+        for start in range(0, k, per):
+            vals = values[:, start:start + per]
+            y, n = self._solve_chunk(vals)
+            its = max(its, n)
+            vext = self._full(y, vals)
+            corr, _ = self._deviation(vext, False)
+            cur = lr._outputs_from(y, vals)                          # (k, n_out) linear part
+            cur[:, self._out_elim] += (self._out_sign[:, None] * corr[self._out_node]).T
+            out.append(lr._scatter(cur))
+        return np.vstack(out), its
+
+    def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        lr = self.lr
+        k = values.shape[1]
+        rhs = lr._rhs(values)
+        y = self._linear_solve(rhs)                                  # the linear solution: first iterate
+        active = np.arange(k)
+        iterations = 0
+        F, _, dj = self._residual(y, values, rhs, derivatives=True)
+        for shared in range(MAX_SHARED + 1):
+            if active.size == 0:
+                break
+            if shared == MAX_SHARED:
+                for j in active:                                     # their own Jacobian: full Newton
+                    y[:, j], n = self._newton_one(y[:, j], values[:, j], rhs[:, j])
+                    iterations = max(iterations, n)
+                active = active[:0]
+                break
+            solve = self._factor(self._jacobian_data(dj, None))
+            prev = None
+            for it in range(CHORD_ITERATIONS):
+                if it > 0 or shared > 0:
+                    F, _, _ = self._residual(y[:, active], values[:, active], rhs[:, active])
+                dy = -np.atleast_2d(solve(F).reshape(self.nf, -1))
+                if not np.all(np.isfinite(dy)):
+                    raise ConvergenceError("crossbar reads: Newton update not finite")
+                y_old = y[:, active]
+                y_new = y_old + dy
+                y[:, active] = y_new
+                iterations += 1
+                norm = self._norm(dy, y_new, y_old)
+                if prev is None:
+                    done = norm == 0.0
+                else:
+                    rho = np.where(prev > 0, norm / np.where(prev > 0, prev, 1.0), 0.0)
+                    done = (norm == 0.0) | ((norm <= 1.0) & (rho < 1.0)
+                                            & (norm * rho / np.maximum(1.0 - rho, 1e-300) <= 1.0))
+                prev = norm[~done]
+                active = active[~done]
+                if active.size == 0:
+                    break
+            if active.size:
+                _, _, dj = self._residual(y[:, active], values[:, active], rhs[:, active], derivatives=True)
+        return y, iterations
+
+    def _newton_one(self, y, values, rhs) -> tuple[np.ndarray, int]:
+        y, values, rhs = y[:, None], values[:, None], rhs[:, None]
+        for it in range(1, MAX_NEWTON + 1):
+            F, _, dj = self._residual(y, values, rhs, derivatives=True)
+            solve = self._factor(self._jacobian_data(dj, 0))
+            dy = -solve(F).reshape(self.nf, 1)
+            if not np.all(np.isfinite(dy)):
+                raise ConvergenceError("crossbar reads: Newton update not finite")
+            y_new = y + dy
+            norm = self._norm(dy, y_new, y)[0]
+            y = y_new
+            if norm <= 1.0:
+                return y[:, 0], it
+        raise ConvergenceError(f"crossbar reads: a read vector did not converge in {MAX_NEWTON} Newton iterations")
+
+
+def _evaluate(model, v: np.ndarray, x: np.ndarray, params, derivatives: bool):
+    """Device current (m, k) (and small-signal conductance) at voltages (m, k), states x (ns, m) fixed."""
+    m, k = v.shape
+    vf = v.T.ravel()                                              # vector-major: k blocks of m devices
+    xf = np.tile(x, (1, k))
+    pf = ParamSet({name: (np.tile(val, k) if np.ndim(val) == 1 and np.shape(val)[0] == m else val)
+                   for name, val in params.items()})
+    from .reads import _conductance
+    with np.errstate(all="ignore"):
+        if derivatives:
+            i, gi = _conductance(model, vf, xf, pf)
+            return np.asarray(i, float).reshape(k, m).T, np.asarray(gi, float).reshape(k, m).T
+        return np.asarray(model.current(vf, xf, pf), float).reshape(k, m).T, None
+
+
+def read_crossbar(circuit: Circuit, vectors, *, tolerances: Tolerances = Tolerances(),
+                  linear_rtol: float = LINEAR_RTOL, solver: str = "auto", force: str | None = None) -> ReadResult:
+    """Column currents (k, cols) of read vectors (k, rows) on ``circuit`` as DC solutions (see module docstring)."""
+    return CrossbarReader(circuit, tolerances=tolerances, linear_rtol=linear_rtol, solver=solver).read(
+        vectors, force=force)

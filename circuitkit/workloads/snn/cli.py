@@ -1,0 +1,271 @@
+"""``circuitkit stdp DESC`` (the STDP window of a device) and ``circuitkit snn TASK.toml`` (a learning run)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ...errors import DescriptionError, Location
+
+ENGINES = ("behavioural", "spice")
+RULES = ("stdp", "three_factor", "three_factor_device")     # circuitkit.workloads.snn.tasks.RULES
+#: what --spread varies (device-to-device) and --c2c scales per chunk (cycle-to-cycle), per model
+SPREAD_PARAMS = {"vteam": ("ron", "roff", "koff", "kon"), "volatile": ("gmin", "glt", "kw", "klt"),
+                 "yakopcic": ("a1", "a2", "ap", "an")}
+C2C_PARAMS = {"vteam": ("koff", "kon"), "volatile": ("kw", "klt"), "yakopcic": ("ap", "an")}
+
+
+def add_snn_commands(sub) -> None:
+    p = sub.add_parser("stdp", help="STDP window of a device model: dG/G against the pre/post delay")
+    p.add_argument("description", type=Path, help=".xbar with a crossbar and a wave phase with pre (row) and "
+                                                 "post (column) spikes(...)")
+    p.add_argument("--engine", choices=ENGINES + ("both",), default="both",
+                   help="engine(s) to measure with; both also reports their disagreement (default: both)")
+    p.add_argument("--dt-max", type=float, default=1.2e-6, help="largest |post - pre| delay in s (default 1.2e-6)")
+    p.add_argument("--points", type=int, default=25, help="delays from -dt-max to +dt-max (default 25)")
+    p.add_argument("--step", type=float, help="transient step (default: the description's)")
+    p.add_argument("--out", type=Path, help="directory for stdp.csv and stdp.png")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param of the description (repeatable)")
+    p.set_defaults(func=cmd_stdp)
+
+    p = sub.add_parser("snn", help="learning run: LIF neurons on a simulated synaptic array (TOML task)")
+    p.add_argument("task", type=Path, help="task file (TOML): array description, neuron, task, rules")
+    p.add_argument("--out", type=Path, required=True, help="directory for spikes/conductances Parquet, curves, PNG")
+    p.add_argument("--engine", choices=ENGINES, help="override the task's engine")
+    p.add_argument("--rule", choices=RULES, action="append", help="override the task's rules")
+    p.add_argument("--train", type=int, help="override the number of training presentations")
+    p.add_argument("--test", type=int, help="override the number of test presentations per evaluation")
+    p.add_argument("--spread", type=float, help="device-to-device lognormal sigma on the parameters of "
+                                                "[variability] (default per model: vteam ron, roff, koff, kon)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a param of the array description (e.g. a pulse amplitude)")
+    p.add_argument("--c2c", type=float, help="cycle-to-cycle lognormal sigma per chunk on the rate parameters "
+                                             "of [c2c] (default per model: vteam koff, kon)")
+    p.set_defaults(func=cmd_snn)
+
+
+def _overrides(items):
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise DescriptionError(f"--set expects NAME=VALUE, got {item!r}", Location(parameter=item))
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def cmd_stdp(args) -> int:
+    from ...description.loader import load_description
+    import numpy as np
+
+    from .stdp import stdp_window
+    if args.points < 2 or not args.dt_max > 0:
+        raise DescriptionError("--points must be >= 2 and --dt-max > 0", Location(parameter="points"))
+    design = load_description(args.description, _overrides(args.overrides))
+    delays = np.linspace(-args.dt_max, args.dt_max, args.points)
+    engines = ENGINES if args.engine == "both" else (args.engine,)
+    windows = {e: stdp_window(design, delays, engine=e, step=args.step) for e in engines}
+    import pandas as pd
+    table = pd.DataFrame({"dt_us": delays * 1e6})
+    for e, w in windows.items():
+        table[f"dG/G {e}"] = w.dg_over_g
+    print(table.to_string(index=False, float_format=lambda v: f"{v:+.5f}"))
+    summary = {"description": str(args.description), "delays": delays.tolist(),
+               **{e: {"dG/G": w.dg_over_g.tolist(), "wall_s": w.wall_s} for e, w in windows.items()}}
+    if len(windows) == 2:
+        a, b = windows["behavioural"].dg_over_g, windows["spice"].dg_over_g
+        floor = 1e-3 * max(np.max(np.abs(b)), 1e-12)
+        sel = np.abs(b) > floor
+        rel = float(np.max(np.abs(a[sel] - b[sel]) / np.abs(b[sel]))) if sel.any() else 0.0
+        summary["max_rel_disagreement"] = rel
+        print(f"engines: max relative difference of dG/G {rel:.2e} (points with |dG/G| > {floor:.1e}); "
+              f"zero-change points agree to {float(np.max(np.abs(a[~sel] - b[~sel]), initial=0)):.1e}")
+    if args.out:
+        from ...results import atomic_write_json
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "stdp.csv", index=False)
+        atomic_write_json(args.out / "stdp.json", summary)
+        plot_window(windows, args.out / "stdp.png", title=design.title)
+        print(f"-> {args.out}/stdp.csv, stdp.png")
+    return 0
+
+
+def plot_window(windows, path: Path, title: str = "") -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for (e, w), style in zip(windows.items(), ("o-", "x--")):
+        ax.plot(w.dt * 1e6, 100 * w.dg_over_g, style, label=e, ms=4)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.axvline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("t_post - t_pre (us)")
+    ax.set_ylabel("dG/G (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- learning runs ------------------------------------------------------------------------------
+
+_SECTIONS = {
+    "neuron": ("tau", "cm", "threshold", "refractory", "v_reset", "rectify", "adapt", "adapt_tau"),
+    "task": ("n_inputs", "k", "period", "onset", "p_noise", "train", "test", "seed", "tail"),
+    "run": ("rules", "engine", "step", "max_chunk", "eval_every", "reward_amplitude", "reward_width",
+            "reward_delay"),
+    "variability": None,
+    "c2c": None,
+}
+
+
+def load_task(path: Path) -> dict:
+    import tomllib
+    path = Path(path)
+    try:
+        spec = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DescriptionError(f"cannot read task file: {exc}", Location(file=str(path))) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DescriptionError(f"not valid TOML: {exc}", Location(file=str(path))) from None
+    for key, value in spec.items():
+        if key == "array":
+            continue
+        if key not in _SECTIONS:
+            raise DescriptionError(f"unknown section '{key}' (known: array, {', '.join(_SECTIONS)})",
+                                   Location(file=str(path), parameter=key))
+        if not isinstance(value, dict):
+            raise DescriptionError(f"'{key}' must be a table [{key}]", Location(file=str(path), parameter=key))
+        allowed = _SECTIONS[key]
+        for k, v in value.items():
+            if allowed is not None and k not in allowed:
+                raise DescriptionError(f"[{key}] has no setting '{k}' (known: {', '.join(allowed)})",
+                                       Location(file=str(path), parameter=f"{key}.{k}"))
+            ok = isinstance(v, (int, float, bool)) or (k == "rules" and isinstance(v, list)) or k == "engine"
+            if not ok:
+                raise DescriptionError(f"[{key}] {k} must be a number", Location(file=str(path), parameter=f"{key}.{k}"))
+    if not isinstance(spec.get("array"), str):
+        raise DescriptionError("array = \"DESC.xbar\" (the synaptic array and its pulse shapes) is required",
+                               Location(file=str(path), parameter="array"))
+    spec["array_path"] = (path.parent / spec["array"]).resolve()
+    return spec
+
+
+def cmd_snn(args) -> int:
+    import pandas as pd
+
+    from ... import design as d
+    from ...description.loader import load_description
+    from ...results import atomic_write_json, atomic_write_parquet
+    from .cosim import LIF
+    from .stdp import shapes_from
+    from .tasks import Task, learn
+
+    spec = load_task(args.task)
+    loc = Location(file=str(args.task))
+    design = load_description(spec["array_path"], _overrides(args.overrides))
+    pre, post = shapes_from(design)
+    run = dict(spec.get("run", {}))
+    engine = args.engine or run.get("engine", "behavioural")
+    if engine not in ENGINES:
+        raise DescriptionError(f"engine '{engine}' (known: {', '.join(ENGINES)})", Location(file=str(args.task), parameter="run.engine"))
+    rules = args.rule or run.get("rules", ["stdp", "three_factor"])
+    for r in rules:
+        if r not in RULES:
+            raise DescriptionError(f"unknown rule '{r}' ({', '.join(RULES)})", Location(file=str(args.task), parameter="run.rules"))
+    try:
+        neuron = LIF(**spec.get("neuron", {}))
+        task = Task(**spec.get("task", {}))
+        if args.train is not None:
+            task.train = args.train
+        if args.test is not None:
+            task.test = args.test
+        if task.k >= task.n_inputs or task.k < 1 or task.train < 0 or task.test < 1:
+            raise ValueError("task needs 1 <= k < n_inputs, train >= 0, test >= 1")
+        if task.n_inputs * 1 > 4096:
+            raise ValueError("at most 4096 inputs")
+    except (TypeError, ValueError) as exc:
+        raise DescriptionError(f"task: {exc}", loc) from None
+    if "three_factor_device" in rules and "reward_amplitude" not in run:
+        raise DescriptionError("rule three_factor_device needs [run] reward_amplitude (and reward_width, reward_delay)",
+                               Location(file=str(args.task), parameter="run.reward_amplitude"))
+    variability = dict(spec.get("variability", {}))
+    seed = int(variability.pop("seed", 0))
+    model = design.crossbar.model
+    if args.spread is not None:
+        names = [k for k in variability] or list(SPREAD_PARAMS.get(model, ()))
+        if not names:
+            raise DescriptionError(f"--spread: list the parameters of '{model}' to vary in [variability]",
+                                   Location(file=str(args.task), parameter="variability"))
+        variability = {name: args.spread for name in names}
+    if args.c2c is not None:
+        names = list(spec.get("c2c", {})) or list(C2C_PARAMS.get(model, ()))
+        if not names:
+            raise DescriptionError(f"--c2c: list the rate parameters of '{model}' in [c2c]",
+                                   Location(file=str(args.task), parameter="c2c"))
+        spec["c2c"] = {name: args.c2c for name in names}
+    if variability:
+        design.crossbar.variability = {k: float(v) for k, v in variability.items()}
+        design.crossbar.variability_seed = seed
+    c2c = {k: float(v) for k, v in spec.get("c2c", {}).items()}
+    reward = None
+    if "reward_amplitude" in run:
+        edge, width = 10e-9, float(run.get("reward_width", 100e-9))
+        try:
+            reward = d.SpikeShape((0.0, edge, edge + width, 2 * edge + width),
+                                  (0.0, float(run["reward_amplitude"]), float(run["reward_amplitude"]), 0.0))
+        except ValueError as exc:
+            raise DescriptionError(f"reward pulse: {exc}", Location(file=str(args.task), parameter="run.reward_width")) from None
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {"task": str(args.task), "engine": engine, "overrides": _overrides(args.overrides), "variability": variability, "c2c": c2c, "rules": {},
+               "train": task.train, "test": task.test}
+    curves = []
+    results = {}
+    for rule in rules:
+        t0 = time.perf_counter()
+        res = learn(design, pre, post, neuron, task, rule=rule, engine=engine, c2c=c2c or None,
+                    step=run.get("step"), max_chunk=run.get("max_chunk", 0.2e-6), eval_every=run.get("eval_every", 10),
+                    reward_shape=reward, reward_delay=float(run.get("reward_delay", 0.1e-6)))
+        wall = time.perf_counter() - t0
+        results[rule] = res
+        sim = res.cosim
+        r = sim.result()
+        atomic_write_parquet(args.out / f"spikes_{rule}.parquet", r.spikes_frame())
+        atomic_write_parquet(args.out / f"conductances_{rule}.parquet", r.conductance_frame())
+        curves += [{"rule": rule, "presentations": n, "accuracy": a} for n, a in res.curve]
+        summary["rules"][rule] = {"accuracy": res.accuracy, "curve": res.curve, "g_pattern": res.g_pattern,
+                                  "g_other": res.g_other, "chunks": r.chunks, "simulated_chunks": r.simulated_chunks,
+                                  "wall_s": wall}
+        print(f"{rule}: accuracy {res.accuracy:.2f} after {task.train} presentations "
+              f"(curve {[round(a, 2) for _, a in res.curve]}); G pattern {res.g_pattern * 1e6:.1f} uS, "
+              f"other {res.g_other * 1e6:.1f} uS; {r.simulated_chunks} transients, {wall:.1f} s")
+    pd.DataFrame(curves).to_csv(args.out / "curves.csv", index=False)
+    atomic_write_json(args.out / "summary.json", summary)
+    plot_learning(results, task, args.out / "learning.png")
+    print(f"-> {args.out}")
+    return 0
+
+
+def plot_learning(results, task, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for rule, res in results.items():
+        n, a = zip(*res.curve)
+        axes[0].plot(n, a, "o-", label=rule)
+        snaps = res.cosim.snapshots
+        t = [s[0] * 1e6 for s in snaps]
+        axes[1].plot(t, [1e6 * s[1][:task.k, 0].mean() for s in snaps], "-", label=f"{rule}: pattern")
+        axes[1].plot(t, [1e6 * s[1][task.k:, 0].mean() for s in snaps], "--", label=f"{rule}: others")
+    axes[0].set_xlabel("training presentations")
+    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylim(0, 1.05)
+    axes[0].legend()
+    axes[1].set_xlabel("time (us)")
+    axes[1].set_ylabel("mean G (uS)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
