@@ -243,8 +243,14 @@ def _compare(a: Path, b: Path) -> int:
             ca, cb = fa.xs((i, j), level=("row", "col")), fb.xs((i, j), level=("row", "col"))
             rounds = sorted(set(ca.index) & set(cb.index))
             k = next((r for r in rounds if ca.loc[r, "pulsed"] != cb.loc[r, "pulsed"]), None)
-            if k is None:
-                print(f"    cell ({i}, {j}): decisions agree while both ran; one run stopped earlier")
+            if k is None:                  # one run stopped: every cell was in tolerance there, not in the other
+                short, long_ = (ca, cb) if len(ca) < len(cb) else (cb, ca)
+                k = len(short)
+                last = short.loc[k - 1]
+                ra = 100 * (last["g_after"] / last["target"] - 1)
+                rb = 100 * (long_.loc[k, "g_seen"] / long_.loc[k, "target"] - 1)
+                print(f"    cell ({i}, {j}): the run with fewer rounds stopped after round {k - 1} (cell at "
+                      f"{ra:+.4f} %); the other read it at {rb:+.4f} % and went on")
                 continue
             ra, rb = (100 * (c.loc[k, "g_seen"] / c.loc[k, "target"] - 1) for c in (ca, cb))
             print(f"    cell ({i}, {j}): first differs in round {k}, verify read RPD {ra:+.4f} % vs {rb:+.4f} %")
