@@ -11,7 +11,7 @@ SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
 .PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor synapse \
-        sweep-ir-drop sweep-write-disturb sweep-engines program-train program-32 program-8-engines programming
+        sweep-ir-drop sweep-write-disturb sweep-engines fuzz program-train program-32 program-8-engines programming
 
 help:
 	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
@@ -23,6 +23,7 @@ help:
 	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
 	@echo "make programming  VCM programming study: 32x32 predictor vs write-and-verify vs ISPP, 8x8 in both engines"
 	@echo "make doctor    check the toolchain"
+	@echo "make fuzz      100,000 generated/mutated descriptions through load and the renderer (FUZZ_CASES=N)"
 	@echo "make clean     remove build outputs (keeps the venv)"
 
 setup: toolchain venv
@@ -153,3 +154,9 @@ snn-sweep: setup
 
 bench-snn: setup
 	$(PY) -m benchmarks.snn $(BENCH_SNN_ARGS)
+
+# hostile-input fuzz: generated and mutated descriptions through load and the renderer, in chunks;
+# prints a report of tracebacks, hangs, unlocated errors, injected netlist lines (build/fuzz/report.json)
+FUZZ_CASES ?= 100000
+fuzz: setup
+	nice $(PY) tests/fuzzkit.py --cases $(FUZZ_CASES) --chunk 2000

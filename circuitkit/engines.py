@@ -22,6 +22,8 @@ ENGINES = ("spice", "behavioural")
 
 def simulate(circuit: Circuit, engine: str = "behavioural", *, workdir: Path | None = None,
              backend: str = "batch", timeout: float = 3600.0) -> Waveforms:
+    from .limits import check_circuit
+    check_circuit(circuit, engine)        # refuse, with the estimate, what would not fit
     if engine == "spice":
         wf = simulate_spice(circuit, workdir=workdir, backend=backend, timeout=timeout)
     elif engine == "behavioural":

@@ -35,6 +35,7 @@ from .waveforms import DC, PWL
 
 def build_circuit(design: d.Design) -> Circuit:
     """The circuit both engines simulate. Raises :class:`DescriptionError` on inconsistent designs."""
+    design.check(resources=True)          # located errors and the resource estimate (circuitkit.limits) first
     circuit = Circuit(design.title, design.source)
     circuit.options["digest"] = design.digest
     try:

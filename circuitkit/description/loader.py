@@ -12,10 +12,11 @@ import numpy as np
 
 from .. import design as d
 from ..circuit.model import IDENTIFIER, MosfetModel
-from ..circuit.states import load_matrix
 from ..circuit.waveforms import DC, PWL, Pulse, Sine
 from ..devices.registry import get_model, load_models_dir
+from .. import limits
 from ..errors import DescriptionError, Location, ParameterError
+from . import safeio
 from .parser import Call, ParsedDescription, Setting, Statement, Symbol, parse_file, parse_text
 
 ELEMENT_KINDS = ("source", "resistor", "capacitor", "device")
@@ -41,7 +42,7 @@ def _number(value, what: str, loc: Location, *, positive=False, nonneg=False) ->
     if isinstance(value, Symbol):
         raise _err(f"{what}: unknown parameter '{value}'", loc)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _err(f"{what} must be a number, got {value!r}", loc)
+        raise _err(f"{what} must be a number, got {d.brief(value)}", loc)
     value = float(value)
     if not np.isfinite(value):
         raise _err(f"{what} must be finite, got {value}", loc)
@@ -52,18 +53,21 @@ def _number(value, what: str, loc: Location, *, positive=False, nonneg=False) ->
     return value
 
 
-def _integer(value, what: str, loc: Location, *, minimum: int | None = None) -> int:
+def _integer(value, what: str, loc: Location, *, minimum: int | None = None, maximum: int | None = None) -> int:
     v = _number(value, what, loc)
     if v != int(v):
         raise _err(f"{what} must be a whole number, got {v:g}", loc)
     if minimum is not None and v < minimum:
-        raise _err(f"{what} must be >= {minimum}, got {int(v)}", loc)
+        raise _err(f"{what} must be >= {minimum}, got {v:g}", loc)
+    hi = limits.MAX_SEED if maximum is None else maximum
+    if v > hi:
+        raise _err(f"{what} must be <= {hi}, got {v:g}", loc)
     return int(v)
 
 
 def _word(value, what: str, loc: Location, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str):
-        raise _err(f"{what} must be one of {', '.join(choices)}, got {value!r}", loc)
+        raise _err(f"{what} must be one of {', '.join(choices)}, got {d.brief(value)}", loc)
     low = {c.lower(): c for c in choices}
     key = str(value).lower().replace("/", "")
     if key not in low:
@@ -79,12 +83,19 @@ def _name(value: str, what: str, loc: Location) -> str:
 
 def _path(value, base: Path | None, what: str, loc: Location) -> Path:
     if not isinstance(value, str) or isinstance(value, Symbol):
-        raise _err(f"{what} must be a file name in quotes, got {value!r}", loc)
+        raise _err(f"{what} must be a file name in quotes, got {d.brief(value)}", loc)
+    safeio.check_path_text(value, loc, what)
     p = Path(value)
     if not p.is_absolute() and base is not None:
         p = base / p
-    if not p.is_file():
+    try:
+        found, regular = p.exists(), p.is_file()
+    except (OSError, ValueError):
+        found = regular = False
+    if not found:
         raise _err(f"{what}: file '{value}' not found", loc)
+    if not regular:
+        raise _err(f"{what}: '{p.name}' is not a regular file", loc)
     return p
 
 
@@ -93,7 +104,7 @@ class _Kwargs:
 
     def __init__(self, call: Any, what: str, loc: Location, positional: tuple[str, ...] = ()):
         if not isinstance(call, Call):
-            raise _err(f"{what} must be a call like name(...), got {call!r}", loc)
+            raise _err(f"{what} must be a call like name(...), got {d.brief(call)}", loc)
         self.call, self.what, self.loc = call, what, call.location
         if len(call.args) > len(positional):
             raise _err(f"{call.name}() takes at most {len(positional)} positional argument(s)", self.loc)
@@ -202,7 +213,7 @@ def _device_model(value, what: str, loc: Location):
             raise _err(f"{what}: model parameters must be named, e.g. {value.name}(x0=0.5)", value.location)
         name, kwargs, cloc = value.name, value.kwargs, value.location
     else:
-        raise _err(f"{what} must name a device model, got {value!r}", loc)
+        raise _err(f"{what} must name a device model, got {d.brief(value)}", loc)
     try:
         model = get_model(name, cloc)
     except ParameterError as exc:
@@ -236,14 +247,14 @@ def _mosfet(value, loc: Location) -> MosfetModel:
 
 def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
     b = _Block(st)
-    xb = d.Crossbar(name=_name(st.name, "crossbar name", st.location))
+    xb = d.Crossbar(name=_name(st.name, "crossbar name", st.location), location=st.location)
     for key in ("rows", "cols"):
         s = b.one(key)
         if s is None:
             raise _err(f"crossbar '{st.name}' needs '{key}'", st.location)
-        setattr(xb, key, _integer(s.value, key, s.location, minimum=1))
+        xb.set_checked(key, _integer(s.value, key, s.location, minimum=1, maximum=limits.MAX_LINES), s.location)
     if (s := b.one("cell")) is not None:
-        xb.cell = _word(s.value, "cell", s.location, d.CELL_TYPES)
+        xb.set_checked("cell", s.value, s.location)
     if (s := b.one("device")) is not None:
         xb.model, xb.params = _device_model(s.value, "device", s.location)
     else:
@@ -254,12 +265,62 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
         xb.transistor = _mosfet(s.value, s.location)
     if (s := b.one("state")) is not None:
         xb.state = _state(s.value, s.location, base)
+        _check_state_file(xb, s.location)
     if (s := b.one("variability")) is not None:
-        xb.variability, xb.variability_seed = _variability(s.value, xb.model, s.location)
+        sigmas, seed = _variability(s.value, xb.model, s.location)
+        xb.set_checked("variability", sigmas, s.location)
+        xb.set_checked("variability_seed", seed, s.location)
     if (s := b.one("faults")) is not None:
-        xb.stuck_on, xb.stuck_off, xb.faults_seed = _faults(s.value, s.location)
+        on, off, seed = _faults(s.value, s.location)
+        for key, v in (("stuck_on", on), ("stuck_off", off), ("faults_seed", seed)):
+            xb.set_checked(key, v, s.location)
     b.done(("rows", "cols", "cell", "device", "selector", "transistor", "state", "variability", "faults"))
+    _check_states(xb, b)
     return xb
+
+
+def _check_states(xb: d.Crossbar, b: "_Block") -> None:
+    """The builder's state checks, here where the settings' lines are known."""
+    model = get_model(xb.model)
+    if xb.cell == "1S1R":
+        sel = get_model(xb.selector)
+        if sel.kind != "selector":
+            where = next((s.location for s in b.settings if s.key == "selector"), b.st.location)
+            raise _err(f"selector model '{sel.name}' is a {sel.kind}, not a selector", where)
+    faults = next((s for s in b.settings if s.key == "faults"), None)
+    if faults is not None and (xb.stuck_on or xb.stuck_off) and not model.states:
+        raise _err(f"faults: model '{model.name}' has no state to be stuck", faults.location)
+    state = next((s for s in b.settings if s.key == "state"), None)
+    if state is None or not model.states:
+        return
+    prm = model.parameter(model.states[0].init)
+    s = xb.state
+    values = {"constant": (s.value,), "uniform": (s.low, s.high)}.get(s.kind)
+    for v in values or ():
+        try:
+            prm.check(v, state.location)
+        except ParameterError:
+            raise _err(f"initial states outside the range {prm.range_text()} of '{prm.name}'", state.location) \
+                from None
+
+
+def _check_state_file(xb: d.Crossbar, loc: Location) -> None:
+    """Read a state or weight file now (safely, see :mod:`.safeio`) and check its shape, at the setting."""
+    s = xb.state
+    if s.kind not in ("file", "weights"):
+        return
+    arr = safeio.read_matrix(s.path, loc, f"state {s.kind}()")
+    R, C = xb.rows, xb.cols
+    name = Path(s.path).name
+    if s.kind == "file" and arr.shape != (R, C):
+        raise _err(f"state file '{name}' has shape {arr.shape}, expected ({R}, {C})", loc)
+    if s.kind == "weights":
+        if s.mapping == "differential" and (arr.shape != (R, C // 2) or C % 2):
+            raise _err(f"differential mapping of a {arr.shape} weight matrix needs a crossbar of "
+                       f"{arr.shape[0]} x {2 * arr.shape[1]}, not {R} x {C}", loc)
+        if s.mapping == "single" and arr.shape != (R, C - 1):
+            raise _err(f"single mapping of a {arr.shape} weight matrix needs a crossbar of "
+                       f"{arr.shape[0]} x {arr.shape[1] + 1} (one offset column), not {R} x {C}", loc)
 
 
 def _variability(value, model_name: str, loc: Location) -> tuple[dict[str, float], int]:
@@ -308,7 +369,8 @@ def _state(value, loc: Location, base: Path | None) -> d.StateInit:
         raise _err("state must be a number, constant(v), uniform(low, high, seed=), file(\"x.npy\") "
                    "or weights(\"w.npy\", mapping=differential, gmin=, gmax=, vread=)", loc)
     a = _Kwargs(value, "state", loc, positional=kinds[value.name])
-    s = d.StateInit(kind=value.name)
+    s = d.StateInit(location=loc)
+    s.kind = value.name
     if value.name == "constant":
         s.value = a.get("value", conv=_number, required=True)
     elif value.name == "uniform":
@@ -332,35 +394,37 @@ def _state(value, loc: Location, base: Path | None) -> d.StateInit:
 
 def _wires(st: Statement) -> d.Wires:
     b = _Block(st)
-    w = d.Wires()
+    w = d.Wires(location=st.location)
     for key in ("r_row", "r_col", "c_row", "c_col"):
         if (s := b.one(key)) is not None:
-            setattr(w, key, _number(s.value, key, s.location, nonneg=True))
-    if (s := b.one("drive")) is not None:
-        w.drive = _word(s.value, "drive", s.location, ("left", "right", "both"))
-    if (s := b.one("sense")) is not None:
-        w.sense = _word(s.value, "sense", s.location, ("bottom", "top"))   # one sensing end per column
+            w.set_checked(key, _number(s.value, key, s.location, nonneg=True), s.location)
+    for key in ("drive", "sense"):                  # one sensing end per column
+        if (s := b.one(key)) is not None:
+            w.set_checked(key, s.value, s.location)
     b.done(("r_row", "r_col", "c_row", "c_col", "drive", "sense"))
     return w
 
 
 def _driver(st: Statement) -> d.Driver:
     b = _Block(st)
-    drv = d.Driver()
+    drv = d.Driver(location=st.location)
     if (s := b.one("r_out")) is not None:
-        drv.r_out = _number(s.value, "r_out", s.location, nonneg=True)
+        drv.set_checked("r_out", _number(s.value, "r_out", s.location, nonneg=True), s.location)
     for key in ("rise", "fall"):
         if (s := b.one(key)) is not None:
-            setattr(drv, key, _number(s.value, key, s.location, positive=True))
+            drv.set_checked(key, _number(s.value, key, s.location, positive=True), s.location)
     if (s := b.one("vgate")) is not None:
-        drv.vgate = _number(s.value, "vgate", s.location)
+        drv.set_checked("vgate", _number(s.value, "vgate", s.location), s.location)
     if (s := b.one("dac")) is not None:
         a = _Kwargs(s.value, "dac", s.location)
-        drv.dac_bits = a.get("bits", conv=_integer, required=True, minimum=1)
-        drv.vmin = a.get("vmin", 0.0, _number)
-        drv.vmax = a.get("vmax", conv=_number, required=True)
-        if drv.vmax <= drv.vmin:
+        drv.set_checked("dac_bits", a.get("bits", conv=_integer, required=True, minimum=1, maximum=limits.MAX_BITS),
+                        a.loc)
+        vmin = a.get("vmin", 0.0, _number)
+        vmax = a.get("vmax", conv=_number, required=True)
+        if vmax <= vmin:
             raise _err("dac(): vmax must be > vmin", a.loc)
+        drv.set_checked("vmin", vmin, a.loc)
+        drv.set_checked("vmax", vmax, a.loc)
         a.done()
     b.done(("r_out", "rise", "fall", "vgate", "dac"))
     return drv
@@ -368,28 +432,31 @@ def _driver(st: Statement) -> d.Driver:
 
 def _sense(st: Statement) -> d.Sense:
     b = _Block(st)
-    sn = d.Sense()
+    sn = d.Sense(location=st.location)
     if (s := b.one("tia")) is not None:
         v = s.value
         if isinstance(v, str) and not isinstance(v, Call):
             v = Call(str(v), [], {}, s.location)
         a = _Kwargs(v, "tia", s.location)
-        sn.kind = _word(v.name, "tia", a.loc, d.SENSE_KINDS)
-        sn.rf = a.get("rf", sn.rf, _number, positive=True)
+        sn.set_checked("kind", v.name, a.loc)
+        sn.set_checked("rf", a.get("rf", sn.rf, _number, positive=True), a.loc)
         if sn.kind == "opamp":
-            sn.gain = a.get("gain", sn.gain, _number, positive=True)
-            sn.gbw = a.get("gbw", None, _number, positive=True)
+            sn.set_checked("gain", a.get("gain", sn.gain, _number, positive=True), a.loc)
+            sn.set_checked("gbw", a.get("gbw", None, _number, positive=True), a.loc)
         a.done()
     if (s := b.one("adc")) is not None:
         a = _Kwargs(s.value, "adc", s.location)
-        sn.adc_bits = a.get("bits", conv=_integer, required=True, minimum=1)
-        sn.adc_vmin = a.get("vmin", conv=_number, required=True)
-        sn.adc_vmax = a.get("vmax", conv=_number, required=True)
-        sn.sample = a.get("sample", 0.9, _number)
-        if not 0 < sn.sample <= 1:
+        sn.set_checked("adc_bits", a.get("bits", conv=_integer, required=True, minimum=1, maximum=limits.MAX_BITS),
+                       a.loc)
+        vmin = a.get("vmin", conv=_number, required=True)
+        vmax = a.get("vmax", conv=_number, required=True)
+        sample = a.get("sample", 0.9, _number)
+        if not 0 < sample <= 1:
             raise _err("adc(sample=...) is the fraction of a read phase at which to sample, in (0, 1]", a.loc)
-        if sn.adc_vmax <= sn.adc_vmin:
+        if vmax <= vmin:
             raise _err("adc(): vmax must be > vmin", a.loc)
+        for key, val in (("adc_vmin", vmin), ("adc_vmax", vmax), ("sample", sample)):
+            sn.set_checked(key, val, a.loc)
         a.done()
     b.done(("tia", "adc"))
     return sn
@@ -399,13 +466,19 @@ def _vector(value, what: str, loc: Location) -> list[float | None]:
     """A list of numbers; the word ``float`` leaves that line undriven."""
     if not isinstance(value, list) or not value:
         raise _err(f"{what} must be a non-empty list of numbers", loc)
+    if len(value) > limits.MAX_LINES:
+        raise _err(f"{what} has {len(value):,} values, more than the {limits.MAX_LINES:,} lines a crossbar may have",
+                   loc)
+    if {type(v) for v in value} <= {float, int}:                       # fast path: plain numbers
+        if np.all(np.isfinite(np.array(value, dtype=float))):
+            return [float(v) for v in value]
     return [None if isinstance(v, Symbol) and v == "float" else _number(v, what, loc) for v in value]
 
 
 def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
     b = _Block(st)
     if (s := b.one("duration")) is not None:
-        design.phase_duration = _number(s.value, "duration", s.location, positive=True)
+        design.set_checked("phase_duration", _number(s.value, "duration", s.location, positive=True), s.location)
     phases: list[d.Phase] = []
     for s in st.settings:
         if s.key == "read":
@@ -419,15 +492,18 @@ def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
                 a.done()
             else:
                 vec = _vector(v, "read vector", s.location)
-            phases.append(d.ReadPhase(vec, select=select, sense=sense))
+            phases.append(d.ReadPhase(vec, select=select, sense=sense, location=s.location))
         elif s.key == "reads":
             if not (isinstance(s.value, Call) and s.value.name == "file"):
                 raise _err('reads must be file("inputs.npy") (one read vector per row)', s.location)
             a = _Kwargs(s.value, "reads", s.location, positional=("path",))
             p = a.get("path", required=True, conv=lambda v, w, l: _path(v, base, w, l))
             a.done()
-            arr = load_matrix(p, s.location)
-            phases.extend(d.ReadPhase(list(map(float, row))) for row in np.atleast_2d(arr))
+            arr = safeio.read_matrix(p, s.location, "reads file()")
+            if arr.shape[1] > limits.MAX_LINES:
+                raise _err(f"reads file has {arr.shape[1]:,} values per row, more than {limits.MAX_LINES:,}",
+                           s.location)
+            phases.extend(d.ReadPhase(row.tolist(), location=s.location) for row in arr)
         elif s.key == "program":
             a = _Kwargs(s.value, "program", s.location)
             if s.value.name != "pulses":
@@ -437,9 +513,9 @@ def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
                 col=_selection(a.get("col", required=True), "col", a.loc),
                 amplitude=a.get("amplitude", conv=_number, required=True),
                 width=a.get("width", conv=_number, required=True, positive=True),
-                count=a.get("count", 1, _integer, minimum=1),
+                count=a.get("count", 1, _integer, minimum=1, maximum=limits.MAX_PULSES),
                 gap=a.get("gap", 0.0, _number, nonneg=True),
-                scheme=_word(a.get("scheme", "v2"), "scheme", a.loc, d.SCHEMES)))
+                scheme=a.get("scheme", "v2"), location=a.loc))
             a.done()
         elif s.key == "wave":
             phases.append(_wave_phase(s))
@@ -515,15 +591,15 @@ def _analysis(st: Statement) -> d.Analysis:
     a = _Kwargs(v, "analysis", st.location)
     if v.name == "op":
         a.done()
-        return d.Analysis(kind="op")
+        return d.Analysis(kind="op", location=a.loc)
     if v.name != "tran":
         raise _err(f"unknown analysis '{v.name}' (known: tran, op)", a.loc)
-    an = d.Analysis(kind="tran")
-    an.step = a.get("step", None, _number, positive=True)
+    an = d.Analysis(kind="tran", location=a.loc)
+    an.set_checked("step", a.get("step", None, _number, positive=True), a.loc)
     stop = a.get("stop", None)
     if stop is not None and not (isinstance(stop, str) and stop == "auto"):
-        an.stop = _number(stop, "tran(stop)", a.loc, positive=True)
-    an.max_step = a.get("max_step", None, _number, positive=True)
+        an.set_checked("stop", _number(stop, "tran(stop)", a.loc, positive=True), a.loc)
+    an.set_checked("max_step", a.get("max_step", None, _number, positive=True), a.loc)
     a.done()
     if an.step is not None and an.stop is not None and an.step > an.stop:
         raise _err("tran(): step must not exceed stop", a.loc)
@@ -543,8 +619,9 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
     for st in parsed.statements:
         k = st.kind
         if k == "title":
-            design.title = st.value
+            design.set_checked("title", st.value, st.location)
         elif k == "models":
+            safeio.check_path_text(st.value, st.location, "models")
             p = Path(st.value)
             p = p if p.is_absolute() or base is None else base / p
             if not p.is_dir():
@@ -552,23 +629,26 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
             load_models_dir(p)
         elif k in ELEMENT_KINDS:
             name = _name(st.name, f"{k} name", st.location)
-            if name in seen_names:
-                raise _err(f"'{name}' is already defined at line {seen_names[name].line}", st.location)
-            seen_names[name] = st.location
+            if name.lower() in seen_names:
+                first = seen_names[name.lower()]
+                raise _err(f"'{name}' is already defined at line {first.line} (names are case-insensitive)",
+                           st.location)
+            seen_names[name.lower()] = st.location
             for node in st.nodes:
                 _name(node, "node", st.location) if node != "0" else None
             p, n = st.nodes
+            at = st.location
             if k == "source":
-                design.sources.append(d.SourceSpec(name, p, n, _waveform(st.value, st.location)))
+                design.sources.append(d.SourceSpec(name, p, n, _waveform(st.value, at), location=at))
             elif k == "resistor":
-                design.resistors.append(d.ResistorSpec(name, p, n, _number(st.value, f"resistor {name}", st.location, positive=True)))
+                design.resistors.append(d.ResistorSpec(name, p, n, _number(st.value, f"resistor {name}", at,
+                                                                           positive=True), location=at))
             elif k == "capacitor":
-                design.capacitors.append(d.CapacitorSpec(name, p, n, _number(st.value, f"capacitor {name}", st.location, nonneg=True)))
+                design.capacitors.append(d.CapacitorSpec(name, p, n, _number(st.value, f"capacitor {name}", at,
+                                                                             nonneg=True), location=at))
             else:
-                model, params = _device_model(st.value, f"device {name}", st.location)
-                design.devices.append(d.DeviceSpec(name, p, n, model, params))
-            getattr(design, {"source": "sources", "resistor": "resistors", "capacitor": "capacitors"}.get(k, "devices"))[
-                -1].location = st.location      # the builder's errors about this element are located
+                model, params = _device_model(st.value, f"device {name}", at)
+                design.devices.append(d.DeviceSpec(name, p, n, model, params, location=at))
         elif k == "crossbar":
             if design.crossbar is not None:
                 raise _err("only one crossbar per description", st.location)
@@ -598,10 +678,11 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
             for what, args, loc in st.signals:
                 if not args and what not in RECORD_GROUPS:
                     raise _err(f"unknown signal group '{what}' (known: {', '.join(RECORD_GROUPS)}, or v(node), i(element), x(device))", loc)
-                design.records.append(d.Record(what, args))
-                design.records[-1].location = loc  # type: ignore[attr-defined]
+                design.records.append(d.Record(what, args, location=loc))
     if wires is not None:
         if design.crossbar is None:
             raise _err("a wires section needs a crossbar", wires[1])
         design.crossbar.wires = wires[0]
+    design.check()
+    limits.check_design(design)
     return design

@@ -17,8 +17,10 @@ from typing import Any, Mapping
 
 import lark
 
+from .. import limits
 from ..errors import DescriptionError, Location
 from ..units import parse_si
+from . import safeio
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -28,12 +30,13 @@ MATH = {
     "sin": math.sin, "cos": math.cos, "tan": math.tan, "abs": abs,
     "min": min, "max": max, "floor": math.floor, "ceil": math.ceil, "round": round,
 }
-CONSTANTS = {"pi": math.pi, "inf": math.inf}
+CONSTANTS = {"pi": math.pi}      # no inf: every value is finite
 
 
 def _count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or not 1 <= n <= 1_000_000:
-        raise ValueError(f"length must be a whole number from 1 to 1e6, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != math.floor(n) \
+            or not 1 <= n <= limits.MAX_LIST:
+        raise ValueError(f"length must be a whole number from 1 to {limits.MAX_LIST:g}")
     return int(n)
 
 
@@ -48,6 +51,12 @@ def _linspace(start, stop, n):
 
 def _rand(n, low, high, seed=0):
     import numpy as np
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError("low and high must be finite numbers")
+    if isinstance(seed, bool) or not isinstance(seed, (int, float)) or not math.isfinite(seed) \
+            or seed != math.floor(seed) or not 0 <= seed <= limits.MAX_SEED:
+        raise ValueError(f"seed must be a whole number from 0 to {limits.MAX_SEED}")
     return np.random.default_rng(int(seed)).uniform(low, high, _count(n)).tolist()
 
 
@@ -88,8 +97,18 @@ class Call:
     location: Location
 
     def __repr__(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.name}({', '.join(parts)})"
+        parts = [_short(a) for a in self.args[:4]] + [f"{k}={_short(v)}" for k, v in list(self.kwargs.items())[:4]]
+        more = ", ..." if len(self.args) + len(self.kwargs) > 8 else ""
+        return f"{self.name}({', '.join(parts)}{more})"
+
+
+def _short(v) -> str:
+    if isinstance(v, list):
+        return f"[{len(v)} values]"
+    if isinstance(v, Call):
+        return f"{v.name}(...)"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Word(str):
@@ -131,10 +150,32 @@ def _loc(file: str | None, meta) -> Location:
     return Location(file=file, line=line, column=col)
 
 
+class _Budget:
+    """Values created by list functions and literals across one description (all its files)."""
+
+    def __init__(self):
+        self.values = 0
+        self.files = 0
+
+    def spend(self, n: int, ev: "_Evaluator", tree) -> None:
+        self.values += n
+        if self.values > limits.MAX_VALUES:
+            raise ev.error(f"the description builds more than {limits.MAX_VALUES:,} list values", tree)
+
+
+_CHAINS = {"add": ("add", "sub"), "sub": ("add", "sub"), "mul": ("mul", "div"), "div": ("mul", "div")}
+
+
 class _Evaluator:
-    def __init__(self, file: str | None, params: dict[str, Any]):
+    """Evaluates expression trees. Long left-associative chains (``a + b + ... + z``) are folded
+    iteratively; other nesting (parentheses, lists, calls, signs, powers) is limited to
+    :data:`~circuitkit.limits.MAX_DEPTH` levels, so no input reaches Python's recursion limit.
+    Every arithmetic result must be a finite real number."""
+
+    def __init__(self, file: str | None, params: dict[str, Any], budget: _Budget | None = None):
         self.file = file
         self.params = params
+        self.budget = budget or _Budget()
 
     def loc(self, tree) -> Location:
         meta = tree.meta if isinstance(tree, lark.Tree) else tree
@@ -143,7 +184,9 @@ class _Evaluator:
     def error(self, message: str, tree) -> DescriptionError:
         return DescriptionError(message, self.loc(tree))
 
-    def eval(self, tree) -> Any:
+    def eval(self, tree, depth: int = 0) -> Any:
+        if depth > limits.MAX_DEPTH:
+            raise self.error(f"expression nested more than {limits.MAX_DEPTH} levels deep", tree)
         if isinstance(tree, lark.Token):
             return self._token(tree)
         kind = tree.data
@@ -160,48 +203,89 @@ class _Evaluator:
                 return self.params[name]
             if name in CONSTANTS:
                 return CONSTANTS[name]
+            if name == "inf":
+                raise self.error("inf: every value must be a finite number", tree)
             # a bare identifier is a symbol (e.g. differential, left, ideal)
             return Symbol(name)
         if kind == "list":
-            return [self.eval(c) for c in ch if c is not None]
+            items = [c for c in ch if c is not None]
+            if len(items) > limits.MAX_LIST:
+                raise self.error(f"a list may hold at most {limits.MAX_LIST:,} values", tree)
+            self.budget.spend(len(items), self, tree)
+            return [self.eval(c, depth + 1) for c in items]
         if kind == "neg":
-            return -self._num(self.eval(ch[0]), ch[0], "negate")
+            return self._finite(-self._num(self.eval(ch[0], depth + 1), ch[0], "negate"), tree, "-")
         if kind == "unary":  # pragma: no cover - "+x" collapses
-            return self.eval(ch[0])
-        if kind in ("add", "sub", "mul", "div", "pow"):
-            a = self._num(self.eval(ch[0]), ch[0], kind)
-            b = self._num(self.eval(ch[1]), ch[1], kind)
-            try:
-                if kind == "add":
-                    return a + b
-                if kind == "sub":
-                    return a - b
-                if kind == "mul":
-                    return a * b
-                if kind == "div":
-                    if b == 0:
-                        raise self.error("division by zero", tree)
-                    return a / b
-                return a ** b
-            except OverflowError:
-                raise self.error("arithmetic overflow", tree) from None
+            return self.eval(ch[0], depth + 1)
+        if kind in _CHAINS:
+            group = _CHAINS[kind]
+            ops = []
+            node = tree
+            while isinstance(node, lark.Tree) and node.data in group:
+                ops.append(node)
+                node = node.children[0]
+            acc = self._num(self.eval(node, depth + 1), node, ops[-1].data)
+            for op in reversed(ops):
+                rhs = op.children[1]
+                acc = self._arith(op.data, acc, self._num(self.eval(rhs, depth + 1), rhs, op.data), op)
+            return acc
+        if kind == "pow":
+            a = self._num(self.eval(ch[0], depth + 1), ch[0], kind)
+            b = self._num(self.eval(ch[1], depth + 1), ch[1], kind)
+            return self._arith("pow", a, b, tree)
         if kind == "call":
-            return self._call(tree)
+            return self._call(tree, depth)
         raise self.error(f"unexpected expression '{kind}'", tree)  # pragma: no cover
+
+    _SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+
+    def _arith(self, kind: str, a: float, b: float, tree) -> float:
+        a, b = float(a), float(b)
+        try:
+            if kind == "add":
+                r = a + b
+            elif kind == "sub":
+                r = a - b
+            elif kind == "mul":
+                r = a * b
+            elif kind == "div":
+                if b == 0:
+                    raise self.error("division by zero", tree)
+                r = a / b
+            else:
+                if a == 0 and b < 0:
+                    raise self.error("zero to a negative power", tree)
+                r = a ** b
+        except OverflowError:
+            raise self.error(f"arithmetic overflow in '{self._SYMBOL[kind]}'", tree) from None
+        if isinstance(r, complex):
+            raise self.error("a negative number to a fractional power is not a real number", tree)
+        return self._finite(r, tree, self._SYMBOL[kind])
+
+    def _finite(self, r: float, tree, op: str) -> float:
+        if not math.isfinite(r):
+            raise self.error(f"the result of '{op}' is not a finite number", tree)
+        return r
 
     def _token(self, tok: lark.Token):
         if tok.type == "NUMBER":
-            return parse_si(str(tok))
+            try:
+                v = parse_si(str(tok))
+            except (ValueError, OverflowError):
+                v = math.inf
+            if not math.isfinite(v):
+                raise DescriptionError(f"number {str(tok)[:30]} is too large", self.loc(tok))
+            return v
         return str(tok)
 
     def _num(self, value, tree, op: str) -> float:
         if isinstance(value, Symbol):
-            raise self.error(f"unknown parameter '{value}'", tree)
+            raise self.error(f"unknown parameter '{value[:64]}'", tree)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(f"cannot {op} a {type(value).__name__} ({value!r}); expected a number", tree)
+            raise self.error(f"cannot {op} a {type(value).__name__}; expected a number", tree)
         return value
 
-    def _call(self, tree) -> Any:
+    def _call(self, tree, depth: int) -> Any:
         name = str(tree.children[0])
         args, kwargs = [], {}
         for arg in tree.children[1:]:
@@ -211,24 +295,37 @@ class _Evaluator:
                 key = str(arg.children[0])
                 if key in kwargs:
                     raise self.error(f"argument '{key}' given twice in {name}(...)", arg)
-                kwargs[key] = self.eval(arg.children[1])
+                kwargs[key] = self.eval(arg.children[1], depth + 1)
             else:
                 if kwargs:
                     raise self.error(f"positional argument after keyword arguments in {name}(...)", arg)
-                args.append(self.eval(arg))
+                args.append(self.eval(arg, depth + 1))
+        if len(args) + len(kwargs) > 64:
+            raise self.error(f"{name}(): more than 64 arguments", tree)
         if name in LISTS:
             try:
-                return LISTS[name](*args, **kwargs)
-            except (TypeError, ValueError) as exc:
-                raise self.error(f"{name}(): {exc}", tree) from None
+                out = LISTS[name](*args, **kwargs)
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+                raise self.error(f"{name}(): {_plain(exc)}", tree) from None
+            self.budget.spend(len(out), self, tree)
+            return out
         if name in MATH and name not in self.params:
             if kwargs:
                 raise self.error(f"{name}() takes no keyword arguments", tree)
             try:
-                return MATH[name](*[self._num(a, tree, name) for a in args])
-            except (TypeError, ValueError) as exc:
-                raise self.error(f"{name}(): {exc}", tree) from None
+                r = MATH[name](*[self._num(a, tree, name) for a in args])
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+                raise self.error(f"{name}(): {_plain(exc)}", tree) from None
+            if isinstance(r, int):
+                r = float(r)
+            return self._finite(r, tree, f"{name}()")
         return Call(name, args, kwargs, self.loc(tree))
+
+
+def _plain(exc: Exception) -> str:
+    """An exception's message for the user, short and without repr'd values."""
+    text = str(exc).split("\n")[0]
+    return text[:120] if text else type(exc).__name__
 
 
 class Symbol(str):
@@ -244,7 +341,9 @@ def parse_text(text: str, file: str | Path | None = None, overrides: Mapping[str
     digest = hashlib.sha256()
     pending = dict(overrides or {})
     used: set[str] = set()
-    _parse_into(text, path, params, statements, files, digest, pending, used, stack=())
+    quote = path is None or path.suffix.lower() == ".xbar"
+    _parse_into(text, path, params, statements, files, digest, pending, used, stack=(), budget=_Budget(),
+                quote=quote)
     unknown = sorted(set(pending) - used)
     if unknown:
         known = ", ".join(params) or "none"
@@ -257,15 +356,18 @@ def parse_text(text: str, file: str | Path | None = None, overrides: Mapping[str
 
 def parse_file(path: str | Path, overrides: Mapping[str, str] | None = None) -> ParsedDescription:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DescriptionError(f"cannot read description: {exc.strerror}", Location(file=str(path))) from None
+    text = safeio.read_text(path, Location(file=str(path)))
     return parse_text(text, path, overrides)
 
 
-def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, file: str | None) -> DescriptionError:
+def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, file: str | None,
+                  quote: bool = True) -> DescriptionError:
+    """A located syntax error; ``quote`` False (a file that is not a .xbar) never echoes its contents."""
     line, col = getattr(exc, "line", None), getattr(exc, "column", None)
+    if not isinstance(line, int) or line < 1:
+        line, col = None, None
+    if not quote:
+        return DescriptionError("not a description (syntax error)", Location(file=file, line=line, column=col))
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         ch = text.splitlines()[line - 1][col - 1:col] if line else "?"
         msg = f"unexpected character {ch!r}"
@@ -276,14 +378,15 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, file: str | N
         elif tok.type == "_NL":
             msg = "unexpected end of line"
         else:
-            msg = f"unexpected {tok.type.lower()} {str(tok)!r}"
+            msg = f"unexpected {tok.type.lower()} {str(tok)[:40]!r}"
         expected = sorted(e for e in exc.expected if not e.startswith("_") and e not in ("$END",))
         pretty = [_TOKEN_NAMES.get(e, e.lower()) for e in expected][:8]
         if pretty:
             msg += f"; expected {', '.join(pretty)}"
     else:
         msg = "syntax error"
-    snippet = text.splitlines()[line - 1].strip() if line and line <= len(text.splitlines()) else ""
+    lines = text.splitlines()
+    snippet = lines[line - 1].strip()[:120] if line and line <= len(lines) else ""
     if snippet:
         msg += f"\n    {snippet}"
     return DescriptionError(msg, Location(file=file, line=line, column=col))
@@ -297,21 +400,26 @@ _TOKEN_NAMES = {
 }
 
 
-def _parse_into(text, path, params, statements, files, digest, pending, used, stack):
+def _parse_into(text, path, params, statements, files, digest, pending, used, stack, budget, quote=True,
+                where: Location | None = None):
     file = str(path) if path else None
     if path is not None:
         if path in stack:
             chain = " -> ".join(p.name for p in stack + (path,))
-            raise DescriptionError(f"include cycle: {chain}", Location(file=file))
+            raise DescriptionError(f"include cycle: {chain}", where or Location(file=file))
         files.append(path)
-    digest.update(f"\0file {path.name if path else '<text>'}\0".encode() + text.encode())
+    if len(text.encode("utf-8", "surrogatepass")) > limits.MAX_DESCRIPTION_BYTES:
+        raise DescriptionError(f"description larger than {limits.MAX_DESCRIPTION_BYTES:,} bytes", Location(file=file))
+    digest.update(f"\0file {path.name if path else '<text>'}\0".encode() + text.encode("utf-8", "surrogatepass"))
     if not text.endswith("\n"):
         text += "\n"
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
-        raise _syntax_error(exc, text, file) from None
-    ev = _Evaluator(file, params)
+        raise _syntax_error(exc, text, file, quote) from None
+    except lark.exceptions.LarkError:
+        raise DescriptionError("syntax error", Location(file=file, line=1, column=1)) from None
+    ev = _Evaluator(file, params, budget)
     for node in tree.children:
         if not isinstance(node, lark.Tree):
             continue
@@ -323,28 +431,40 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
             if name in pending:
                 used.add(name)
                 text_o = str(pending[name])
-                bad = any(ch in text_o for ch in "\r\n;\\{}#")
+                bad = any(ch in text_o for ch in "\r\n;\\{}#") or len(text_o) > 10_000
                 try:
                     tree_o = None if bad else _parser().parse(f"param {name} = {text_o}\n")
                 except lark.exceptions.UnexpectedInput:
                     tree_o = None
                 if tree_o is None or len(tree_o.children) != 1:
-                    raise DescriptionError(f"--set {name}={text_o!r}: not a single valid expression",
+                    raise DescriptionError(f"--set {name}={text_o[:60]!r}: not a single valid expression",
                                            Location(parameter=name))
-                value = _Evaluator("--set", params).eval(tree_o.children[0].children[1])
+                try:
+                    value = _Evaluator("--set", params, budget).eval(tree_o.children[0].children[1])
+                except DescriptionError as exc:
+                    raise DescriptionError(f"--set {name}={text_o[:60]!r}: {exc.message}",
+                                           Location(file=file, line=loc.line, column=loc.column,
+                                                    parameter=name)) from None
             else:
                 value = ev.eval(ch[1])
             params[name] = value
         elif kind == "include":
             rel = str(ch[0])[1:-1]
+            safeio.check_path_text(rel, loc, "include")
+            if not rel.lower().endswith(".xbar"):
+                raise DescriptionError("include names a description: a file ending in .xbar", loc)
+            if len(stack) >= limits.MAX_INCLUDE_DEPTH:
+                raise DescriptionError(f"includes nested more than {limits.MAX_INCLUDE_DEPTH} deep", loc)
+            if len(files) >= limits.MAX_FILES:
+                raise DescriptionError(f"more than {limits.MAX_FILES} included files", loc)
             base = path.parent if path else Path.cwd()
-            inc = (base / rel).resolve()
             try:
-                inc_text = inc.read_text()
-            except OSError as exc:
-                raise DescriptionError(f"cannot include '{rel}': {exc.strerror}", loc) from None
+                inc = (base / rel).resolve()
+            except (OSError, ValueError, RuntimeError):
+                raise DescriptionError("include: cannot resolve the path", loc) from None
+            inc_text = safeio.read_text(inc, loc, "include", action="include")
             _parse_into(inc_text, inc, params, statements, files, digest, pending, used,
-                        stack + ((path,) if path else ()))
+                        stack + ((path,) if path else ()), budget, quote=inc.suffix.lower() == ".xbar", where=loc)
         elif kind in ("title", "models"):
             statements.append(Statement(kind, loc, value=str(ch[0])[1:-1]))
         elif kind == "element":

@@ -26,6 +26,8 @@ from typing import Any, Mapping, Sequence
 Value = int | float | str
 
 VALUE_KEYS = ("values", "range", "logrange", "step", "num", "factor", "integer")
+MAX_VALUES = 1_000_000      # values of one parameter
+MAX_POINTS = 1_000_000      # points of one grid (each is a file on disk)
 
 
 class GridError(ValueError):
@@ -132,13 +134,16 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
         num = spec["num"]
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
             raise GridError(f"'{key}': num must be a whole number >= 1, got {num!r}", key)
+        if num > MAX_VALUES:
+            raise GridError(f"'{key}': num = {num} is more than {MAX_VALUES:,} values", key)
     if kind == "range":
         if how == "step":
             step = _number(spec["step"], "step", key)
             if step == 0 or (stop - start) * step < 0:
                 raise GridError(f"'{key}': step {step} does not lead from {start} to {stop}", key)
-            n = int(math.floor((stop - start) / step * (1 + 1e-12) + 1e-9)) + 1
-            if n > 1_000_000:
+            n_float = (stop - start) / step * (1 + 1e-12) + 1e-9
+            n = int(math.floor(n_float)) + 1 if math.isfinite(n_float) and n_float < 1e15 else 10 ** 15
+            if n > MAX_VALUES:
                 raise GridError(f"'{key}': range has {n} values (at most 1e6)", key)
             values = [start + k * step for k in range(n)]
             whole = _is_whole(start, step)
@@ -156,8 +161,9 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
             factor = _number(spec["factor"], "factor", key)
             if factor <= 0 or factor == 1 or (stop - start) * (factor - 1) < 0:
                 raise GridError(f"'{key}': factor {factor} does not lead from {start} to {stop}", key)
-            n = int(math.floor(math.log(stop / start) / math.log(factor) + 1e-9)) + 1
-            if n > 1_000_000:
+            n_float = math.log(stop / start) / math.log(factor) + 1e-9
+            n = int(math.floor(n_float)) + 1 if math.isfinite(n_float) and n_float < 1e15 else 10 ** 15
+            if n > MAX_VALUES:
                 raise GridError(f"'{key}': logrange has {n} values (at most 1e6)", key)
             values = [start * factor ** k for k in range(n)]
             whole = _is_whole(start, factor)
@@ -201,6 +207,9 @@ def combine(values: Mapping[str, Sequence[Value]], zip_groups: Sequence[Sequence
         elif g not in seen:
             seen.add(g)
             axes.append([n for n in names if group_of.get(n) == g])
+    total = math.prod(len(values[axis[0]]) for axis in axes)
+    if total > MAX_POINTS:
+        raise GridError(f"the grid has {total:,} points, more than {MAX_POINTS:,}; split the sweep")
     per_axis = [[{n: values[n][k] for n in axis} for k in range(len(values[axis[0]]))] for axis in axes]
     points = []
     for k, combo in enumerate(itertools.product(*per_axis)):

@@ -21,6 +21,7 @@ import os
 import platform
 import re
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from .. import __version__
 from ..engines import simulate
 from ..errors import CircuitkitError, Location
 from ..workflow import load
-from .executors import PointCrash, run_tasks
+from .executors import Guard, PointCrash, run_tasks
 from .grid import Point
 from .metrics import add_metric_probes, applicable_metrics, cross_metrics, engine_metrics
 from .spec import SweepError, SweepSpec, load_spec
@@ -56,15 +57,37 @@ def tool_versions(engines: tuple[str, ...]) -> dict[str, str | None]:
     return {"circuitkit": __version__, "ngspice": ng}
 
 
+_DIGEST_MAX_BYTES = 1 << 30        # a data file larger than this is hashed by size and time, not content
+_MODEL_SUFFIXES = (".va", ".py", ".npy", ".csv", ".txt", ".json", ".toml")
+
+
 def _file_digest(path: Path, h) -> None:
-    if path.is_file():
+    """Hash a regular file (never a device or FIFO), or a models directory's own model files (not a tree walk)."""
+    import stat as _stat
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return
+    if _stat.S_ISREG(st.st_mode):
         h.update(f"\0{path.name}\0".encode())
-        h.update(path.read_bytes())
-    elif path.is_dir():
-        for p in sorted(path.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                h.update(f"\0{p.relative_to(path)}\0".encode())
-                h.update(p.read_bytes())
+        if st.st_size > _DIGEST_MAX_BYTES:
+            h.update(f"size={st.st_size} mtime={st.st_mtime_ns}".encode())
+            return
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError:
+            pass
+    elif _stat.S_ISDIR(st.st_mode):
+        try:
+            entries = sorted(p for p in path.iterdir() if p.suffix in _MODEL_SUFFIXES)[:1000]
+        except OSError:
+            return
+        for p in entries:
+            if p.is_file():
+                h.update(f"\0{p.name}\0".encode())
+                _file_digest(p, h)
 
 
 def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
@@ -90,8 +113,11 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
                  for name in _QUOTED.findall(line)]
         names += [(v.strip('"'), False) for v in overrides.values() if '"' in v]
         for name, is_models in names:
-            p = (f.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
-            if p in seen or not (p.is_file() or (is_models and p.is_dir())):
+            try:
+                p = (f.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
+                if p in seen or not (p.is_file() or (is_models and p.is_dir())):
+                    continue
+            except (OSError, ValueError):
                 continue
             if p.suffix == ".xbar":
                 todo.append(p)
@@ -187,6 +213,16 @@ def _blame(spec: SweepSpec, point: Point, exc: Exception) -> SweepError:
 def run_point(task: dict) -> dict:
     """Simulate one point in each engine and compute its metrics; never raises."""
     start = time.perf_counter()
+    old_tmp = tempfile.tempdir
+    if task.get("tmp_root") and os.path.isdir(task["tmp_root"]):
+        tempfile.tempdir = task["tmp_root"]       # scratch files in the sweep's private directory
+    try:
+        return _run_point(task, start)
+    finally:
+        tempfile.tempdir = old_tmp
+
+
+def _run_point(task: dict, start: float) -> dict:
     record = {
         "key": task["key"], "index": task["index"], "params": task["params"], "overrides": task["overrides"],
         "engines": list(task["engines"]), "status": "ok", "error": "", "metrics": {},
@@ -260,8 +296,10 @@ def default_out(spec: SweepSpec) -> Path:
 
 def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, workers: int | None = None,
               executor: str = "process", scheduler: str | None = None, retry_failed: bool = False,
-              csv: bool = False, progress: bool = True, limit: int | None = None) -> SweepReport:
-    """Run (or resume) a sweep; returns counts and the table. ``limit`` caps the points run now."""
+              csv: bool = False, progress: bool = True, limit: int | None = None,
+              worker_timeout: float | None = None) -> SweepReport:
+    """Run (or resume) a sweep; returns counts and the table. ``limit`` caps the points run now;
+    ``worker_timeout`` (s) ends a Dask run whose cluster has no worker (default ``CIRCUITKIT_WORKER_TIMEOUT``)."""
     spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep)
     out = Path(out) if out is not None else default_out(spec)
     store = PointStore(out)
@@ -284,6 +322,10 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
                           "parameters": list(spec.parameters), "versions": versions, "points": grid})
 
     done = store.finished()
+    if store.rejected and progress:
+        import sys
+        print(f"{spec.name}: {len(store.rejected)} point file(s) failed their checksum and are run again",
+              file=sys.stderr)
     todo, skipped = [], 0
     seen_keys: set[str] = set()
     for p in prepared:
@@ -295,6 +337,7 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
         todo.append(p)
     if limit is not None:
         todo = todo[:max(0, limit)]
+    guard = Guard()
     tasks = [_task(spec, p, versions, store) for p in todo]
 
     n_workers = workers or os.cpu_count() or 1
@@ -303,7 +346,10 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
     bar = _progress(len(tasks), spec.name, skipped, len(prepared), progress)
     last = time.monotonic()
     try:
-        for task, result in run_tasks(run_point, tasks, executor, n_workers, scheduler):
+        guard.__enter__()
+        for task in tasks:
+            task["tmp_root"] = guard.root
+        for task, result in run_tasks(run_point, tasks, executor, n_workers, scheduler, worker_timeout):
             if isinstance(result, PointCrash):
                 result = _crash_record(task, result.message)
             store.write_point(result)
@@ -315,6 +361,11 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
             if time.monotonic() - last > REBUILD_EVERY_S:
                 store.rebuild(grid)
                 last = time.monotonic()
+    except BaseException:
+        guard.__exit__(*__import__("sys").exc_info())
+        raise
+    else:
+        guard.__exit__(None, None, None)
     finally:
         if bar is not None:
             bar.close()

@@ -132,13 +132,13 @@ def _toml_error(exc: tomllib.TOMLDecodeError, path: Path, text: str) -> SweepErr
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Parse, check and expand a sweep file (the description is parsed too, to check names)."""
+    from ..description import safeio
+    from ..errors import DescriptionError
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SweepError(f"cannot read sweep file: {exc.strerror or exc}", Location(file=str(path))) from None
-    except UnicodeDecodeError:
-        raise SweepError("sweep file is not UTF-8 text", Location(file=str(path))) from None
+    try:            # a regular file of at most 4 MB, UTF-8 (located by line and column when not)
+        text = safeio.read_text(path, Location(file=str(path)), "sweep file")
+    except DescriptionError as exc:
+        raise SweepError(exc.message, exc.location) from None
     return parse_spec(text, path)
 
 

@@ -8,8 +8,14 @@ Layout of the output directory::
     DIR/results.parquet       one row per finished point of the current grid
     DIR/results.csv           the same, on request
 
-A point's key is a content hash of everything that decides its result, so a
-point file is also a cache entry: re-running a sweep skips every point whose
+A point's key is a content hash of everything that decides its result (the
+description, its data files, the models, the versions), so a point file is
+also a cache entry. Each point file carries ``checksum``, the SHA-256 of its
+own content (key and inputs' hash included); a file whose checksum does not
+match (edited, truncated, written by an older version) is not trusted: it is
+left out of the table and its point is run again. (A checksum guards against
+damage and casual edits, not against someone who recomputes it.) A point
+file is thus a cache entry: re-running a sweep skips every point whose
 file exists, whichever run (or sweep) wrote it. Point files are written with
 a unique temporary name and ``os.replace``, the table the same way under an
 exclusive ``flock``, so a killed run leaves whole files only and parallel
@@ -43,6 +49,7 @@ class PointStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.points_dir = self.root / "points"
+        self.rejected: set[str] = set()      # keys whose point file failed its checksum
 
     # -- set-up ------------------------------------------------------------------
     def prepare(self, where: Location | None = None) -> None:
@@ -75,14 +82,24 @@ class PointStore:
         return out
 
     def read_point(self, key: str) -> dict | None:
+        """The record of point ``key``, or None when missing, unreadable or failing its checksum."""
         try:
             rec = json.loads(self.point_path(key).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             return None
-        return rec if isinstance(rec, dict) and rec.get("key") == key else None
+        if not (isinstance(rec, dict) and rec.get("key") == key):
+            return None
+        if rec.get("checksum") != checksum(rec):
+            self.rejected.add(key)
+            return None
+        return rec
 
     def write_point(self, record: dict) -> Path:
+        from ..results import _json_default
         path = self.point_path(record["key"])
+        body = {k: v for k, v in record.items() if k != "checksum"}
+        record = json.loads(json.dumps(body, default=_json_default))     # the checksum of what is read back
+        record["checksum"] = checksum(record)
         atomic_write_json(path, record)
         return path
 
@@ -137,6 +154,14 @@ class PointStore:
             if csv:
                 atomic_write_bytes(self.root / "results.csv", frame.to_csv(index=False).encode())
         return frame
+
+
+def checksum(record: dict) -> str:
+    """SHA-256 of a point record without its ``checksum`` field (canonical JSON: sorted keys)."""
+    import hashlib
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def flatten(record: dict, index: int, params: dict | None = None) -> dict:

@@ -90,7 +90,8 @@ def window_design(design: d.Design, delays, *, step: float | None = None) -> tup
     out = d.Design(title="stdp window", source=design.source, crossbar=xb,
                    row_driver=d.Driver(r_out=0.0), col_driver=d.Driver(r_out=0.0),
                    stimulus=[d.WavePhase(waves, duration=stop)],
-                   analysis=d.Analysis(kind="tran", step=step or design.analysis.step),
+                   analysis=d.Analysis(kind="tran", step=step or design.analysis.step,
+                                       max_step=step or design.analysis.step),
                    records=[d.Record("states")])
     return out, t_pre
 
