@@ -11,7 +11,8 @@ SWEEP   ?= sweeps/ir_drop.toml
 PYTEST_ARGS ?=
 
 .PHONY: help setup toolchain venv demo test test-fast bench models sweep sweeps clean distclean doctor synapse \
-        sweep-ir-drop sweep-write-disturb sweep-engines fuzz render-memory
+        sweep-ir-drop sweep-write-disturb sweep-engines fuzz render-memory program-train program-32 \
+        program-8-engines programming
 
 help:
 	@echo "make setup     install ngspice (OSDI), libngspice and the Python venv"
@@ -21,6 +22,7 @@ help:
 	@echo "make sweep SWEEP=sweeps/X.toml   run one parameter sweep (resumable)"
 	@echo "make sweeps    run the shipped sweeps (sweep-ir-drop, sweep-write-disturb, sweep-engines)"
 	@echo "make models    compile every verilog_a/*.va to OSDI (cached)"
+	@echo "make programming  VCM programming study: 32x32 predictor vs write-and-verify vs ISPP, 8x8 in both engines"
 	@echo "make doctor    check the toolchain"
 	@echo "make fuzz      100,000 generated/mutated descriptions through load and the renderer (FUZZ_CASES=N)"
 	@echo "make render-memory  peak memory of generating a 2048x2048 netlist (< 1 GB)"
@@ -83,6 +85,33 @@ distclean: clean
 # peak memory of rendering a 2048x2048 netlist (must stay under 1 GB; takes a few minutes)
 render-memory: setup
 	@bash scripts/render-memory.sh 2048 spice
+
+# programming study (docs/programming.md): predictor vs write-and-verify vs ISPP on the VCM model with c2c noise
+PROGRAM_DESC := examples/programming/program_vcm.xbar
+PROGRAM_MODEL := examples/programming/vcm_predictor.npz
+PROGRAM_C2C := --c2c kset=0.1 --c2c kreset=0.1 --c2c-seed 11
+PROGRAM_POLICIES := predictor,verify,ispp
+
+# retrain the shipped predictor: 16x16 training array with its own devices, states and c2c seed
+program-train: setup
+	$(CK) program train $(PROGRAM_DESC) --set n=16 --set devices=101 --set found=11 --c2c kset=0.1 \
+	    --c2c kreset=0.1 --c2c-seed 1001 --rounds 12 --seed 5 --out $(PROGRAM_MODEL)
+
+program-32: setup
+	$(CK) program $(PROGRAM_DESC) --set n=32 --targets examples/programming/targets_32x32.csv \
+	    --policy $(PROGRAM_POLICIES) --model $(PROGRAM_MODEL) $(PROGRAM_C2C) --max-rounds 40 --out build/programming/32x32
+
+# the same run on 8x8 in both engines (1 ns step): per-cell pulse counts must be identical
+program-8-engines: setup
+	$(CK) program $(PROGRAM_DESC) --set n=8 --set step=1n --targets examples/programming/targets_8x8.csv \
+	    --policy $(PROGRAM_POLICIES) --model $(PROGRAM_MODEL) $(PROGRAM_C2C) --max-rounds 100 \
+	    --engine behavioural --out build/programming/8x8-behavioural
+	$(CK) program $(PROGRAM_DESC) --set n=8 --set step=1n --targets examples/programming/targets_8x8.csv \
+	    --policy $(PROGRAM_POLICIES) --model $(PROGRAM_MODEL) $(PROGRAM_C2C) --max-rounds 100 \
+	    --engine spice --out build/programming/8x8-spice
+	$(CK) program compare build/programming/8x8-behavioural build/programming/8x8-spice
+
+programming: program-32 program-8-engines
 
 # multi-mechanism synapse: characterisation in both engines and the short-term-memory task (docs/synapse.md)
 SYN_OUT ?= build/synapse

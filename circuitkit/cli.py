@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_sweep_commands(sub)
     from .workloads.networks.cli import add_network_commands; add_network_commands(sub)  # noqa: E702
     from .workloads.snn.cli import add_snn_commands; add_snn_commands(sub)  # noqa: E702  (stdp, snn)
+    from .workloads.programming.cli import add_program_commands; add_program_commands(sub)  # noqa: E702
     return parser
 
 

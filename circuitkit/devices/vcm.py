@@ -1,0 +1,123 @@
+"""A simplified valence-change (VCM) memristor for programming studies; twin of ``vcm.va``.
+
+Filamentary VCM cells (e.g. Pt/HfO2/Ti, Pt/Ta2O5/Ta) switch by moving oxygen
+vacancies into and out of a disc next to the active electrode. The JART VCM
+model (Bengel et al. 2020) computes the disc's vacancy concentration with a
+Schottky-barrier current, ionic hopping driven by field and by Joule
+heating. This model keeps what matters for *programming* and drops the
+rest, in one normalised state ``x`` in [0, 1] (0: HRS, few vacancies in the
+disc; 1: LRS)::
+
+    G(x)  = goff (gon/goff)^x                       conductance, log-linear in the state
+    I     = G(x) vnl sinh(v/vnl)                     mildly nonlinear I-V
+    T     = t0 + rth v I                             quasi-static Joule heating (v I >= 0)
+    heat  = exp(ea/vt0 - ea/vt)                      Arrhenius acceleration, 1 at T = t0
+            vt = kB T/q, vt0 = kB t0/q
+    dx/dt = kset heat sinh(v/vset) wall(1 - x, xedge)           v > 0  (SET)
+          = -kreset heat sinh(-v/vreset) wall(x, xedge)         v < 0  (RESET)
+
+What it reproduces (and the tests check):
+
+* **ultra-nonlinear kinetics** (Menzel et al. 2011): the switching time falls
+  exponentially with the pulse voltage (``sinh(v/vset)``: a factor
+  exp(0.1 V/vset) per 100 mV), and a read at 0.2 V moves the state by a
+  negligible amount (the "voltage-time dilemma");
+* **asymmetry**: SET and RESET have their own rate constants and voltage
+  scales; SET is *self-accelerating* (the current, hence the temperature and
+  the hopping rate, grow as the cell approaches the LRS bound, abrupt SET)
+  and RESET *self-limiting* (the current falls as the disc empties, a
+  gradual RESET), as measured on VCM cells and reproduced by JART;
+* **state dependence** through the temperature, **gradual** conductance
+  change under repeated identical pulses;
+* **bounded states by the equations**: ``wall`` (see
+  :func:`circuitkit.devices.stanford_pku.wall`) makes the rate vanish at the
+  bound approached and drives a state a time step carried past it back.
+
+Cycle-to-cycle variability is not in the model (OpenVAF has no random
+numbers): the programming workload draws lognormal per-cell factors on
+``kset``/``kreset`` for every programming round and writes them into the
+netlist and the behavioural circuit alike
+(:mod:`circuitkit.workloads.programming.noise`). A factor ``F`` on the rate
+constant is a rescaling of time: the state after a pulse of width ``w`` is
+the nominal state after ``F w``.
+
+Parameter set (illustrative, circuitkit): HRS 200 kOhm, LRS 10 kOhm at low
+voltage; at +1 V a full SET takes about 0.3 us, at -1.2 V a full RESET
+about 1 us; the heating ``rth`` = 1e6 K/W lifts the filament by about 150 K
+at LRS under a 1 V pulse. The voltage scales ``vset`` = ``vreset`` = 50 mV
+make the kinetics steep enough that the half-select bias of a V/3 scheme
+(0.4 V during a -1.2 V pulse) moves cells ~1e7 times slower than the pulse;
+with 0.1 V the half-select disturb of a 32x32 array's RESET pulses undid
+the programming of the other cells (measured).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import DeviceModel, Parameter, ParamSet, State, register
+from .stanford_pku import KB, Q, wall
+
+
+@register
+class Vcm(DeviceModel):
+    name = "vcm"
+    description = "simplified VCM (JART-like): log-linear G(x), Joule-heated ionic hopping, x: 0 HRS .. 1 LRS"
+    kind = "memristor"
+    references = (
+        "Physics after the JART VCM model: C. Bengel, A. Siemon, F. Cueppers, S. Hoffmann-Eifert, "
+        "A. Hardtdegen, M. von Witzleben, L. Hellmich, R. Waser, S. Menzel, 'Variability-aware modeling of "
+        "filamentary oxide-based bipolar resistive switching cells using SPICE level compact models', "
+        "IEEE TCAS-I 67(12):4618-4630, 2020; switching kinetics: S. Menzel, M. Waters, A. Marchewka, "
+        "U. Boettger, R. Dittmann, R. Waser, 'Origin of the ultra-nonlinear switching kinetics in oxide-based "
+        "resistive switches', Adv. Funct. Mater. 21:4487-4492, 2011; use for predictor-based programming: "
+        "J. Yu et al., 'The Ouroboros of memristors: neural networks facilitating memristor programming', "
+        "arXiv:2403.06712, 2024. Equations: a circuitkit simplification (one normalised state, "
+        "log-linear conductance, quasi-static heating), not the JART equations; parameter set illustrative."
+    )
+    parameters = (
+        Parameter("goff", 5e-6, "S", "low-voltage conductance at x = 0 (HRS)", 0.0, None, lower_inclusive=False),
+        Parameter("gon", 1e-4, "S", "low-voltage conductance at x = 1 (LRS)", 0.0, None, lower_inclusive=False),
+        Parameter("vnl", 0.5, "V", "I-V nonlinearity voltage: I = G vnl sinh(v/vnl)", 0.0, None,
+                  lower_inclusive=False),
+        Parameter("kset", 8e-3, "1/s", "SET rate constant", 0.0, None),
+        Parameter("kreset", 5e-5, "1/s", "RESET rate constant", 0.0, None),
+        Parameter("vset", 0.05, "V", "SET voltage scale (rate ~ sinh(v/vset))", 0.0, None, lower_inclusive=False),
+        Parameter("vreset", 0.05, "V", "RESET voltage scale (rate ~ sinh(-v/vreset))", 0.0, None,
+                  lower_inclusive=False),
+        Parameter("ea", 0.1, "eV", "activation energy of the thermal acceleration", 0.0, None),
+        Parameter("rth", 1e6, "K/W", "thermal resistance of the filament", 0.0, None),
+        Parameter("t0", 298.0, "K", "ambient temperature", 0.0, None, lower_inclusive=False),
+        Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
+        Parameter("x0", 0.0, "", "initial state", 0.0, 1.0, instance=True),
+    )
+    states = (State("x", "x0", "normalised disc vacancy concentration: 0 HRS, 1 LRS"),)
+
+    @staticmethod
+    def conductance(x: np.ndarray, p: ParamSet) -> np.ndarray:
+        """Low-voltage conductance (S) at state ``x`` (one state row)."""
+        return p.goff * np.exp(np.log(p.gon / p.goff) * x)
+
+    @staticmethod
+    def current(v, x, p):
+        return Vcm.conductance(x[0], p) * p.vnl * np.sinh(v / p.vnl)
+
+    @staticmethod
+    def temperature(v, x, p):
+        """Quasi-static filament temperature (K)."""
+        return p.t0 + p.rth * v * Vcm.current(v, x, p)
+
+    @staticmethod
+    def heat(v, x, p):
+        """Arrhenius acceleration exp(ea/vt0 - ea/vt): 1 at ambient, > 1 when Joule-heated."""
+        vt = KB * Vcm.temperature(v, x, p) / Q
+        vt0 = KB * p.t0 / Q
+        return np.exp(p.ea / vt0 - p.ea / vt)
+
+    @staticmethod
+    def dxdt(v, x, p):
+        v = np.asarray(v, dtype=float)
+        xs = np.asarray(x, dtype=float)[0]
+        h = Vcm.heat(v, x, p)
+        set_rate = p.kset * np.sinh(np.maximum(v, 0.0) / p.vset) * wall(1 - xs, p.xedge)
+        reset_rate = -p.kreset * np.sinh(np.maximum(-v, 0.0) / p.vreset) * wall(xs, p.xedge)
+        return (h * np.where(v > 0, set_rate, reset_rate))[None, :]
