@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from ..circuit.model import Circuit, Probe
 from ..errors import SpiceError
 from ..spice.rawfile import RawFileError, read_vectors
+from ..spice.runner import _decode, _kill_group, _save_log
 from .base import SimRun, Simulator
 
 LOG_NAME = "vacask.log"
@@ -85,12 +85,12 @@ class Vacask(Simulator):
                 if not isinstance(exc, subprocess.TimeoutExpired):
                     raise
                 log = _decode(out)
-                _save_log(workdir, log)
+                _save_log(workdir, log, LOG_NAME)
                 raise VacaskError("timeout", f"VACASK did not finish within {timeout:g} s",
                                   _diagnosis(log)[-10:], log=log, netlist=netlist) from None
             wall = time.perf_counter() - t0
             log = _decode(out)
-            _save_log(workdir, log)
+            _save_log(workdir, log, LOG_NAME)
             raw = next((private / n for n in RAW_NAMES if (private / n).is_file()), None)
             vectors = {}
             if raw is not None:
@@ -136,19 +136,3 @@ def _failure(log: str, netlist: Path, returncode: int | None, have_raw: bool) ->
     return VacaskError(kind, first, lines[:40], log=log, netlist=netlist)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _decode(data: bytes | None) -> str:
-    return (data or b"").decode("utf-8", errors="replace")
-
-
-def _save_log(workdir: Path, log: str) -> None:
-    try:
-        (workdir / LOG_NAME).write_text(log)
-    except OSError:
-        pass

@@ -142,9 +142,9 @@ def _decode(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", errors="replace")
 
 
-def _save_log(workdir: Path, log: str) -> None:
+def _save_log(workdir: Path, log: str, name: str = LOG_NAME) -> None:
     try:
-        (workdir / LOG_NAME).write_text(log)
+        (workdir / name).write_text(log)
     except OSError:
         pass
 
