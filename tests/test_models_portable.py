@@ -27,6 +27,8 @@ SINE_DRIVES = {
     "volatile": dict(amplitude=1.0, freq=1e5, rseries=100, params={"klt": 1e5}),
     "selector": dict(amplitude=1.0, freq=1e3, rseries=100),
     "stanford_pku": dict(amplitude=2.5, freq=1e6, rseries=100, instance={"x0": 1.0}),
+    "multisynapse": dict(amplitude=1.5, freq=1e6, rseries=100),
+    "vcm": dict(amplitude=1.0, freq=1e6, rseries=100),
 }
 #: stanford_pku switches within a few ns (sinh of the field): ngspice's own
 #: truncation error at reltol 1e-6 is 3e-4 there (it drops with the step, not with
