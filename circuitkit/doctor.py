@@ -120,16 +120,21 @@ def check_openvaf(rep: Report) -> bool:
     return True
 
 
+def _compile_probe(tmp: Path) -> Path:
+    """The probe resistor written to ``tmp`` and compiled to OSDI (both SPICE checks run it)."""
+    from .spice.osdi import compile_va
+    va = tmp / "ckdoctor_res.va"
+    va.write_text(PROBE_VA)
+    return compile_va(va)
+
+
 def check_osdi(rep: Report) -> None:
     """Compile the probe resistor, run it in ngspice -b, check the current."""
-    from .spice.osdi import compile_va
     from .spice.runner import run_netlist
     with tempfile.TemporaryDirectory(prefix="circuitkit-doctor-") as tmp:
         tmp = Path(tmp)
-        va = tmp / "ckdoctor_res.va"
-        va.write_text(PROBE_VA)
         try:
-            osdi = compile_va(va)
+            osdi = _compile_probe(tmp)
             deck = tmp / "osdi.cir"
             deck.write_text(PROBE_DECK.format(osdi=osdi))
             run = run_netlist(deck, backend="batch", timeout=60, workdir=tmp)
@@ -148,7 +153,6 @@ def check_osdi(rep: Report) -> None:
 def check_vacask(rep: Report) -> None:
     """Compile the probe resistor and run it in VACASK (the second SPICE engine): 1 V over 2 kOhm."""
     from .simulators.vacask import Vacask
-    from .spice.osdi import compile_va
     try:
         exe = toolchain.find_vacask()
     except CircuitkitError as exc:
@@ -156,10 +160,8 @@ def check_vacask(rep: Report) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="circuitkit-doctor-") as tmp:
         tmp = Path(tmp)
-        va = tmp / "ckdoctor_res.va"
-        va.write_text(PROBE_VA)
         try:
-            osdi = compile_va(va)
+            osdi = _compile_probe(tmp)
             deck = tmp / "osdi.sim"
             deck.write_text(VACASK_DECK.format(osdi=osdi))
             run = Vacask().run(deck, workdir=tmp, timeout=60)

