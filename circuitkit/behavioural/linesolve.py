@@ -114,10 +114,12 @@ class LineSystem:
         diag = K.diagonal()
         if not symmetric and abs(K - K.T).max() > 1e-14 * max(abs(diag).max(initial=0.0), 1e-300):
             raise NotLineStructured("the matrix is not symmetric")
-        row = np.repeat(np.arange(n), np.diff(K.indptr))
+        # int32 indices where they fit: at 1024x1024 (8e6 entries) this set-up is memory-bound
+        row = np.repeat(np.arange(n, dtype=K.indices.dtype), np.diff(K.indptr))
         col, val = K.indices, K.data
         up = np.flatnonzero((col > row) & (val != 0))       # each edge once (symmetric)
-        eu, ev, ew = row[up], col[up].astype(np.int64), val[up]
+        eu, ev, ew = row[up], col[up], val[up]
+        del row, up
         if np.any(diag <= 0) or np.any(ew > 0):
             raise NotLineStructured("not a conductance matrix (a non-positive diagonal or a negative conductance)")
         rowsum = diag + np.bincount(eu, ew, n) + np.bincount(ev, ew, n)
