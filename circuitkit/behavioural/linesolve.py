@@ -43,7 +43,16 @@ smooth/correct/smooth cycle is an SPD preconditioner and CG stays exact to
 ``rtol``. It costs three ``S`` products per iteration instead of one and
 brings the iterations down to 7, 11, 16, 19, 21 (64..1024). Measured on
 16..512 with 1, 2.5 and 10 ohm wires and cells all near one state, the other
-or mixed: at most 22 iterations, where the lines alone need up to 294. ``coarse_block=0``
+or mixed: at most 22 iterations, where the lines alone need up to 294.
+
+Where the lines alone converge in a few tens of iterations (small arrays)
+the coarse space would not pay for itself, so by default a solve starts with
+the lines alone and decides after :data:`SWITCH_PROBE` iterations, from the
+residual's reduction so far, whether they would need more than
+:data:`SWITCH_LINE_ITERATIONS`; if so it builds the coarse space (once per
+system) and restarts CG two-level from the current iterate (1024x1024: 10 +
+19 iterations). ``coarse_block=k`` in :meth:`LineSystem.build` forces
+two-level from the start. ``coarse_block=0``
 gives the line preconditioner alone.
 
 Structure is *found*, not assumed: the caller only seeds which unknowns are
@@ -81,6 +90,14 @@ MAX_ITERATIONS = 2000
 #: measured on 64..1024 square crossbars (1 ohm wires, 50 ohm..1 kohm cells), 4 keeps the iteration
 #: count nearly flat at a coarse matrix of (n/4)^2 unknowns (sparse, factored once)
 COARSE_BLOCK = 4
+#: by default the lines alone iterate first (one Schur product per iteration, a third of a two-level
+#: iteration). After SWITCH_PROBE iterations the residual's mean reduction per iteration predicts how
+#: many the lines alone would need; above SWITCH_LINE_ITERATIONS (about three times the ~20 a
+#: two-level solve takes, measured) -- or on reaching that many anyway -- the coarse space is built (once
+#: per system) and CG restarts two-level from the current iterate. Small arrays (64x64: 11
+#: iterations) never pay for the coarse space.
+SWITCH_PROBE = 10
+SWITCH_LINE_ITERATIONS = 60
 
 
 class NotLineStructured(ValueError):
@@ -110,7 +127,11 @@ class LineSystem:
         self.coarse = coarse
         self.coarse_size = 0 if coarse is None else coarse[1].shape[0]
         self.coarse_reason = None
-        self.timings = {"lines": 0.0, "coarse": 0.0}   # seconds of build: line analysis, coarse space
+        self.timings = {"lines": 0.0, "coarse": 0.0}   # seconds: line analysis, coarse space (when built)
+        self.block = 0                      # patch side for the coarse space (0: never)
+        self.switch_after = 0               # line-only iterations before deciding on the coarse space (0: use it)
+        self._lines_of = None               # (line number per eliminated, per iterated unknown) for the patches
+        self.last_line_iterations = 0       # of last_iterations, those with the lines alone
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -119,8 +140,10 @@ class LineSystem:
         """Analyse ``K`` with ``seed`` (per unknown: 0 word line, 1 bit line, -1 unknown family).
 
         ``symmetric=True``: the caller guarantees symmetry (skips that check).
-        ``coarse_block``: side (in lines) of the blocks of the two-level preconditioner's coarse
-        space (default :data:`COARSE_BLOCK`; 0: the line preconditioner alone).
+        ``coarse_block``: ``None`` (default) -- the lines alone first, the two-level preconditioner
+        (patches of :data:`COARSE_BLOCK` lines) built and used once a solve needs more than
+        :data:`SWITCH_AFTER` iterations; ``k > 0`` -- two-level from the start, patches of ``k``
+        lines, built here; ``0`` -- the line preconditioner alone.
         Raises :class:`NotLineStructured` when the structure (or definiteness) is not there.
         """
         start = time.perf_counter()
@@ -202,21 +225,31 @@ class LineSystem:
         coupling = sp.csr_matrix((cw, (pos[rows], pos[cols])), shape=(elim.size, it.size))
         self = cls(n, (elim, it), tri, coupling, reduced, family, n_lines)
         self.timings["lines"] = time.perf_counter() - start
-        block = COARSE_BLOCK if coarse_block is None else int(coarse_block)
-        if block > 0 and it.size:
+        self.block = COARSE_BLOCK if coarse_block is None else max(int(coarse_block), 0)
+        self.switch_after = SWITCH_PROBE if coarse_block is None else 0
+        if self.block > 0 and it.size:
             rank = np.empty(n_ch, np.int64)              # chain number within its family
             for f in (0, 1):
                 sel = chain_family == f
                 rank[sel] = np.arange(int(sel.sum()))
-            try:
-                self.coarse = _coarse_space(self, rank[chain[elim]], rank[chain[it]], block)
-                self.coarse_size = self.coarse[1].shape[0]
-            except (RuntimeError, ValueError) as exc:     # a singular coarse matrix: keep the lines alone
-                self.coarse_reason = f"coarse space unavailable: {exc}"
-        elif block <= 0:
+            self._lines_of = (rank[chain[elim]], rank[chain[it]])
+            if self.switch_after == 0:
+                self._build_coarse()
+        else:
             self.coarse_reason = "disabled"
-        self.timings["coarse"] = time.perf_counter() - start - self.timings["lines"]
         return self
+
+    def _build_coarse(self) -> None:
+        """The coarse space of the two-level preconditioner (once; on failure the lines stay alone)."""
+        if self.coarse is not None or self.coarse_reason is not None or self._lines_of is None:
+            return
+        start = time.perf_counter()
+        try:
+            self.coarse = _coarse_space(self, *self._lines_of, self.block)
+            self.coarse_size = self.coarse[1].shape[0]
+        except (RuntimeError, ValueError) as exc:     # a singular coarse matrix: keep the lines alone
+            self.coarse_reason = f"coarse space unavailable: {exc}"
+        self.timings["coarse"] = time.perf_counter() - start
 
     # -- solving ----------------------------------------------------------------------
     @staticmethod
@@ -242,7 +275,9 @@ class LineSystem:
         """Solution of ``K x = rhs`` (rhs (n,) or (n, k)); ``x0``: start on the iterated family (full vector).
 
         All ``k`` right-hand sides iterate together (one tridiagonal solve / sparse product per
-        family and iteration serves them all) until every one meets ``rtol``.
+        family and iteration serves them all) until every one meets ``rtol``. After the solve:
+        ``last_iterations`` (all), ``last_line_iterations`` (of them, with the lines alone before
+        the switch to two-level, see :data:`SWITCH_PROBE`).
         Raises :class:`NotLineStructured` if CG does not reach ``rtol`` within ``max_iterations``.
         """
         one = rhs.ndim == 1
@@ -251,7 +286,7 @@ class LineSystem:
         elim, it = self.order
         fa, fb = f[elim], f[it]
         y = self._tri_solve(self.A, fa, overwrite=True)     # A^-1 f_a (fa is a copy)
-        self.last_iterations = 0
+        self.last_iterations = self.last_line_iterations = 0
         if it.size == 0:
             xa, xb = y, fb
         else:
@@ -265,13 +300,21 @@ class LineSystem:
                 res = g - self._schur(xb)
             target = rtol * np.sqrt(np.maximum(np.sum(g * self._tri_solve(self.B, g), axis=0), 0.0))
             zb = self._tri_solve(self.B, res)               # B^-1 r: the convergence measure (and smoother)
-            rb = np.sum(res * zb, axis=0)
+            rb = rb0 = np.sum(res * zb, axis=0)
+            two_level = self.coarse is not None and self.switch_after == 0
+            decide = not two_level and self._lines_of is not None and self.coarse_reason is None
             p = rz = None
             k = 0
             while np.any(np.sqrt(np.maximum(rb, 0.0)) > target):
                 if k >= max_iterations:
                     raise NotLineStructured(f"conjugate gradients did not converge in {k} iterations")
-                z = self._precondition(res, zb)
+                if decide and k >= self.switch_after and self._lines_too_slow(k, rb, rb0, target):
+                    decide = False
+                    self._build_coarse()                    # the lines alone are too slow here:
+                    two_level = self.coarse is not None     # restart CG two-level from the current iterate
+                    self.last_line_iterations = k
+                    p = None
+                z = self._precondition(res, zb) if two_level else zb
                 rz_new = np.sum(res * z, axis=0)
                 if p is None:
                     p = z
@@ -288,10 +331,27 @@ class LineSystem:
                 rb = np.sum(res * zb, axis=0)
                 k += 1
             self.last_iterations = k
+            if not two_level:
+                self.last_line_iterations = k
             xa = y - self._tri_solve(self.A, self.C @ xb, overwrite=True)
         x = np.empty_like(f)
         x[elim], x[it] = xa, xb
         return x[:, 0] if one else x
+
+    @staticmethod
+    def _lines_too_slow(k: int, rb, rb0, target) -> bool:
+        """Whether the lines alone would need more than :data:`SWITCH_LINE_ITERATIONS` (predicted from
+        the mean reduction of the slowest right-hand side over ``k`` iterations, or reached)."""
+        if k >= SWITCH_LINE_ITERATIONS:
+            return True
+        if k == 0:
+            return False
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            now = np.sqrt(np.maximum(rb, 1e-300))
+            rate = np.log(now / np.sqrt(np.maximum(rb0, 1e-300))) / k            # per iteration, < 0
+            left = np.where(now > target, np.log(np.maximum(target, 1e-300) / now) / rate, 0.0)
+            left = np.where(rate < 0, left, np.inf)
+        return bool(k + np.max(left) > SWITCH_LINE_ITERATIONS)
 
     def _precondition(self, r: np.ndarray, zb: np.ndarray) -> np.ndarray:
         """``M^-1 r`` given ``zb = B^-1 r``: the line preconditioner, or the symmetric two-level one.
