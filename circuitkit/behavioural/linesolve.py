@@ -72,6 +72,9 @@ criterion does not depend on units or on a warm start.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import time
 
 import numpy as np
@@ -98,6 +101,42 @@ COARSE_BLOCK = 4
 #: iterations) never pay for the coarse space.
 SWITCH_PROBE = 10
 SWITCH_LINE_ITERATIONS = 60
+
+
+@functools.lru_cache(maxsize=1)
+def _hugepage_stalls() -> bool:
+    """Whether the kernel compacts memory synchronously for ``madvise(MADV_HUGEPAGE)`` regions (transparent
+    huge pages with ``defrag`` = ``always`` or ``madvise``, e.g. Debian's default) and numpy asks for it."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:          # the user chose: leave it
+        return False
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/defrag") as f:
+            defrag = f.read()
+    except OSError:
+        return False
+    return "[always]" in defrag or "[madvise]" in defrag
+
+
+@contextlib.contextmanager
+def small_pages():
+    """Large temporaries on ordinary pages for the duration (numpy's hugepage ``madvise`` off, restored after).
+
+    Set-up of a 1024x1024 crossbar allocates about 1 GB of short-lived index and value arrays; numpy
+    marks each for huge pages, and where the kernel then compacts memory at first touch that costs more
+    than the arithmetic (measured: 1.3..1.9 s of system time in ``LinearReads._assemble`` against
+    0.3..0.5 s on ordinary pages). Process-wide while active; a no-op where the kernel does not stall,
+    where numpy lacks the switch, or where ``NUMPY_MADVISE_HUGEPAGE`` is set.
+    """
+    multiarray = getattr(getattr(np, "_core", None), "multiarray", None)
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    if setter is None or not _hugepage_stalls():
+        yield
+        return
+    previous = setter(False)
+    try:
+        yield
+    finally:
+        setter(previous)
 
 
 class NotLineStructured(ValueError):
@@ -146,6 +185,11 @@ class LineSystem:
         lines, built here; ``0`` -- the line preconditioner alone.
         Raises :class:`NotLineStructured` when the structure (or definiteness) is not there.
         """
+        with small_pages():
+            return cls._build(K, seed, symmetric, coarse_block)
+
+    @classmethod
+    def _build(cls, K, seed, symmetric, coarse_block) -> "LineSystem":
         start = time.perf_counter()
         K = sp.csr_matrix(K)
         if not K.has_canonical_format:
@@ -245,7 +289,8 @@ class LineSystem:
             return
         start = time.perf_counter()
         try:
-            self.coarse = _coarse_space(self, *self._lines_of, self.block)
+            with small_pages():
+                self.coarse = _coarse_space(self, *self._lines_of, self.block)
             self.coarse_size = self.coarse[1].shape[0]
         except (RuntimeError, ValueError) as exc:     # a singular coarse matrix: keep the lines alone
             self.coarse_reason = f"coarse space unavailable: {exc}"

@@ -80,7 +80,7 @@ from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, Vo
 from ..devices.mosfet import level1
 from ..errors import ConvergenceError
 from .mna import initial_states, linear_stamp, shunt_conductance
-from .linesolve import LineSystem, NotLineStructured
+from .linesolve import LineSystem, NotLineStructured, small_pages
 from .newton import Tolerances
 from .ordering import crossbar_coordinates, nested_dissection, propagate_coordinates
 from .sources import SourceBank
@@ -221,6 +221,10 @@ class LinearReads:
             self.n_cols = len(self.out_source)
 
     def _assemble(self, t: float) -> None:
+        with small_pages():                        # ~1 GB of temporaries at 1024x1024 (linesolve.small_pages)
+            self._assemble_system(t)
+
+    def _assemble_system(self, t: float) -> None:
         c = self.circuit
         u = self.unknown
         rows, cols, vals = [], [], []
