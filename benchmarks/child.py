@@ -9,11 +9,12 @@ same read in ngspice, with ngspice's own peak RSS (a child of this process).
 The behavioural reads also report their phases (wall seconds): ``setup_s``
 (``LinearReads(...)``: numbering and assembly of the reduced system, then
 the line analysis or the ordering and factorisation), of which
-``lines_s`` / ``coarse_s`` are ``LineSystem.build``'s line analysis and
-coarse space (``assembly_s`` the rest; for ``dc_direct`` it includes the
-ordering and factorisation), and ``solve_s`` (the read itself:
-the conjugate-gradient iterations, ``iterations``); ``cpu_s`` is the
-process CPU time of both.
+``lines_s`` is ``LineSystem.build``'s line analysis (``assembly_s`` the
+rest; for ``dc_direct`` it includes the ordering and factorisation), and
+``solve_s`` (the read itself: the conjugate-gradient ``iterations``, of
+which ``line_iterations`` with the lines alone, and -- when the solver
+switched to two-level, ``coarse_in_solve`` -- the coarse space's
+construction, ``coarse_s``); ``cpu_s`` is the process CPU time of both.
 
 Memory of the behavioural reads is measured *around the solve*: the
 resident set just before it (``baseline_rss_mb``: interpreter, numpy/scipy,
@@ -86,6 +87,7 @@ def main() -> None:
         start, cpu = time.perf_counter(), time.process_time()
         reads = LinearReads(circuit, method=method)         # what dc_read does, in two timed phases
         setup = time.perf_counter() - start
+        coarse_before = reads.lines.timings["coarse"] if reads.lines is not None else 0.0
         reads.read()
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
@@ -97,7 +99,9 @@ def main() -> None:
             peak = _status_mb("VmHWM")
         lines = reads.lines.timings if reads.lines is not None else {"lines": 0.0, "coarse": 0.0}
         out.update(setup_s=setup, solve_s=wall - setup, lines_s=lines["lines"], coarse_s=lines["coarse"],
-                   assembly_s=setup - lines["lines"] - lines["coarse"], cpu_s=cpu,
+                   coarse_in_solve=lines["coarse"] > 0 and coarse_before == 0,
+                   line_iterations=reads.lines.last_line_iterations if reads.lines is not None else 0,
+                   assembly_s=setup - lines["lines"] - coarse_before, cpu_s=cpu,
                    method=reads.stats["method"], iterations=reads.stats["iterations"],
                    coarse_size=reads.lines.coarse_size if reads.lines is not None else 0)
         out.update(wall_s=wall, baseline_rss_mb=base, peak_rss_mb=peak, solve_rss_mb=peak - base,

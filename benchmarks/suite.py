@@ -247,10 +247,13 @@ def bench_memory(n: int = 1024) -> dict:
     if "error" in res:
         print(f"DC read {n}x{n}: FAILED {res['error']}")
         return res
+    where = "in the solve" if res["coarse_in_solve"] else "in the set-up"
+    coarse = (f"coarse space of {res['coarse_size']} unknowns built {where} in {res['coarse_s']:.2f} s"
+              if res["coarse_size"] else "no coarse space")
     print(f"DC read {n}x{n}: {res['wall_s']:.2f} s wall / {res['cpu_s']:.2f} s cpu = set-up {res['setup_s']:.2f} s "
-          f"(assembly {res['assembly_s']:.2f}, line analysis {res['lines_s']:.2f}, coarse space {res['coarse_s']:.2f} "
-          f"[{res['coarse_size']} unknowns]) + solve {res['solve_s']:.2f} s ({res['method']}, "
-          f"{res['iterations']} iterations)")
+          f"(assembly {res['assembly_s']:.2f}, line analysis {res['lines_s']:.2f}) + solve {res['solve_s']:.2f} s "
+          f"({res['method']}, {res['iterations']} iterations, {res['line_iterations']} of them with the lines alone; "
+          f"{coarse})")
     print(f"  RSS {res['baseline_rss_mb']:.0f} MB before the solve, peak {res['peak_rss_mb']:.0f} MB during it "
           f"(+{res['solve_rss_mb']:.0f} MB, {res['peak_method']}); process peak {res['process_peak_mb']:.0f} MB "
           f"({'within' if res['process_peak_mb'] <= 2048 else 'ABOVE'} 2 GB; issue 9 target: 1.5 s, 2 GB)")
@@ -261,7 +264,8 @@ def bench_scaling(sizes, spice_max: int = 256, direct: bool = True, wires=(2.5, 
     """DC read time, memory and line-solver iterations per size, each point a fresh process.
 
     ``beh``: the default fast path (line solver; ``its`` its conjugate-gradient
-    iterations, ``setup``/``solve`` the two phases of its time); ``dir``: the
+    iterations, ``lines`` those of them with the lines alone before it switched
+    to two-level, ``setup``/``solve`` the two phases of its time); ``dir``: the
     direct factorisation; ``+MB``: peak RSS increase of the solve over the RSS
     just before it (so growth with size shows; the process baseline --
     interpreter, numpy/scipy, the circuit -- is in ``base MB``); ngspice's MB
@@ -271,7 +275,7 @@ def bench_scaling(sizes, spice_max: int = 256, direct: bool = True, wires=(2.5, 
     """
     rows = []
     print(f"Scaling (DC read; each point a fresh process; ngspice only up to {spice_max}x{spice_max}):")
-    print(f"  {'n':>5} {'beh s':>8} {'setup':>7} {'solve':>7} {'its':>4} {'beh +MB':>8} {'dir s':>8} {'dir +MB':>8} "
+    print(f"  {'n':>5} {'beh s':>8} {'setup':>7} {'solve':>7} {'its':>4} {'lines':>5} {'beh +MB':>8} {'dir s':>8} {'dir +MB':>8} "
           f"{'base MB':>8} {'spice s':>8} {'spice MB':>9}")
     fmt = lambda v, f: f"{v:{f}}" if isinstance(v, (int, float)) else f"{'-':>{int(f.split('.')[0])}}"  # noqa: E731
     for n in sizes:
@@ -280,12 +284,14 @@ def bench_scaling(sizes, spice_max: int = 256, direct: bool = True, wires=(2.5, 
         s = _child("spice_dc", n) if n <= spice_max else {}
         row = {"n": n, "beh_s": b.get("wall_s"), "beh_mb": b.get("solve_rss_mb"), "beh_peak_mb": b.get("peak_rss_mb"),
                "beh_setup_s": b.get("setup_s"), "beh_solve_s": b.get("solve_s"), "beh_cpu_s": b.get("cpu_s"),
-               "iterations": b.get("iterations"), "coarse_size": b.get("coarse_size"),
+               "iterations": b.get("iterations"), "line_iterations": b.get("line_iterations"),
+               "coarse_size": b.get("coarse_size"),
                "base_mb": b.get("baseline_rss_mb"), "direct_s": dd.get("wall_s"), "direct_mb": dd.get("solve_rss_mb"),
                "spice_s": s.get("wall_s"), "spice_mb": s.get("peak_rss_mb")}
         rows.append(row)
         print(f"  {n:>5} {fmt(row['beh_s'], '8.3f')} {fmt(row['beh_setup_s'], '7.3f')} {fmt(row['beh_solve_s'], '7.3f')} "
-              f"{fmt(row['iterations'], '4d')} {fmt(row['beh_mb'], '8.1f')} {fmt(row['direct_s'], '8.3f')} "
+              f"{fmt(row['iterations'], '4d')} {fmt(row['line_iterations'], '5d')} {fmt(row['beh_mb'], '8.1f')} "
+              f"{fmt(row['direct_s'], '8.3f')} "
               f"{fmt(row['direct_mb'], '8.1f')} {fmt(row['base_mb'], '8.0f')} "
               f"{fmt(row['spice_s'], '8.3f')} {fmt(row['spice_mb'], '9.0f')}")
     for r_wire in wires:
@@ -311,7 +317,7 @@ def _plot(rows) -> None:
         pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None and r[key] > 0]
         if pts:
             ax.loglog(*zip(*pts), "o-", label=label)
-    for key in sorted({k for r in rows for k in r if k.startswith("iterations")}):
+    for key in sorted({k for r in rows for k in r if k.startswith("iterations")}):   # totals, all wires
         pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None]
         label = "1 ohm wires" if key == "iterations" else f"{key.removeprefix('iterations_rw')} ohm wires"
         if pts:

@@ -52,8 +52,14 @@ residual's reduction so far, whether they would need more than
 :data:`SWITCH_LINE_ITERATIONS`; if so it builds the coarse space (once per
 system) and restarts CG two-level from the current iterate (1024x1024: 10 +
 19 iterations). ``coarse_block=k`` in :meth:`LineSystem.build` forces
-two-level from the start. ``coarse_block=0``
-gives the line preconditioner alone.
+two-level from the start, ``coarse_block=0`` the lines alone.
+
+Why the cycle is SPD: ``B - S = C^T A^-1 C >= 0`` puts the eigenvalues of
+``B^-1 S`` in (0, 1], and ``E >= Z^T S Z`` (``Z^T S Z`` minimises the energy
+over the eliminated family, ``E`` takes it block-constant) puts those of
+``Z E^-1 Z^T S`` in [0, 1]; the cycle's error operator ``(I - B^-1 S)(I -
+Z E^-1 Z^T S)(I - B^-1 S)`` is then S-self-adjoint with spectrum in [0, 1),
+and ``M^-1 = (I - that) S^-1`` is SPD.
 
 Structure is *found*, not assumed: the caller only seeds which unknowns are
 word-line and bit-line nodes; the rest (driver, sense nodes) join the family
