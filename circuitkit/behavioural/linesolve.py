@@ -366,20 +366,22 @@ class LineSystem:
                     self.last_line_iterations = k
                     p = None
                 z = self._precondition(res, zb) if two_level else zb
-                rz_new = np.sum(res * z, axis=0)
+                rz_new = _dots(res, z)
                 if p is None:
-                    p = z
+                    p = z                                   # z is not used again: p may own it
                 else:
                     beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
-                    p = z + beta * p
+                    p *= beta
+                    p += z
                 rz = rz_new
                 q = self._schur(p)
-                pq = np.sum(p * q, axis=0)
+                pq = _dots(p, q)
                 alpha = np.divide(rz, pq, out=np.zeros_like(rz), where=pq > 0)
                 xb += alpha * p
-                res -= alpha * q
+                q *= alpha
+                res -= q
                 zb = self._tri_solve(self.B, res)
-                rb = np.sum(res * zb, axis=0)
+                rb = _dots(res, zb)
                 k += 1
             self.last_iterations = k
             if not two_level:
@@ -419,15 +421,25 @@ class LineSystem:
         if self.coarse is None:
             return zb
         agg, Zt, lu = self.coarse
-        t = r - self._schur(zb)
-        z = zb + lu.solve(np.asarray((Zt @ t), dtype=float))[agg]
-        return z + self._tri_solve(self.B, r - self._schur(z), overwrite=True)
+        t = self._schur(zb)
+        np.subtract(r, t, out=t)                            # r - S z1
+        z = lu.solve(np.asarray((Zt @ t), dtype=float))[agg]
+        z += zb                                             # z2
+        t = self._schur(z)
+        np.subtract(r, t, out=t)                            # r - S z2
+        z += self._tri_solve(self.B, t, overwrite=True)
+        return z
 
     def _schur(self, p: np.ndarray) -> np.ndarray:
         """``S p = B p - C^T A^-1 C p``."""
         y = self.Ct @ self._tri_solve(self.A, self.C @ p, overwrite=True)
         np.subtract(self._tri_mul(self.B, p), y, out=y)
         return y
+
+
+def _dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Column-wise dot products of (n, k) arrays, without an (n, k) temporary."""
+    return np.einsum("ij,ij->j", a, b)
 
 
 def _fill(values: np.ndarray) -> np.ndarray:
