@@ -317,7 +317,8 @@ def _plot(rows) -> None:
         pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None and r[key] > 0]
         if pts:
             ax.loglog(*zip(*pts), "o-", label=label)
-    for key in sorted({k for r in rows for k in r if k.startswith("iterations")}):   # totals, all wires
+    keys = {k for r in rows for k in r if k.startswith("iterations")}            # totals, per wire resistance
+    for key in sorted(keys, key=lambda k: 1.0 if k == "iterations" else float(k.removeprefix("iterations_rw"))):
         pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None]
         label = "1 ohm wires" if key == "iterations" else f"{key.removeprefix('iterations_rw')} ohm wires"
         if pts:
