@@ -67,9 +67,6 @@ MAX_SHARED = 3
 MAX_NEWTON = 50
 #: device evaluations per chunk (vectors x devices) -- bounds the memory of a batch
 CHUNK_ELEMENTS = 2_000_000
-#: vectors per chunk of the per-vector line solver: its working arrays (unknowns, vectors) stay small
-#: enough for the processor's caches (measured at 128x128 and 256x256: 8 vectors 2-5x faster than 100)
-LINES_VECTORS = 8
 #: relative accuracy of the linear solution that starts the per-vector Newton (any start converges)
 START_RTOL = 1e-3
 #: bounds of the forcing term (inner relative accuracy) of the inexact Newton steps
@@ -134,6 +131,7 @@ class CrossbarReader:
         self._out_sign = -lr.src_sign[lr.out_source[elim]]
         self._order = None
         self.factorizations = 0
+        self._full_maps = None
         self._lin_cache: dict = {}              # device group -> (largest vmax found linear at, its deviation)
         self._fixed_values = None               # values of the sources that are not inputs (vmax_of_vectors)
         self._batch = None                      # per-vector line solver (batchlines.LineBatch), built on first use
@@ -280,12 +278,16 @@ class CrossbarReader:
 
     # -- nonlinear solution --------------------------------------------------------------
     def _full(self, y: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Node voltages (n_v + 1, k), indexed by node id (0: ground), from free unknowns (nf, k)."""
         lr = self.lr
-        k = y.shape[1]
-        yf = np.zeros((lr.size + 1, k))
-        yf[lr.free] = y
-        yf[lr.fixed_nodes] = lr.src_sign[lr.src_fixed, None] * values[lr.src_fixed]
-        return np.vstack([np.zeros((1, k)), yf[:lr.n_v]])            # vext: (n_v + 1, k), node id indexed
+        if self._full_maps is None:
+            nodes = np.flatnonzero(lr.free < lr.n_v)                 # free unknowns that are node voltages
+            self._full_maps = (nodes, lr.free[nodes] + 1, lr.fixed_nodes + 1)
+        nodes, rows, fixed_rows = self._full_maps
+        vext = np.zeros((lr.n_v + 1, y.shape[1]))
+        vext[rows] = y[nodes]
+        vext[fixed_rows] = lr.src_sign[lr.src_fixed, None] * values[lr.src_fixed]
+        return vext
 
     def _deviation(self, vext: np.ndarray, derivatives: bool):
         """Devices' deviation from the linearisation on all unknowns (size+1, k), and per-element
@@ -445,7 +447,8 @@ class CrossbarReader:
         batch = self._line_batch()
         per = max(1, CHUNK_ELEMENTS // max(1, sum(d["g"].n for d in self._dev + self._mos)))
         if batch is not None:
-            per = min(per, LINES_VECTORS)
+            from .batchlines import LANES
+            per = min(per, LANES)
         out, its = [], 0
         self.inner_iterations = 0
         self.last_solver = "lines" if batch is not None else "chord"
@@ -524,6 +527,7 @@ class CrossbarReader:
         the update is then within ``eta`` (relative) of the exact Newton step, itself within the
         tolerance. Raises ConvergenceError after ``MAX_NEWTON`` steps or on a non-finite update.
         """
+        from .batchlines import _step_norm
         lr = self.lr
         batch = self._batch
         k = values.shape[1]
@@ -541,7 +545,10 @@ class CrossbarReader:
             fnorm = np.sqrt(np.einsum("ij,ij->j", F, F))
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
-                eta = np.clip(0.9 * ratio ** 2, ETA_MIN, ETA_MAX)
+                # Eisenstat-Walker, but no tighter than needed to finish: the last step (size ~ the
+                # error, at most the previous step ``step_prev`` in tolerance units) need only leave
+                # an error ~0.1 of the tolerance
+                eta = np.clip(np.maximum(0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300)), ETA_MIN, ETA_MAX)
             batch.factor(dj[0])
             self.factorizations += 1
             dy = batch.solve(F, rtol=eta)
@@ -551,8 +558,9 @@ class CrossbarReader:
                 raise ConvergenceError("crossbar reads: Newton update not finite")
             y_new = ya + dy
             y[:, active] = y_new
-            done = self._norm(dy, y_new, ya) <= 1.0
-            fnorm_prev = fnorm[~done]
+            step = _step_norm(dy, y_new, ya, self.tol.reltol, self.atol[:, 0])
+            done = step <= 1.0
+            fnorm_prev, step_prev = fnorm[~done], step[~done]
             active = active[~done]
             if active.size == 0:
                 self.inner_iterations += inner
