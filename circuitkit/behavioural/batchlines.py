@@ -106,8 +106,11 @@ class LineBatch:
         self.fa = _factor(da, self.A[1])
         self.fb = _factor(db, self.B[1])
 
-    def solve(self, rhs: np.ndarray, rtol=1e-10, max_iterations: int = MAX_ITERATIONS) -> np.ndarray:
-        """Solutions (n, k) of the batch's matrices for right-hand sides (n, k) in free order."""
+    def solve(self, rhs: np.ndarray, rtol=1e-10, max_iterations: int | None = None) -> np.ndarray:
+        """Solutions (n, k) of the batch's matrices for right-hand sides (n, k) in free order; ``rtol``
+        scalar or (k,); at most ``max_iterations`` (default :data:`MAX_ITERATIONS`) CG iterations."""
+        if max_iterations is None:
+            max_iterations = MAX_ITERATIONS
         k = self.k
         if rhs.shape[1] != k:
             raise ValueError(f"batched line solve: {k} right-hand sides expected, got {rhs.shape[1]}")
