@@ -132,6 +132,7 @@ class CrossbarReader:
         self._order = None
         self.factorizations = 0
         self._full_maps = None
+        self._lines_order = None
         self._lin_cache: dict = {}              # device group -> (largest vmax found linear at, its deviation)
         self._fixed_values = None               # values of the sources that are not inputs (vmax_of_vectors)
         self._batch = None                      # per-vector line solver (batchlines.LineBatch), built on first use
@@ -527,21 +528,30 @@ class CrossbarReader:
         the update is then within ``eta`` (relative) of the exact Newton step, itself within the
         tolerance. Raises ConvergenceError after ``MAX_NEWTON`` steps or on a non-finite update.
         """
-        from .batchlines import _step_norm
+        from .batchlines import LANES, _pad, _residual_kernel, _step_norm, _terminal_voltages
         lr = self.lr
         batch = self._batch
+        Kl, tp, tn, atol = self._line_order()
+        d = self._dev[0]
         k = values.shape[1]
-        m = self._dev[0]["g"].n
-        rhs = lr._rhs(values)
-        batch.factor(np.zeros((m, k)))
-        y = batch.solve(rhs, rtol=START_RTOL)
+        vals = _pad(values)
+        rhs = np.ascontiguousarray(lr._rhs(vals)[batch.perm])
+        vfix = np.ascontiguousarray(lr.src_sign[lr.src_fixed, None] * vals[lr.src_fixed])
+        batch.factor(np.zeros((d["g"].n, LANES)))
+        y = batch.solve_lines(rhs, np.full(LANES, START_RTOL))
         inner = batch.last_iterations
-        active = np.arange(k)
-        eta = np.full(k, ETA_MAX)
-        fnorm_prev = None
+        done = np.zeros(LANES, bool)
+        done[k:] = True                                         # padding
+        eta = np.full(LANES, ETA_MAX)
+        gd, off = d["gd"][:, None], d["off"][:, None]
+        vd = np.empty((d["g"].n, LANES))
+        F = np.empty_like(y)
+        fnorm_prev = step_prev = None
         for it in range(1, MAX_NEWTON + 1):
-            ya = y[:, active]
-            F, _, dj = self._residual(ya, values[:, active], rhs[:, active], derivatives=True)
+            _terminal_voltages(y, vfix, tp, tn, vd)
+            i, gi = self._evaluate(d, vd, True)
+            err = i - (gd * vd + off)
+            _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, err, tp, tn, done, F)
             fnorm = np.sqrt(np.einsum("ij,ij->j", F, F))
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
@@ -549,24 +559,44 @@ class CrossbarReader:
                 # error, at most the previous step ``step_prev`` in tolerance units) need only leave
                 # an error ~0.1 of the tolerance
                 eta = np.clip(np.maximum(0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300)), ETA_MIN, ETA_MAX)
-            batch.factor(dj[0])
+            batch.factor(gi - gd)
             self.factorizations += 1
-            dy = batch.solve(F, rtol=eta)
+            dy = batch.solve_lines(F, eta)                       # lanes done: F = 0, dy = 0
             inner += batch.last_iterations
-            dy *= -1.0
             if not np.all(np.isfinite(dy)):
                 raise ConvergenceError("crossbar reads: Newton update not finite")
-            y_new = ya + dy
-            y[:, active] = y_new
-            step = _step_norm(dy, y_new, ya, self.tol.reltol, self.atol[:, 0])
-            done = step <= 1.0
-            fnorm_prev, step_prev = fnorm[~done], step[~done]
-            active = active[~done]
-            if active.size == 0:
+            y_old = y
+            y = y - dy
+            step = _step_norm(dy, y, y_old, self.tol.reltol, atol)
+            done |= step <= 1.0
+            fnorm_prev, step_prev = fnorm, step
+            if done.all():
                 self.inner_iterations += inner
-                return y, it
-        raise ConvergenceError(f"crossbar reads: {active.size} read vectors did not converge in {MAX_NEWTON} "
-                               "Newton iterations")
+                return y[batch.inv][:, :k], it
+        raise ConvergenceError(f"crossbar reads: {int((~done).sum())} read vectors did not converge in "
+                               f"{MAX_NEWTON} Newton iterations")
+
+    def _line_order(self):
+        """The nodal matrix, the cells' terminals and the absolute tolerances in the line solver's order
+        (``LineBatch.perm``): terminal codes >= 0 a line-order row, -1 ground, <= -2 fixed node
+        ``-2 - code`` (its row in the fixed nodes' values). Computed once."""
+        if self._lines_order is None:
+            lr, batch = self.lr, self._batch
+            Kl = lr.K[batch.perm][:, batch.perm].tocsr()
+            Kl.sort_indices()
+            fixed = np.full(lr.n_v + 1, -1, np.int64)
+            fixed[lr.fixed_nodes + 1] = np.arange(lr.fixed_nodes.size)
+            g = self._dev[0]["g"]
+            codes = []
+            for nodes in (g.p, g.n_):
+                nodes = np.asarray(nodes, np.int64)
+                pos = lr.where[lr.unknown(nodes)].astype(np.int64)
+                code = np.where(pos >= 0, batch.inv[np.maximum(pos, 0)], np.where(nodes == 0, -1, -2 - fixed[nodes]))
+                if np.any((pos < 0) & (nodes != 0) & (fixed[nodes] < 0)):
+                    raise NotLineStructured("a cell terminal is neither free, fixed nor ground")
+                codes.append(code)
+            self._lines_order = (Kl, codes[0], codes[1], np.ascontiguousarray(self.atol[batch.perm, 0]))
+        return self._lines_order
 
     def _newton_one(self, y, values, rhs) -> tuple[np.ndarray, int]:
         y, values, rhs = y[:, None], values[:, None], rhs[:, None]

@@ -87,6 +87,10 @@ class LineBatch:
         T.sort_indices()
         self.Ct = (T.indptr.astype(np.int64), T.indices.astype(np.int64), T.data.astype(np.int64))
         self.Cs = (C.indptr.astype(np.int64), C.indices.astype(np.int64), np.arange(C.nnz, dtype=np.int64))
+        self.Ctt = self.Ct[:2] + (np.arange(C.nnz, dtype=np.int64),)   # on values stored in transposed order
+        self.perm = np.concatenate([self.elim, self.it])        # line order: position -> free unknown
+        self.inv = np.empty_like(self.perm)
+        self.inv[self.perm] = np.arange(self.n)
         self.last_iterations = 0
 
     # -- per-vector matrices -----------------------------------------------------------
@@ -103,6 +107,7 @@ class LineBatch:
         cd = np.repeat(self.C.data[:, None], k, axis=1)
         _cells(dg, self.diag_e, self.diag_i, self.cell_entry, da, db, cd)
         self.da, self.db, self.cd = da, db, cd
+        self.cdt = cd[self.Ct[2]]                               # the coupling's values in transposed order
         self.fa = _factor(da, self.A[1])
         self.fb = _factor(db, self.B[1])
 
@@ -116,18 +121,30 @@ class LineBatch:
             raise ValueError(f"batched line solve: {k} right-hand sides expected, got {rhs.shape[1]}")
         rtol = _pad(np.broadcast_to(np.asarray(rtol, dtype=float), (k,))[None])[0]
         rhs = _pad(rhs)
-        fa = np.ascontiguousarray(rhs[self.elim])
-        fb = np.ascontiguousarray(rhs[self.it])
-        y = _tsolve(self.fa, fa)                                 # A^-1 f_a (in place)
-        g = fb
-        _cmul(*self.Ct, self.cd, y, g, -1.0)                      # g = f_b - C^T A^-1 f_a
-        xb = np.zeros_like(g)
-        res = g.copy()
+        out = self.solve_lines(np.ascontiguousarray(rhs[self.perm]), rtol, max_iterations)
+        return out[self.inv][:, :k]
+
+    def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None) -> np.ndarray:
+        """:meth:`solve` in line order: rhs (n, LANES) C-contiguous with the unknowns ordered
+        ``perm`` (eliminated family along its chains, then the iterated one); ``rtol`` (LANES,).
+        A right-hand side of zeros gives zeros without iterating. Returns (n, LANES), line order."""
+        if max_iterations is None:
+            max_iterations = MAX_ITERATIONS
+        ne = self.elim.size
+        out = np.empty((self.n, LANES))
+        y = out[:ne]
+        y[...] = rhs[:ne]
+        _tsolve(self.fa, y)                                      # A^-1 f_a
+        g = rhs[ne:].copy()
+        _cmul(*self.Ctt, self.cdt, y, g, -1.0)                    # g = f_b - C^T A^-1 f_a
+        xb = out[ne:]
+        xb[...] = 0.0
+        res = g
         z = _tsolve(self.fb, g.copy())
         rz = _coldot(res, z)
         target = rtol * np.sqrt(np.maximum(rz, 0.0))
         p = z.copy()
-        t = np.empty_like(y)
+        t = np.empty((ne, LANES))
         q = np.empty_like(g)
         its = 0
         active = np.sqrt(np.maximum(rz, 0.0)) > target
@@ -148,16 +165,14 @@ class LineBatch:
         self.last_iterations = its
         _cset(*self.Cs, self.cd, xb, t)
         _tsolve(self.fa, t)
-        out = np.empty((self.n, LANES))
-        out[self.elim] = y - t
-        out[self.it] = xb
-        return out[:, :k]
+        y -= t
+        return out
 
     def _schur(self, p, t, q):
         """``q = S p = B p - C^T A^-1 C p`` (all vectors); returns ``p.q`` per vector."""
         _cset(*self.Cs, self.cd, p, t)
         _tsolve(self.fa, t)
-        return _bq(self.db, self.B[1], *self.Ct, self.cd, t, p, q)
+        return _bq(self.db, self.B[1], *self.Ctt, self.cdt, t, p, q)
 
 
 def _pad(a: np.ndarray) -> np.ndarray:
@@ -325,3 +340,43 @@ def _step_norm(dy, y_new, y_old, reltol, atol):
             if r > out[j] or r != r:
                 out[j] = r
     return out
+
+
+@njit(cache=True)
+def _terminal_voltages(y, vfix, tp, tn, out):
+    """``out = V(p) - V(n)`` per cell (m, LANES): terminal code >= 0 a row of ``y``, -1 ground,
+    <= -2 the fixed node ``-2 - code`` (row of ``vfix``)."""
+    m = tp.size
+    for c in range(m):
+        a, b = tp[c], tn[c]
+        for j in range(LANES):
+            va = y[a, j] if a >= 0 else (0.0 if a == -1 else vfix[-2 - a, j])
+            vb = y[b, j] if b >= 0 else (0.0 if b == -1 else vfix[-2 - b, j])
+            out[c, j] = va - vb
+
+
+@njit(cache=True)
+def _residual_kernel(indptr, indices, data, y, rhs, err, tp, tn, done, out):
+    """``out = K y - rhs`` plus the cells' deviation ``err`` (m, LANES) leaving at ``tp`` and entering
+    at ``tn`` (rows >= 0 only); lanes marked ``done`` get 0."""
+    n = indptr.size - 1
+    for r in range(n):
+        for j in range(LANES):
+            out[r, j] = -rhs[r, j]
+        for q in range(indptr[r], indptr[r + 1]):
+            c = indices[q]
+            v = data[q]
+            for j in range(LANES):
+                out[r, j] += v * y[c, j]
+    for c in range(tp.size):
+        a, b = tp[c], tn[c]
+        if a >= 0:
+            for j in range(LANES):
+                out[a, j] += err[c, j]
+        if b >= 0:
+            for j in range(LANES):
+                out[b, j] -= err[c, j]
+    for j in range(LANES):
+        if done[j]:
+            for r in range(n):
+                out[r, j] = 0.0
