@@ -21,18 +21,39 @@ Two paths, chosen from the model, never assumed:
   is reported per group (``ReadResult.linearity``). Circuits with controlled
   sources (op-amp TIAs: the bound above does not hold) or transistors always
   take the nonlinear path.
+  The verdict is cached per device group for the largest ``vmax`` at which
+  the group was found linear: a later batch whose bound does not exceed it
+  reuses the verdict (the reason says so), a larger bound is sampled again;
+  nonlinear verdicts are not cached.
 * **nonlinear path** (Newton, batched over vectors). The reduced nodal
   system of :class:`LinearReads` (grounded sources eliminated) is solved for
   ``F(y) = K y - b + N(y) = 0`` with ``N`` the devices' deviation from their
-  linearisation. Starting from the linear solution, all vectors iterate
-  together with one *shared* Jacobian (the devices' small-signal conductance
-  averaged over the batch, factored once -- by the line-structured solver on
-  plain 1R arrays, else sparse LU whose fill-reducing order is computed once
-  and reused for every later factorisation): a chord iteration whose
-  residual is exact, so it changes how fast, not where, Newton converges.
-  Vectors that contract slowly get a refreshed shared Jacobian (over the
-  vectors still iterating), and after ``MAX_SHARED`` of those their own
-  Jacobian (full Newton per vector, same ordering).
+  linearisation. Two solvers (``ReadResult.solver``):
+
+  - ``"lines"`` -- plain 1R arrays (the line solver applies to ``K``):
+    **every vector's own Jacobian** (full Newton), in batches of 8 vectors
+    solved together by :class:`~.batchlines.LineBatch` (per-vector
+    tridiagonal factors of every line, Schur-complement conjugate gradients
+    preconditioned by the exact line solves; numba kernels). Inexact Newton:
+    each step's inner solve stops at a relative residual ``eta`` (forcing
+    term, Eisenstat-Walker, bounded by ``ETA_MIN``/``ETA_MAX`` and never
+    tighter than the last step needs); the residual ``F`` is exact and the
+    stop is the engine's criterion on the update, so the inner accuracy
+    changes how fast, not where, Newton converges (measured: the direct
+    per-vector Newton's currents to ~1e-13). The cells are evaluated on the
+    (cells, vectors) array at once (parameters broadcast, checked against
+    the per-element evaluation on first use), their conductance by a forward
+    difference. If conjugate gradients fail, the batch falls back to:
+  - ``"chord"`` -- any circuit. Starting from the linear solution, all
+    vectors iterate together with one *shared* Jacobian (the devices'
+    small-signal conductance averaged over the batch, factored once -- by the
+    line-structured solver on plain 1R arrays, else sparse LU whose
+    fill-reducing order is computed once and reused for every later
+    factorisation): a chord iteration whose residual is exact, so it changes
+    how fast, not where, Newton converges. Vectors that contract slowly get a
+    refreshed shared Jacobian (over the vectors still iterating), and after
+    ``MAX_SHARED`` of those their own Jacobian (full Newton per vector, same
+    ordering).
 
 Convergence is the engine's criterion (``newton.py``): ``|dy| <= reltol *
 max(|y|, |y_old|) + atol`` (``vntol`` on voltages, ``abstol`` on branch
@@ -83,7 +104,7 @@ class ReadResult:
     linearity: dict = field(default_factory=dict)   # device group -> max relative deviation from its line
     reason: str = ""                  # why this path
     iterations: int = 0               # batched iterations (chord + per-vector Newton, max over vectors)
-    factorizations: int = 0
+    factorizations: int = 0           # "lines": batched factorisations (every line of 8 vectors' Jacobians)
     converged: bool = True
     solver: str = ""                  # nonlinear path: "lines" (per-vector Jacobians, batched line solver) or "chord"
     inner_iterations: int = 0         # nonlinear path, "lines": conjugate-gradient iterations summed over Newton steps
@@ -524,9 +545,13 @@ class CrossbarReader:
         conjugate gradients to a relative (preconditioned) residual ``eta_v`` (forcing term,
         Eisenstat-Walker: ``eta = 0.9 (|F_k| / |F_k-1|)^2``, within ``[ETA_MIN, ETA_MAX]``): the
         residual ``F`` is exact, so the inner accuracy changes how fast, not where, Newton
-        converges. A vector stops when its update passes the engine's criterion (``_norm <= 1``);
-        the update is then within ``eta`` (relative) of the exact Newton step, itself within the
-        tolerance. Raises ConvergenceError after ``MAX_NEWTON`` steps or on a non-finite update.
+        converges. A vector stops when its update passes the engine's criterion (``_norm <= 1``,
+        here the numba ``_step_norm``); the update is then within ``eta`` (relative) of the exact
+        Newton step, itself within the tolerance. Works in the line solver's order (``_line_order``)
+        on (unknowns, 8) arrays (a smaller batch padded); converged vectors are frozen (zero
+        residual: their inner solve does not iterate). Raises ConvergenceError after
+        ``MAX_NEWTON`` steps or on a non-finite update; NotLineStructured (the caller falls back
+        to the chord path) if conjugate gradients fail.
         """
         from .batchlines import LANES, _pad, _residual_kernel, _step_norm, _terminal_voltages
         lr = self.lr
