@@ -473,16 +473,17 @@ class CrossbarReader:
             per = min(per, LANES)
         out, its = [], 0
         self.inner_iterations = 0
-        self.last_solver = "lines" if batch is not None else "chord"
+        chunks = failed = 0
         for start in range(0, k, per):
             vals = values[:, start:start + per]
             y = None
+            chunks += 1
             if batch is not None:
                 try:
                     y, n = self._solve_chunk_lines(vals)
                 except NotLineStructured as exc:            # CG did not converge: the chord path decides
                     self.solver_reason = f"batched line solve failed ({exc})"
-                    self.last_solver = "chord"
+                    failed += 1
             if y is None:
                 y, n = self._solve_chunk(vals)
             its = max(its, n)
@@ -491,6 +492,10 @@ class CrossbarReader:
             cur = lr._outputs_from(y, vals)                          # (k, n_out) linear part
             cur[:, self._out_elim] += (self._out_sign[:, None] * corr[self._out_node]).T
             out.append(lr._scatter(cur))
+        if batch is None or failed == chunks:
+            self.last_solver = "chord"
+        else:
+            self.last_solver = "lines" if not failed else f"lines ({failed} of {chunks} batches by chord)"
         return np.vstack(out), its
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
