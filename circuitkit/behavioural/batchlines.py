@@ -16,8 +16,14 @@ its own matrix.
 
 Layout: arrays are (unknowns, vectors), C order, so every kernel's inner
 loop runs over the vectors (independent, contiguous: SIMD) while the
-recurrences of the tridiagonal solves run along the chains. The kernels are
-numba-compiled (``cache=True``: compiled once per machine).
+recurrences of the tridiagonal solves run along the chains. The eliminated
+family keeps ``LineSystem``'s chain order; the iterated family is put in the
+order of the eliminated unknowns it couples to (``_align``: on a 1R array
+bit-line node (i, j) next to word-line node (i, j)), so the coupling is read
+sequentially instead of as a transpose, and its chains become predecessor
+links (each chain must stay monotone in that order, else the chain order is
+kept). Batches are ``LANES`` = 8 vectors, a width fixed at compile time. The
+kernels are numba-compiled (``cache=True``: compiled once per machine).
 
 Convergence is per vector and relative, as in ``LineSystem.solve``:
 ``sqrt(r.z) <= rtol * sqrt(g.B^-1 g)`` (preconditioned residual against the
@@ -29,6 +35,7 @@ is raised (the caller falls back); nothing is returned unconverged.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit
 
 from .linesolve import LineSystem, NotLineStructured
@@ -52,7 +59,12 @@ class LineBatch:
     def __init__(self, lines: LineSystem, p: np.ndarray, n: np.ndarray):
         self.n = lines.n
         elim, it = lines.order
-        self.elim, self.it = np.asarray(elim, np.int64), np.asarray(it, np.int64)
+        self.elim = np.asarray(elim, np.int64)
+        # the iterated family in the order of the eliminated unknowns it couples to (``_align``), its
+        # chains kept as predecessor links
+        sigma, self.pred, self.succ, e2 = _align(lines.C, lines.B[1], len(it))
+        self.it = np.asarray(it, np.int64)[sigma]
+        self.Bd, self.Be = lines.B[0][sigma], e2                # diagonal; wire to the predecessor
         pos = np.full(self.n + 1, -1, np.int64)
         pos[self.elim] = np.arange(self.elim.size)
         pos[self.it] = np.arange(self.it.size)
@@ -61,7 +73,7 @@ class LineBatch:
         p = np.where((p < 0) | (p >= self.n), self.n, p).astype(np.int64)
         n = np.where((n < 0) | (n >= self.n), self.n, n).astype(np.int64)
         self.A, self.B = lines.A, lines.B                       # (d, e, df, ef): base diagonals, wires
-        C = lines.C.tocsr().copy()
+        C = lines.C.tocsr()[:, sigma].tocsr()
         C.sum_duplicates()
         C.sort_indices()
         self.C = C
@@ -103,13 +115,13 @@ class LineBatch:
         dg = _pad(np.asarray(dg, dtype=float))
         k = LANES
         da = np.repeat(self.A[0][:, None], k, axis=1)
-        db = np.repeat(self.B[0][:, None], k, axis=1)
+        db = np.repeat(self.Bd[:, None], k, axis=1)
         cd = np.repeat(self.C.data[:, None], k, axis=1)
         _cells(dg, self.diag_e, self.diag_i, self.cell_entry, da, db, cd)
         self.da, self.db, self.cd = da, db, cd
         self.cdt = cd[self.Ct[2]]                               # the coupling's values in transposed order
         self.fa = _factor(da, self.A[1])
-        self.fb = _factor(db, self.B[1])
+        self.fb = _factor_links(db, self.Be, self.pred)
 
     def solve(self, rhs: np.ndarray, rtol=1e-10, max_iterations: int | None = None) -> np.ndarray:
         """Solutions (n, k) of the batch's matrices for right-hand sides (n, k) in free order; ``rtol``
@@ -140,7 +152,7 @@ class LineBatch:
         xb = out[ne:]
         xb[...] = 0.0
         res = g
-        z = _tsolve(self.fb, g.copy())
+        z = self._tsolve_b(g.copy())
         rz = _coldot(res, z)
         target = rtol * np.sqrt(np.maximum(rz, 0.0))
         p = z.copy()
@@ -155,7 +167,7 @@ class LineBatch:
             pq = self._schur(p, t, q)
             alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
             _axpy2(alpha, p, q, xb, res, z)                       # xb += alpha p, res -= alpha q, z = res
-            _tsolve(self.fb, z)
+            self._tsolve_b(z)
             rz_new = _coldot(res, z)
             beta = np.where(active & (rz > 0), rz_new / np.where(rz > 0, rz, 1.0), 0.0)
             _xpby(z, beta, p)                                     # p = z + beta p
@@ -168,11 +180,15 @@ class LineBatch:
         y -= t
         return out
 
+    def _tsolve_b(self, x):
+        _tsolve_links(self.fb[0], self.fb[1], self.pred, self.succ, x)
+        return x
+
     def _schur(self, p, t, q):
         """``q = S p = B p - C^T A^-1 C p`` (all vectors); returns ``p.q`` per vector."""
         _cset(*self.Cs, self.cd, p, t)
         _tsolve(self.fa, t)
-        return _bq(self.db, self.B[1], *self.Ctt, self.cdt, t, p, q)
+        return _bq(self.db, self.Be, self.pred, self.succ, *self.Ctt, self.cdt, t, p, q)
 
 
 def _pad(a: np.ndarray) -> np.ndarray:
@@ -272,21 +288,24 @@ def _cset(indptr, indices, dix, data, x, out):
 
 
 @njit(cache=True)
-def _bq(d, e, indptr, indices, dix, data, t, p, q):
-    """``q = B p - C^T t`` (B tridiagonal: per-vector diagonal d, shared off-diagonal e); returns ``p.q``."""
+def _bq(d, e, pred, succ, indptr, indices, dix, data, t, p, q):
+    """``q = B p - C^T t`` (B: per-vector diagonal d, wire e[i] to the chain predecessor pred[i], successor
+    succ[i]; -1 none); returns ``p.q``."""
     n = p.shape[0]
     pq = np.zeros(LANES)
     for i in range(n):
         for j in range(LANES):
             q[i, j] = d[i, j] * p[i, j]
-        if i > 0:
-            ei = e[i - 1]
-            for j in range(LANES):
-                q[i, j] += ei * p[i - 1, j]
-        if i < n - 1:
+        a = pred[i]
+        if a >= 0:
             ei = e[i]
             for j in range(LANES):
-                q[i, j] += ei * p[i + 1, j]
+                q[i, j] += ei * p[a, j]
+        b = succ[i]
+        if b >= 0:
+            ei = e[b]
+            for j in range(LANES):
+                q[i, j] += ei * p[b, j]
         for s in range(indptr[i], indptr[i + 1]):
             c = indices[s]
             dd = dix[s]
@@ -295,6 +314,73 @@ def _bq(d, e, indptr, indices, dix, data, t, p, q):
         for j in range(LANES):
             pq[j] += p[i, j] * q[i, j]
     return pq
+
+
+@njit(cache=True)
+def _factor_links(d, e, pred):
+    """LDL^T of chains given as predecessor links (every predecessor earlier in the order): (1/D, L)
+    with L[i, pred[i]] = lo[i]."""
+    n = d.shape[0]
+    rd = np.empty((n, LANES))
+    lo = np.zeros((n, LANES))
+    for i in range(n):
+        a = pred[i]
+        if a >= 0:
+            ei = e[i]
+            for j in range(LANES):
+                li = ei * rd[a, j]
+                lo[i, j] = li
+                rd[i, j] = 1.0 / (d[i, j] - li * ei)
+        else:
+            for j in range(LANES):
+                rd[i, j] = 1.0 / d[i, j]
+    return rd, lo
+
+
+@njit(cache=True)
+def _tsolve_links(rd, lo, pred, succ, x):
+    n = x.shape[0]
+    for i in range(n):
+        a = pred[i]
+        if a >= 0:
+            for j in range(LANES):
+                x[i, j] -= lo[i, j] * x[a, j]
+    for i in range(n - 1, -1, -1):
+        b = succ[i]
+        if b >= 0:
+            for j in range(LANES):
+                x[i, j] = x[i, j] * rd[i, j] - lo[b, j] * x[b, j]
+        else:
+            for j in range(LANES):
+                x[i, j] *= rd[i, j]
+
+
+def _align(C, e, n_it: int):
+    """Order of the iterated family along the eliminated unknowns it couples to (the cells join word-line
+    node (i, j) and bit-line node (i, j): then the coupling is sequential in both families instead of a
+    transpose), unknowns without a coupling last. The chains (consecutive unknowns in the original order
+    joined by ``e != 0``) become predecessor links; if a chain is not monotone in the new order the
+    original order is kept. Returns (sigma, pred, succ, e2): new position -> original, links, wires."""
+    Cc = sp.csc_matrix(C)
+    Cc.sort_indices()
+    first = np.full(n_it, np.iinfo(np.int64).max, np.int64)
+    has = np.diff(Cc.indptr) > 0
+    first[has] = Cc.indices[Cc.indptr[:-1][has]]
+    for sigma in (np.argsort(first, kind="stable"), np.arange(n_it)):
+        new = np.empty(n_it, np.int64)
+        new[sigma] = np.arange(n_it)
+        link = np.flatnonzero(e != 0)                      # original (link, link + 1) joined
+        a, b = new[link], new[link + 1]
+        lo_, hi = np.minimum(a, b), np.maximum(a, b)
+        pred = np.full(n_it, -1, np.int64)
+        succ = np.full(n_it, -1, np.int64)
+        if np.bincount(hi, minlength=n_it).max(initial=0) > 1 or np.bincount(lo_, minlength=n_it).max(initial=0) > 1:
+            continue                                           # a chain is not monotone: keep the order
+        pred[hi], succ[lo_] = lo_, hi
+        e2 = np.zeros(n_it)
+        e2[hi] = e[link]
+        return sigma, pred, succ, e2
+    raise NotLineStructured("chain links are not consistent")
 
 
 @njit(cache=True)
