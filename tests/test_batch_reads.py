@@ -225,3 +225,19 @@ def test_cached_linearity_verdict_is_rechecked_when_the_voltages_grow(tmp_path, 
     assert len(calls) == 3 and again.method == "newton"
     # the transfer path's answer at small voltages is the DC solution (Newton agrees)
     assert _rel(small.currents, reader.read(vectors * 5e-5, force="newton").currents) < 1e-9
+
+
+def test_align_keeps_chains_monotone_or_the_original_order():
+    import scipy.sparse as sp
+    from circuitkit.behavioural.batchlines import _align
+    e = np.array([1.0, 1.0, 0.0, 2.0])              # chains 0-1-2 and 3-4 (e[i]: wire between i and i+1)
+    # coupling rows: node 0 -> 3, 1 -> 4, 2 -> 5, 3 -> 0, 4 -> 1: aligned order puts 3, 4 first
+    C = sp.csr_matrix((np.ones(5), ([3, 4, 5, 0, 1], [0, 1, 2, 3, 4])), shape=(6, 5))
+    sigma, pred, succ, e2 = _align(C, e, 5)
+    assert list(sigma) == [3, 4, 0, 1, 2]
+    assert list(pred) == [-1, 0, -1, 2, 3] and list(succ) == [1, -1, 3, 4, -1]
+    assert list(e2) == [0.0, 2.0, 0.0, 1.0, 1.0]
+    # node 1 coupled last: chain 0-1-2 would run 0, 2, 1 -- not monotone, so the chain order is kept
+    C = sp.csr_matrix((np.ones(5), ([0, 5, 1, 2, 3], [0, 1, 2, 3, 4])), shape=(6, 5))
+    sigma, pred, succ, e2 = _align(C, e, 5)
+    assert list(sigma) == [0, 1, 2, 3, 4] and list(pred) == [-1, 0, 1, -1, 3]
