@@ -11,7 +11,9 @@ ngspice up to 256; table and log-log plot in build/bench/), ``process``
 (``circuitkit simulate testbenches/vteam_sine.xbar`` as whole processes, both
 engines), ``op`` (op() of a 256x256 1R crossbar through ``simulate`` vs ngspice
 vs the in-process batched read), ``nlreads`` (batched reads of a 128x128
-``stanford_pku`` array: vectors/s, agreement with ngspice on a sample), ``networks`` (the 1,797 digits
+``stanford_pku`` array, 1,000 vectors (``--quick``: 128x128, 50): vectors/s after the first batch, agreement
+with ngspice on a sample), ``transients`` (the engine call on ``vteam_sine.xbar`` and V/2 programming
+transients of 8x8, 32x32 and 128x128 VTEAM crossbars, both engines, agreement with ngspice), ``networks`` (the 1,797 digits
 through the 64-64-10 MLP on tiles, linear and ``stanford_pku`` cells, against the full nodal solve per
 image; a 512x512 nonlinear tile), ``snn`` (a 64x16 synaptic array learning: behavioural against ngspice
 per simulated second; not in the default run, ``--only snn`` or ``make bench-snn``). ``--quick`` shrinks the
@@ -26,7 +28,7 @@ import time
 
 from . import suite
 
-NAMES = ("dc", "reads", "tran", "memory", "scaling", "process", "op", "nlreads", "networks", "snn")
+NAMES = ("dc", "reads", "tran", "memory", "scaling", "process", "op", "nlreads", "transients", "networks", "snn")
 DEFAULT = tuple(n for n in NAMES if n != "snn")      # snn takes about 12 minutes on its own
 
 
@@ -57,7 +59,11 @@ def main(argv=None) -> int:
     if "op" in chosen:
         results["op"] = suite.bench_op_simulate(128 if q else 256)
     if "nlreads" in chosen:
-        results["nlreads"] = suite.bench_nonlinear_reads(32 if q else 128, count=50 if q else 200)
+        results["nlreads"] = suite.bench_nonlinear_reads(128 if q else 256, count=50 if q else 1000, sample=2 if q else 3)
+    if "transients" in chosen:
+        from . import transients
+        results["transients"] = {"small": transients.bench_small(repeats=1 if q else 3),
+                                 "programming": transients.bench_programming((8, 32) if q else (8, 32, 128))}
     if "networks" in chosen:
         from . import networks
         results["networks"] = networks.bench_networks(quick=q)
