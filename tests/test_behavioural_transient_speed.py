@@ -20,6 +20,7 @@ import pytest
 import scipy.sparse.linalg as spla
 
 from circuitkit.behavioural import engine as engine_mod
+from circuitkit.behavioural import newton as newton_mod
 from circuitkit.behavioural.mna import Condensation, MnaSystem
 from circuitkit.behavioural.newton import Solver
 from circuitkit.behavioural.nonlinear import DeviceStamp
@@ -135,7 +136,11 @@ def test_states_shared_with_other_elements_are_not_condensed(tmp_path):
 
 def test_engine_results_do_not_depend_on_condensation(tmp_path, monkeypatch):
     c = _load(tmp_path, MIXED)
+    # the sparse path (chord iterations across steps); small systems otherwise take the dense path, which
+    # refreshes the Jacobian per solve (tests/test_behavioural_dense.py)
+    monkeypatch.setattr(newton_mod, "DENSE_MAX", 0)
     fast = engine_mod.simulate(c)
+    assert fast.meta["linear_solver"] == "sparse LU"
     # chord iterations reuse factors (variable steps with c1 on a kept node need one per step size)
     assert fast.meta["factorizations"] < fast.meta["newton_iterations"] / 3
     monkeypatch.setattr(Condensation, "build", classmethod(lambda cls, *a: None))

@@ -78,6 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 
 from .mna import Condensation, MnaSystem, compact
 
@@ -99,8 +100,11 @@ class Solver:
 
     CACHE_SIZE = 8
 
-    def __init__(self, system: MnaSystem, tolerances: Tolerances = Tolerances()):
+    def __init__(self, system: MnaSystem, tolerances: Tolerances = Tolerances(), dense: bool | None = None):
+        """``dense``: factor with dense LU (True), sparse LU (False), or dense when the factored
+        system has at most ``DENSE_MAX`` unknowns (None); ``linear_solver`` names the choice."""
         self.system = system
+        self._dense_request = dense
         self.tol = tolerances
         self.atol = np.where(np.arange(system.size) < system.n_v, tolerances.vntol, tolerances.abstol)
         self._matrices: OrderedDict = OrderedDict()    # (mode, a) -> [data, csc matrix, factors or None]
@@ -120,6 +124,17 @@ class Solver:
         pattern = cond.pattern if cond is not None else self.system.pattern
         n = pattern.size
         self._factored_size = n
+        dense = self._dense_request if self._dense_request is not None else n <= DENSE_MAX
+        self.dense = bool(dense)
+        self.linear_solver = "dense LU" if self.dense else "sparse LU"
+        if self.dense:
+            # no fill-reducing order (a dense LU has none to gain); the factored matrix is scattered into an
+            # n x n Fortran-ordered buffer at the pattern's (row, col) positions
+            q = np.arange(n)
+            cols = np.repeat(np.arange(n), np.diff(pattern.indptr))
+            self._dense_flat = cols * n + pattern.indices.astype(np.int64)
+            self._set_layout(q, cond, n)
+            return
         # A diagonally dominant probe with the pattern's structure: SuperLU computes its minimum-degree
         # order and factors it without pivoting (a probe of all ones pivots wildly and costs ~50x more).
         cols = np.repeat(np.arange(n), np.diff(pattern.indptr))
@@ -136,6 +151,11 @@ class Solver:
         marker = pattern.matrix(np.arange(1, pattern.nnz + 1, dtype=float))
         permuted = marker[q][:, q].tocsc()
         permuted.sort_indices()
+        self._set_layout(q, cond, n)
+        self._gather = permuted.data.astype(np.int64) - 1
+        self._p_indices, self._p_indptr = permuted.indices, permuted.indptr
+
+    def _set_layout(self, q: np.ndarray, cond, n: int) -> None:
         if cond is None:
             self._layout = _Layout(q, [], self.system.size)
         else:
@@ -144,8 +164,6 @@ class Solver:
             position[n] = n                                 # ground / eliminated: the dummy
             self._layout = _Layout(cond.keep[q], [position[b["red_t"]].ravel() for b in cond.blocks],
                                    self.system.size)
-        self._gather = permuted.data.astype(np.int64) - 1
-        self._p_indices, self._p_indptr = permuted.indices, permuted.indptr
 
     def base(self, mode: str, a: float):
         """Data and matrix of ``A`` for an analysis mode and integration coefficient (cached)."""
@@ -155,7 +173,10 @@ class Solver:
             return self._matrices[key]
         s = self.system
         data = s.g_data + (s.op_data if mode == "op" else a * s.c_data)
-        entry = [data, compact(s.pattern.matrix(data)), None]
+        matrix = compact(s.pattern.matrix(data))
+        if s.size <= DENSE_PRODUCT_MAX:         # tiny systems: a dense product costs less than scipy's call
+            matrix = matrix.toarray()
+        entry = [data, matrix, None]
         self._matrices[key] = entry
         if len(self._matrices) > self.CACHE_SIZE:
             self._matrices.popitem(last=False)
@@ -199,31 +220,40 @@ class Solver:
             self._kept.popitem(last=False)
 
     def _newton(self, y0, rhs, mode, base_data, base_matrix, key) -> np.ndarray:
+        with np.errstate(all="ignore"):     # once per solve: non-finite values are checked explicitly
+            return self._iterate(y0, rhs, mode, base_data, base_matrix, key)
+
+    def _iterate(self, y0, rhs, mode, base_data, base_matrix, key) -> np.ndarray:
         s = self.system
+        nv = s.n_v
+        nonlinear = s.nonlinear
         y = np.array(y0, dtype=float)
-        vext = np.zeros(s.n_v + 1)
-        lu = self._reusable(key, base_data)
+        vext = np.zeros(nv + 1)
+        vext_v = vext[1:]
+        # dense (small) systems: a fresh Jacobian at the start of every solve (one factorisation is cheaper
+        # than the chord iterations a kept, stale one costs: measured 2.6 against 5 iterations per step)
+        lu = None if self.dense else self._reusable(key, base_data)
         prev_norm, stale_steps = None, 0
         tol = self.tol
+        reltol, atol = tol.reltol, self.atol
+        scale = np.empty(s.size)
         relinearize, relinearized = False, False
         for k in range(1, tol.max_iterations + 1):
             fresh = lu is None
-            vext[1:] = y[:s.n_v]
-            with np.errstate(all="ignore"):
-                if lu is None or relinearize:
-                    f_nl, j_nl = s.nonlinear.evaluate(vext, mode)
-                else:                               # chord: the Jacobian is not needed
-                    f_nl, j_nl = s.nonlinear.residual(vext, mode), None
+            vext_v[...] = y[:nv]
+            if fresh or relinearize:
+                f_nl, j_nl = nonlinear.evaluate(vext, mode)
+            else:                               # chord: the Jacobian is not needed
+                f_nl, j_nl = nonlinear.residual(vext, mode), None
             residual = base_matrix @ y
             residual += f_nl
             residual -= rhs
             # one reduction instead of an isfinite pass: a sum is finite iff no term is inf or NaN (short of overflow)
-            with np.errstate(all="ignore"):
-                total = np.add.reduce(residual)
-            if not math.isfinite(total) or (j_nl is not None and not np.all(np.isfinite(j_nl))):
+            total = np.add.reduce(residual)
+            if not math.isfinite(total) or (j_nl is not None and not math.isfinite(np.add.reduce(j_nl * 0.0))):
                 self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
-            if lu is None:
+            if fresh:
                 np.add(base_data, j_nl, out=self._jacobian)
                 lu = self._factor(self._jacobian, base_data, key)
             elif relinearize:                       # fresh state blocks, the reduced LU kept
@@ -231,17 +261,15 @@ class Solver:
                 lu = lu.relinearized(self._jacobian, base_data)
                 relinearize, relinearized, stale_steps = False, True, 0
             np.negative(residual, out=residual)
-            with np.errstate(all="ignore"):
-                dy = lu.solve(residual)
+            dy = lu.solve(residual)
             y_new = y + dy
-            scale = np.abs(y_new)
+            np.abs(y_new, out=scale)
             np.maximum(scale, np.abs(y), out=scale)
-            scale *= tol.reltol
-            scale += self.atol
-            with np.errstate(all="ignore"):
-                np.divide(np.abs(dy), scale, out=scale)
-                norm = float(scale.max())
-            if not np.isfinite(norm):
+            scale *= reltol
+            scale += atol
+            np.divide(np.abs(dy), scale, out=scale)
+            norm = float(scale.max())
+            if not math.isfinite(norm):
                 self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
@@ -262,7 +290,8 @@ class Solver:
             if converged:
                 self._keep(lu)
                 self.iterations += k
-                self.max_iterations_seen = max(self.max_iterations_seen, k)
+                if k > self.max_iterations_seen:
+                    self.max_iterations_seen = k
                 return y
             prev_norm = norm if norm > 0 else None
         self.iterations += tol.max_iterations
@@ -281,6 +310,8 @@ class Solver:
             for blk in blocks:
                 reduced += cond.pattern.accumulate(blk.spec["pos_tt"], blk.schur())
             data = reduced
+        if self.dense:
+            return _Factors(_DenseLU(data, self._dense_flat, self._factored_size), self._layout, key, blocks)
         permuted = sp.csc_matrix((data[self._gather], self._p_indices, self._p_indptr),
                                  shape=(self._factored_size,) * 2)
         try:
@@ -290,6 +321,34 @@ class Solver:
             raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
                                 "or a loop of voltage sources)") from exc
         return _Factors(lu, self._layout, key, blocks)
+
+
+#: factored systems up to this many unknowns use a dense LU (LAPACK getrf/getrs): on small systems the
+#: sparse factorisation's and solve's fixed cost per call exceeds the dense arithmetic
+DENSE_MAX = 64
+#: full systems up to this many unknowns keep their base matrix dense for the residual product
+DENSE_PRODUCT_MAX = 32
+
+
+class _DenseLU:
+    """LU with partial pivoting of the n x n matrix with data ``data`` at flat (column-major) positions
+    ``flat``; ``solve(b)`` like SuperLU's factors. Raises :class:`NewtonFailure` on an exactly zero pivot
+    (as SuperLU does)."""
+
+    def __init__(self, data: np.ndarray, flat: np.ndarray, n: int):
+        buf = np.zeros(n * n)
+        buf[flat] = data
+        lu, piv, info = lapack.dgetrf(buf.reshape(n, n).T, overwrite_a=True)   # the view is Fortran-ordered
+        if info > 0:
+            raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
+                                "or a loop of voltage sources)")
+        if info < 0:
+            raise ValueError(f"dgetrf: illegal argument {-info}")
+        self.lu, self.piv = lu, piv
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        x, info = lapack.dgetrs(self.lu, self.piv, b)
+        return x
 
 
 #: chord iterations refactor when the contraction rate exceeds this, or after this many stale iterations

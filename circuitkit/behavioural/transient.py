@@ -67,7 +67,7 @@ import numpy as np
 from ..circuit.model import Transient
 from ..errors import ConvergenceError
 from .mna import MnaSystem
-from .newton import NewtonFailure, Solver
+from .newton import DENSE_PRODUCT_MAX, NewtonFailure, Solver
 from .operating_point import operating_point
 
 MIN_BREAK = 5e-5
@@ -171,6 +171,10 @@ class _Truncation:
     def charges(self, y: np.ndarray) -> np.ndarray:
         return self.c @ y
 
+    def charges_of(self, cy: np.ndarray) -> np.ndarray:
+        """The charge rows of a full product ``cy = C y`` (the same numbers as :meth:`charges`)."""
+        return cy[self.rows]
+
     def push(self, q: np.ndarray, h: float | None) -> None:
         self.q.insert(0, q)
         if h is not None:
@@ -228,7 +232,8 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     i_c = np.zeros(system.size)
     t = 0.0
     times, outs, corner = [0.0], [record(y)], [True]
-    trunc.push(trunc.charges(y), None)
+    cy = stepper.c @ y                             # C y at the current point (charges; reused by the next step)
+    trunc.push(trunc.charges_of(cy), None)
     history: list[tuple[float, np.ndarray]] = []
     be_left = BE_STEPS_AFTER_BREAK
     nxt = 0                                        # index of the next stop
@@ -256,7 +261,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         points = history + [(t, y)]
         guess = extrapolate(points, t1) if len(points) > 1 else None
         try:
-            y1, i1 = stepper.try_step(y, i_c, t, t1, backward_euler, guess)
+            y1, i1, cy1 = stepper.try_step(y, i_c, t, t1, backward_euler, guess, cy)
         except NewtonFailure as exc:
             newton_cuts += 1
             be_left = max(be_left, 1)               # ngspice: back to order 1 after a failed step
@@ -265,7 +270,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                 raise ConvergenceError(f"transient: timestep too small at {t:.6g} s ({exc})", t) from None
             continue
         order = 1 if backward_euler else 2
-        q1 = trunc.charges(y1)
+        q1 = trunc.charges_of(cy1)
         limit = trunc.step_limit(order, q1, h1, i1[trunc.rows], i_c[trunc.rows])
         if len(points) == PREDICTOR_POINTS:          # node voltages: quadratic predictor vs the solution
             limit = min(limit, _voltage_limit(y1[:nv], guess[:nv], y[:nv], h1, lte))
@@ -276,7 +281,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         accepted += 1
         history.append((t, y))
         del history[:-(PREDICTOR_POINTS - 1)]
-        t, y, i_c = t1, y1, i1
+        t, y, i_c, cy = t1, y1, i1, cy1
         trunc.push(q1, h1)
         at_stop = t1 == target
         times.append(t), outs.append(record(y)), corner.append(at_stop)
@@ -388,30 +393,37 @@ def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
 
 
 class _Stepper:
-    """One integration step from ``t0`` to ``t1``, split in halves when Newton fails."""
+    """One integration step from ``t0`` to ``t1``, split in halves when Newton fails.
+
+    ``c`` is the capacitance matrix for products (dense for systems of at most
+    ``DENSE_PRODUCT_MAX`` unknowns, where scipy's per-call cost exceeds the arithmetic).
+    """
 
     def __init__(self, system: MnaSystem, solver: Solver):
         self.system = system
         self.solver = solver
         self.splits = 0
+        self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else system.c_matrix
 
-    def try_step(self, y, i_c, t0, t1, backward_euler, guess=None):
-        """One step from the extrapolated start, else from ``y``; raises :class:`NewtonFailure`."""
+    def try_step(self, y, i_c, t0, t1, backward_euler, guess=None, cy=None):
+        """One step from the extrapolated start, else from ``y``; raises :class:`NewtonFailure`.
+
+        Returns ``(y1, i_C(t1), C y1)``; ``cy`` is ``C y`` when the caller has it."""
         if guess is not None:
             try:
-                return self._step(y, i_c, t0, t1, backward_euler, guess)
+                return self._step(y, i_c, t0, t1, backward_euler, guess, cy)
             except NewtonFailure:
                 pass
-        return self._step(y, i_c, t0, t1, backward_euler)
+        return self._step(y, i_c, t0, t1, backward_euler, None, cy)
 
     def advance(self, y, i_c, t0, t1, backward_euler, depth=0, guess=None):
         if guess is not None:
             try:
-                return self._step(y, i_c, t0, t1, backward_euler, guess)
+                return self._step(y, i_c, t0, t1, backward_euler, guess)[:2]
             except NewtonFailure:
                 pass                        # the extrapolated start was bad: start from y
         try:
-            return self._step(y, i_c, t0, t1, backward_euler)
+            return self._step(y, i_c, t0, t1, backward_euler)[:2]
         except NewtonFailure as exc:
             if depth >= MAX_SPLITS:
                 raise ConvergenceError(f"transient step from {t0:.6g} s: {exc}", t1) from None
@@ -420,12 +432,18 @@ class _Stepper:
         y, i_c = self.advance(y, i_c, t0, mid, backward_euler, depth + 1)
         return self.advance(y, i_c, mid, t1, False, depth + 1)
 
-    def _step(self, y, i_c, t0, t1, backward_euler, guess=None):
+    def _step(self, y, i_c, t0, t1, backward_euler, guess=None, cy=None):
         # round h so equal steps share one cached matrix despite floating-point noise in t1 - t0
         h = float(f"{t1 - t0:.12e}")
         a, beta = (1.0 / h, 0.0) if backward_euler else (2.0 / h, 1.0)
-        c = self.system.c_matrix
-        q_prev = c @ y
-        rhs = self.system.source_vector(t1) + a * q_prev + beta * i_c
+        q_prev = self.c @ y if cy is None else cy
+        rhs = self.system.source_vector(t1)
+        rhs += a * q_prev
+        if beta:
+            rhs += i_c
         y_new = self.solver.solve(y if guess is None else guess, rhs, "tran", a)
-        return y_new, a * (c @ y_new - q_prev) - beta * i_c
+        cy_new = self.c @ y_new
+        i_new = a * (cy_new - q_prev)
+        if beta:
+            i_new -= i_c
+        return y_new, i_new, cy_new
