@@ -116,6 +116,7 @@ class Solver:
         self._rho = 1.0             # last observed chord contraction rate
         self.condensation: Condensation | None = system.condensation
         self._order()
+        self._product_structure()
 
     # -- structure ------------------------------------------------------------
     def _order(self) -> None:
@@ -165,17 +166,51 @@ class Solver:
             self._layout = _Layout(cond.keep[q], [position[b["red_t"]].ravel() for b in cond.blocks],
                                    self.system.size)
 
+    def _product_structure(self) -> None:
+        """The structure of the base matrices ``A`` for residual products, built once.
+
+        ``A = G + op`` or ``G + a C`` has its nonzeros where G, C or the op rows have entries: one
+        CSR structure (``_csr``; entries ``_csr_map`` of the pattern's data) serves every ``(mode, a)``,
+        each base keeping only its data array, so a new step coefficient costs one gather instead of a
+        sparse matrix construction. Systems of at most ``DENSE_PRODUCT_MAX`` unknowns keep ``A`` dense.
+        """
+        s = self.system
+        nnz = s.pattern.nnz
+        if s.size <= DENSE_PRODUCT_MAX:         # tiny systems: a dense product costs less than scipy's call
+            cols = np.repeat(np.arange(s.size), np.diff(s.pattern.indptr))
+            self._dense_product = s.pattern.indices.astype(np.int64) * s.size + cols   # row-major flat index
+            self._csr = self._csr_map = None
+            return
+        self._dense_product = None
+        used = (s.g_data != 0) | (s.c_data != 0) | (s.op_data != 0)
+        marker = compact(s.pattern.matrix(np.where(used, np.arange(1, nnz + 1, dtype=float), 0.0)))
+        self._csr_map = marker.data.astype(np.int64) - 1
+        self._csr = marker
+
+    def product(self, entry, y: np.ndarray) -> np.ndarray:
+        """``A y`` for a base ``entry`` of :meth:`base`."""
+        if self._csr is None:
+            return entry[1] @ y
+        self._csr.data = entry[1]
+        return self._csr @ y
+
     def base(self, mode: str, a: float):
-        """Data and matrix of ``A`` for an analysis mode and integration coefficient (cached)."""
+        """``[data, product data, factors]`` of ``A`` for an analysis mode and integration coefficient (cached).
+
+        ``data`` is on the full pattern; the product data is what :meth:`product` multiplies with
+        (the dense matrix of a tiny system, else the CSR data of the shared structure)."""
         key = (mode, a)
         if key in self._matrices:
             self._matrices.move_to_end(key)
             return self._matrices[key]
         s = self.system
         data = s.g_data + (s.op_data if mode == "op" else a * s.c_data)
-        matrix = compact(s.pattern.matrix(data))
-        if s.size <= DENSE_PRODUCT_MAX:         # tiny systems: a dense product costs less than scipy's call
-            matrix = matrix.toarray()
+        if self._dense_product is not None:
+            matrix = np.zeros(s.size * s.size)
+            matrix[self._dense_product] = data
+            matrix = matrix.reshape(s.size, s.size)
+        else:
+            matrix = data[self._csr_map]
         entry = [data, matrix, None]
         self._matrices[key] = entry
         if len(self._matrices) > self.CACHE_SIZE:
@@ -198,7 +233,7 @@ class Solver:
                 entry[2] = self._factor(entry[0], entry[0], (mode, a))
             self.iterations += 1
             return entry[2].solve(rhs)
-        return self._newton(y0, rhs, mode, entry[0], entry[1], (mode, a))
+        return self._newton(y0, rhs, mode, entry[0], entry, (mode, a))
 
     def _reusable(self, key, base_data):
         """Kept factors for chord iterations at ``key``, or None."""
@@ -219,11 +254,11 @@ class Solver:
         if len(self._kept) > self.CACHE_SIZE:
             self._kept.popitem(last=False)
 
-    def _newton(self, y0, rhs, mode, base_data, base_matrix, key) -> np.ndarray:
+    def _newton(self, y0, rhs, mode, base_data, base_entry, key) -> np.ndarray:
         with np.errstate(all="ignore"):     # once per solve: non-finite values are checked explicitly
-            return self._iterate(y0, rhs, mode, base_data, base_matrix, key)
+            return self._iterate(y0, rhs, mode, base_data, base_entry, key)
 
-    def _iterate(self, y0, rhs, mode, base_data, base_matrix, key) -> np.ndarray:
+    def _iterate(self, y0, rhs, mode, base_data, base_entry, key) -> np.ndarray:
         s = self.system
         nv = s.n_v
         nonlinear = s.nonlinear
@@ -245,7 +280,7 @@ class Solver:
                 f_nl, j_nl = nonlinear.evaluate(vext, mode)
             else:                               # chord: the Jacobian is not needed
                 f_nl, j_nl = nonlinear.residual(vext, mode), None
-            residual = base_matrix @ y
+            residual = self.product(base_entry, y)
             residual += f_nl
             residual -= rhs
             # one reduction instead of an isfinite pass: a sum is finite iff no term is inf or NaN (short of overflow)

@@ -307,7 +307,11 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     out_t = np.concatenate((times_a, grid))
     order = np.argsort(out_t, kind="stable")
     out_t = out_t[order]
-    out = np.vstack((values, interpolate(times_a, values, np.asarray(corner), grid)))[order]
+    dest = np.empty(order.size, dtype=np.int64)             # row of each (own, then grid) point in the output
+    dest[order] = np.arange(order.size)
+    out = np.empty((out_t.size, values.shape[1]))
+    out[dest[:times_a.size]] = values
+    out[dest[times_a.size:]] = interpolate(times_a, values, np.asarray(corner), grid)
     stats = {"steps": accepted, "rejected_steps": rejected, "newton_cuts": newton_cuts,
              "breakpoints": int(bp.size), "split_steps": stepper.splits, "op_source_steps": op_stats["source_steps"],
              "max_step": hmax, "printed": int(out_t.size)}
@@ -344,34 +348,73 @@ def print_times(tstop: float, tstep: float, breakpoints: np.ndarray, min_break: 
 
 def interpolate(times: np.ndarray, values: np.ndarray, corner: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Values at ``at`` from accepted points: exact on them, quadratic inside smooth stretches, linear
-    in the interval right after a corner (breakpoint or t = 0)."""
+    in the interval right after a corner (breakpoint or t = 0).
+
+    ``values`` (N, C) at ``times`` (N,); returns (len(at), C). Where the three values around a point
+    are monotone the quadratic is clamped between its pair (``_bounds``, computed once per interval,
+    not per output row); the work per output row is three row gathers, the weighted sum and the clamp.
+    """
+    at = np.asarray(at, dtype=float)
     k = np.clip(np.searchsorted(times, at, side="left"), 1, times.size - 1)   # times[k-1] < at <= times[k]
     exact = times[k] == at
     t0, t1 = times[k - 1], times[k]
-    v0, v1 = values[k - 1], values[k]
     quad = ~corner[k - 1] & (k >= 2)
     km = np.maximum(k - 2, 0)
-    tm, vm = times[km], values[km]
-    x = at[:, None]
+    tm = times[km]
+    out = np.empty((at.size, values.shape[1]))
     with np.errstate(all="ignore"):
-        lin = v0 + (v1 - v0) * ((at - t0) / (t1 - t0))[:, None]
-        w_m = ((at - t0) * (at - t1) / ((tm - t0) * (tm - t1)))[:, None]
-        w_0 = ((at - tm) * (at - t1) / ((t0 - tm) * (t0 - t1)))[:, None]
-        w_1 = ((at - tm) * (at - t0) / ((t1 - tm) * (t1 - t0)))[:, None]
-        q = w_m * vm + w_0 * v0 + w_1 * v1
-    del x
-    # monotone data stay monotone: where (vm, v0, v1) is monotone the value stays between v0 and v1
-    # (differences below 1e-8 of the values count as flat: Newton leaves ~1e-9 relative noise on a settled state)
+        lin_rows = np.flatnonzero(~quad)
+        if lin_rows.size:
+            kl = k[lin_rows]
+            v0, v1 = values[kl - 1], values[kl]
+            out[lin_rows] = v0 + (v1 - v0) * ((at[lin_rows] - t0[lin_rows]) / (t1[lin_rows] - t0[lin_rows]))[:, None]
+        q_rows = np.flatnonzero(quad)
+        if q_rows.size:
+            a_, t0q, t1q, tmq = at[q_rows], t0[q_rows], t1[q_rows], tm[q_rows]
+            w_m = ((a_ - t0q) * (a_ - t1q) / ((tmq - t0q) * (tmq - t1q)))[:, None]
+            w_0 = ((a_ - tmq) * (a_ - t1q) / ((t0q - tmq) * (t0q - t1q)))[:, None]
+            w_1 = ((a_ - tmq) * (a_ - t0q) / ((t1q - tmq) * (t1q - t0q)))[:, None]
+            kq = k[q_rows]
+            # one chunk of columns at a time keeps the temporaries small (large crossbars record ~1e4 signals)
+            step = max(1, CHUNK_ELEMENTS // max(q_rows.size, 1))
+            for c0 in range(0, values.shape[1], step):
+                cols = slice(c0, c0 + step)
+                lo, hi = _bounds(values[:, cols])
+                q = w_m * values[kq - 2, cols]
+                q += w_0 * values[kq - 1, cols]
+                q += w_1 * values[kq, cols]
+                np.maximum(q, lo[kq], out=q)
+                np.minimum(q, hi[kq], out=q)
+                out[q_rows, cols] = q
+    out[exact] = values[k[exact]]
+    out[at <= times[0]] = values[0]
+    return out
+
+
+#: elements per column chunk of :func:`interpolate`
+CHUNK_ELEMENTS = 1 << 18
+
+
+def _bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval ending at point ``j`` (rows j >= 2): ``(lo, hi)`` clamping the quadratic through
+    points j-2, j-1, j: ``min/max(v[j-1], v[j])`` where the three values are monotone, else -inf/inf.
+
+    Differences below 1e-8 of the values count as flat (Newton leaves ~1e-9 relative noise on a settled
+    state), so monotone signals stay monotone. Rows 0, 1 are unused (no quadratic there)."""
+    n = values.shape[0]
+    lo = np.full(values.shape, -np.inf)
+    hi = np.full(values.shape, np.inf)
+    if n < 3:
+        return lo, hi
+    vm, v0, v1 = values[:-2], values[1:-1], values[2:]
     eps = 1e-8 * (np.abs(v0) + np.abs(v1)) + 1e-300
     d1, d2 = v0 - vm, v1 - v0
     d1 = np.where(np.abs(d1) <= eps, 0.0, d1)
     d2 = np.where(np.abs(d2) <= eps, 0.0, d2)
     mono = d1 * d2 >= 0
-    q = np.where(mono, np.clip(q, np.minimum(v0, v1), np.maximum(v0, v1)), q)
-    out = np.where(quad[:, None], q, lin)
-    out[exact] = v1[exact]
-    out[at <= times[0]] = values[0]
-    return out
+    lo[2:] = np.where(mono, np.minimum(v0, v1), -np.inf)
+    hi[2:] = np.where(mono, np.maximum(v0, v1), np.inf)
+    return lo, hi
 
 
 def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
