@@ -1,9 +1,8 @@
 """The small-system paths of the behavioural engine, checked against the sparse path and exact solves.
 
-* dense LU (``newton._DenseLU``, chosen for factored systems of at most
-  ``newton.DENSE_MAX`` unknowns): the same linear solve as the sparse LU and
-  as ``spsolve`` of the full Jacobian to ~1e-12, with and without condensed
-  states; an exactly singular matrix raises ``NewtonFailure``; ``meta``
+* dense LU of the whole system (``newton._DenseLU``, chosen for systems of
+  at most ``newton.DENSE_MAX`` unknowns): the same linear solve as the
+  condensed sparse LU and as ``spsolve`` of the full Jacobian to ~1e-12; an exactly singular matrix raises ``NewtonFailure``; ``meta``
   names the path; whole transients agree with the sparse path within the
   Newton tolerance;
 * the batched finite-difference linearisation (``DeviceModel.linearize``,
@@ -128,8 +127,10 @@ def test_small_circuits_take_the_dense_path_and_say_so(tmp_path):
     out = engine_mod.simulate(c)
     assert out.meta["linear_solver"] == "dense LU"
     big = MnaSystem(_load(tmp_path, _crossbar(8), "xb8"))
-    assert Solver(big).linear_solver == "sparse LU"         # 8x8: more than DENSE_MAX reduced unknowns
-    assert Solver(big).condensation.n_keep > newton_mod.DENSE_MAX
+    assert big.size > newton_mod.DENSE_MAX
+    assert Solver(big).linear_solver == "sparse LU" and Solver(big).condensation is not None
+    small = Solver(MnaSystem(c))
+    assert small.linear_solver == "dense LU" and small.condensation is None    # factored whole
 
 
 @pytest.mark.parametrize("name", ["sine", "mixed", "crossbar3"])

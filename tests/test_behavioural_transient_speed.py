@@ -82,7 +82,7 @@ def test_condensed_solve_equals_full_solve(tmp_path, mode, a):
     assert cond is not None and sorted(b["ns"] for b in cond.blocks) == [1, 2]
     assert cond.n_keep == system.size - 3           # x of m1, w and m of m2 eliminated
     assert cond.c_reduced                           # c1 sits on a kept node
-    solver = Solver(system)
+    solver = Solver(system, dense=False)            # the condensed (sparse) path; small systems default to dense
     rng = np.random.default_rng(1)
     y = _random_state(system, rng)
     vext = np.append(0.0, y[: system.n_v])
@@ -102,7 +102,7 @@ def test_retargeted_and_relinearised_factors_are_exact_when_the_kept_part_is(tmp
     text = MIXED.replace("capacitor c1 (b, 0) 1p\n", "")
     system = MnaSystem(_load(tmp_path, text))
     assert not system.condensation.c_reduced
-    solver = Solver(system)
+    solver = Solver(system, dense=False)            # the condensed (sparse) path
     y = np.zeros(system.size)
     for blk in system.condensation.blocks:
         y[blk["s"]] = 0.4

@@ -58,6 +58,16 @@ factorisations for ~940 steps and one solve per step on smooth stretches
 residual or update, no convergence) drops the kept factors of that matrix,
 so a retry starts from a fresh Jacobian.
 
+Small systems (at most ``DENSE_MAX`` unknowns, e.g. one device behind a
+resistor): the whole Jacobian, without condensation, is factored by a dense
+LU with partial pivoting (LAPACK ``getrf``), freshly at the start of every
+solve, and the base matrix product is dense too. There every operation is
+dominated by its fixed cost per call, so one dense factorisation per step
+(microseconds) is cheaper than the chord iterations a stale Jacobian needs
+(measured on ``vteam_sine.xbar``: 2.6 instead of 5 iterations per step).
+``linear_solver`` ("dense LU" / "sparse LU", in the engine's ``meta``) says
+which path ran; ``Solver(dense=...)`` forces one.
+
 Symbolic reuse: every matrix the solver factors has one sparsity pattern
 (``mna.SparsePattern``, or the reduced pattern of the condensation), so a
 fill-reducing order is computed once (SuperLU's minimum degree on
@@ -101,10 +111,11 @@ class Solver:
     CACHE_SIZE = 8
 
     def __init__(self, system: MnaSystem, tolerances: Tolerances = Tolerances(), dense: bool | None = None):
-        """``dense``: factor with dense LU (True), sparse LU (False), or dense when the factored
-        system has at most ``DENSE_MAX`` unknowns (None); ``linear_solver`` names the choice."""
+        """``dense``: factor the full system with dense LU (True), or the condensed system with sparse
+        LU (False); None: dense when the system has at most ``DENSE_MAX`` unknowns. ``linear_solver``
+        names the choice."""
         self.system = system
-        self._dense_request = dense
+        self.dense = bool(dense) if dense is not None else system.size <= DENSE_MAX
         self.tol = tolerances
         self.atol = np.where(np.arange(system.size) < system.n_v, tolerances.vntol, tolerances.abstol)
         self._matrices: OrderedDict = OrderedDict()    # (mode, a) -> [data, csc matrix, factors or None]
@@ -114,7 +125,9 @@ class Solver:
         self.max_iterations_seen = 0
         self._kept: OrderedDict = OrderedDict()         # factor key -> factors kept for chord iterations
         self._rho = 1.0             # last observed chord contraction rate
-        self.condensation: Condensation | None = system.condensation
+        # the dense path factors the full system: on a few unknowns the per-device block elimination
+        # costs more Python calls than it saves arithmetic
+        self.condensation: Condensation | None = None if self.dense else system.condensation
         self._order()
         self._product_structure()
 
@@ -125,8 +138,6 @@ class Solver:
         pattern = cond.pattern if cond is not None else self.system.pattern
         n = pattern.size
         self._factored_size = n
-        dense = self._dense_request if self._dense_request is not None else n <= DENSE_MAX
-        self.dense = bool(dense)
         self.linear_solver = "dense LU" if self.dense else "sparse LU"
         if self.dense:
             # no fill-reducing order (a dense LU has none to gain); the factored matrix is scattered into an
@@ -358,8 +369,9 @@ class Solver:
         return _Factors(lu, self._layout, key, blocks)
 
 
-#: factored systems up to this many unknowns use a dense LU (LAPACK getrf/getrs): on small systems the
-#: sparse factorisation's and solve's fixed cost per call exceeds the dense arithmetic
+#: systems up to this many unknowns are factored whole (no condensation) by a dense LU (LAPACK
+#: getrf/getrs), with a fresh Jacobian per solve: there the fixed cost per call of the sparse LU, the
+#: block elimination and the extra chord iterations exceeds the dense arithmetic
 DENSE_MAX = 64
 #: full systems up to this many unknowns keep their base matrix dense for the residual product
 DENSE_PRODUCT_MAX = 32
@@ -472,6 +484,8 @@ class _Factors:
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         lay = self.layout
+        if lay.identity:                        # full system in natural order (the dense path)
+            return self.lu.solve(b)
         bz = b[lay.order]                       # reduced right-hand side, in factored order
         n = bz.size
         ws = []
@@ -508,3 +522,4 @@ class _Layout:
 
     def __init__(self, order: np.ndarray, blocks: list[np.ndarray], size: int):
         self.order, self.blocks, self.size = order, blocks, size
+        self.identity = not blocks and order.size == size and bool(np.all(order == np.arange(size)))

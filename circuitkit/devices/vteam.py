@@ -88,21 +88,29 @@ class Vteam(DeviceModel):
         x = np.asarray(x, dtype=float)[0]
         if v.shape != x.shape:
             v, x = np.broadcast_arrays(v, x)
-        out = np.zeros(v.shape)
         scalar = p.derived("vteam-rates", _scalar_rates) if isinstance(p, ParamSet) else _scalar_rates(p)
         off = (v > p["voff"]).ravel().nonzero()[0]
+        if off.size == v.size and v.ndim == 1:      # every device beyond voff, so none below von (< 0 < voff)
+            return _off_rate(v, x, scalar if scalar is not None else _subset(p, off))[None, :]
+        out = np.zeros(v.shape)
         if off.size:
-            q = scalar if scalar is not None else _subset(p, off)
-            xs = x[off]
-            out[off] = q["koff"] * _power(ramp(v[off] - q["voff"], q["vblend"]) / q["voff"], q["alphaoff"]) \
-                * np.exp(-np.exp(np.minimum((xs - q["aoff"]) / q["wc"], 700.0))) * taper(1 - xs, q["xedge"])
+            out[off] = _off_rate(v[off], x[off], scalar if scalar is not None else _subset(p, off))
         on = (v < p["von"]).ravel().nonzero()[0]
         if on.size:
-            q = scalar if scalar is not None else _subset(p, on)
-            xs = x[on]
-            out[on] = q["kon"] * _power(ramp(q["von"] - v[on], q["vblend"]) / -q["von"], q["alphaon"]) \
-                * np.exp(-np.exp(np.minimum(-(xs - q["aon"]) / q["wc"], 700.0))) * taper(xs, q["xedge"])
+            out[on] = _on_rate(v[on], x[on], scalar if scalar is not None else _subset(p, on))
         return out[None, :]
+
+
+def _off_rate(v, x, q):
+    """The OFF-switching rate of devices beyond ``voff`` (parameters ``q`` of those devices)."""
+    return q["koff"] * _power(ramp(v - q["voff"], q["vblend"]) / q["voff"], q["alphaoff"]) \
+        * np.exp(-np.exp(np.minimum((x - q["aoff"]) / q["wc"], 700.0))) * taper(1 - x, q["xedge"])
+
+
+def _on_rate(v, x, q):
+    """The ON-switching rate of devices below ``von``."""
+    return q["kon"] * _power(ramp(q["von"] - v, q["vblend"]) / -q["von"], q["alphaon"]) \
+        * np.exp(-np.exp(np.minimum(-(x - q["aon"]) / q["wc"], 700.0))) * taper(x, q["xedge"])
 
 
 _RATE_PARAMS = ("koff", "kon", "voff", "von", "alphaoff", "alphaon", "aoff", "aon", "wc", "vblend", "xedge")
