@@ -47,7 +47,9 @@ With charges ``q = C y`` and ``i_C`` = dq/dt on the charge rows::
 
 so each step solves ``(G + a C) y + i_nl(y) = b(t) + a C y(n-1) + beta i_C(n-1)``
 with ``a`` = 1/h, beta = 0 (BE) or ``a`` = 2/h, beta = 1 (trapezoidal), and
-then updates ``i_C``.
+then updates ``i_C``. ``C y`` is computed once per step attempt and carried to
+the next step (the charges of the truncation estimate are its rows); systems
+of at most ``newton.DENSE_PRODUCT_MAX`` unknowns multiply by a dense ``C``.
 
 Newton starts from the polynomial extrapolation of the last points
 (``PREDICTOR_POINTS``, quadratic) of the current smooth stretch -- points

@@ -286,12 +286,13 @@ class DeviceModel:
         x = np.asarray(x, dtype=float).reshape(cls.n_states(), -1)
         f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
         out = np.full(v.shape, np.inf)
-        for k, s in enumerate(cls.states):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                up = 0.5 * np.maximum(s.upper - x[k], 1e-9) / f[k]
-                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9) / (-f[k])
-            h = np.where(f[k] > 0, up, np.where(f[k] < 0, down, np.inf))
-            out = np.minimum(out, h)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k, s in enumerate(cls.states):
+                fk = f[k]
+                up = 0.5 * np.maximum(s.upper - x[k], 1e-9) / fk
+                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9) / (-fk)
+                h = np.where(fk > 0, up, np.where(fk < 0, down, np.inf))
+                out = h if k == 0 and h.shape == out.shape else np.minimum(out, h)   # min(inf, h) is h
         return out
 
     @classmethod
