@@ -23,12 +23,15 @@ add per-column output errors and the ADC codes that differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .circuit.model import Circuit, Transient
 from .results import Waveforms
+
+if TYPE_CHECKING:                    # pandas loads only where a table is built (start-up time)
+    import pandas as pd
 
 
 @dataclass

@@ -39,16 +39,20 @@ a circuit before it is simulated; :func:`simulate_energy` does both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .circuit.layout import Role
 from .circuit.model import Capacitors, Circuit, Devices, Mosfets, OperatingPoint, Resistors, Transient, VoltageSources
 from .errors import CircuitkitError
 from .results import Waveforms
 
+if TYPE_CHECKING:                    # pandas loads only where the table is built (start-up time)
+    import pandas as pd
+
 PARTS = ("cells_selected", "cells_half_selected", "cells_unselected", "wires", "drivers", "sense", "other")
+COLUMNS = ("phase", "kind", "start", "end", *PARTS, "total", "supplied")
 CELL_PARTS = ("cells_unselected", "cells_half_selected", "cells_selected")    # by PhaseInfo.cell_classes value
 COUNTED = (Role.CELL, Role.SELECTOR, Role.ACCESS, Role.WIRE, Role.DRIVER, Role.SENSE, Role.OTHER)
 PREFIX = "energy."
@@ -64,14 +68,24 @@ class EnergyError(CircuitkitError):
 class Energy:
     """Energy per phase (rows of :attr:`table`) and part (its columns), in joules."""
 
-    table: pd.DataFrame
+    rows: list[dict]                    # one dict per phase: COLUMNS
     notes: list[str] = field(default_factory=list)
     cells: np.ndarray | None = None     # (rows, cols) energy of each crossbar cell over the whole run
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The table as one array per column (:data:`COLUMNS`, ``total`` the sum of the parts)."""
+        return {c: np.array([r[c] for r in self.rows]) for c in COLUMNS}
+
+    @property
+    def table(self) -> "pd.DataFrame":
+        """One row per phase, one column per part (plus phase, kind, start, end, total, supplied)."""
+        import pandas as pd
+        return pd.DataFrame(self.columns(), columns=list(COLUMNS))
 
     @property
     def totals(self) -> dict[str, float]:
         """Sum over phases of every part, ``total`` (the parts) and ``supplied``."""
-        return {k: float(self.table[k].sum()) for k in PARTS + ("total", "supplied")}
+        return {k: float(sum(r[k] for r in self.rows)) for k in PARTS + ("total", "supplied")}
 
     @property
     def balance(self) -> float:
@@ -243,7 +257,7 @@ def energy(circuit: Circuit, wf: Waveforms) -> Energy:
     xb = circuit.crossbar
     windows = _windows(circuit, sig.t)
     notes: list[str] = []
-    rows = {k: {"phase": k, "kind": kind, "start": s, "end": e, **{p: 0.0 for p in PARTS}, "supplied": 0.0}
+    rows = {k: {"phase": k, "kind": str(getattr(kind, "value", kind)), "start": s, "end": e, **{p: 0.0 for p in PARTS}, "supplied": 0.0}
             for k, kind, s, e in windows}
 
     def per_window(power: np.ndarray) -> list[np.ndarray]:
@@ -293,9 +307,9 @@ def energy(circuit: Circuit, wf: Waveforms) -> Energy:
     if any(g.role is Role.MACRO for g in circuit.groups):
         notes.append("op-amp TIA: its macro-model and supply are not counted (sense = feedback resistors only), "
                      "so 'supplied' does not balance the parts")
-    table = pd.DataFrame(list(rows.values()), columns=["phase", "kind", "start", "end", *PARTS, "supplied"])
-    table.insert(len(table.columns) - 1, "total", table[list(PARTS)].sum(axis=1))
-    return Energy(table, notes, None if per_cell is None else per_cell.reshape(xb.rows, xb.cols))
+    for r in rows.values():
+        r["total"] = float(sum(r[p] for p in PARTS))
+    return Energy([{c: r[c] for c in COLUMNS} for r in rows.values()], notes, None if per_cell is None else per_cell.reshape(xb.rows, xb.cols))
 
 
 def _part_of(role: Role) -> str:

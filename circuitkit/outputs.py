@@ -11,12 +11,16 @@ through the circuit's typed layout (:class:`~circuitkit.circuit.layout.CrossbarL
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .circuit.model import Circuit
 from .peripherals import adc_clip, adc_convert
 from .results import Waveforms
+
+if TYPE_CHECKING:                    # pandas loads only where a table is built (start-up time)
+    import pandas as pd
 
 COLUMNS = ["phase", "column", "current", "tia_v", "adc_code", "adc_clipped"]
 
@@ -28,11 +32,18 @@ def sample(wf: Waveforms, name: str, t: float) -> float:
     return float(np.interp(t, wf.time, values))
 
 
-def outputs_table(circuit: Circuit, wf: Waveforms) -> pd.DataFrame:
-    """One row per (read phase, sensed column); empty when the circuit has no crossbar reads recorded."""
+def has_outputs(circuit: Circuit, wf: Waveforms) -> bool:
+    """The circuit has crossbar read phases and ``wf`` recorded every sensed column current."""
     xb = circuit.crossbar
-    if xb is None or not xb.current_signals or not xb.read_phases() \
-            or any(name not in wf.signals for name in xb.current_signals.values()):
+    return not (xb is None or not xb.current_signals or not xb.read_phases()
+                or any(name not in wf.signals for name in xb.current_signals.values()))
+
+
+def outputs_table(circuit: Circuit, wf: Waveforms) -> "pd.DataFrame":
+    """One row per (read phase, sensed column); empty when the circuit has no crossbar reads recorded."""
+    import pandas as pd
+    xb = circuit.crossbar
+    if not has_outputs(circuit, wf):
         return pd.DataFrame(columns=COLUMNS)
     sense = xb.sense
     rows = []
@@ -50,9 +61,9 @@ def outputs_table(circuit: Circuit, wf: Waveforms) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def clipping_summary(table: pd.DataFrame) -> dict:
+def clipping_summary(table: "pd.DataFrame | None") -> dict:
     """How many ADC samples fell outside the ADC range (``below``/``above``) out of ``samples``."""
-    if not len(table) or "adc_clipped" not in table or (table["adc_code"] < 0).all():
+    if table is None or not len(table) or "adc_clipped" not in table or (table["adc_code"] < 0).all():
         return {"samples": 0, "clipped": 0, "below": 0, "above": 0}
     flags = table.loc[table["adc_code"] >= 0, "adc_clipped"]
     return {"samples": int(len(flags)), "clipped": int((flags != 0).sum()),

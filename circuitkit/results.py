@@ -12,10 +12,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:                    # pandas loads only where a frame is built (start-up time)
+    import pandas as pd
 
 
 @dataclass
@@ -32,8 +34,8 @@ class Waveforms:
         except KeyError:
             raise KeyError(f"no signal '{name}' (recorded: {', '.join(self.signals)})") from None
 
-    def to_frame(self, exclude=()) -> pd.DataFrame:
-        """One column per signal (but those in ``exclude``), plus ``time`` for a transient."""
+    def columns(self, exclude=()) -> dict[str, np.ndarray]:
+        """One array per signal (but those in ``exclude``), after ``time`` for a transient."""
         data: dict[str, np.ndarray] = {}
         if self.time is not None:
             data["time"] = np.asarray(self.time)
@@ -41,7 +43,12 @@ class Waveforms:
         for name, values in self.signals.items():
             if name not in skip:
                 data[name] = np.atleast_1d(np.asarray(values))
-        return pd.DataFrame(data)
+        return data
+
+    def to_frame(self, exclude=()) -> "pd.DataFrame":
+        """:meth:`columns` as a pandas ``DataFrame``."""
+        import pandas as pd
+        return pd.DataFrame(self.columns(exclude))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -65,13 +72,45 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
 
 
-def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def _arrow_column(values):
+    """A 1-D array (numbers, booleans or strings) as an Arrow array, built from its buffers: pyarrow's
+    ``pa.array`` imports pandas to inspect its argument, half a second of start-up that writing
+    a few columns does not need."""
+    import pyarrow as pa
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f"parquet columns are 1-D, got shape {a.shape}")
+    if a.dtype.kind == "b":
+        a = a.astype(np.uint8)
+        return pa.Array.from_buffers(pa.bool_(), a.size, [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
+    if a.dtype.kind in "iuf":
+        a = np.ascontiguousarray(a)
+        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), a.size, [None, pa.py_buffer(a)])
+    if a.dtype.kind in "UO" and all(isinstance(v, str) for v in a.tolist()):
+        parts = [v.encode() for v in a.tolist()]
+        offsets = np.zeros(len(parts) + 1, np.int64)
+        offsets[1:] = np.cumsum([len(b) for b in parts])
+        return pa.Array.from_buffers(pa.large_string() if offsets[-1] > 2**31 - 1 else pa.string(), len(parts),
+                                     [None, pa.py_buffer(offsets if offsets[-1] > 2**31 - 1
+                                                         else offsets.astype(np.int32)), pa.py_buffer(b"".join(parts))])
+    raise TypeError(f"cannot write a column of dtype {a.dtype} to parquet")
+
+
+def atomic_write_parquet(path: Path, frame: "pd.DataFrame | Mapping[str, np.ndarray]") -> None:
+    """Write a ``DataFrame``, or a mapping of column name to equal-length 1-D array (written through
+    pyarrow alone, without loading pandas), so readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        if isinstance(frame, Mapping):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            pq.write_table(pa.Table.from_arrays([_arrow_column(v) for v in frame.values()],
+                                                names=[str(k) for k in frame]), tmp)
+        else:
+            frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -19,7 +19,7 @@ from .description.loader import load_description
 from .design import Design
 from .devices.registry import load_models_dir
 from .engines import simulate
-from .outputs import clipping_summary, outputs_table
+from .outputs import clipping_summary, has_outputs, outputs_table
 from .results import Waveforms, atomic_write_json, atomic_write_parquet
 
 
@@ -61,9 +61,9 @@ def write_results(circuit: Circuit, wf: Waveforms, out: Path) -> dict:
     from .energy import EnergyError, energy
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(out / "waveforms.parquet", wf.to_frame(exclude=[p.name for p in circuit.probes if p.internal]))
-    table = outputs_table(circuit, wf)
-    if len(table):
+    atomic_write_parquet(out / "waveforms.parquet", wf.columns(exclude=[p.name for p in circuit.probes if p.internal]))
+    table = outputs_table(circuit, wf) if has_outputs(circuit, wf) else None
+    if table is not None and len(table):
         atomic_write_parquet(out / "outputs.parquet", table)
     summary = circuit_summary(circuit)
     summary["adc_clipping"] = clipping_summary(table)
@@ -72,7 +72,7 @@ def write_results(circuit: Circuit, wf: Waveforms, out: Path) -> dict:
     except EnergyError as exc:
         summary["energy"] = {"recorded": False, "why": str(exc)}
     else:
-        atomic_write_parquet(out / "energy.parquet", en.table)
+        atomic_write_parquet(out / "energy.parquet", en.columns())
         summary["energy"] = {"recorded": True, **en.summary()}
     summary.update(engine=wf.engine, wall_s=wf.wall_s, engine_meta=wf.meta, phases=[ph.as_dict() for ph in circuit.crossbar.phases] if circuit.crossbar is not None else [])
     atomic_write_json(out / "summary.json", summary)

@@ -329,3 +329,24 @@ def test_a_selector_that_is_not_a_selector_is_located_at_its_setting(tmp_path):
     text = XB.replace("ROWS", "2").replace("cols = 4 }", "cols = 4\n cell = 1S1R\n selector = vteam() }")
     err = _refused(tmp_path, text)
     assert "not a selector" in err.message and err.location.line == 3
+
+
+def test_grammar_table_cache_is_private_or_unused(tmp_path, monkeypatch):
+    """Lark loads its table cache with pickle: only a directory private to this user is used, and a
+    cache that cannot be read falls back to building the tables (the parser still works)."""
+    import os
+
+    from circuitkit.description import parser as P
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = P._table_cache()
+    assert path and Path(path).parent == tmp_path / "circuitkit"
+    os.chmod(tmp_path / "circuitkit", 0o777)                 # writable by others: not trusted
+    assert P._table_cache() is False
+    os.chmod(tmp_path / "circuitkit", 0o700)
+    Path(path).write_bytes(b"not a pickle")                  # a broken cache file
+    P._parser.cache_clear()
+    try:
+        tree = P._parser().parse('title "t"\n')
+        assert tree is not None
+    finally:
+        P._parser.cache_clear()

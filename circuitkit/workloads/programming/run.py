@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .array import ProgrammingArray, ProgrammingError, Pulses, RoundStats
+
+if TYPE_CHECKING:                    # pandas loads only where a frame is built (start-up time)
+    import pandas as pd
 
 
 def rpd(g, target) -> np.ndarray:
@@ -79,8 +82,9 @@ class ProgramResult:
                 e += self.stats[k].energy
         return {"rounds": None, "time_s": None, "energy_j": None}
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
         """One row per cell per round: conductance seen and true before, the pulse, after."""
+        import pandas as pd
         R, C = self.target.shape
         rows, cols = np.divmod(np.arange(R * C), C)
         frames = []
