@@ -120,6 +120,7 @@ def test_dense_lu_refuses_an_exactly_singular_matrix():
         _DenseLU(m.T.ravel(), flat, n)                       # column-major flat positions
     lu = _DenseLU(np.eye(n).ravel(), flat, n)
     assert np.array_equal(lu.solve(np.array([1.0, 2.0, 3.0])), [1.0, 2.0, 3.0])
+    assert _DenseLU(np.empty(0), np.empty(0, np.int64), 0).solve(np.empty(0)).shape == (0,)
 
 
 def test_small_circuits_take_the_dense_path_and_say_so(tmp_path):

@@ -383,6 +383,10 @@ class _DenseLU:
     (as SuperLU does)."""
 
     def __init__(self, data: np.ndarray, flat: np.ndarray, n: int):
+        self.n = n
+        if n == 0:                              # nothing to factor (LAPACK refuses a 0 x 0 matrix)
+            self.lu = self.piv = None
+            return
         buf = np.zeros(n * n)
         buf[flat] = data
         lu, piv, info = lapack.dgetrf(buf.reshape(n, n).T, overwrite_a=True)   # the view is Fortran-ordered
@@ -394,6 +398,8 @@ class _DenseLU:
         self.lu, self.piv = lu, piv
 
     def solve(self, b: np.ndarray) -> np.ndarray:
+        if self.n == 0:
+            return np.array(b, dtype=float)
         x, info = lapack.dgetrs(self.lu, self.piv, b)
         return x
 
