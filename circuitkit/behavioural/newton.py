@@ -334,7 +334,8 @@ class Solver:
                 if prev_norm:
                     self._rho = rho
             if converged:
-                self._keep(lu)
+                if not self.dense:              # the dense path refactors per solve: nothing to keep
+                    self._keep(lu)
                 self.iterations += k
                 if k > self.max_iterations_seen:
                     self.max_iterations_seen = k

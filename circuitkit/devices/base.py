@@ -329,14 +329,16 @@ class DeviceModel:
         pk = p.tiled(n, k) if isinstance(p, ParamSet) else ParamSet(p).tiled(n, k)
         cur = np.asarray(cls.current(vb.reshape(-1), xb.reshape(ns, -1), pk), dtype=float).reshape(k, n)
         sd = np.asarray(cls.state_derivative(vb.reshape(-1), xb.reshape(ns, -1), pk), dtype=float).reshape(ns, k, n)
-        i, f = cur[0].copy(), sd[:, 0].copy()
-        di_dv = (cur[1] - cur[2]) / (2 * hv)
-        df_dv = (sd[:, 1] - sd[:, 2]) / (2 * hv)
+        i, f = cur[0], sd[:, 0]
+        two_hv = 2 * hv
+        di_dv = (cur[1] - cur[2]) / two_hv
+        df_dv = (sd[:, 1] - sd[:, 2]) / two_hv
         di_dx = np.empty((ns, n))
         df_dx = np.empty((ns, ns, n))
         for j in range(ns):
-            di_dx[j] = (cur[3 + 2 * j] - cur[4 + 2 * j]) / (2 * hx[j])
-            df_dx[:, j] = (sd[:, 3 + 2 * j] - sd[:, 4 + 2 * j]) / (2 * hx[j])
+            two_hx = 2 * hx[j]
+            di_dx[j] = (cur[3 + 2 * j] - cur[4 + 2 * j]) / two_hx
+            df_dx[:, j] = (sd[:, 3 + 2 * j] - sd[:, 4 + 2 * j]) / two_hx
         return i, di_dv, di_dx, f, df_dv, df_dx
 
     @classmethod
