@@ -175,23 +175,38 @@ def bench_dc(n: int = 256, repeats: int = 3) -> dict:
     return res
 
 
-def bench_reads(n: int = 256, count: int = 10_000) -> dict:
-    """Batched reads: vectors/second after the factorisation and transfer matrix."""
+def bench_reads(n: int = 256, count: int = 10_000, repeats: int = 5) -> dict:
+    """Batched reads (linear cells): vectors/second after the factorisation and transfer matrix.
+
+    The first ``read_many`` also builds the batched reader and samples the cells' linearity (its verdict
+    is cached); the rate is the best of ``repeats`` further calls (each still bounds the batch's
+    voltages against the cached verdict), wall and CPU, and the first call is reported on its own."""
     from circuitkit.behavioural.reads import LinearReads
     circuit = circuits.read_circuit(n)
     vectors = np.random.default_rng(7).uniform(0.0, circuits.V_READ, (count, n))
     reads, setup_w, setup_c = _timed(LinearReads, circuit)
     _, transfer_w, transfer_c = _timed(lambda: reads.transfer)
-    out, w, c = _timed(reads.read_many, vectors)
+    out, first_w, first_c = _timed(reads.read_many, vectors)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        out, w, c = _timed(reads.read_many, vectors)
+        walls.append(w), cpus.append(c)
+    w, c = min(walls), min(cpus)
     check = np.random.default_rng(8).choice(count, 16, replace=False)
     full = reads.read(vectors[check])
     err = float(np.abs(out[check] - full).max() / np.abs(full).max())
+    lr = reads.last_read
     res = {"n": n, "vectors": count, "setup_s": setup_w, "transfer_s": transfer_w, "method": reads.transfer_method,
-           "batch_wall_s": w, "batch_cpu_s": c, "vectors_per_s": count / w,
-           "vectors_per_s_incl_setup": count / (w + setup_w + transfer_w), "rel_err_vs_full_solve": err}
-    print(f"Batched reads {n}x{n}: {count} vectors in {w * 1e3:.1f} ms -> {res['vectors_per_s']:.3g} vectors/s "
-          f"(setup {setup_w:.2f} s + transfer matrix {transfer_w:.2f} s [{reads.transfer_method}]; "
-          f"{res['vectors_per_s_incl_setup']:.3g} vectors/s including them); rel err vs full solves {err:.1e}")
+           "path": lr.method, "linear": lr.linear, "reason": lr.reason,
+           "first_call_wall_s": first_w, "first_call_cpu_s": first_c,
+           "batch_wall_s": w, "batch_cpu_s": c, "vectors_per_s": count / w, "vectors_per_s_cpu": count / c,
+           "vectors_per_s_first_call": count / first_w,
+           "vectors_per_s_incl_setup": count / (first_w + setup_w + transfer_w), "rel_err_vs_full_solve": err}
+    print(f"Batched reads {n}x{n}: {count} vectors in {w * 1e3:.1f} ms (best of {repeats}; CPU {c * 1e3:.1f} ms) -> "
+          f"{res['vectors_per_s']:.3g} vectors/s ({res['vectors_per_s_cpu']:.3g} by CPU time; first call "
+          f"{first_w * 1e3:.1f} ms with the linearity check) [{lr.method}: {lr.reason}]; setup {setup_w:.2f} s + "
+          f"transfer matrix {transfer_w:.2f} s [{reads.transfer_method}]; "
+          f"{res['vectors_per_s_incl_setup']:.3g} vectors/s including them; rel err vs full solves {err:.1e}")
     return res
 
 
@@ -356,26 +371,46 @@ def bench_op_simulate(n: int = 256) -> dict:
 
 
 def bench_nonlinear_reads(n: int = 64, count: int = 100, sample: int = 2) -> dict:
-    """Batched reads of an n x n array of stanford_pku cells with 2 ohm wires: vectors/s after set-up, and
-    agreement with ngspice on a sample of the vectors (each as its own op())."""
+    """Batched reads of an n x n array of ``stanford_pku`` cells with the benchmark wires (1 ohm segments,
+    10 ohm drivers, ideal TIAs): vectors/s *after the first batch* (whose set-up -- the reader, the
+    Newton structure, compiled kernels loaded from numba's cache -- is timed on its own), and agreement
+    with ngspice on ``sample`` vectors of the timed batch (each its own op()).
+
+    The first batch is 8 vectors (one batch of the line solver). Rates by wall and CPU time."""
     from circuitkit.behavioural.batch import CrossbarReader
     rng = np.random.default_rng(0)
-    vectors = rng.uniform(0.0, 0.2, (count, n))
+    # 6 decimals: the description writes values with 6 significant digits, so ngspice sees these exact values
+    vectors = np.round(rng.uniform(0.0, 0.2, (count, n)), 6)
+
     def pku(vector, name):
         text = circuits.read_description(n, vector=vector)
         if "vteam(iv = 0)" not in text:
             raise RuntimeError("benchmark circuit changed: no vteam(iv = 0) cell to replace")
         return circuits.load_text(text.replace("vteam(iv = 0)", "stanford_pku()"), name)
+
     circuit = pku(vectors[0], "pku.xbar")
-    reader, w_setup, _ = _timed(CrossbarReader, circuit)
-    res, w, c = _timed(reader.read, vectors)
+    reader, w_setup, c_setup = _timed(CrossbarReader, circuit)
+    first = min(8, count - 1)
+    res0, w_first, c_first = _timed(reader.read, vectors[:first])
+    rest = vectors[first:]
+    res, w, c = _timed(reader.read, rest)
     errs = []
-    for k in range(sample):
-        spice, _, _ = spice_run(pku(vectors[k], f"pku{k}.xbar"))
+    picks = np.linspace(0, len(rest) - 1, sample).astype(int) if sample else []
+    spice_s = []
+    for k in picks:
+        spice, sw, _ = spice_run(pku(rest[k], f"pku{k}.xbar"))
+        spice_s.append(sw)
         ref = _icol(spice, n)
         errs.append(float(np.max(np.abs(res.currents[k] - ref)) / np.max(np.abs(ref))))
-    print(f"[nonlinear reads] {n}x{n} stanford_pku, {count} vectors: {count / w:.1f} vectors/s "
-          f"(set-up {w_setup:.2f} s, {res.method}, {res.iterations} iterations, {res.factorizations} factorisations); "
-          f"max rel error vs ngspice on {sample}: {max(errs):.1e}")
-    return {"n": n, "count": count, "vectors_per_s": count / w, "setup_s": w_setup, "method": res.method,
-            "iterations": res.iterations, "max_rel_error_vs_spice": max(errs)}
+    worst = max(errs) if errs else float("nan")
+    print(f"[nonlinear reads] {n}x{n} stanford_pku, {len(rest)} vectors after the first {first}: "
+          f"{len(rest) / w:.1f} vectors/s ({len(rest) / c:.1f} by CPU time); first batch {w_first:.2f} s "
+          f"(+ reader {w_setup:.2f} s); {res.method} [{res.solver}], {res.iterations} Newton iterations, "
+          f"{res.inner_iterations} CG iterations, {res.factorizations} factorisations; max rel error vs ngspice "
+          f"on {len(errs)}: {worst:.1e} (ngspice op {np.mean(spice_s) if spice_s else float('nan'):.1f} s each)")
+    return {"n": n, "count": count, "first_batch": first, "vectors_per_s": len(rest) / w,
+            "vectors_per_s_cpu": len(rest) / c, "first_batch_s": w_first, "setup_s": w_setup,
+            "method": res.method, "solver": res.solver, "iterations": res.iterations,
+            "inner_iterations": res.inner_iterations, "factorizations": res.factorizations,
+            "max_rel_error_vs_spice": worst, "spice_samples": len(errs),
+            "spice_op_s": float(np.mean(spice_s)) if spice_s else None}

@@ -111,3 +111,133 @@ def test_simulate_op_takes_the_line_solver_only_when_it_may(tmp_path, monkeypatc
     assert _rel([float(fast[f"icol_{j}"]) for j in range(12)], ref) < 1e-9
     nonlinear = simulate(_circuit(tmp_path, vec, n=12, name="nl.xbar"))
     assert nonlinear.meta["fast_path"] == "cells nonlinear at the source values"
+
+
+# -- the per-vector Newton on the line structure (batchlines.py) ---------------------------------------
+
+def _direct_newton(circuit, values):
+    """Reference: per-vector full Newton with a direct sparse LU solve (no line solver, no chord steps)."""
+    ref = CrossbarReader(circuit, solver="direct")
+    rhs = ref.lr._rhs(values)
+    y0 = ref.lr.solve_free(rhs)
+    y = np.stack([ref._newton_one(y0[:, j], values[:, j], rhs[:, j])[0] for j in range(values.shape[1])], axis=1)
+    corr, _ = ref._deviation(ref._full(y, values), False)
+    cur = ref.lr._outputs_from(y, values)
+    cur[:, ref._out_elim] += (ref._out_sign[:, None] * corr[ref._out_node]).T
+    return ref.lr._scatter(cur)
+
+
+def test_line_batch_solves_each_vectors_own_matrix(tmp_path):
+    import scipy.sparse.linalg as spla
+    from circuitkit.behavioural.batchlines import LineBatch
+    circuit = _circuit(tmp_path, _vectors(1, n=10)[0], n=10)
+    lr = LinearReads(circuit)
+    g, gd = lr._devices[0][0], lr._devices[0][3]
+    p, q = lr.where[lr.unknown(g.p)], lr.where[lr.unknown(g.n_)]
+    batch = LineBatch(lr.lines, p, q)
+    rng = np.random.default_rng(5)
+    k = 3                                                   # fewer than a batch's width: padded
+    dg = rng.uniform(-0.5, 3.0, (g.n, k)) * gd[:, None]     # conductance changes (cells stay > 0)
+    rhs = rng.normal(size=(lr.free.size, k))
+    batch.factor(dg)
+    x = batch.solve(rhs, rtol=1e-12)
+    assert x.shape == (lr.free.size, k)
+    for j in range(k):
+        # the vector's own matrix assembled independently: K plus each cell's conductance change
+        K = lr.K.tolil()
+        for c in range(g.n):
+            a, b, d = p[c], q[c], dg[c, j]
+            if a >= 0:
+                K[a, a] += d
+            if b >= 0:
+                K[b, b] += d
+            if a >= 0 and b >= 0:
+                K[a, b] -= d
+                K[b, a] -= d
+        ref = spla.spsolve(K.tocsc(), rhs[:, j])
+        assert _rel(x[:, j], ref) < 1e-9
+
+
+def test_per_vector_newton_reaches_the_direct_newton_solution(tmp_path):
+    vectors = _vectors(11, n=16)                           # 8 + 3: a full batch and a padded one
+    circuit = _circuit(tmp_path, vectors[0], n=16)
+    reader = CrossbarReader(circuit)
+    res = reader.read(vectors)
+    assert res.method == "newton" and res.solver == "lines" and res.inner_iterations > 0
+    ref = _direct_newton(circuit, reader.lr._source_values(vectors))
+    assert _rel(res.currents, ref) < 1e-9
+    # and the engine's operating point of one vector (full nodal Newton, its own assembly)
+    assert _rel(res.currents[4], _engine(_circuit(tmp_path, vectors[4], n=16, name="v4.xbar"), n=16)) < 1e-9
+
+
+def test_inexact_inner_solves_still_reach_the_direct_solution(tmp_path, monkeypatch):
+    import circuitkit.behavioural.batch as batch
+    vectors = _vectors(5, n=12)
+    circuit = _circuit(tmp_path, vectors[0], n=12)
+    default = CrossbarReader(circuit).read(vectors)
+    # very loose inner solves (30 % relative residual) and a rough start: more Newton steps, same answer
+    monkeypatch.setattr(batch, "ETA_MIN", 0.3)
+    monkeypatch.setattr(batch, "ETA_MAX", 0.3)
+    monkeypatch.setattr(batch, "START_RTOL", 0.5)
+    loose = CrossbarReader(circuit).read(vectors)
+    assert loose.solver == "lines" and loose.iterations > default.iterations
+    ref = _direct_newton(circuit, CrossbarReader(circuit).lr._source_values(vectors))
+    assert _rel(loose.currents, ref) < 1e-9 and _rel(default.currents, ref) < 1e-9
+
+
+def test_newton_that_does_not_converge_raises(tmp_path, monkeypatch):
+    import circuitkit.behavioural.batch as batch
+    from circuitkit.errors import ConvergenceError
+    vectors = _vectors(3, n=8)
+    monkeypatch.setattr(batch, "MAX_NEWTON", 1)
+    with pytest.raises(ConvergenceError, match="did not converge"):
+        CrossbarReader(_circuit(tmp_path, vectors[0], n=8)).read(vectors)
+
+
+def test_batched_line_solve_failure_falls_back_to_the_chord_path(tmp_path, monkeypatch):
+    import circuitkit.behavioural.batchlines as batchlines
+    vectors = _vectors(4, n=8)
+    circuit = _circuit(tmp_path, vectors[0], n=8)
+    monkeypatch.setattr(batchlines, "MAX_ITERATIONS", 1)   # conjugate gradients cannot converge
+    reader = CrossbarReader(circuit)
+    res = reader.read(vectors)
+    assert res.solver == "chord" and "batched line solve failed" in reader.solver_reason
+    assert _rel(res.currents, _direct_newton(circuit, reader.lr._source_values(vectors))) < 1e-9
+
+
+def test_cached_linearity_verdict_is_rechecked_when_the_voltages_grow(tmp_path, monkeypatch):
+    # sinh(v / 0.25): within 1e-9 of its small-signal line for |v| <= 1e-5 V, far from it at 0.2 V
+    vectors = _vectors(4, n=8)
+    circuit = _circuit(tmp_path, vectors[0], n=8)
+    reader = CrossbarReader(circuit)
+    calls = []
+    original = reader._linearity_of
+    monkeypatch.setattr(reader, "_linearity_of", lambda groups, vmax: calls.append(vmax) or original(groups, vmax))
+    small = reader.read(vectors * 5e-5)                      # |v| <= 1e-5 V: linear, checked, cached
+    assert small.method == "transfer" and small.linear and len(calls) == 1
+    smaller = reader.read(vectors * 2.5e-5)                  # within the cached bound: verdict reused
+    assert smaller.method == "transfer" and len(calls) == 1 and "reused" in smaller.reason
+    assert smaller.linearity == small.linearity
+    full = reader.read(vectors)                              # beyond it: sampled again, nonlinear
+    assert len(calls) == 2 and full.method == "newton" and not full.linear
+    assert full.linearity["xb_m"] > 1e-3
+    again = reader.read(vectors * 0.5)                       # nonlinear verdicts are not cached
+    assert len(calls) == 3 and again.method == "newton"
+    # the transfer path's answer at small voltages is the DC solution (Newton agrees)
+    assert _rel(small.currents, reader.read(vectors * 5e-5, force="newton").currents) < 1e-9
+
+
+def test_align_keeps_chains_monotone_or_the_original_order():
+    import scipy.sparse as sp
+    from circuitkit.behavioural.batchlines import _align
+    e = np.array([1.0, 1.0, 0.0, 2.0])              # chains 0-1-2 and 3-4 (e[i]: wire between i and i+1)
+    # coupling rows: node 0 -> 3, 1 -> 4, 2 -> 5, 3 -> 0, 4 -> 1: aligned order puts 3, 4 first
+    C = sp.csr_matrix((np.ones(5), ([3, 4, 5, 0, 1], [0, 1, 2, 3, 4])), shape=(6, 5))
+    sigma, pred, succ, e2 = _align(C, e, 5)
+    assert list(sigma) == [3, 4, 0, 1, 2]
+    assert list(pred) == [-1, 0, -1, 2, 3] and list(succ) == [1, -1, 3, 4, -1]
+    assert list(e2) == [0.0, 2.0, 0.0, 1.0, 1.0]
+    # node 1 coupled last: chain 0-1-2 would run 0, 2, 1 -- not monotone, so the chain order is kept
+    C = sp.csr_matrix((np.ones(5), ([0, 5, 1, 2, 3], [0, 1, 2, 3, 4])), shape=(6, 5))
+    sigma, pred, succ, e2 = _align(C, e, 5)
+    assert list(sigma) == [0, 1, 2, 3, 4] and list(pred) == [-1, 0, 1, -1, 3]

@@ -69,6 +69,24 @@ def test_batched_reads_equal_full_solves(tmp_path, n):
     assert _rel(read_many(c, vectors[:3]), full[:3]) < 1e-9
 
 
+def test_repeated_batches_reuse_the_linearity_verdict_and_stay_exact(tmp_path):
+    n = 10
+    c = _circuit(tmp_path, n)
+    reads = LinearReads(c)
+    vectors = np.random.default_rng(2).uniform(-0.2, 0.2, (30, n))
+    bound = float(np.max(vectors, initial=0.0) - np.min(vectors, initial=0.0))
+    first = reads.read_many(vectors)
+    assert reads.last_read.method == "transfer" and reads.last_read.vmax == pytest.approx(bound)
+    assert "reused" not in reads.last_read.reason
+    second = reads.read_many(vectors[:7] * 0.5)               # smaller voltages: the cached verdict
+    assert reads.last_read.method == "transfer" and "reused" in reads.last_read.reason
+    assert _rel(second, reads.read(vectors[:7] * 0.5)) < 1e-9
+    assert _rel(first, reads.read(vectors)) < 1e-9
+    # check() takes the vectors of the last read_many
+    chk = reads.check()
+    assert chk["converged"] and chk["vectors"] == 7
+
+
 def test_dc_read_matches_engine_with_floating_rows_and_no_wires(tmp_path):
     vec = [0.2, None, 0.1, None, 0.05]
     c = _circuit(tmp_path, 5, wires="r_row = 0; r_col = 0", vector=vec)

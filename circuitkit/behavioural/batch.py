@@ -21,18 +21,39 @@ Two paths, chosen from the model, never assumed:
   is reported per group (``ReadResult.linearity``). Circuits with controlled
   sources (op-amp TIAs: the bound above does not hold) or transistors always
   take the nonlinear path.
+  The verdict is cached per device group for the largest ``vmax`` at which
+  the group was found linear: a later batch whose bound does not exceed it
+  reuses the verdict (the reason says so), a larger bound is sampled again;
+  nonlinear verdicts are not cached.
 * **nonlinear path** (Newton, batched over vectors). The reduced nodal
   system of :class:`LinearReads` (grounded sources eliminated) is solved for
   ``F(y) = K y - b + N(y) = 0`` with ``N`` the devices' deviation from their
-  linearisation. Starting from the linear solution, all vectors iterate
-  together with one *shared* Jacobian (the devices' small-signal conductance
-  averaged over the batch, factored once -- by the line-structured solver on
-  plain 1R arrays, else sparse LU whose fill-reducing order is computed once
-  and reused for every later factorisation): a chord iteration whose
-  residual is exact, so it changes how fast, not where, Newton converges.
-  Vectors that contract slowly get a refreshed shared Jacobian (over the
-  vectors still iterating), and after ``MAX_SHARED`` of those their own
-  Jacobian (full Newton per vector, same ordering).
+  linearisation. Two solvers (``ReadResult.solver``):
+
+  - ``"lines"`` -- plain 1R arrays (the line solver applies to ``K``):
+    **every vector's own Jacobian** (full Newton), in batches of 8 vectors
+    solved together by :class:`~.batchlines.LineBatch` (per-vector
+    tridiagonal factors of every line, Schur-complement conjugate gradients
+    preconditioned by the exact line solves; numba kernels). Inexact Newton:
+    each step's inner solve stops at a relative residual ``eta`` (forcing
+    term, Eisenstat-Walker, bounded by ``ETA_MIN``/``ETA_MAX`` and never
+    tighter than the last step needs); the residual ``F`` is exact and the
+    stop is the engine's criterion on the update, so the inner accuracy
+    changes how fast, not where, Newton converges (measured: the direct
+    per-vector Newton's currents to ~1e-13). The cells are evaluated on the
+    (cells, vectors) array at once (parameters broadcast, checked against
+    the per-element evaluation on first use), their conductance by a forward
+    difference. If conjugate gradients fail, the batch falls back to:
+  - ``"chord"`` -- any circuit. Starting from the linear solution, all
+    vectors iterate together with one *shared* Jacobian (the devices'
+    small-signal conductance averaged over the batch, factored once -- by the
+    line-structured solver on plain 1R arrays, else sparse LU whose
+    fill-reducing order is computed once and reused for every later
+    factorisation): a chord iteration whose residual is exact, so it changes
+    how fast, not where, Newton converges. Vectors that contract slowly get a
+    refreshed shared Jacobian (over the vectors still iterating), and after
+    ``MAX_SHARED`` of those their own Jacobian (full Newton per vector, same
+    ordering).
 
 Convergence is the engine's criterion (``newton.py``): ``|dy| <= reltol *
 max(|y|, |y_old|) + atol`` (``vntol`` on voltages, ``abstol`` on branch
@@ -67,6 +88,10 @@ MAX_SHARED = 3
 MAX_NEWTON = 50
 #: device evaluations per chunk (vectors x devices) -- bounds the memory of a batch
 CHUNK_ELEMENTS = 2_000_000
+#: relative accuracy of the linear solution that starts the per-vector Newton (any start converges)
+START_RTOL = 1e-3
+#: bounds of the forcing term (inner relative accuracy) of the inexact Newton steps
+ETA_MIN, ETA_MAX = 1e-10, 1e-2
 
 
 @dataclass
@@ -79,12 +104,15 @@ class ReadResult:
     linearity: dict = field(default_factory=dict)   # device group -> max relative deviation from its line
     reason: str = ""                  # why this path
     iterations: int = 0               # batched iterations (chord + per-vector Newton, max over vectors)
-    factorizations: int = 0
+    factorizations: int = 0           # "lines": batched factorisations (every line of 8 vectors' Jacobians)
     converged: bool = True
+    solver: str = ""                  # nonlinear path: "lines" (per-vector Jacobians, batched line solver) or "chord"
+    inner_iterations: int = 0         # nonlinear path, "lines": conjugate-gradient iterations summed over Newton steps
 
     def summary(self) -> str:
         lin = ", ".join(f"{k}: {v:.2e}" for k, v in self.linearity.items())
-        return (f"{self.currents.shape[0]} reads by {self.method} ({self.reason}); |v| <= {self.vmax:.3g} V; "
+        how = f" [{self.solver}]" if self.solver else ""
+        return (f"{self.currents.shape[0]} reads by {self.method}{how} ({self.reason}); |v| <= {self.vmax:.3g} V; "
                 f"deviation from small-signal line {lin or 'n/a'}; {self.iterations} iterations, "
                 f"{self.factorizations} factorisations")
 
@@ -109,40 +137,12 @@ class CrossbarReader:
     # -- structure -------------------------------------------------------------------
     def _structure(self) -> None:
         lr = self.lr
-        nf = lr.free.size
-        self.nf = nf
-        pos = lambda nodes: lr.where[lr.unknown(nodes)]                            # noqa: E731
+        self.nf = lr.free.size
         self.controlled = bool(self.circuit.groups_of(VCVS) or self.circuit.groups_of(VCCS))
         self.has_mosfets = bool(lr._mosfets)
-        # incidence of device currents on all unknowns (+ leaves p, - enters n); size+1 rows (ground dummy)
-        self._dev = []
-        rows, cols = [lr._k_triplets[0]], [lr._k_triplets[1]]
-        for g, params, x, gd, off in lr._devices:
-            up, un = lr.unknown(g.p).astype(np.int64), lr.unknown(g.n_).astype(np.int64)
-            m = g.n
-            inc = sp.csr_matrix((np.concatenate([np.ones(m), -np.ones(m)]),
-                                 (np.concatenate([up, un]), np.concatenate([np.arange(m)] * 2))),
-                                shape=(lr.size + 1, m))
-            fp, fn = pos(g.p).astype(np.int64), pos(g.n_).astype(np.int64)
-            fp, fn = np.where(fp < 0, nf, fp), np.where(fn < 0, nf, fn)
-            r = np.stack([fp, fp, fn, fn])
-            c = np.stack([fp, fn, fp, fn])
-            rows.append(r.ravel()), cols.append(c.ravel())
-            self._dev.append(dict(g=g, params=params, x=x, gd=gd, off=off, inc=inc, r=r, c=c))
-        self._mos = []
-        for g, nodes, jac, off in lr._mosfets:
-            term = lr.unknown(nodes).astype(np.int64)
-            res_rows = term[[0, 2, 3]]
-            m = g.n
-            inc = [sp.csr_matrix((np.ones(m), (res_rows[k], np.arange(m))), shape=(lr.size + 1, m))
-                   for k in range(3)]
-            f = lr.where[term].astype(np.int64)
-            f = np.where(f < 0, nf, f)
-            r = np.broadcast_to(f[[0, 2, 3]][:, None, :], jac.shape)
-            c = np.broadcast_to(f[None, :, :], jac.shape)
-            rows.append(r.ravel()), cols.append(c.ravel())
-            self._mos.append(dict(g=g, nodes=nodes, jac=jac, off=off, inc=inc, r=r, c=c))
-        self._pattern_parts = (rows, cols)
+        self._dev = [dict(g=g, params=params, x=x, gd=gd, off=off) for g, params, x, gd, off in lr._devices]
+        self._mos = [dict(g=g, nodes=nodes, jac=jac, off=off) for g, nodes, jac, off in lr._mosfets]
+        self._pattern_parts = None              # incidences, built for the first residual (_newton_structure)
         self.pattern = None                     # built on the first Newton solve (the linear path needs none)
         self.atol = np.where(lr.free < lr.n_v, self.tol.vntol, self.tol.abstol)[:, None]
         # eliminated outputs: their current gains the devices' deviation at their node
@@ -152,6 +152,47 @@ class CrossbarReader:
         self._out_sign = -lr.src_sign[lr.out_source[elim]]
         self._order = None
         self.factorizations = 0
+        self._full_maps = None
+        self._lines_order = None
+        self._lin_cache: dict = {}              # device group -> (largest vmax found linear at, its deviation)
+        self._fixed_values = None               # values of the sources that are not inputs (vmax_of_vectors)
+        self._batch = None                      # per-vector line solver (batchlines.LineBatch), built on first use
+        self.solver_reason = None               # why it is not used (None: it is, or not yet asked)
+        self.last_solver = ""
+        self.inner_iterations = 0
+
+    def _newton_structure(self) -> None:
+        """Incidence of device currents on all unknowns (+ leaves p, - enters n; size+1 rows, ground dummy)
+        and the Jacobian pattern's parts: only the nonlinear path (and ``LinearReads.check``) needs them."""
+        lr = self.lr
+        nf = self.nf
+        pos = lambda nodes: lr.where[lr.unknown(nodes)]                            # noqa: E731
+        rows, cols = [lr._k_triplets[0]], [lr._k_triplets[1]]
+        for d in self._dev:
+            g = d["g"]
+            up, un = lr.unknown(g.p).astype(np.int64), lr.unknown(g.n_).astype(np.int64)
+            m = g.n
+            d["inc"] = sp.csr_matrix((np.concatenate([np.ones(m), -np.ones(m)]),
+                                      (np.concatenate([up, un]), np.concatenate([np.arange(m)] * 2))),
+                                     shape=(lr.size + 1, m))
+            fp, fn = pos(g.p).astype(np.int64), pos(g.n_).astype(np.int64)
+            fp, fn = np.where(fp < 0, nf, fp), np.where(fn < 0, nf, fn)
+            d["r"] = np.stack([fp, fp, fn, fn])
+            d["c"] = np.stack([fp, fn, fp, fn])
+            rows.append(d["r"].ravel()), cols.append(d["c"].ravel())
+        for d in self._mos:
+            g, jac = d["g"], d["jac"]
+            term = lr.unknown(d["nodes"]).astype(np.int64)
+            res_rows = term[[0, 2, 3]]
+            m = g.n
+            d["inc"] = [sp.csr_matrix((np.ones(m), (res_rows[k], np.arange(m))), shape=(lr.size + 1, m))
+                        for k in range(3)]
+            f = lr.where[term].astype(np.int64)
+            f = np.where(f < 0, nf, f)
+            d["r"] = np.broadcast_to(f[[0, 2, 3]][:, None, :], jac.shape)
+            d["c"] = np.broadcast_to(f[None, :, :], jac.shape)
+            rows.append(d["r"].ravel()), cols.append(d["c"].ravel())
+        self._pattern_parts = (rows, cols)
 
     # -- linearity ---------------------------------------------------------------------
     def vmax(self, values: np.ndarray) -> float:
@@ -160,10 +201,56 @@ class CrossbarReader:
             return float("inf")
         return float(np.max(values, initial=0.0) - np.min(values, initial=0.0))
 
+    def vmax_of_vectors(self, v: np.ndarray) -> float:
+        """:meth:`vmax` for read vectors (k, n_in) without forming the source values (n_sources, k): the
+        vectors' entries (all of them: a superset of those that drive a source) and the other sources'
+        fixed values."""
+        if self.controlled:
+            return float("inf")
+        lr = self.lr
+        if self._fixed_values is None:
+            rest = np.ones(lr.source_values.size, bool)
+            rest[lr.in_source] = False
+            self._fixed_values = lr.source_values[rest]
+        hi = max(float(np.max(v, initial=0.0)), float(np.max(self._fixed_values, initial=0.0)))
+        lo = min(float(np.min(v, initial=0.0)), float(np.min(self._fixed_values, initial=0.0)))
+        return hi - lo
+
+    def checked_linearity(self, vmax: float) -> tuple[dict, float]:
+        """:meth:`linearity` with a cache: ``(deviations, bound)`` -- ``bound`` the voltage up to which they were
+        sampled.
+
+        Per device group the reader keeps the largest ``vmax`` at which the group was found linear (deviation
+        within ``linear_rtol``) and that deviation; a batch whose bound does not exceed it reuses that verdict
+        (linear up to a larger voltage covers a smaller one), a larger bound (or a group not yet found linear)
+        is sampled again and, if still linear, raises the cached bound. Nonlinear verdicts are not cached (they
+        do not carry over to smaller voltages). ``bound`` is the largest voltage of the reused or new checks.
+        """
+        if not np.isfinite(vmax):
+            return self.linearity(vmax), vmax
+        out, bound = {}, vmax
+        todo = [d for d in self._dev if not (d["g"].name in self._lin_cache
+                                             and vmax <= self._lin_cache[d["g"].name][0])]
+        fresh = self._linearity_of(todo, vmax) if todo else {}
+        for d in self._dev:
+            name = d["g"].name
+            if name in fresh:
+                out[name] = fresh[name]
+                if fresh[name] <= self.linear_rtol:
+                    self._lin_cache[name] = (vmax, fresh[name])
+            else:
+                upto, dev = self._lin_cache[name]
+                out[name] = dev
+                bound = max(bound, upto)
+        return out, bound
+
     def linearity(self, vmax: float) -> dict:
         """Per device group: largest relative deviation of the current from its small-signal line on |v| <= vmax."""
+        return self._linearity_of(self._dev, vmax)
+
+    def _linearity_of(self, groups: list, vmax: float) -> dict:
         out = {}
-        for d in self._dev:
+        for d in groups:
             g, x, params, gd, off = d["g"], d["x"], d["params"], d["gd"], d["off"]
             if not np.isfinite(vmax):
                 out[g.name] = float("inf")
@@ -186,9 +273,8 @@ class CrossbarReader:
         if the cells are linear, else ValueError)."""
         lr = self.lr
         v = lr._vectors(vectors)
-        values = lr._source_values(v)
-        vmax = self.vmax(values)
-        lin = self.linearity(vmax)
+        vmax = self.vmax_of_vectors(v)
+        lin, bound = self.checked_linearity(vmax)
         linear = (not self.controlled and not self.has_mosfets
                   and all(e <= self.linear_rtol for e in lin.values()))
         if self.has_mosfets:
@@ -197,27 +283,39 @@ class CrossbarReader:
             reason = "controlled sources: cell voltages are not bounded by the source values"
         elif linear:
             reason = f"cells linear within {self.linear_rtol:g} for |v| <= {vmax:.3g} V"
+            if bound > vmax:
+                reason += f" (verdict of the check up to {bound:.3g} V, reused)"
         else:
             reason = f"cells deviate from their small-signal line by up to {max(lin.values()):.2e} (> {self.linear_rtol:g})"
         if force == "transfer" and not linear:
             raise ValueError(f"crossbar reads: the linear shortcut does not apply: {reason}")
         if linear and force != "newton":
-            return ReadResult(lr.read_many_linear(v), "transfer", True, vmax, lin, reason)
-        currents, its = self._newton(values)
-        return ReadResult(currents, "newton", linear, vmax, lin, reason, its, self.factorizations)
+            T, i0 = lr.transfer
+            currents = v @ T.T
+            currents += i0
+            return ReadResult(currents, "transfer", True, vmax, lin, reason)
+        currents, its = self._newton(lr._source_values(v))
+        return ReadResult(currents, "newton", linear, vmax, lin, reason, its, self.factorizations,
+                          solver=self.last_solver, inner_iterations=self.inner_iterations)
 
     # -- nonlinear solution --------------------------------------------------------------
     def _full(self, y: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Node voltages (n_v + 1, k), indexed by node id (0: ground), from free unknowns (nf, k)."""
         lr = self.lr
-        k = y.shape[1]
-        yf = np.zeros((lr.size + 1, k))
-        yf[lr.free] = y
-        yf[lr.fixed_nodes] = lr.src_sign[lr.src_fixed, None] * values[lr.src_fixed]
-        return np.vstack([np.zeros((1, k)), yf[:lr.n_v]])            # vext: (n_v + 1, k), node id indexed
+        if self._full_maps is None:
+            nodes = np.flatnonzero(lr.free < lr.n_v)                 # free unknowns that are node voltages
+            self._full_maps = (nodes, lr.free[nodes] + 1, lr.fixed_nodes + 1)
+        nodes, rows, fixed_rows = self._full_maps
+        vext = np.zeros((lr.n_v + 1, y.shape[1]))
+        vext[rows] = y[nodes]
+        vext[fixed_rows] = lr.src_sign[lr.src_fixed, None] * values[lr.src_fixed]
+        return vext
 
     def _deviation(self, vext: np.ndarray, derivatives: bool):
         """Devices' deviation from the linearisation on all unknowns (size+1, k), and per-element
         Jacobian corrections (list per group, (m, k) or (3, 4, m, k)) if ``derivatives``."""
+        if self._pattern_parts is None:
+            self._newton_structure()
         lr = self.lr
         k = vext.shape[1]
         corr = np.zeros((lr.size + 1, k))
@@ -225,7 +323,7 @@ class CrossbarReader:
         for d in self._dev:
             g = d["g"]
             vd = vext[g.p] - vext[g.n_]
-            i, gi = _evaluate(g.model, vd, d["x"], d["params"], derivatives)
+            i, gi = self._evaluate(d, vd, derivatives)
             err = i - (d["gd"][:, None] * vd + d["off"][:, None])
             corr += d["inc"] @ err
             if derivatives:
@@ -241,6 +339,43 @@ class CrossbarReader:
                 dj.append(jac - d["jac"][..., None])
         return corr, dj
 
+    def _evaluate(self, d: dict, vd: np.ndarray, derivatives: bool):
+        """Current (m, k) of a device group at voltages (m, k), and its conductance if ``derivatives``.
+
+        The model is evaluated on the (m, k) array directly, its per-device parameters and states
+        shaped (m, 1) to broadcast over the vectors (no copies per vector); that this gives what the
+        per-element evaluation gives is checked on the first call (first vector), else the
+        per-element evaluation (:func:`_evaluate`) is used. The conductance is the model's analytic
+        one when it has it (per-element path), else a forward difference ``(I(v + h) - I(v)) / h``,
+        ``h = 1e-6 max(|v|, 1e-3)``: a Jacobian only sets how fast Newton converges, not where.
+        """
+        g = d["g"]
+        if d.get("broadcast") is None:
+            d["broadcast"] = False
+            m = g.n
+            pb = ParamSet({name: (val[:, None] if np.ndim(val) == 1 and np.shape(val)[0] == m else val)
+                           for name, val in d["params"].items()})
+            xb = d["x"][:, :, None]
+            try:
+                with np.errstate(all="ignore"):
+                    got = np.asarray(g.model.current(vd[:, :1], xb, pb), dtype=float)
+                ref, _ = _evaluate(g.model, vd[:, :1], d["x"], d["params"], False)
+                if got.shape == ref.shape and np.array_equal(got, ref, equal_nan=True):
+                    d["broadcast"], d["pb"], d["xb"] = True, pb, xb
+            except Exception:                                          # noqa: BLE001 -- any failure: per element
+                pass
+            from ..devices.base import DeviceModel
+            d["analytic"] = getattr(g.model.linearize, "__func__", None) is not DeviceModel.linearize.__func__
+        if not d["broadcast"] or (derivatives and d["analytic"]):
+            return _evaluate(g.model, vd, d["x"], d["params"], derivatives)
+        with np.errstate(all="ignore"):
+            i = np.asarray(g.model.current(vd, d["xb"], d["pb"]), dtype=float)
+            if not derivatives:
+                return i, None
+            h = 1e-6 * np.maximum(np.abs(vd), 1e-3)
+            gi = (np.asarray(g.model.current(vd + h, d["xb"], d["pb"]), dtype=float) - i) / h
+        return i, gi
+
     def _residual(self, y, values, rhs, derivatives=False):
         vext = self._full(y, values)
         corr, dj = self._deviation(vext, derivatives)
@@ -249,6 +384,8 @@ class CrossbarReader:
         return F, corr, dj
 
     def _build_pattern(self) -> None:
+        if self._pattern_parts is None:
+            self._newton_structure()
         rows, cols = self._pattern_parts
         self.pattern = SparsePattern(self.nf, np.concatenate(rows), np.concatenate(cols))
         kr, kc, kv = self.lr._k_triplets
@@ -308,20 +445,57 @@ class CrossbarReader:
         scale = self.tol.reltol * np.maximum(np.abs(y_new), np.abs(y_old)) + self.atol
         return np.max(np.abs(dy) / scale, axis=0)
 
+    def _line_batch(self):
+        """The per-vector line solver (:class:`~.batchlines.LineBatch`) when it applies, else None
+        (``self.solver_reason`` says why not)."""
+        if self._batch is None and self.solver_reason is None:
+            lr = self.lr
+            if lr.lines is None:
+                self.solver_reason = f"no line structure ({lr.line_reason})"
+            elif self._mos or len(self._dev) != 1:
+                self.solver_reason = "transistors or more than one device group"
+            else:
+                from .batchlines import LineBatch
+                g = self._dev[0]["g"]
+                try:
+                    self._batch = LineBatch(lr.lines, lr.where[lr.unknown(g.p)], lr.where[lr.unknown(g.n_)])
+                except NotLineStructured as exc:
+                    self.solver_reason = str(exc)
+        return self._batch
+
     def _newton(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         lr = self.lr
         k = values.shape[1]
+        batch = self._line_batch()
         per = max(1, CHUNK_ELEMENTS // max(1, sum(d["g"].n for d in self._dev + self._mos)))
+        if batch is not None:
+            from .batchlines import LANES
+            per = min(per, LANES)
         out, its = [], 0
+        self.inner_iterations = 0
+        chunks = failed = 0
         for start in range(0, k, per):
             vals = values[:, start:start + per]
-            y, n = self._solve_chunk(vals)
+            y = None
+            chunks += 1
+            if batch is not None:
+                try:
+                    y, n = self._solve_chunk_lines(vals)
+                except NotLineStructured as exc:            # CG did not converge: the chord path decides
+                    self.solver_reason = f"batched line solve failed ({exc})"
+                    failed += 1
+            if y is None:
+                y, n = self._solve_chunk(vals)
             its = max(its, n)
             vext = self._full(y, vals)
             corr, _ = self._deviation(vext, False)
             cur = lr._outputs_from(y, vals)                          # (k, n_out) linear part
             cur[:, self._out_elim] += (self._out_sign[:, None] * corr[self._out_node]).T
             out.append(lr._scatter(cur))
+        if batch is None or failed == chunks:
+            self.last_solver = "chord"
+        else:
+            self.last_solver = "lines" if not failed else f"lines ({failed} of {chunks} batches by chord)"
         return np.vstack(out), its
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -367,6 +541,92 @@ class CrossbarReader:
             if active.size:
                 _, _, dj = self._residual(y[:, active], values[:, active], rhs[:, active], derivatives=True)
         return y, iterations
+
+    def _solve_chunk_lines(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        """Newton with every vector's own Jacobian, solved inexactly by the batched line solver.
+
+        Start: the linear solution (to ``START_RTOL``; any start works, this one is close). Step
+        ``k``: ``J_v dy = -F_v`` with the cells' conductance at each vector's iterate, solved by
+        conjugate gradients to a relative (preconditioned) residual ``eta_v`` (forcing term,
+        Eisenstat-Walker: ``eta = 0.9 (|F_k| / |F_k-1|)^2``, within ``[ETA_MIN, ETA_MAX]``): the
+        residual ``F`` is exact, so the inner accuracy changes how fast, not where, Newton
+        converges. A vector stops when its update passes the engine's criterion (``_norm <= 1``,
+        here the numba ``_step_norm``); the update is then within ``eta`` (relative) of the exact
+        Newton step, itself within the tolerance. Works in the line solver's order (``_line_order``)
+        on (unknowns, 8) arrays (a smaller batch padded); converged vectors are frozen (zero
+        residual: their inner solve does not iterate). Raises ConvergenceError after
+        ``MAX_NEWTON`` steps or on a non-finite update; NotLineStructured (the caller falls back
+        to the chord path) if conjugate gradients fail.
+        """
+        from .batchlines import LANES, _pad, _residual_kernel, _step_norm, _terminal_voltages
+        lr = self.lr
+        batch = self._batch
+        Kl, tp, tn, atol = self._line_order()
+        d = self._dev[0]
+        k = values.shape[1]
+        vals = _pad(values)
+        rhs = np.ascontiguousarray(lr._rhs(vals)[batch.perm])
+        vfix = np.ascontiguousarray(lr.src_sign[lr.src_fixed, None] * vals[lr.src_fixed])
+        batch.factor(np.zeros((d["g"].n, LANES)))
+        y = batch.solve_lines(rhs, np.full(LANES, START_RTOL))
+        inner = batch.last_iterations
+        done = np.zeros(LANES, bool)
+        done[k:] = True                                         # padding
+        eta = np.full(LANES, ETA_MAX)
+        gd, off = d["gd"][:, None], d["off"][:, None]
+        vd = np.empty((d["g"].n, LANES))
+        F = np.empty_like(y)
+        fnorm_prev = step_prev = None
+        for it in range(1, MAX_NEWTON + 1):
+            _terminal_voltages(y, vfix, tp, tn, vd)
+            i, gi = self._evaluate(d, vd, True)
+            err = i - (gd * vd + off)
+            _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, err, tp, tn, done, F)
+            fnorm = np.sqrt(np.einsum("ij,ij->j", F, F))
+            if fnorm_prev is not None:
+                ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
+                # Eisenstat-Walker, but no tighter than needed to finish: the last step (size ~ the
+                # error, at most the previous step ``step_prev`` in tolerance units) need only leave
+                # an error ~0.1 of the tolerance
+                eta = np.clip(np.maximum(0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300)), ETA_MIN, ETA_MAX)
+            batch.factor(gi - gd)
+            self.factorizations += 1
+            dy = batch.solve_lines(F, eta)                       # lanes done: F = 0, dy = 0
+            inner += batch.last_iterations
+            if not np.all(np.isfinite(dy)):
+                raise ConvergenceError("crossbar reads: Newton update not finite")
+            y_old = y
+            y = y - dy
+            step = _step_norm(dy, y, y_old, self.tol.reltol, atol)
+            done |= step <= 1.0
+            fnorm_prev, step_prev = fnorm, step
+            if done.all():
+                self.inner_iterations += inner
+                return y[batch.inv][:, :k], it
+        raise ConvergenceError(f"crossbar reads: {int((~done).sum())} read vectors did not converge in "
+                               f"{MAX_NEWTON} Newton iterations")
+
+    def _line_order(self):
+        """The nodal matrix, the cells' terminals and the absolute tolerances in the line solver's order
+        (``LineBatch.perm``): terminal codes >= 0 a line-order row, -1 ground, <= -2 fixed node
+        ``-2 - code`` (its row in the fixed nodes' values). Computed once."""
+        if self._lines_order is None:
+            lr, batch = self.lr, self._batch
+            Kl = lr.K[batch.perm][:, batch.perm].tocsr()
+            Kl.sort_indices()
+            fixed = np.full(lr.n_v + 1, -1, np.int64)
+            fixed[lr.fixed_nodes + 1] = np.arange(lr.fixed_nodes.size)
+            g = self._dev[0]["g"]
+            codes = []
+            for nodes in (g.p, g.n_):
+                nodes = np.asarray(nodes, np.int64)
+                pos = lr.where[lr.unknown(nodes)].astype(np.int64)
+                code = np.where(pos >= 0, batch.inv[np.maximum(pos, 0)], np.where(nodes == 0, -1, -2 - fixed[nodes]))
+                if np.any((pos < 0) & (nodes != 0) & (fixed[nodes] < 0)):
+                    raise NotLineStructured("a cell terminal is neither free, fixed nor ground")
+                codes.append(code)
+            self._lines_order = (Kl, codes[0], codes[1], np.ascontiguousarray(self.atol[batch.perm, 0]))
+        return self._lines_order
 
     def _newton_one(self, y, values, rhs) -> tuple[np.ndarray, int]:
         y, values, rhs = y[:, None], values[:, None], rhs[:, None]

@@ -581,7 +581,9 @@ class LinearReads:
         linearised circuit, whatever the cells: use :meth:`read_many` for the DC solution)."""
         v = self._vectors(vectors)
         T, i0 = self.transfer
-        return i0 + v @ T.T
+        out = v @ T.T
+        out += i0
+        return out
 
     def read_many(self, vectors) -> np.ndarray:
         """Column currents (k, cols) for read vectors (k, rows): the DC solution of the circuit.
@@ -593,8 +595,8 @@ class LinearReads:
         from .batch import CrossbarReader
         if self._reader is None:
             self._reader = CrossbarReader(self.circuit, reads=self)
-        self.last_read = self._reader.read(vectors)
-        self._last_vectors = self._vectors(vectors)
+        self.last_read = self._reader.read(vectors)         # validates the vectors
+        self._last_vectors = np.atleast_2d(np.asarray(vectors, dtype=float))
         return self.last_read.currents
 
     # -- validity check ---------------------------------------------------------------
