@@ -245,53 +245,76 @@ def bench_transient(n: int = 64, count: int = 5, spice: bool = True) -> dict:
 
 # -- memory and scaling: every point in a fresh process ------------------------------------
 
-def _child(task: str, n: int, timeout: float = 1800.0) -> dict:
+def _child(task: str, n: int, timeout: float = 1800.0, r_wire: float | None = None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.child", task, str(n)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    args = [sys.executable, "-m", "benchmarks.child", task, str(n)] + ([repr(r_wire)] if r_wire is not None else [])
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         return {"task": task, "n": n, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench_memory(n: int = 1024) -> dict:
-    """DC read of an n x n crossbar in a fresh process: time and the memory of the solve (see child.py)."""
+    """DC read of an n x n crossbar in a fresh process: time per phase, iterations and the memory of the
+    solve (see child.py)."""
     res = _child("dc", n)
     if "error" in res:
         print(f"DC read {n}x{n}: FAILED {res['error']}")
         return res
-    print(f"DC read {n}x{n}: {res['wall_s']:.2f} s; RSS {res['baseline_rss_mb']:.0f} MB before the solve, "
-          f"peak {res['peak_rss_mb']:.0f} MB during it (+{res['solve_rss_mb']:.0f} MB, {res['peak_method']}); "
-          f"process peak {res['process_peak_mb']:.0f} MB "
-          f"({'within' if res['process_peak_mb'] <= 4096 else 'ABOVE'} 4 GB)")
+    where = "in the solve" if res["coarse_in_solve"] else "in the set-up"
+    coarse = (f"coarse space of {res['coarse_size']} unknowns built {where} in {res['coarse_s']:.2f} s"
+              if res["coarse_size"] else "no coarse space")
+    print(f"DC read {n}x{n}: {res['wall_s']:.2f} s wall / {res['cpu_s']:.2f} s cpu = set-up {res['setup_s']:.2f} s "
+          f"(assembly {res['assembly_s']:.2f}, line analysis {res['lines_s']:.2f}) + solve {res['solve_s']:.2f} s "
+          f"({res['method']}, {res['iterations']} iterations, {res['line_iterations']} of them with the lines alone; "
+          f"{coarse})")
+    print(f"  RSS {res['baseline_rss_mb']:.0f} MB before the solve, peak {res['peak_rss_mb']:.0f} MB during it "
+          f"(+{res['solve_rss_mb']:.0f} MB, {res['peak_method']}); process peak {res['process_peak_mb']:.0f} MB "
+          f"({'within' if res['process_peak_mb'] <= 2048 else 'ABOVE'} 2 GB; issue 9 target: 1.5 s, 2 GB)")
     return res
 
 
-def bench_scaling(sizes, spice_max: int = 256, direct: bool = True) -> list[dict]:
-    """DC read time and memory per size, each point a fresh process.
+def bench_scaling(sizes, spice_max: int = 256, direct: bool = True, wires=(2.5, 10.0)) -> list[dict]:
+    """DC read time, memory and line-solver iterations per size, each point a fresh process.
 
-    ``beh``: the default fast path (line solver); ``dir``: the direct
-    factorisation; ``+MB``: peak RSS increase of the solve over the RSS just
-    before it (so growth with size shows; the process baseline -- interpreter,
-    numpy/scipy, the circuit -- is in ``base MB``); ngspice's MB is its own
-    process's peak.
+    ``beh``: the default fast path (line solver; ``its`` its conjugate-gradient
+    iterations, ``lines`` those of them with the lines alone before it switched
+    to two-level, ``setup``/``solve`` the two phases of its time); ``dir``: the
+    direct factorisation; ``+MB``: peak RSS increase of the solve over the RSS
+    just before it (so growth with size shows; the process baseline --
+    interpreter, numpy/scipy, the circuit -- is in ``base MB``); ngspice's MB
+    is its own process's peak. ``wires``: other wire resistances (ohm) for
+    which the line solver's iterations per size are measured too (the
+    benchmark crossbar has 1 ohm).
     """
     rows = []
     print(f"Scaling (DC read; each point a fresh process; ngspice only up to {spice_max}x{spice_max}):")
-    print(f"  {'n':>5} {'beh s':>8} {'beh +MB':>8} {'dir s':>8} {'dir +MB':>8} {'base MB':>8} {'spice s':>8} {'spice MB':>9}")
+    print(f"  {'n':>5} {'beh s':>8} {'setup':>7} {'solve':>7} {'its':>4} {'lines':>5} {'beh +MB':>8} {'dir s':>8} {'dir +MB':>8} "
+          f"{'base MB':>8} {'spice s':>8} {'spice MB':>9}")
+    fmt = lambda v, f: f"{v:{f}}" if isinstance(v, (int, float)) else f"{'-':>{int(f.split('.')[0])}}"  # noqa: E731
     for n in sizes:
         b = _child("dc", n)
         dd = _child("dc_direct", n) if direct else {}
         s = _child("spice_dc", n) if n <= spice_max else {}
         row = {"n": n, "beh_s": b.get("wall_s"), "beh_mb": b.get("solve_rss_mb"), "beh_peak_mb": b.get("peak_rss_mb"),
+               "beh_setup_s": b.get("setup_s"), "beh_solve_s": b.get("solve_s"), "beh_cpu_s": b.get("cpu_s"),
+               "iterations": b.get("iterations"), "line_iterations": b.get("line_iterations"),
+               "coarse_size": b.get("coarse_size"),
                "base_mb": b.get("baseline_rss_mb"), "direct_s": dd.get("wall_s"), "direct_mb": dd.get("solve_rss_mb"),
                "spice_s": s.get("wall_s"), "spice_mb": s.get("peak_rss_mb")}
         rows.append(row)
-        fmt = lambda v, f: f"{v:{f}}" if isinstance(v, (int, float)) else f"{'-':>8}"  # noqa: E731
-        print(f"  {n:>5} {fmt(row['beh_s'], '8.3f')} {fmt(row['beh_mb'], '8.1f')} {fmt(row['direct_s'], '8.3f')} "
+        print(f"  {n:>5} {fmt(row['beh_s'], '8.3f')} {fmt(row['beh_setup_s'], '7.3f')} {fmt(row['beh_solve_s'], '7.3f')} "
+              f"{fmt(row['iterations'], '4d')} {fmt(row['line_iterations'], '5d')} {fmt(row['beh_mb'], '8.1f')} "
+              f"{fmt(row['direct_s'], '8.3f')} "
               f"{fmt(row['direct_mb'], '8.1f')} {fmt(row['base_mb'], '8.0f')} "
               f"{fmt(row['spice_s'], '8.3f')} {fmt(row['spice_mb'], '9.0f')}")
+    for r_wire in wires:
+        its = {n: _child("dc", n, r_wire=r_wire).get("iterations") for n in sizes}
+        for row in rows:
+            row[f"iterations_rw{r_wire:g}"] = its[row["n"]]
+        print(f"  line-solver iterations with {r_wire:g} ohm wires: "
+              + ", ".join(f"{n}: {fmt(k, 'd')}" for n, k in its.items()))
     _plot(rows)
     return rows
 
@@ -301,7 +324,7 @@ def _plot(rows) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     OUT.mkdir(parents=True, exist_ok=True)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4))
     for key, label, ax in (("beh_s", "behavioural (line solver)", ax1), ("direct_s", "behavioural (direct)", ax1),
                            ("spice_s", "ngspice (KLU)", ax1),
                            ("beh_mb", "behavioural (line solver)", ax2), ("direct_mb", "behavioural (direct)", ax2),
@@ -309,9 +332,16 @@ def _plot(rows) -> None:
         pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None and r[key] > 0]
         if pts:
             ax.loglog(*zip(*pts), "o-", label=label)
+    keys = {k for r in rows for k in r if k.startswith("iterations")}            # totals, per wire resistance
+    for key in sorted(keys, key=lambda k: 1.0 if k == "iterations" else float(k.removeprefix("iterations_rw"))):
+        pts = [(r["n"], r[key]) for r in rows if r.get(key) is not None]
+        label = "1 ohm wires" if key == "iterations" else f"{key.removeprefix('iterations_rw')} ohm wires"
+        if pts:
+            ax3.semilogx(*zip(*pts), "o-", label=label)
     ax1.set(xlabel="rows = cols", ylabel="wall time of a DC read (s)", title="time")
     ax2.set(xlabel="rows = cols", ylabel="peak RSS increase of the solve (MB)", title="memory")
-    for ax in (ax1, ax2):
+    ax3.set(xlabel="rows = cols", ylabel="conjugate-gradient iterations", title="line solver iterations", ylim=(0, None))
+    for ax in (ax1, ax2, ax3):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -17,6 +17,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from circuitkit.behavioural import linesolve
 from circuitkit.behavioural.linesolve import LineSystem, NotLineStructured
 from circuitkit.behavioural.reads import LinearReads, dc_read
 from circuitkit.circuit.model import Resistors, VoltageSources
@@ -230,3 +231,114 @@ def test_pcg_read_matches_ngspice_32x32(tmp_path):
     wf = simulate(c, "spice")
     ref = np.array([float(wf[f"icol_{j}"]) for j in range(32)])
     assert _rel(got, ref) < 1e-6
+
+
+# -- the two-level preconditioner (line smoothing + coarse correction on cell patches) ------------
+
+@pytest.mark.parametrize("rows,cols,wires", [
+    (24, 24, "r_row = 0.5; r_col = 0.5"),
+    (24, 24, "r_row = 2.5; r_col = 2.5"),
+    (24, 24, "r_row = 10; r_col = 10"),
+    (40, 12, "r_row = 1; r_col = 4"),
+    (12, 40, "r_row = 4; r_col = 1; drive = both"),
+    (30, 18, "r_row = 1; r_col = 1; sense = top"),
+])
+def test_two_level_equals_direct_solve(tmp_path, monkeypatch, rows, cols, wires):
+    """Reads switched to two-level after two line iterations (the restart path) give the direct solution on
+    other wires and non-square arrays, one vector and several at once; the coarse space is in use."""
+    monkeypatch.setattr(linesolve, "SWITCH_PROBE", 2)
+    monkeypatch.setattr(linesolve, "SWITCH_LINE_ITERATIONS", 0)      # always predicted too slow
+    c = _circuit(tmp_path, rows, cols, wires=wires)
+    err, fast = _pcg_vs_direct(c)
+    assert err < 1e-9
+    assert fast.lines.coarse_size > 0 and fast.lines.coarse is not None
+    assert fast.lines.last_line_iterations == 2 < fast.lines.last_iterations
+    vectors = np.random.default_rng(4).uniform(-0.2, 0.2, (5, rows))
+    err, _ = _pcg_vs_direct(c, vectors)
+    assert err < 1e-9
+    # and two-level from the start
+    ls = LineSystem.build(fast.K, _seed(fast), symmetric=True, coarse_block=4)
+    b = np.random.default_rng(6).normal(size=(fast.K.shape[0], 3))
+    assert _rel(ls.solve(b), spla.spsolve(fast.K.tocsc(), b)) < 1e-9
+    assert ls.last_line_iterations == 0 and ls.last_iterations > 0
+
+
+def test_small_arrays_keep_the_lines_alone(tmp_path):
+    """The default builds no coarse space where the lines alone converge fast (16x16: a few iterations)."""
+    reads = LinearReads(_circuit(tmp_path, 16, 16), method="pcg")
+    reads.read()
+    assert reads.lines.coarse is None and reads.lines.last_iterations == reads.lines.last_line_iterations > 0
+
+
+def test_slow_lines_switch_to_two_level_by_default():
+    """Wires (0.05 S, like 20 ohm) against cells of 20..50 mS on 64 lines of 64: the lines alone need more
+    than SWITCH_LINE_ITERATIONS (measured 96); the default predicts that after SWITCH_PROBE iterations and
+    switches (measured 75 in all, 10 of them with the lines alone)."""
+    K, seed = _chains_matrix(64, 64, 64, seed=4, g_wire=0.05, g_cell=(2e-2, 5e-2))
+    rhs = np.random.default_rng(9).normal(size=(K.shape[0], 2))
+    ref = spla.spsolve(K.tocsc(), rhs)
+    alone = LineSystem.build(K, seed, coarse_block=0)
+    assert _rel(alone.solve(rhs), ref) < 1e-9
+    assert alone.last_iterations > linesolve.SWITCH_LINE_ITERATIONS
+    auto = LineSystem.build(K, seed)
+    assert auto.coarse is None                           # not built until a solve needs it
+    assert _rel(auto.solve(rhs), ref) < 1e-9
+    assert auto.coarse is not None and auto.last_line_iterations == linesolve.SWITCH_PROBE
+    assert auto.last_iterations < alone.last_iterations
+
+
+@pytest.mark.parametrize("block", [0, 1, 2, 3, 4, 50])
+def test_line_system_any_coarse_block_solves(block):
+    """Every patch size (0: lines alone; 1: one aggregate per cell; 50: the whole array one aggregate) gives
+    the direct solution, for hidden orderings, uncoupled lines (word lines 6..8 have no cells) and 4 RHS."""
+    K, seed = _chains_matrix(9, 5, 6, seed=3, g_wire=1.0, g_cell=(1e-2, 1.0))
+    ls = LineSystem.build(K, seed, coarse_block=block)
+    assert (ls.coarse_size > 0) == (block > 0) and ls.coarse_reason == (None if block else "disabled")
+    if block == 50:
+        assert ls.coarse_size == 1
+    b = np.random.default_rng(5).normal(size=(K.shape[0], 4))
+    ref = spla.spsolve(K.tocsc(), b)
+    assert _rel(ls.solve(b), ref) < 1e-9
+    assert _rel(ls.solve(b[:, 1]), ref[:, 1]) < 1e-9
+    # a warm start from the answer needs no iteration
+    ls.solve(b[:, 2], x0=ref[:, 2])
+    assert ls.last_iterations <= 1
+
+
+def test_two_level_beats_lines_alone_and_stays_flat(tmp_path):
+    """Cells as conductive as the wires (the benchmark's 1 ohm / 50 ohm..1 kohm) make the lines alone need
+    iterations growing with the line length (measured 10, 13, 20 at 32, 64, 128); the coarse correction
+    removes the smooth long-wavelength mode (measured 5, 7, 10)."""
+    its = {}
+    for n in (32, 64, 128):
+        c = _circuit(tmp_path, n, n, wires="r_row = 1; r_col = 1")
+        reads = LinearReads(c, method="pcg")
+        single = LineSystem.build(reads.K, _seed(reads), symmetric=True, coarse_block=0)
+        two = LineSystem.build(reads.K, _seed(reads), symmetric=True, coarse_block=4)
+        rhs = np.random.default_rng(n).normal(size=reads.K.shape[0])
+        ref = single.solve(rhs, rtol=1e-13)
+        x = two.solve(rhs)
+        assert _rel(x, ref) < 1e-9
+        its[n] = (two.last_iterations, single.last_iterations)
+    assert its[64][0] < its[64][1] and its[128][0] < its[128][1] - 3, its
+    assert its[128][0] - its[32][0] < its[128][1] - its[32][1], its       # grows less with the line length
+
+
+def _seed(reads):
+    seed = np.full(reads.free.size, -1, np.int64)
+    g = reads._devices[0][0]
+    for nodes, family in ((g.p, 0), (g.n_, 1)):
+        pos = reads.where[reads.unknown(nodes)]
+        seed[pos[pos >= 0]] = family
+    return seed
+
+
+def test_not_line_structured_still_raised_with_coarse_space():
+    """The two-level build refuses what the line build refuses (the coarse space comes after the checks)."""
+    K, seed = _chains_matrix(4, 4, 4)
+    lap = K - sp.diags(np.asarray(K.sum(axis=1)).ravel())
+    for block in (0, 4):
+        with pytest.raises(NotLineStructured):
+            LineSystem.build(lap.tocsr(), seed, coarse_block=block)
+        with pytest.raises(NotLineStructured):
+            LineSystem.build(K, np.zeros(K.shape[0], np.int64), coarse_block=block)

@@ -80,7 +80,7 @@ from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, Vo
 from ..devices.mosfet import level1
 from ..errors import ConvergenceError
 from .mna import initial_states, linear_stamp, shunt_conductance
-from .linesolve import LineSystem, NotLineStructured
+from .linesolve import LineSystem, NotLineStructured, small_pages
 from .newton import Tolerances
 from .ordering import crossbar_coordinates, nested_dissection, propagate_coordinates
 from .sources import SourceBank
@@ -221,6 +221,10 @@ class LinearReads:
             self.n_cols = len(self.out_source)
 
     def _assemble(self, t: float) -> None:
+        with small_pages():                        # ~1 GB of temporaries at 1024x1024 (linesolve.small_pages)
+            self._assemble_system(t)
+
+    def _assemble_system(self, t: float) -> None:
         c = self.circuit
         u = self.unknown
         rows, cols, vals = [], [], []
@@ -286,9 +290,11 @@ class LinearReads:
         both = np.flatnonzero((fa >= 0) & (fb >= 0) & (eg != 0))
         diag = (np.bincount(ea, eg, self.size + 1) + np.bincount(eb, eg, self.size + 1))[self.free]
         dpos = np.flatnonzero(diag).astype(self._index)
-        kr = np.concatenate([fr[k], fa[both], fb[both], dpos])
-        kc = np.concatenate([fc[k], fb[both], fa[both], dpos])
-        kv = np.concatenate([v[k], -eg[both], -eg[both], diag[dpos]])
+        fab, fbb, neg = fa[both], fb[both], np.negative(eg[both])    # each gathered once (~4e6 at 1024x1024)
+        kr = np.concatenate([fr[k], fab, fbb, dpos])
+        kc = np.concatenate([fc[k], fbb, fab, dpos])
+        kv = np.concatenate([v[k], neg, neg, diag[dpos]])
+        del fab, fbb, neg, both
         self._k_triplets = (kr, kc, kv)
         self.K = sp.csr_matrix((kv, (kr, kc)), shape=(nf, nf))
         xa, xb = fixed_pos[ea], fixed_pos[eb]
@@ -299,7 +305,7 @@ class LinearReads:
                                        np.concatenate([xc[k], xb[ka], xa[kb]]))), shape=(nf, ns))
         # output functionals over [free (free order), fixed sources, 1]: i_br = -+(row . y + const)
         n_out = self.out_source.size
-        out_row = np.full(self.size + 1, -1)
+        out_row = np.full(self.size + 1, -1, self._index)
         out_sign = np.zeros(n_out)
         elim = self.src_fixed[self.out_source]
         out_row[self.src_node[self.out_source[elim]] - 1] = np.flatnonzero(elim)
