@@ -20,6 +20,7 @@ import pytest
 import scipy.sparse.linalg as spla
 
 from circuitkit.behavioural import engine as engine_mod
+from circuitkit.behavioural import newton as newton_mod
 from circuitkit.behavioural.mna import Condensation, MnaSystem
 from circuitkit.behavioural.newton import Solver
 from circuitkit.behavioural.nonlinear import DeviceStamp
@@ -81,7 +82,7 @@ def test_condensed_solve_equals_full_solve(tmp_path, mode, a):
     assert cond is not None and sorted(b["ns"] for b in cond.blocks) == [1, 2]
     assert cond.n_keep == system.size - 3           # x of m1, w and m of m2 eliminated
     assert cond.c_reduced                           # c1 sits on a kept node
-    solver = Solver(system)
+    solver = Solver(system, dense=False)            # the condensed (sparse) path; small systems default to dense
     rng = np.random.default_rng(1)
     y = _random_state(system, rng)
     vext = np.append(0.0, y[: system.n_v])
@@ -101,7 +102,7 @@ def test_retargeted_and_relinearised_factors_are_exact_when_the_kept_part_is(tmp
     text = MIXED.replace("capacitor c1 (b, 0) 1p\n", "")
     system = MnaSystem(_load(tmp_path, text))
     assert not system.condensation.c_reduced
-    solver = Solver(system)
+    solver = Solver(system, dense=False)            # the condensed (sparse) path
     y = np.zeros(system.size)
     for blk in system.condensation.blocks:
         y[blk["s"]] = 0.4
@@ -135,7 +136,11 @@ def test_states_shared_with_other_elements_are_not_condensed(tmp_path):
 
 def test_engine_results_do_not_depend_on_condensation(tmp_path, monkeypatch):
     c = _load(tmp_path, MIXED)
+    # the sparse path (chord iterations across steps); small systems otherwise take the dense path, which
+    # refreshes the Jacobian per solve (tests/test_behavioural_dense.py)
+    monkeypatch.setattr(newton_mod, "DENSE_MAX", 0)
     fast = engine_mod.simulate(c)
+    assert fast.meta["linear_solver"] == "sparse LU"
     # chord iterations reuse factors (variable steps with c1 on a kept node need one per step size)
     assert fast.meta["factorizations"] < fast.meta["newton_iterations"] / 3
     monkeypatch.setattr(Condensation, "build", classmethod(lambda cls, *a: None))

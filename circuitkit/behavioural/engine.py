@@ -58,11 +58,13 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
         signals = {p.name: np.float64(v) for p, v in zip(circuit.probes, values)}
     elif isinstance(analysis, Transient):
         times, values, stats = run_transient(system, solver, analysis, record)
-        signals = {p.name: values[:, k].copy() for k, p in enumerate(circuit.probes)}
+        columns = np.ascontiguousarray(values.T)          # one transpose; each signal a row of it
+        signals = {p.name: columns[k] for k, p in enumerate(circuit.probes)}
     else:
         raise TypeError(f"behavioural engine: unsupported analysis {type(analysis).__name__}")
     meta = {"unknowns": system.size, "nonzeros": system.pattern.nnz, "newton_iterations": solver.iterations,
             "max_newton_iterations": solver.max_iterations_seen, "factorizations": solver.factorizations,
+            "linear_solver": solver.linear_solver,
             "setup_s": setup_s, "fast_path": fast_reason, **stats}
     return Waveforms("behavioural", times, signals, wall_s=time.perf_counter() - start, meta=meta)
 
@@ -115,9 +117,11 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
 def probe_indices(system: MnaSystem, probes: list[Probe]) -> tuple[np.ndarray, np.ndarray]:
     """Index into ``[y, 0]`` and scale of each probe (ground reads the trailing 0)."""
     index = np.empty(len(probes), dtype=np.int64)
+    voltages = [k for k, probe in enumerate(probes) if probe.kind == "v"]     # one vectorised lookup for all
+    index[voltages] = system.unknown(np.array([int(probes[k].target) for k in voltages], dtype=np.int64))
     for k, probe in enumerate(probes):
         if probe.kind == "v":
-            index[k] = system.unknown(int(probe.target))
+            continue
         elif probe.kind == "i":
             name, element = probe.target
             group = system.circuit.group(name, VoltageSources)

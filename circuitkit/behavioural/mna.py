@@ -139,7 +139,10 @@ class MnaSystem:
     def source_vector(self, t: float, scale: float = 1.0) -> np.ndarray:
         """``b(t)``: the source values on their branch rows (operating-point constants not included)."""
         b = np.zeros(self.size)
-        b[self.source_rows] = scale * self.sources.values(t)
+        values = self.sources.values(t)
+        if scale != 1.0:
+            values = scale * values
+        b[self.n_v:self.n_v + self.n_sources] = values       # the source rows (a contiguous range)
         return b
 
     # -- stamps -------------------------------------------------------------

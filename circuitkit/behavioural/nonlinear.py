@@ -121,9 +121,11 @@ class NonlinearSet:
     def __init__(self, stamps: Sequence[DeviceStamp | MosfetStamp], pattern):
         self.stamps = list(stamps)
         self.pattern = pattern
-        self._rows, self._positions = {}, {}
+        self._rows, self._positions, self._plan = {}, {}, {}
+        self._devices = [s for s in self.stamps if isinstance(s, DeviceStamp)]
         for mode in self.MODES:
             used = [self._used(s, mode) for s in self.stamps]
+            self._plan[mode] = list(zip(self.stamps, used))
             self._rows[mode] = np.concatenate([s.residual_rows()[:k].ravel() for s, k in zip(self.stamps, used)]
                                               + [np.empty(0, np.int64)])
             self._positions[mode] = np.concatenate(
@@ -140,21 +142,23 @@ class NonlinearSet:
     def evaluate(self, vext: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
         """Residual contributions (size,) and Jacobian data (nnz,) at node voltages ``vext`` (indexed by node id)."""
         res, jac = [], []
-        for s in self.stamps:
-            k = self._used(s, mode)
+        for s, k in self._plan[mode]:
             r, j = s.evaluate(vext)
             res.append(r[:k].ravel())
             jac.append(j[:k].ravel())
         size = self.pattern.size
-        residual = np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]
-        return residual, self.pattern.accumulate(self._positions[mode], np.concatenate(jac))
+        r = res[0] if len(res) == 1 else np.concatenate(res)
+        j = jac[0] if len(jac) == 1 else np.concatenate(jac)
+        residual = np.bincount(self._rows[mode], weights=r, minlength=size + 1)[:size]
+        return residual, self.pattern.accumulate(self._positions[mode], j)
 
     def bound_step(self, vext: np.ndarray) -> float:
         """The step ceiling the device models ask for (their ``$bound_step``), as ngspice honours it."""
-        return min((s.bound_step(vext) for s in self.stamps if isinstance(s, DeviceStamp)), default=np.inf)
+        return min((s.bound_step(vext) for s in self._devices), default=np.inf)
 
     def residual(self, vext: np.ndarray, mode: str) -> np.ndarray:
         """Residual contributions (size,) only, without the Jacobian (for chord iterations)."""
-        res = [s.residual(vext, self._used(s, mode))[:self._used(s, mode)].ravel() for s in self.stamps]
+        res = [s.residual(vext, k)[:k].ravel() for s, k in self._plan[mode]]
         size = self.pattern.size
-        return np.bincount(self._rows[mode], weights=np.concatenate(res), minlength=size + 1)[:size]
+        return np.bincount(self._rows[mode], weights=res[0] if len(res) == 1 else np.concatenate(res),
+                           minlength=size + 1)[:size]

@@ -38,6 +38,7 @@ class SourceBank:
         self._dc = dc["value"]
         self._pulse_idx, self._pulse = params(Pulse, ("v1", "v2", "delay", "rise", "fall", "width", "period"))
         self._sine_idx, self._sine = params(Sine, ("offset", "amplitude", "freq", "delay", "damping", "phase"))
+        self._sine_started = float(self._sine["delay"].max()) if self._sine_idx.size else 0.0
         pwl_groups: dict[tuple, list[int]] = {}
         for k in by_type[PWL]:
             pwl_groups.setdefault(tuple(self.waveforms[k].times), []).append(k)
@@ -52,7 +53,7 @@ class SourceBank:
         if self._pulse_idx.size:
             out[self._pulse_idx] = _pulse(t, **self._pulse)
         if self._sine_idx.size:
-            out[self._sine_idx] = _sine(t, **self._sine)
+            out[self._sine_idx] = _sine(t, **self._sine, started=t >= self._sine_started)
         for idx, times, values in self._pwl:
             out[idx] = _pwl(t, times, values)
         return out
@@ -78,10 +79,13 @@ def _pulse(t, v1, v2, delay, rise, fall, width, period):
     return np.where(falling, v2 - dv * (local - rise - width) / fall, out)
 
 
-def _sine(t, offset, amplitude, freq, delay, damping, phase):
+def _sine(t, offset, amplitude, freq, delay, damping, phase, started=False):
+    """``started``: every delay has passed (t >= max delay), so the before-delay branch is skipped."""
     ph = phase * (math.pi / 180.0)
     td = np.maximum(t - delay, 0.0)
     out = offset + amplitude * np.exp(-td * damping) * np.sin(2 * math.pi * freq * td + ph)
+    if started:
+        return out
     return np.where(t < delay, offset + amplitude * np.sin(ph), out)
 
 

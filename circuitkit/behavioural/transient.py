@@ -47,7 +47,9 @@ With charges ``q = C y`` and ``i_C`` = dq/dt on the charge rows::
 
 so each step solves ``(G + a C) y + i_nl(y) = b(t) + a C y(n-1) + beta i_C(n-1)``
 with ``a`` = 1/h, beta = 0 (BE) or ``a`` = 2/h, beta = 1 (trapezoidal), and
-then updates ``i_C``.
+then updates ``i_C``. ``C y`` is computed once per step attempt and carried to
+the next step (the charges of the truncation estimate are its rows); systems
+of at most ``newton.DENSE_PRODUCT_MAX`` unknowns multiply by a dense ``C``.
 
 Newton starts from the polynomial extrapolation of the last points
 (``PREDICTOR_POINTS``, quadratic) of the current smooth stretch -- points
@@ -67,7 +69,7 @@ import numpy as np
 from ..circuit.model import Transient
 from ..errors import ConvergenceError
 from .mna import MnaSystem
-from .newton import NewtonFailure, Solver
+from .newton import DENSE_PRODUCT_MAX, NewtonFailure, Solver
 from .operating_point import operating_point
 
 MIN_BREAK = 5e-5
@@ -171,6 +173,10 @@ class _Truncation:
     def charges(self, y: np.ndarray) -> np.ndarray:
         return self.c @ y
 
+    def charges_of(self, cy: np.ndarray) -> np.ndarray:
+        """The charge rows of a full product ``cy = C y`` (the same numbers as :meth:`charges`)."""
+        return cy[self.rows]
+
     def push(self, q: np.ndarray, h: float | None) -> None:
         self.q.insert(0, q)
         if h is not None:
@@ -228,7 +234,8 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     i_c = np.zeros(system.size)
     t = 0.0
     times, outs, corner = [0.0], [record(y)], [True]
-    trunc.push(trunc.charges(y), None)
+    cy = stepper.c @ y                             # C y at the current point (charges; reused by the next step)
+    trunc.push(trunc.charges_of(cy), None)
     history: list[tuple[float, np.ndarray]] = []
     be_left = BE_STEPS_AFTER_BREAK
     nxt = 0                                        # index of the next stop
@@ -256,7 +263,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         points = history + [(t, y)]
         guess = extrapolate(points, t1) if len(points) > 1 else None
         try:
-            y1, i1 = stepper.try_step(y, i_c, t, t1, backward_euler, guess)
+            y1, i1, cy1 = stepper.try_step(y, i_c, t, t1, backward_euler, guess, cy)
         except NewtonFailure as exc:
             newton_cuts += 1
             be_left = max(be_left, 1)               # ngspice: back to order 1 after a failed step
@@ -265,7 +272,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                 raise ConvergenceError(f"transient: timestep too small at {t:.6g} s ({exc})", t) from None
             continue
         order = 1 if backward_euler else 2
-        q1 = trunc.charges(y1)
+        q1 = trunc.charges_of(cy1)
         limit = trunc.step_limit(order, q1, h1, i1[trunc.rows], i_c[trunc.rows])
         if len(points) == PREDICTOR_POINTS:          # node voltages: quadratic predictor vs the solution
             limit = min(limit, _voltage_limit(y1[:nv], guess[:nv], y[:nv], h1, lte))
@@ -276,7 +283,7 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         accepted += 1
         history.append((t, y))
         del history[:-(PREDICTOR_POINTS - 1)]
-        t, y, i_c = t1, y1, i1
+        t, y, i_c, cy = t1, y1, i1, cy1
         trunc.push(q1, h1)
         at_stop = t1 == target
         times.append(t), outs.append(record(y)), corner.append(at_stop)
@@ -302,7 +309,11 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     out_t = np.concatenate((times_a, grid))
     order = np.argsort(out_t, kind="stable")
     out_t = out_t[order]
-    out = np.vstack((values, interpolate(times_a, values, np.asarray(corner), grid)))[order]
+    dest = np.empty(order.size, dtype=np.int64)             # row of each (own, then grid) point in the output
+    dest[order] = np.arange(order.size)
+    out = np.empty((out_t.size, values.shape[1]))
+    out[dest[:times_a.size]] = values
+    out[dest[times_a.size:]] = interpolate(times_a, values, np.asarray(corner), grid)
     stats = {"steps": accepted, "rejected_steps": rejected, "newton_cuts": newton_cuts,
              "breakpoints": int(bp.size), "split_steps": stepper.splits, "op_source_steps": op_stats["source_steps"],
              "max_step": hmax, "printed": int(out_t.size)}
@@ -339,34 +350,73 @@ def print_times(tstop: float, tstep: float, breakpoints: np.ndarray, min_break: 
 
 def interpolate(times: np.ndarray, values: np.ndarray, corner: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Values at ``at`` from accepted points: exact on them, quadratic inside smooth stretches, linear
-    in the interval right after a corner (breakpoint or t = 0)."""
+    in the interval right after a corner (breakpoint or t = 0).
+
+    ``values`` (N, C) at ``times`` (N,); returns (len(at), C). Where the three values around a point
+    are monotone the quadratic is clamped between its pair (``_bounds``, computed once per interval,
+    not per output row); the work per output row is three row gathers, the weighted sum and the clamp.
+    """
+    at = np.asarray(at, dtype=float)
     k = np.clip(np.searchsorted(times, at, side="left"), 1, times.size - 1)   # times[k-1] < at <= times[k]
     exact = times[k] == at
     t0, t1 = times[k - 1], times[k]
-    v0, v1 = values[k - 1], values[k]
     quad = ~corner[k - 1] & (k >= 2)
     km = np.maximum(k - 2, 0)
-    tm, vm = times[km], values[km]
-    x = at[:, None]
+    tm = times[km]
+    out = np.empty((at.size, values.shape[1]))
     with np.errstate(all="ignore"):
-        lin = v0 + (v1 - v0) * ((at - t0) / (t1 - t0))[:, None]
-        w_m = ((at - t0) * (at - t1) / ((tm - t0) * (tm - t1)))[:, None]
-        w_0 = ((at - tm) * (at - t1) / ((t0 - tm) * (t0 - t1)))[:, None]
-        w_1 = ((at - tm) * (at - t0) / ((t1 - tm) * (t1 - t0)))[:, None]
-        q = w_m * vm + w_0 * v0 + w_1 * v1
-    del x
-    # monotone data stay monotone: where (vm, v0, v1) is monotone the value stays between v0 and v1
-    # (differences below 1e-8 of the values count as flat: Newton leaves ~1e-9 relative noise on a settled state)
+        lin_rows = np.flatnonzero(~quad)
+        if lin_rows.size:
+            kl = k[lin_rows]
+            v0, v1 = values[kl - 1], values[kl]
+            out[lin_rows] = v0 + (v1 - v0) * ((at[lin_rows] - t0[lin_rows]) / (t1[lin_rows] - t0[lin_rows]))[:, None]
+        q_rows = np.flatnonzero(quad)
+        if q_rows.size:
+            a_, t0q, t1q, tmq = at[q_rows], t0[q_rows], t1[q_rows], tm[q_rows]
+            w_m = ((a_ - t0q) * (a_ - t1q) / ((tmq - t0q) * (tmq - t1q)))[:, None]
+            w_0 = ((a_ - tmq) * (a_ - t1q) / ((t0q - tmq) * (t0q - t1q)))[:, None]
+            w_1 = ((a_ - tmq) * (a_ - t0q) / ((t1q - tmq) * (t1q - t0q)))[:, None]
+            kq = k[q_rows]
+            # one chunk of columns at a time keeps the temporaries small (large crossbars record ~1e4 signals)
+            step = max(1, CHUNK_ELEMENTS // max(q_rows.size, 1))
+            for c0 in range(0, values.shape[1], step):
+                cols = slice(c0, c0 + step)
+                lo, hi = _bounds(values[:, cols])
+                q = w_m * values[kq - 2, cols]
+                q += w_0 * values[kq - 1, cols]
+                q += w_1 * values[kq, cols]
+                np.maximum(q, lo[kq], out=q)
+                np.minimum(q, hi[kq], out=q)
+                out[q_rows, cols] = q
+    out[exact] = values[k[exact]]
+    out[at <= times[0]] = values[0]
+    return out
+
+
+#: elements per column chunk of :func:`interpolate`
+CHUNK_ELEMENTS = 1 << 18
+
+
+def _bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval ending at point ``j`` (rows j >= 2): ``(lo, hi)`` clamping the quadratic through
+    points j-2, j-1, j: ``min/max(v[j-1], v[j])`` where the three values are monotone, else -inf/inf.
+
+    Differences below 1e-8 of the values count as flat (Newton leaves ~1e-9 relative noise on a settled
+    state), so monotone signals stay monotone. Rows 0, 1 are unused (no quadratic there)."""
+    n = values.shape[0]
+    lo = np.full(values.shape, -np.inf)
+    hi = np.full(values.shape, np.inf)
+    if n < 3:
+        return lo, hi
+    vm, v0, v1 = values[:-2], values[1:-1], values[2:]
     eps = 1e-8 * (np.abs(v0) + np.abs(v1)) + 1e-300
     d1, d2 = v0 - vm, v1 - v0
     d1 = np.where(np.abs(d1) <= eps, 0.0, d1)
     d2 = np.where(np.abs(d2) <= eps, 0.0, d2)
     mono = d1 * d2 >= 0
-    q = np.where(mono, np.clip(q, np.minimum(v0, v1), np.maximum(v0, v1)), q)
-    out = np.where(quad[:, None], q, lin)
-    out[exact] = v1[exact]
-    out[at <= times[0]] = values[0]
-    return out
+    lo[2:] = np.where(mono, np.minimum(v0, v1), -np.inf)
+    hi[2:] = np.where(mono, np.maximum(v0, v1), np.inf)
+    return lo, hi
 
 
 def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
@@ -388,30 +438,37 @@ def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
 
 
 class _Stepper:
-    """One integration step from ``t0`` to ``t1``, split in halves when Newton fails."""
+    """One integration step from ``t0`` to ``t1``, split in halves when Newton fails.
+
+    ``c`` is the capacitance matrix for products (dense for systems of at most
+    ``DENSE_PRODUCT_MAX`` unknowns, where scipy's per-call cost exceeds the arithmetic).
+    """
 
     def __init__(self, system: MnaSystem, solver: Solver):
         self.system = system
         self.solver = solver
         self.splits = 0
+        self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else system.c_matrix
 
-    def try_step(self, y, i_c, t0, t1, backward_euler, guess=None):
-        """One step from the extrapolated start, else from ``y``; raises :class:`NewtonFailure`."""
+    def try_step(self, y, i_c, t0, t1, backward_euler, guess=None, cy=None):
+        """One step from the extrapolated start, else from ``y``; raises :class:`NewtonFailure`.
+
+        Returns ``(y1, i_C(t1), C y1)``; ``cy`` is ``C y`` when the caller has it."""
         if guess is not None:
             try:
-                return self._step(y, i_c, t0, t1, backward_euler, guess)
+                return self._step(y, i_c, t0, t1, backward_euler, guess, cy)
             except NewtonFailure:
                 pass
-        return self._step(y, i_c, t0, t1, backward_euler)
+        return self._step(y, i_c, t0, t1, backward_euler, None, cy)
 
     def advance(self, y, i_c, t0, t1, backward_euler, depth=0, guess=None):
         if guess is not None:
             try:
-                return self._step(y, i_c, t0, t1, backward_euler, guess)
+                return self._step(y, i_c, t0, t1, backward_euler, guess)[:2]
             except NewtonFailure:
                 pass                        # the extrapolated start was bad: start from y
         try:
-            return self._step(y, i_c, t0, t1, backward_euler)
+            return self._step(y, i_c, t0, t1, backward_euler)[:2]
         except NewtonFailure as exc:
             if depth >= MAX_SPLITS:
                 raise ConvergenceError(f"transient step from {t0:.6g} s: {exc}", t1) from None
@@ -420,12 +477,18 @@ class _Stepper:
         y, i_c = self.advance(y, i_c, t0, mid, backward_euler, depth + 1)
         return self.advance(y, i_c, mid, t1, False, depth + 1)
 
-    def _step(self, y, i_c, t0, t1, backward_euler, guess=None):
+    def _step(self, y, i_c, t0, t1, backward_euler, guess=None, cy=None):
         # round h so equal steps share one cached matrix despite floating-point noise in t1 - t0
         h = float(f"{t1 - t0:.12e}")
         a, beta = (1.0 / h, 0.0) if backward_euler else (2.0 / h, 1.0)
-        c = self.system.c_matrix
-        q_prev = c @ y
-        rhs = self.system.source_vector(t1) + a * q_prev + beta * i_c
+        q_prev = self.c @ y if cy is None else cy
+        rhs = self.system.source_vector(t1)
+        rhs += a * q_prev
+        if beta:
+            rhs += i_c
         y_new = self.solver.solve(y if guess is None else guess, rhs, "tran", a)
-        return y_new, a * (c @ y_new - q_prev) - beta * i_c
+        cy_new = self.c @ y_new
+        i_new = a * (cy_new - q_prev)
+        if beta:
+            i_new -= i_c
+        return y_new, i_new, cy_new

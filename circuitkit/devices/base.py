@@ -129,6 +129,24 @@ class ParamSet(Mapping[str, object]):
 
     def __init__(self, values: Mapping[str, object]):
         self._values = dict(values)
+        self._derived: dict = {}         # values derived once from this set (see :meth:`derived`)
+
+    def derived(self, key, make):
+        """``make(self)``, computed once per set and kept (the values are read-only): per-group
+        precomputation a twin needs at every evaluation (e.g. its parameters as floats)."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = make(self)
+            return value
+
+    def tiled(self, n: int, k: int) -> "ParamSet":
+        """This set for ``k`` copies of ``n`` devices side by side: per-device arrays of shape (n,)
+        repeated ``k`` times (shape (k n,)), scalars kept (cached per ``(n, k)``)."""
+        def make(p):
+            return ParamSet({name: (np.tile(np.broadcast_to(np.asarray(val, dtype=float), (n,)), k)
+                                    if np.ndim(val) else val) for name, val in p._values.items()})
+        return self.derived(("tiled", n, k), make)
 
     def __getattr__(self, name: str):
         try:
@@ -250,7 +268,11 @@ class DeviceModel:
     def state_derivative(cls, v: np.ndarray, x: np.ndarray, p: ParamSet) -> np.ndarray:
         """Full right-hand side both engines integrate: dxdt - GLEAK*(x - x0)."""
         f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
-        x0 = np.array([np.broadcast_to(p[s.init], np.shape(v)) for s in cls.states], dtype=float)
+        shape = np.shape(v)
+
+        def initial(q):
+            return np.array([np.broadcast_to(q[s.init], shape) for s in cls.states], dtype=float)
+        x0 = p.derived(("x0", cls.name, shape), initial) if isinstance(p, ParamSet) else initial(p)
         return f - GLEAK * (x - x0.reshape(f.shape))
 
     @classmethod
@@ -264,12 +286,13 @@ class DeviceModel:
         x = np.asarray(x, dtype=float).reshape(cls.n_states(), -1)
         f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
         out = np.full(v.shape, np.inf)
-        for k, s in enumerate(cls.states):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                up = 0.5 * np.maximum(s.upper - x[k], 1e-9) / f[k]
-                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9) / (-f[k])
-            h = np.where(f[k] > 0, up, np.where(f[k] < 0, down, np.inf))
-            out = np.minimum(out, h)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k, s in enumerate(cls.states):
+                fk = f[k]
+                up = 0.5 * np.maximum(s.upper - x[k], 1e-9) / fk
+                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9) / (-fk)
+                h = np.where(fk > 0, up, np.where(fk < 0, down, np.inf))
+                out = h if k == 0 and h.shape == out.shape else np.minimum(out, h)   # min(inf, h) is h
         return out
 
     @classmethod
@@ -283,7 +306,44 @@ class DeviceModel:
         analytic derivatives.
         """
         v = np.asarray(v, dtype=float)
-        x = np.asarray(x, dtype=float).reshape(cls.n_states(), -1)
+        ns = cls.n_states()
+        x = np.asarray(x, dtype=float).reshape(ns, -1)
+        if v.ndim != 1 or x.shape[1] != v.shape[0]:
+            return cls._linearize_calls(v, x, p)
+        # One call of ``current`` and one of ``state_derivative`` on the 3 + 2 ns perturbed copies of
+        # the devices side by side (the twins are elementwise over devices): the same differences as
+        # :meth:`_linearize_calls`, without 2 + 4 ns calls' fixed cost (which dominates small groups).
+        n = v.shape[0]
+        k = 3 + 2 * ns
+        hv = 1e-6 * np.maximum(np.abs(v), 1e-3)
+        vb = np.empty((k, n))
+        vb[:] = v
+        vb[1] += hv
+        vb[2] -= hv
+        xb = np.empty((ns, k, n))
+        xb[:] = x[:, None, :]
+        hx = 1e-6 * np.maximum(np.abs(x), 1e-3)
+        for j in range(ns):
+            xb[j, 3 + 2 * j] += hx[j]
+            xb[j, 4 + 2 * j] -= hx[j]
+        pk = p.tiled(n, k) if isinstance(p, ParamSet) else ParamSet(p).tiled(n, k)
+        cur = np.asarray(cls.current(vb.reshape(-1), xb.reshape(ns, -1), pk), dtype=float).reshape(k, n)
+        sd = np.asarray(cls.state_derivative(vb.reshape(-1), xb.reshape(ns, -1), pk), dtype=float).reshape(ns, k, n)
+        i, f = cur[0], sd[:, 0]
+        two_hv = 2 * hv
+        di_dv = (cur[1] - cur[2]) / two_hv
+        df_dv = (sd[:, 1] - sd[:, 2]) / two_hv
+        di_dx = np.empty((ns, n))
+        df_dx = np.empty((ns, ns, n))
+        for j in range(ns):
+            two_hx = 2 * hx[j]
+            di_dx[j] = (cur[3 + 2 * j] - cur[4 + 2 * j]) / two_hx
+            df_dx[:, j] = (sd[:, 3 + 2 * j] - sd[:, 4 + 2 * j]) / two_hx
+        return i, di_dv, di_dx, f, df_dv, df_dx
+
+    @classmethod
+    def _linearize_calls(cls, v: np.ndarray, x: np.ndarray, p: ParamSet):
+        """:meth:`linearize` by separate calls per perturbation (any shape of ``v``)."""
         i = cls.current(v, x, p)
         f = cls.state_derivative(v, x, p)
         hv = 1e-6 * np.maximum(np.abs(v), 1e-3)

@@ -66,8 +66,8 @@ class Vteam(DeviceModel):
     @staticmethod
     def resistance(x: np.ndarray, p: ParamSet) -> np.ndarray:
         """Device resistance at state ``x`` (one state row)."""
-        iv = np.asarray(p.iv)
-        if iv.ndim == 0:                        # one I-V law for the whole group: evaluate only that one
+        iv = p["iv"]
+        if type(iv) is float or np.ndim(iv) == 0:   # one I-V law for the whole group: evaluate only that one
             if iv > 0.5:
                 return p.ron * np.exp(np.log(p.roff / p.ron) * x)
             return p.ron + (p.roff - p.ron) * x
@@ -86,24 +86,42 @@ class Vteam(DeviceModel):
         # the expensive part). Same equations as ``vteam.va``.
         v = np.asarray(v, dtype=float)
         x = np.asarray(x, dtype=float)[0]
-        v, x = np.broadcast_arrays(v, x)
+        if v.shape != x.shape:
+            v, x = np.broadcast_arrays(v, x)
+        scalar = p.derived("vteam-rates", _scalar_rates) if isinstance(p, ParamSet) else _scalar_rates(p)
+        off = (v > p["voff"]).ravel().nonzero()[0]
+        if off.size == v.size and v.ndim == 1:      # every device beyond voff, so none below von (< 0 < voff)
+            return _off_rate(v, x, scalar if scalar is not None else _subset(p, off))[None, :]
         out = np.zeros(v.shape)
-        off = np.flatnonzero(v > p.voff)
         if off.size:
-            q = _subset(p, off)
-            xs = x[off]
-            out[off] = q["koff"] * _power(ramp(v[off] - q["voff"], q["vblend"]) / q["voff"], q["alphaoff"]) \
-                * np.exp(-np.exp(np.minimum((xs - q["aoff"]) / q["wc"], 700.0))) * taper(1 - xs, q["xedge"])
-        on = np.flatnonzero(v < p.von)
+            out[off] = _off_rate(v[off], x[off], scalar if scalar is not None else _subset(p, off))
+        on = (v < p["von"]).ravel().nonzero()[0]
         if on.size:
-            q = _subset(p, on)
-            xs = x[on]
-            out[on] = q["kon"] * _power(ramp(q["von"] - v[on], q["vblend"]) / -q["von"], q["alphaon"]) \
-                * np.exp(-np.exp(np.minimum(-(xs - q["aon"]) / q["wc"], 700.0))) * taper(xs, q["xedge"])
+            out[on] = _on_rate(v[on], x[on], scalar if scalar is not None else _subset(p, on))
         return out[None, :]
 
 
+def _off_rate(v, x, q):
+    """The OFF-switching rate of devices beyond ``voff`` (parameters ``q`` of those devices)."""
+    return q["koff"] * _power(ramp(v - q["voff"], q["vblend"]) / q["voff"], q["alphaoff"]) \
+        * np.exp(-np.exp(np.minimum((x - q["aoff"]) / q["wc"], 700.0))) * taper(1 - x, q["xedge"])
+
+
+def _on_rate(v, x, q):
+    """The ON-switching rate of devices below ``von``."""
+    return q["kon"] * _power(ramp(q["von"] - v, q["vblend"]) / -q["von"], q["alphaon"]) \
+        * np.exp(-np.exp(np.minimum(-(x - q["aon"]) / q["wc"], 700.0))) * taper(x, q["xedge"])
+
+
 _RATE_PARAMS = ("koff", "kon", "voff", "von", "alphaoff", "alphaon", "aoff", "aon", "wc", "vblend", "xedge")
+
+
+def _scalar_rates(p) -> dict | None:
+    """The rate-law parameters as floats when all are scalars (the usual group), else None
+    (kept per parameter set by ``ParamSet.derived``: no per-call dictionary building)."""
+    if any(np.ndim(p[name]) for name in _RATE_PARAMS):
+        return None
+    return {name: float(p[name]) for name in _RATE_PARAMS}
 
 
 def _subset(p: ParamSet, k: np.ndarray) -> dict:
@@ -113,7 +131,7 @@ def _subset(p: ParamSet, k: np.ndarray) -> dict:
 
 def _power(base, exponent):
     """``base ** exponent``, with the common integer exponents 1, 2, 3 as products (``pow`` is slow)."""
-    if np.ndim(exponent) == 0:
+    if type(exponent) is float or np.ndim(exponent) == 0:
         if exponent == 1.0:
             return base
         if exponent == 2.0:
