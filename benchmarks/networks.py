@@ -106,7 +106,7 @@ def _tile512_child(size: int, vectors: int, model: str) -> dict:
     out = reader.read(u)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     return {"size": size, "model": model, "vectors": vectors, "setup_s": setup, "wall_s": wall, "cpu_s": cpu,
-            "reads_per_s_wall": vectors / wall, "reads_per_s_cpu": vectors / cpu, "chord_iterations": out.iterations,
+            "reads_per_s_wall": vectors / wall, "reads_per_s_cpu": vectors / cpu, "newton_iterations": out.iterations,
             "solver": reader.solver, "method": out.method,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss0 / 1024}
 
@@ -120,7 +120,7 @@ def bench_tile512(size: int = 512, vectors: int = 32, model: str = "stanford_pku
         raise RuntimeError(p.stderr[-2000:])
     out = json.loads(p.stdout.strip().splitlines()[-1])
     print(f"tile {size}x{size} {model}: {vectors} reads in {out['wall_s']:.1f} s wall / {out['cpu_s']:.1f} s CPU "
-          f"({out['reads_per_s_cpu']:.2f} reads/s CPU, {out['chord_iterations']} chord iterations, {out['solver']}); "
+          f"({out['reads_per_s_cpu']:.2f} reads/s CPU, {out['newton_iterations']} Newton iterations, {out['solver']}); "
           f"peak RSS {out['peak_rss_mb']:.0f} MB")
     return out
 

@@ -13,6 +13,7 @@ import pytest
 from circuitkit.behavioural import simulate
 from circuitkit.behavioural.batch import CrossbarReader, read_crossbar
 from circuitkit.behavioural.reads import LinearReads
+from circuitkit.circuit.model import Devices
 from circuitkit.workflow import load
 
 N = 32
@@ -241,3 +242,42 @@ def test_align_keeps_chains_monotone_or_the_original_order():
     C = sp.csr_matrix((np.ones(5), ([0, 5, 1, 2, 3], [0, 1, 2, 3, 4])), shape=(6, 5))
     sigma, pred, succ, e2 = _align(C, e, 5)
     assert list(sigma) == [0, 1, 2, 3, 4] and list(pred) == [-1, 0, 1, -1, 3]
+
+
+def test_reads_without_free_nodes_are_the_cells_own_currents(tmp_path):
+    """No wires and ideal drivers: every node is fixed by a source, so a column current is the sum of its
+    cells' currents at the row voltages (closed form); the nonlinear path has nothing to solve and says so,
+    and the node voltages it returns are the row voltages."""
+    n = 6
+    vectors = _vectors(3, n=n)
+    text = f"""title "no free nodes"
+crossbar xb {{
+    rows = {n}
+    cols = {n}
+    cell = 1R
+    device = stanford_pku()
+    state = uniform(0.0, 1.0, seed = 7)
+}}
+sense cols {{ tia = ideal(rf = 1k) }}
+stimulus {{
+    read = [{", ".join(f"{v:.17g}" for v in vectors[0])}]
+}}
+analysis op()
+record column_currents
+"""
+    path = tmp_path / "nofree.xbar"
+    path.write_text(text)
+    circuit = load(path)[1]
+    res = CrossbarReader(circuit).read(vectors, voltages=True)
+    assert res.method == "newton" and res.solver.startswith("none")
+    g = circuit.groups_of(Devices)[0]
+    p = g.resolved()
+    x = np.vstack([np.broadcast_to(np.asarray(p[s.init], float), (g.n,)) for s in g.model.states])
+    lay = circuit.crossbar
+    for k, v in enumerate(vectors):
+        vcell = res.voltages[g.p, k] - res.voltages[g.n_, k]
+        i = g.model.current(vcell, x, p).reshape(n, n)           # cells in row-major order
+        assert np.allclose(np.abs(res.currents[k]), np.abs(i.sum(axis=0)), rtol=1e-12)
+        assert np.allclose(np.sort(np.unique(np.round(vcell, 15))), np.sort(np.unique(np.round(v, 15))))
+    assert _rel(res.currents[0], _engine(circuit, n)) < 1e-9
+    assert lay.rows == n

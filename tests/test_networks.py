@@ -146,6 +146,25 @@ def test_tile_energy_matches_the_energy_module(tmp_path, digits):
     assert mine["wire"][0] * t == pytest.approx(parts["wires"], rel=1e-6)
 
 
+def test_nonlinear_tile_reads_go_through_the_engines_batched_reads(tmp_path, digits):
+    """Nonlinear tiles are read by behavioural.batch (the one entry point for reads); the module's own
+    chord Newton, an independent solve, gives the same node voltages and currents."""
+    net = load_network(_write(tmp_path, digits), {"device.model": "stanford_pku", "device.params": "{}",
+                                                  "periphery.wires.r_row": "2", "periphery.wires.r_col": "2"})
+    tile = T.make_tiles(net, 0)[0]
+    reader = T.TileReader(T.build_tile(net, tile, tile.states), net.vread)
+    assert not reader.linear
+    u = np.random.default_rng(3).uniform(0, 0.2, (5, tile.shape[0]))
+    out = reader.read(u)
+    assert reader.solver.startswith("behavioural.batch")
+    V, _ = reader.solve(u)
+    W, _ = reader.chord_solve(u)
+    assert np.max(np.abs(V - W)) <= 1e-8 * np.max(np.abs(W))
+    from circuitkit.behavioural import read_crossbar
+    ref = read_crossbar(reader.circuit, u, force="newton").currents
+    assert np.allclose(out.currents, ref, rtol=1e-9, atol=1e-15)
+
+
 def test_read_noise_is_seeded(tmp_path, digits):
     x, y = digits
     path = _write(tmp_path, digits)
@@ -178,7 +197,7 @@ def test_verify_tile_against_ngspice(tmp_path, digits, model):
     assert len(res.verify) == 1 and res.verify[0].vectors == 1
     assert res.verify[0].rel_error <= 1e-6 and res.verify_ok
     if model == "stanford_pku":      # the nonlinear path really ran
-        assert "chord" in res.layers[0].read_method
+        assert "Newton" in res.layers[0].read_method
 
 
 def test_errors_name_file_line_and_key(tmp_path, digits):

@@ -108,6 +108,7 @@ class ReadResult:
     converged: bool = True
     solver: str = ""                  # nonlinear path: "lines" (per-vector Jacobians, batched line solver) or "chord"
     inner_iterations: int = 0         # nonlinear path, "lines": conjugate-gradient iterations summed over Newton steps
+    voltages: np.ndarray | None = None  # (n_nodes, k) node voltages by node id (0: ground), when asked for
 
     def summary(self) -> str:
         lin = ", ".join(f"{k}: {v:.2e}" for k, v in self.linearity.items())
@@ -268,9 +269,11 @@ class CrossbarReader:
         return out
 
     # -- the batch -----------------------------------------------------------------------
-    def read(self, vectors, *, force: str | None = None) -> ReadResult:
+    def read(self, vectors, *, force: str | None = None, voltages: bool = False) -> ReadResult:
         """Column currents of read vectors (k, rows); ``force``: "newton" or "transfer" (the latter only
-        if the cells are linear, else ValueError)."""
+        if the cells are linear, else ValueError). ``voltages``: also return every node's voltage
+        (``ReadResult.voltages``, node-major; the nodal solve, so the transfer shortcut is not taken;
+        state terminals read 0)."""
         lr = self.lr
         v = lr._vectors(vectors)
         vmax = self.vmax_of_vectors(v)
@@ -287,16 +290,17 @@ class CrossbarReader:
                 reason += f" (verdict of the check up to {bound:.3g} V, reused)"
         else:
             reason = f"cells deviate from their small-signal line by up to {max(lin.values()):.2e} (> {self.linear_rtol:g})"
-        if force == "transfer" and not linear:
-            raise ValueError(f"crossbar reads: the linear shortcut does not apply: {reason}")
-        if linear and force != "newton":
+        if force == "transfer" and (not linear or voltages):
+            raise ValueError(f"crossbar reads: the linear shortcut does not apply: "
+                             f"{'node voltages asked for' if voltages else reason}")
+        if linear and force != "newton" and not voltages:
             T, i0 = lr.transfer
             currents = v @ T.T
             currents += i0
             return ReadResult(currents, "transfer", True, vmax, lin, reason)
-        currents, its = self._newton(lr._source_values(v))
+        currents, its, nodes = self._newton(lr._source_values(v), voltages)
         return ReadResult(currents, "newton", linear, vmax, lin, reason, its, self.factorizations,
-                          solver=self.last_solver, inner_iterations=self.inner_iterations)
+                          solver=self.last_solver, inner_iterations=self.inner_iterations, voltages=nodes)
 
     # -- nonlinear solution --------------------------------------------------------------
     def _full(self, y: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -463,7 +467,7 @@ class CrossbarReader:
                     self.solver_reason = str(exc)
         return self._batch
 
-    def _newton(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+    def _newton(self, values: np.ndarray, voltages: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
         lr = self.lr
         k = values.shape[1]
         batch = self._line_batch()
@@ -471,14 +475,16 @@ class CrossbarReader:
         if batch is not None:
             from .batchlines import LANES
             per = min(per, LANES)
-        out, its = [], 0
+        out, its, nodes = [], 0, []
         self.inner_iterations = 0
         chunks = failed = 0
         for start in range(0, k, per):
             vals = values[:, start:start + per]
             y = None
             chunks += 1
-            if batch is not None:
+            if self.nf == 0:                                         # every node fixed (no wires): nothing to solve
+                y, n = np.zeros((0, vals.shape[1])), 0
+            elif batch is not None:
                 try:
                     y, n = self._solve_chunk_lines(vals)
                 except NotLineStructured as exc:            # CG did not converge: the chord path decides
@@ -488,15 +494,19 @@ class CrossbarReader:
                 y, n = self._solve_chunk(vals)
             its = max(its, n)
             vext = self._full(y, vals)
+            if voltages:
+                nodes.append(vext)
             corr, _ = self._deviation(vext, False)
             cur = lr._outputs_from(y, vals)                          # (k, n_out) linear part
             cur[:, self._out_elim] += (self._out_sign[:, None] * corr[self._out_node]).T
             out.append(lr._scatter(cur))
-        if batch is None or failed == chunks:
+        if self.nf == 0:
+            self.last_solver = "none: every node is fixed by a source"
+        elif batch is None or failed == chunks:
             self.last_solver = "chord"
         else:
             self.last_solver = "lines" if not failed else f"lines ({failed} of {chunks} batches by chord)"
-        return np.vstack(out), its
+        return np.vstack(out), its, (np.hstack(nodes) if voltages else None)
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         lr = self.lr

@@ -30,14 +30,15 @@ row-voltage vectors:
   voltages): the engine's batched reads,
   :meth:`circuitkit.behavioural.reads.LinearReads.read_many` (one
   factorisation, a transfer matrix), exact for this case;
-* nonlinear cells (e.g. ``stanford_pku``'s ``sinh`` I-V): a batched DC
-  solve of the same nodal equations, chord Newton -- one fixed matrix, the
-  wire/cell Laplacian with the cells linearised at half the read voltage
-  (solved by the engine's line solver, :class:`~circuitkit.behavioural.linesolve.LineSystem`,
-  for 1R tiles with wires: CG preconditioned by exact line solves, batched),
-  iterated on the *nonlinear* device currents for all vectors at once until
-  every update meets ``|dv| <= 1e-9 |v| + 1e-10 V``; no convergence in 200
-  iterations is a :class:`ConvergenceError`, never a silent answer.
+* nonlinear cells (e.g. ``stanford_pku``'s ``sinh`` I-V), and every read
+  that needs node voltages (energy): the engine's batched DC reads,
+  :class:`circuitkit.behavioural.batch.CrossbarReader` with ``voltages=True``
+  -- the one entry point for reads (per-vector Newton on the line solver for
+  1R tiles with wires, else the shared-Jacobian chord path), to the engine's
+  Newton tolerance; a read that does not converge is a
+  :class:`ConvergenceError`, never a silent answer. :meth:`TileReader.chord_solve`
+  keeps this module's own chord Newton (one fixed matrix, the cells
+  linearised at half the read voltage) as an independent second solve.
 
 The same solver gives the node voltages, so the dissipation of every
 resistive element of a read (cells, selectors, wires, driver outputs) is
@@ -241,6 +242,7 @@ class TileReader:
                                "(no access transistors or op-amp TIAs)")
         self.vread = vread
         self._linear_reads = None
+        self._reader = None
         self.linear = self._cells_linear()
         self._setup()
 
@@ -303,7 +305,13 @@ class TileReader:
         self.K = K
         self.lu = None
         self.lines = None
-        self.solver = "sparse LU"
+        self.solver = "behavioural.batch"
+        self._k_ready = False
+
+    def _prepare_k(self) -> None:
+        """Factor ``K`` (the cells linearised at half the read voltage) for :meth:`chord_solve`."""
+        self._k_ready = True
+        K, lay, nf = self.K, self.layout, self.free.size
         if lay.cell == "1R":
             # the engine's line solver (PCG preconditioned by exact line solves), batched over vectors
             seed = np.full(nf, -1, np.int64)
@@ -328,6 +336,8 @@ class TileReader:
 
     def _ksolve(self, rhs: np.ndarray) -> np.ndarray:
         """K^-1 rhs for rhs (nf, k)."""
+        if not self._k_ready:
+            self._prepare_k()
         if self.lines is not None:
             try:
                 # inexact inner solves: the chord iteration recomputes the exact residual every step,
@@ -364,7 +374,20 @@ class TileReader:
         return g.model.current(v.ravel(), xs, _repeat_params(p, g.n, k)).reshape(g.n, k)
 
     def solve(self, u: np.ndarray) -> tuple[np.ndarray, int]:
-        """Node voltages (n, k) of the DC reads of row-voltage vectors u (k, R) by chord Newton."""
+        """Node voltages (n, k) of the DC reads of row-voltage vectors u (k, R): the engine's batched
+        reads (:class:`~circuitkit.behavioural.batch.CrossbarReader`, the one entry point for reads:
+        per-vector Newton on the line solver for 1R tiles, else the shared-Jacobian chord path), with
+        their node voltages; a read that does not converge raises ``ConvergenceError``."""
+        if self._reader is None:
+            from ...behavioural.batch import CrossbarReader
+            self._reader = CrossbarReader(self.circuit)
+        res = self._reader.read(u, voltages=True)
+        self.solver = f"behavioural.batch ({res.solver or res.method})"
+        return res.voltages, res.iterations
+
+    def chord_solve(self, u: np.ndarray) -> tuple[np.ndarray, int]:
+        """Node voltages (n, k) by this module's own chord Newton (one fixed matrix, the cells
+        linearised at half the read voltage): an independent second solve, kept for tests."""
         y = np.zeros((self.free.size, u.shape[0]))
         history: list[float] = []
         for it in range(1, CHORD_MAXITER + 1):
@@ -412,7 +435,7 @@ class TileReader:
                 for r, v in pw.items():
                     power.setdefault(r, []).append(v)
         currents = np.vstack(out)
-        method = "chord Newton (nonlinear cells)" if not self.linear else "nodal solve"
+        method = "Newton (nonlinear cells)" if not self.linear else "nodal solve"
         if self.linear:
             # two independent paths: the engine's transfer matrix and this solve must agree
             lin = self.linear_reads.read_many(u)
