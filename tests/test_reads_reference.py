@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from circuitkit.behavioural.batch import CrossbarReader
@@ -122,11 +122,16 @@ def exact_reads(circuit, vectors: np.ndarray) -> np.ndarray:
     return out
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.integers(1, 10), cols=st.integers(1, 10),
        device=st.sampled_from(["vteam(iv = 0, ron = 10k, roff = 100k)", "stanford_pku()"]),
        r_row=st.sampled_from([0, 0.5, 3, 20]), r_col=st.sampled_from([0, 0.5, 3, 20]),
        r_out=st.sampled_from([0, 10]), seed=st.integers(0, 2**16), k=st.integers(1, 11))
+@example(rows=1, cols=1, device="vteam(iv = 0, ron = 10k, roff = 100k)", r_row=0, r_col=0, r_out=10, seed=0, k=1)
+@example(rows=1, cols=7, device="stanford_pku()", r_row=3, r_col=0, r_out=10, seed=1, k=3)
+@example(rows=9, cols=1, device="stanford_pku()", r_row=0, r_col=20, r_out=0, seed=2, k=9)
+@example(rows=1, cols=1, device="stanford_pku()", r_row=0.5, r_col=0.5, r_out=10, seed=3, k=1)
 def test_batched_reads_equal_an_independent_exact_solve(tmp_path, rows, cols, device, r_row, r_col, r_out, seed, k):
     vectors = np.round(np.random.default_rng(seed).uniform(-0.25, 0.25, (k, rows)), 6)
     path = tmp_path / "gen.xbar"

@@ -264,7 +264,10 @@ class LineSystem:
             e = np.zeros(max(nodes.size - 1, 0))
             e[np.minimum(a, b)] = iw[same]                 # edges are unique (canonical matrix)
             d = diag[nodes]
-            df, ef, info = lapack.dpttrf(d, e) if nodes.size else (d, e, 0)
+            if nodes.size > 1:
+                df, ef, info = lapack.dpttrf(d, e)
+            else:                                          # LAPACK refuses a 1x1 (or empty) block
+                df, ef, info = d.copy(), e.copy(), int(np.any(d <= 0))
             if info != 0:
                 raise NotLineStructured("a line block is not positive definite")
             tri.append((d, e, df, ef))
@@ -308,6 +311,8 @@ class LineSystem:
         """``T^-1 rhs`` for a factored tridiagonal ``t``; ``overwrite``: ``rhs`` is a scratch array."""
         if rhs.shape[0] == 0:
             return rhs.copy()
+        if rhs.shape[0] == 1:
+            return rhs / t[2][0]
         x, info = lapack.dpttrs(t[2], t[3], rhs, overwrite_b=overwrite)
         return x
 
