@@ -7,8 +7,8 @@ difference, iterated until the update is below 1e-13 V -- sharing no code with
 which the lockstep tests tie to the Verilog-A). Hypothesis draws the array (non-square, 1-10
 rows and columns), the wire and driver resistances (0 included: nodes fixed by their sources),
 the cells (linear ``vteam(iv = 0)``, nonlinear ``stanford_pku``) and the read vectors (both signs),
-so every path -- transfer matrix, per-vector Newton on the line solver, the chord path, no free
-nodes -- is held to the same exact answer.
+so every path -- transfer matrix, per-vector Newton on the line solver, no free nodes, and the
+operating point through ``simulate`` -- is held to the same exact answer.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from circuitkit.behavioural import simulate
 from circuitkit.behavioural.batch import CrossbarReader
 from circuitkit.circuit.model import Devices, Resistors, VoltageSources
 from circuitkit.workflow import load
@@ -144,3 +145,7 @@ def test_batched_reads_equal_an_independent_exact_solve(tmp_path, rows, cols, de
         res = reader.read(vectors, force=force)
         err = np.abs(res.currents - ref).max() / scale
         assert err < 1e-8, (force, res.summary(), err)
+    # the operating point through simulate (its line-solver fast path where it applies) agrees too
+    wf = simulate(circuit)
+    icol = np.array([float(wf[f"icol_{j}"]) for j in range(cols)])
+    assert np.abs(icol - ref[0]).max() <= 1e-8 * max(np.abs(ref[0]).max(), 1e-30), wf.meta.get("fast_path")
