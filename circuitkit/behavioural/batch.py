@@ -86,6 +86,10 @@ CHORD_ITERATIONS = 6
 #: refreshed shared Jacobians before the remaining vectors get their own (full Newton)
 MAX_SHARED = 3
 MAX_NEWTON = 50
+#: per-vector Newton: the largest node-voltage change of one iteration (a larger update is scaled down, its
+#: direction kept: steep selectors and diodes overshoot otherwise), and the iterations such steps may add
+NEWTON_VLIMIT = 0.1
+MAX_LIMITED = 500
 #: device evaluations per chunk (vectors x devices) -- bounds the memory of a batch
 CHUNK_ELEMENTS = 2_000_000
 #: relative accuracy of the linear solution that starts the per-vector Newton (any start converges)
@@ -520,8 +524,9 @@ class CrossbarReader:
             if active.size == 0:
                 break
             if shared == MAX_SHARED:
-                for j in active:                                     # their own Jacobian: full Newton
-                    y[:, j], n = self._newton_one(y[:, j], values[:, j], rhs[:, j])
+                start = self._linear_solve(rhs[:, active])           # not the chord's iterate: it may be far off
+                for col, j in enumerate(active):                     # their own Jacobian: full Newton
+                    y[:, j], n = self._newton_one(start[:, col], values[:, j], rhs[:, j])
                     iterations = max(iterations, n)
                 active = active[:0]
                 break
@@ -541,9 +546,10 @@ class CrossbarReader:
                 if prev is None:
                     done = norm == 0.0
                 else:
-                    rho = np.where(prev > 0, norm / np.where(prev > 0, prev, 1.0), 0.0)
-                    done = (norm == 0.0) | ((norm <= 1.0) & (rho < 1.0)
-                                            & (norm * rho / np.maximum(1.0 - rho, 1e-300) <= 1.0))
+                    with np.errstate(over="ignore", invalid="ignore"):      # diverging vectors: not done
+                        rho = np.where(prev > 0, norm / np.where(prev > 0, prev, 1.0), 0.0)
+                        done = (norm == 0.0) | ((norm <= 1.0) & (rho < 1.0)
+                                                & (norm * rho / np.maximum(1.0 - rho, 1e-300) <= 1.0))
                 prev = norm[~done]
                 active = active[~done]
                 if active.size == 0:
@@ -639,19 +645,30 @@ class CrossbarReader:
         return self._lines_order
 
     def _newton_one(self, y, values, rhs) -> tuple[np.ndarray, int]:
+        """Full Newton for one vector from ``y``; a node update larger than ``NEWTON_VLIMIT`` is clipped to it
+        (as SPICE limits junction voltages), and only an unclipped update can meet the convergence criterion."""
         y, values, rhs = y[:, None], values[:, None], rhs[:, None]
-        for it in range(1, MAX_NEWTON + 1):
+        voltage = self.lr.free < self.lr.n_v                       # free unknowns that are node voltages
+        full = limited = 0
+        while full < MAX_NEWTON and limited < MAX_LIMITED:
             F, _, dj = self._residual(y, values, rhs, derivatives=True)
             solve = self._factor(self._jacobian_data(dj, 0))
             dy = -solve(F).reshape(self.nf, 1)
             if not np.all(np.isfinite(dy)):
                 raise ConvergenceError("crossbar reads: Newton update not finite")
+            if float(np.abs(dy[voltage, 0]).max(initial=0.0)) > NEWTON_VLIMIT:
+                dy[voltage] = np.clip(dy[voltage], -NEWTON_VLIMIT, NEWTON_VLIMIT)   # per node, as SPICE limits
+                limited += 1
+                y = y + dy
+                continue
+            full += 1
             y_new = y + dy
             norm = self._norm(dy, y_new, y)[0]
             y = y_new
             if norm <= 1.0:
-                return y[:, 0], it
-        raise ConvergenceError(f"crossbar reads: a read vector did not converge in {MAX_NEWTON} Newton iterations")
+                return y[:, 0], full + limited
+        raise ConvergenceError(f"crossbar reads: a read vector did not converge in {full + limited} Newton "
+                               f"iterations ({limited} of them limited to {NEWTON_VLIMIT} V)")
 
 
 def _evaluate(model, v: np.ndarray, x: np.ndarray, params, derivatives: bool):
