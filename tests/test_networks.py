@@ -147,8 +147,9 @@ def test_tile_energy_matches_the_energy_module(tmp_path, digits):
 
 
 def test_nonlinear_tile_reads_go_through_the_engines_batched_reads(tmp_path, digits):
-    """Nonlinear tiles are read by behavioural.batch (the one entry point for reads); the module's own
-    chord Newton, an independent solve, gives the same node voltages and currents."""
+    """Nonlinear tiles are read by behavioural.batch (the one entry point for reads); an independent exact
+    nodal solve (tests/test_reads_reference.py) gives the same node voltages and currents."""
+    from test_reads_reference import exact_reads
     net = load_network(_write(tmp_path, digits), {"device.model": "stanford_pku", "device.params": "{}",
                                                   "periphery.wires.r_row": "2", "periphery.wires.r_col": "2"})
     tile = T.make_tiles(net, 0)[0]
@@ -158,8 +159,9 @@ def test_nonlinear_tile_reads_go_through_the_engines_batched_reads(tmp_path, dig
     out = reader.read(u)
     assert reader.solver.startswith("behavioural.batch")
     V, _ = reader.solve(u)
-    W, _ = reader.chord_solve(u)
+    exact, W = exact_reads(reader.circuit, u, voltages=True)
     assert np.max(np.abs(V - W)) <= 1e-8 * np.max(np.abs(W))
+    assert np.allclose(out.currents, exact, rtol=1e-9, atol=1e-15)
     from circuitkit.behavioural import read_crossbar
     ref = read_crossbar(reader.circuit, u, force="newton").currents
     assert np.allclose(out.currents, ref, rtol=1e-9, atol=1e-15)

@@ -43,8 +43,9 @@ record column_currents
 """
 
 
-def exact_reads(circuit, vectors: np.ndarray) -> np.ndarray:
-    """Column currents (k, cols) of row-voltage vectors (k, rows): dense Newton on KCL (see the module doc)."""
+def exact_reads(circuit, vectors: np.ndarray, voltages: bool = False):
+    """Column currents (k, cols) of row-voltage vectors (k, rows): dense Newton on KCL (see the module doc);
+    with ``voltages`` also every node's voltage (n_nodes, k), state terminals 0."""
     lay = circuit.crossbar
     n = circuit.n_nodes
     value = np.full(n, np.nan)                 # fixed node voltages (per vector below); ground 0
@@ -66,6 +67,7 @@ def exact_reads(circuit, vectors: np.ndarray) -> np.ndarray:
         devices.append((g, p, x))
     resistors = [(g, 1.0 / np.broadcast_to(np.asarray(g.r, float), g.a.shape)) for g in circuit.groups_of(Resistors)]
     out = np.zeros((len(vectors), lay.cols))
+    nodes = np.zeros((n, len(vectors)))
     for k, vec in enumerate(vectors):
         fixed = dict(fixed_const)
         for node, r in zip(rows_src.p, lay.driven_rows):
@@ -120,7 +122,10 @@ def exact_reads(circuit, vectors: np.ndarray) -> np.ndarray:
         f, _ = kcl(V)
         sense = circuit.group(lay.current_source)
         out[k, lay.sensed] = -f[sense.p]           # into the column source: the icol_j sign
-    return out
+        for g, *_ in devices:
+            V[g.states.ravel()] = 0.0
+        nodes[:, k] = V
+    return (out, nodes) if voltages else out
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,

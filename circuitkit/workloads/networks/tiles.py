@@ -36,9 +36,7 @@ row-voltage vectors:
   -- the one entry point for reads (per-vector Newton on the line solver for
   1R tiles with wires, else the shared-Jacobian chord path), to the engine's
   Newton tolerance; a read that does not converge is a
-  :class:`ConvergenceError`, never a silent answer. :meth:`TileReader.chord_solve`
-  keeps this module's own chord Newton (one fixed matrix, the cells
-  linearised at half the read voltage) as an independent second solve.
+  :class:`ConvergenceError`, never a silent answer.
 
 The same solver gives the node voltages, so the dissipation of every
 resistive element of a read (cells, selectors, wires, driver outputs) is
@@ -53,7 +51,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from ...circuit.build import build_circuit
 from ...circuit.layout import Role
@@ -62,15 +59,9 @@ from ...circuit.states import conductance_to_state, weights_to_conductance
 from ...design import Analysis, Crossbar, Design, Driver, ReadPhase, Sense, StateInit, Wires
 from ...devices.base import ParamSet
 from ...devices.registry import get_model
-from ...behavioural.linesolve import LineSystem, NotLineStructured
 from ...errors import CircuitkitError, ConvergenceError, DescriptionError, Location
 from .spec import Network, NetworkError
 
-CHORD_RTOL = 1e-9
-CHORD_VNTOL = 1e-10
-CHORD_MAXITER = 200
-#: relative accuracy of each chord update (line-preconditioned CG)
-INNER_RTOL = 1e-6
 #: unknowns x vectors solved at once (memory bound of the batched solve)
 CHUNK = 4_000_000
 
@@ -246,14 +237,13 @@ class TileReader:
         self.linear = self._cells_linear()
         self._setup()
 
-    # -- the nodal system --------------------------------------------------------------------
+    # -- what the energy needs: the elements' conductances and incidence ---------------------
     def _setup(self) -> None:
         c, lay = self.circuit, self.layout
         n = c.n_nodes                           # node ids 0..n-1 (0 ground)
         fixed = np.zeros(n, bool)
         fixed[0] = True
         self.row_nodes = []                     # (node ids, row indices) per driven end
-        self.const_nodes, self.const_values = [], []
         for g in c.groups_of(VoltageSources):
             if np.any(g.n_ != 0):
                 raise NetworkError(f"tile reads: source group '{g.name}' is not grounded")
@@ -262,25 +252,16 @@ class TileReader:
             fixed[g.p] = True
             if g.name in lay.row_sources:
                 self.row_nodes.append((g.p, lay.driven_rows))
-            else:
-                self.const_nodes.append(g.p)
-                self.const_values.append(np.array([float(w(0.0)) for w in g.waveforms]))
         for g in c.groups_of(Devices):
             fixed[g.states.ravel()] = True      # state terminals: not part of the DC read
-        self.free = np.flatnonzero(~fixed)
-        self.pos = np.full(n, -1)
-        self.pos[self.free] = np.arange(self.free.size)
-        self.n_nodes = n
+        self.n_free = int(np.count_nonzero(~fixed))
         self.resistors = [(g, 1.0 / np.broadcast_to(g.r, g.a.shape)) for g in c.groups_of(Resistors)]
         self.devices = []
         for g in c.groups_of(Devices):
             p = g.resolved()
             x = np.vstack([np.broadcast_to(np.asarray(p[s.init], float), (g.n,)) for s in g.model.states]) \
                 if g.model.states else np.empty((0, g.n))
-            v0 = np.full(g.n, 0.5 * self.vread)
-            h = 1e-4 * max(self.vread, 1e-3)
-            gd = (g.model.current(v0 + h, x, p) - g.model.current(v0 - h, x, p)) / (2 * h)
-            self.devices.append((g, p, x, np.maximum(gd, 1e-15)))
+            self.devices.append((g, p, x))
         ra = np.concatenate([g.a for g, _ in self.resistors]) if self.resistors else np.empty(0, np.int64)
         rb = np.concatenate([g.b for g, _ in self.resistors]) if self.resistors else np.empty(0, np.int64)
         rg = np.concatenate([c for _, c in self.resistors]) if self.resistors else np.empty(0)
@@ -289,80 +270,12 @@ class TileReader:
         self.incidence = [sp.csr_matrix((np.concatenate([np.ones(g.n), -np.ones(g.n)]),
                                          (np.concatenate([g.p, g.n_]), np.concatenate([np.arange(g.n)] * 2))),
                                         shape=(n, g.n)) for g, *_ in self.devices]
-        a, b, gg = [], [], []
-        for g, cond in self.resistors:
-            a.append(g.a), b.append(g.b), gg.append(cond)
-        for g, p, x, gd in self.devices:
-            a.append(g.p), b.append(g.n_), gg.append(gd)
-        a, b, gg = np.concatenate(a), np.concatenate(b), np.concatenate(gg)
-        pa, pb = self.pos[a], self.pos[b]
-        rows = np.concatenate([pa, pb, pa, pb])
-        cols = np.concatenate([pa, pb, pb, pa])
-        vals = np.concatenate([gg, gg, -gg, -gg])
-        keep = (rows >= 0) & (cols >= 0)
-        nf = self.free.size
-        K = sp.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(nf, nf))
-        self.K = K
-        self.lu = None
-        self.lines = None
         self.solver = "behavioural.batch"
-        self._k_ready = False
-
-    def _prepare_k(self) -> None:
-        """Factor ``K`` (the cells linearised at half the read voltage) for :meth:`chord_solve`."""
-        self._k_ready = True
-        K, lay, nf = self.K, self.layout, self.free.size
-        if lay.cell == "1R":
-            # the engine's line solver (PCG preconditioned by exact line solves), batched over vectors
-            seed = np.full(nf, -1, np.int64)
-            for nodes, family in ((lay.wl, 0), (lay.bl, 1)):
-                q = self.pos[np.asarray(nodes).ravel()]
-                seed[q[q >= 0]] = family
-            try:
-                self.lines = LineSystem.build(K, seed, symmetric=True)
-                self.solver = "line-preconditioned CG"
-            except NotLineStructured:
-                self.lines = None
-        if self.lines is None:
-            self._factor()
-
-    def _factor(self) -> None:
-        try:
-            self.lu = spla.splu(self.K, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                                options=dict(SymmetricMode=True))
-        except RuntimeError as exc:
-            raise ConvergenceError(f"tile read: singular nodal system ({exc}); a node without a DC path") from None
-        self.solver = "sparse LU"
-
-    def _ksolve(self, rhs: np.ndarray) -> np.ndarray:
-        """K^-1 rhs for rhs (nf, k)."""
-        if not self._k_ready:
-            self._prepare_k()
-        if self.lines is not None:
-            try:
-                # inexact inner solves: the chord iteration recomputes the exact residual every step,
-                # so an update accurate to INNER_RTOL only costs iterations, never accuracy
-                return self.lines.solve(rhs, rtol=INNER_RTOL)
-            except NotLineStructured:
-                self.lines = None
-                self._factor()
-        return self.lu.solve(np.asfortranarray(rhs))
-
-    # node-major layout throughout: V (n, k), one column per read vector, as the line solver takes it
-    def _node_voltages(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(n, k) node voltages from free unknowns y (nf, k) and row voltages u (k, R)."""
-        V = np.zeros((self.n_nodes, u.shape[0]))
-        for nodes, vals in zip(self.const_nodes, self.const_values):
-            V[nodes] = vals[:, None]
-        for nodes, rows in self.row_nodes:
-            V[nodes] = u[:, rows].T
-        V[self.free] = y
-        return V
 
     def _injection(self, V: np.ndarray) -> np.ndarray:
         """(n, k) current flowing *out of* each node through the resistive elements."""
         out = self.Lr @ V
-        for (g, p, x, gd), D in zip(self.devices, self.incidence):
+        for (g, p, x), D in zip(self.devices, self.incidence):
             out += D @ self._device_current(g, V[g.p] - V[g.n_], x, p)
         return out
 
@@ -385,25 +298,6 @@ class TileReader:
         self.solver = f"behavioural.batch ({res.solver or res.method})"
         return res.voltages, res.iterations
 
-    def chord_solve(self, u: np.ndarray) -> tuple[np.ndarray, int]:
-        """Node voltages (n, k) by this module's own chord Newton (one fixed matrix, the cells
-        linearised at half the read voltage): an independent second solve, kept for tests."""
-        y = np.zeros((self.free.size, u.shape[0]))
-        history: list[float] = []
-        for it in range(1, CHORD_MAXITER + 1):
-            V = self._node_voltages(u, y)
-            F = self._injection(V)[self.free]             # KCL residual at the free nodes
-            dy = -self._ksolve(F)
-            y += dy
-            if np.all(np.abs(dy) <= CHORD_RTOL * np.abs(y) + CHORD_VNTOL):
-                return self._node_voltages(u, y), it
-            history.append(float(np.abs(dy).max()))
-            if it > 10 and history[-1] > 0.9 * history[-6]:      # not contracting: stop early
-                break
-        raise ConvergenceError(f"tile read: chord Newton did not converge ({it} iterations, largest update "
-                               f"{np.abs(dy).max():.3g} V, not contracting); the cells are too nonlinear "
-                               "over the read for a fixed linearisation")
-
     def read(self, u: np.ndarray, energy: bool = False) -> ReadOut:
         """Column currents (k, C) (and with ``energy`` the dissipation per role) of read vectors u (k, R)."""
         u = np.atleast_2d(np.asarray(u, dtype=float))
@@ -413,7 +307,7 @@ class TileReader:
         out = []
         power: dict[str, list] = {}
         its = 0
-        step = max(1, CHUNK // max(self.free.size, 1))
+        step = max(1, CHUNK // max(self.n_free, 1))
         src = self.circuit.group(lay.current_source)
         for s in range(0, u.shape[0], step):
             uc = u[s:s + step]
@@ -451,7 +345,7 @@ class TileReader:
         for g, cond in self.resistors:
             d = V[g.a] - V[g.b]
             pw[g.role.value] = pw.get(g.role.value, 0.0) + np.sum(d * d * cond[:, None], axis=0)
-        for g, p, x, gd in self.devices:
+        for g, p, x in self.devices:
             v = V[g.p] - V[g.n_]
             pw[g.role.value] = pw.get(g.role.value, 0.0) + np.sum(self._device_current(g, v, x, p) * v, axis=0)
         return pw
