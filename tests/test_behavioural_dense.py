@@ -27,45 +27,9 @@ from circuitkit.behavioural.newton import NewtonFailure, Solver, _DenseLU
 from circuitkit.devices import REGISTRY
 from circuitkit.devices.base import DeviceModel
 from circuitkit.workflow import load
+from test_behavioural_transient_speed import MIXED, _crossbar, _load   # the same circuits, both paths
 
 REPO = Path(__file__).resolve().parents[1]
-
-MIXED = """title "mixed"
-source vin (in, 0) pulse(v1 = 0, v2 = 1.2, delay = 1n, rise = 1n, fall = 1n, width = 20n, period = 50n)
-resistor r1 (in, a) 100
-device m1 (a, b) vteam(x0 = 0.3)
-resistor r2 (b, 0) 50
-capacitor c1 (b, 0) 1p
-device m2 (a, 0) volatile(w0 = 0.2, m0 = 0.1)
-analysis tran(stop = 60n, step = 1n)
-record v(a), v(b), x(m1), w(m2), m(m2)
-"""
-
-
-def _crossbar(n: int) -> str:
-    return f"""title "{n}x{n} programming"
-crossbar xb {{
-    rows = {n}
-    cols = {n}
-    cell = 1R
-    device = vteam(iv = 0)
-    state = uniform(0.2, 0.8, seed = 3)
-}}
-wires {{ r_row = 1; r_col = 1 }}
-driver rows {{ r_out = 5; rise = 2n; fall = 2n }}
-driver cols {{ r_out = 5; rise = 2n; fall = 2n }}
-stimulus {{
-    program = pulses(row = 1, col = 2, amplitude = 1.6, width = 40n, count = 2, gap = 30n, scheme = v2)
-}}
-analysis tran(step = 1n)
-record supply_currents, states
-"""
-
-
-def _load(tmp_path, text: str, name: str = "t"):
-    path = tmp_path / f"{name}.xbar"
-    path.write_text(text)
-    return load(path, {})[1]
 
 
 def _circuits(tmp_path):
