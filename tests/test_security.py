@@ -337,11 +337,13 @@ def test_grammar_table_cache_is_private_or_unused(tmp_path, monkeypatch):
     import os
 
     from circuitkit.description import parser as P
+    monkeypatch.delenv("CIRCUITKIT_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = P._table_cache()
+    grammar = P.GRAMMAR.read_text()
+    path = P._table_cache(grammar)
     assert path and Path(path).parent == tmp_path / "circuitkit"
     os.chmod(tmp_path / "circuitkit", 0o777)                 # writable by others: not trusted
-    assert P._table_cache() is False
+    assert P._table_cache(grammar) is False
     os.chmod(tmp_path / "circuitkit", 0o700)
     Path(path).write_bytes(b"not a pickle")                  # a broken cache file
     P._parser.cache_clear()

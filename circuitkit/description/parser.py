@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import lark
 
 from .. import limits
+from ..cachedir import cache_root
 from ..errors import DescriptionError, Location
 from ..units import parse_si
 from . import safeio
@@ -81,17 +82,16 @@ class _BracketNewlines:
             yield tok
 
 
-def _table_cache() -> str | bool:
+def _table_cache(grammar: str) -> str | bool:
     """Where Lark keeps the built LALR tables between processes (building them is 0.1-0.2 s of every
-    command's start-up): a directory of this user's own (``$XDG_CACHE_HOME/circuitkit`` or
-    ``~/.cache/circuitkit``, mode 0700), never a shared temporary directory, because Lark loads the file
-    with pickle. Lark names the file by a hash of the grammar, its options and its own version, so a
-    changed grammar never reads stale tables. ``False`` (build every time) when no such directory is
+    command's start-up): circuitkit's cache directory (:func:`circuitkit.cachedir.cache_root`, created
+    with mode 0700) when it is this user's own, never a shared temporary directory, because Lark loads the file
+    with pickle. The file is named by a hash of the grammar, and Lark checks the hash of the grammar and
+    options it stored inside before using the tables, so a changed grammar never reads stale ones. ``False`` (build every time) when no such directory is
     available or it is not private to this user."""
     import os
     import stat
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "circuitkit"
+    path = cache_root()
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = path.stat()
@@ -99,20 +99,21 @@ def _table_cache() -> str | bool:
             return False
     except OSError:
         return False
-    digest = hashlib.sha256(GRAMMAR.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
     return str(path / f"xbar-grammar-{digest}.lark")
 
 
 @cache
 def _parser() -> lark.Lark:
     options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=True, postlex=_BracketNewlines())
-    cache_file = _table_cache()
+    grammar = GRAMMAR.read_text()
+    cache_file = _table_cache(grammar)
     if cache_file:
         try:
-            return lark.Lark(GRAMMAR.read_text(), cache=cache_file, **options)
+            return lark.Lark(grammar, cache=cache_file, **options)
         except Exception:                # an unreadable or foreign cache file: build without it
             pass
-    return lark.Lark(GRAMMAR.read_text(), **options)
+    return lark.Lark(grammar, **options)
 
 
 @dataclass

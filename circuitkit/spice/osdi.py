@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..cachedir import cache_root
 from ..errors import CompileError, Location, ToolchainError
 from .toolchain import find_openvaf
 
@@ -47,13 +48,7 @@ _WHERE = re.compile(r"^\s*-->\s*(.+?):(\d+):(\d+)\s*$")
 
 def cache_dir() -> Path:
     """Directory of the OSDI cache (created on first use; absolute, symlinks and ``..`` resolved)."""
-    root = os.environ.get("CIRCUITKIT_CACHE")
-    if root:
-        path = Path(root).expanduser() / "osdi"
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-        path = base / "circuitkit" / "osdi"
+    path = cache_root() / "osdi"
     try:
         path.mkdir(parents=True, exist_ok=True)
         path = path.resolve()
