@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import circuits
-from .suite import _children_cpu, _rel_rms, quit_after_write
+from .suite import _children_cpu, _rel_rms, agreement, quit_after_write
 
 REPO = Path(__file__).resolve().parents[1]
 SINE = REPO / "testbenches" / "vteam_sine.xbar"
@@ -56,21 +56,6 @@ def _best(circuit, engine: str, repeats: int):
         walls.append(w)
         cpus.append(c)
     return out, min(walls), min(cpus)
-
-
-def agreement(ref, beh) -> dict:
-    """Max relative RMS difference of supply currents (those above 1 % of the largest RMS) and of states."""
-    cur = [k for k in ref.signals if k.startswith("isup_")]
-    out = {"max_rel_rms_current": float("nan"), "max_rel_rms_state": float("nan")}
-    if cur:
-        rms = {k: float(np.sqrt(np.mean(np.asarray(ref[k]) ** 2))) for k in cur}
-        big = max(rms.values())
-        errs = [_rel_rms(ref.time, ref[k], beh.time, beh[k]) for k in cur if rms[k] > 0.01 * big]
-        out["max_rel_rms_current"] = max(errs) if errs else float("nan")
-    st = [k for k in ref.signals if k.startswith("x_")]
-    if st:
-        out["max_rel_rms_state"] = max(_rel_rms(ref.time, ref[k], beh.time, beh[k]) for k in st)
-    return out
 
 
 def bench_small(path: Path | str = SINE, repeats: int = 3) -> dict:
