@@ -45,6 +45,9 @@ MAX_ITERATIONS = 500
 #: batch is padded with copies of its last vector. Measured at 128x128 and 256x256: batches of 8 keep the
 #: working arrays (unknowns, 8) in the processor's caches, 2-5x faster per vector than batches of 100
 LANES = 8
+#: use the fused conjugate-gradient kernels when the coupling is one-to-one (``_one_to_one``); False: the
+#: general kernels (one pass per operation) everywhere -- the same iteration, for checks
+FUSED = True
 
 
 class LineBatch:
@@ -54,6 +57,10 @@ class LineBatch:
     ``g_d``); ``p``, ``n``: (m,) free positions of each cell's terminals (-1 or >= n: eliminated node).
     Raises :class:`NotLineStructured` if a cell does not join the two families through an entry of the
     coupling (then the per-vector matrices are not of the line kind).
+
+    The structure is read-only after construction: :meth:`factored` returns a batch's matrices as their
+    own object (:class:`BatchFactors`), so batches can be solved in parallel threads (the kernels release
+    the GIL). :meth:`factor` / :meth:`solve` / :meth:`solve_lines` keep one current batch for serial use.
     """
 
     def __init__(self, lines: LineSystem, p: np.ndarray, n: np.ndarray):
@@ -73,6 +80,7 @@ class LineBatch:
         p = np.where((p < 0) | (p >= self.n), self.n, p).astype(np.int64)
         n = np.where((n < 0) | (n >= self.n), self.n, n).astype(np.int64)
         self.A, self.B = lines.A, lines.B                       # (d, e, df, ef): base diagonals, wires
+        self.Ae = np.ascontiguousarray(lines.A[1], dtype=float)
         C = lines.C.tocsr()[:, sigma].tocsr()
         C.sum_duplicates()
         C.sort_indices()
@@ -100,34 +108,27 @@ class LineBatch:
         self.Ct = (T.indptr.astype(np.int64), T.indices.astype(np.int64), T.data.astype(np.int64))
         self.Cs = (C.indptr.astype(np.int64), C.indices.astype(np.int64), np.arange(C.nnz, dtype=np.int64))
         self.Ctt = self.Ct[:2] + (np.arange(C.nnz, dtype=np.int64),)   # on values stored in transposed order
+        self.one = _one_to_one(C)
+        self.fused = self.one is not None and FUSED
         self.perm = np.concatenate([self.elim, self.it])        # line order: position -> free unknown
         self.inv = np.empty_like(self.perm)
         self.inv[self.perm] = np.arange(self.n)
         self.last_iterations = 0
+        self._current = None
 
     # -- per-vector matrices -----------------------------------------------------------
+    def factored(self, dg: np.ndarray) -> "BatchFactors":
+        """The matrices of a batch: ``dg`` (m, k) change of each cell's conductance per vector."""
+        return BatchFactors(self, dg)
+
     def factor(self, dg: np.ndarray) -> None:
-        """Set the matrices of a batch: ``dg`` (m, k) change of each cell's conductance per vector."""
-        k = dg.shape[1]
-        if not 0 < k <= LANES:
-            raise ValueError(f"batched line solve: 1..{LANES} vectors per batch, got {k}")
-        self.k = k
-        dg = _pad(np.asarray(dg, dtype=float))
-        k = LANES
-        da = np.repeat(self.A[0][:, None], k, axis=1)
-        db = np.repeat(self.Bd[:, None], k, axis=1)
-        cd = np.repeat(self.C.data[:, None], k, axis=1)
-        _cells(dg, self.diag_e, self.diag_i, self.cell_entry, da, db, cd)
-        self.da, self.db, self.cd = da, db, cd
-        self.cdt = cd[self.Ct[2]]                               # the coupling's values in transposed order
-        self.fa = _factor(da, self.A[1])
-        self.fb = _factor_links(db, self.Be, self.pred)
+        """Set the current batch's matrices (:meth:`factored`) for :meth:`solve` and :meth:`solve_lines`."""
+        self._current = self.factored(dg)
+        self.k = self._current.k
 
     def solve(self, rhs: np.ndarray, rtol=1e-10, max_iterations: int | None = None) -> np.ndarray:
-        """Solutions (n, k) of the batch's matrices for right-hand sides (n, k) in free order; ``rtol``
-        scalar or (k,); at most ``max_iterations`` (default :data:`MAX_ITERATIONS`) CG iterations."""
-        if max_iterations is None:
-            max_iterations = MAX_ITERATIONS
+        """Solutions (n, k) of the current batch's matrices for right-hand sides (n, k) in free order;
+        ``rtol`` scalar or (k,); at most ``max_iterations`` (default :data:`MAX_ITERATIONS`) CG iterations."""
         k = self.k
         if rhs.shape[1] != k:
             raise ValueError(f"batched line solve: {k} right-hand sides expected, got {rhs.shape[1]}")
@@ -137,22 +138,50 @@ class LineBatch:
         return out[self.inv][:, :k]
 
     def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None) -> np.ndarray:
-        """:meth:`solve` in line order: rhs (n, LANES) C-contiguous with the unknowns ordered
-        ``perm`` (eliminated family along its chains, then the iterated one); ``rtol`` (LANES,).
-        A right-hand side of zeros gives zeros without iterating. Returns (n, LANES), line order."""
+        """:meth:`BatchFactors.solve_lines` of the current batch; sets ``last_iterations``."""
+        out, self.last_iterations = self._current.solve_lines(rhs, rtol, max_iterations)
+        return out
+
+
+class BatchFactors:
+    """One batch's matrices on a :class:`LineBatch` structure: per-vector diagonals and couplings and the
+    reciprocal pivots of every line's LDL^T (the multipliers ``L = e / D`` are formed on the fly from the
+    shared wires ``e``: one array fewer to store and stream)."""
+
+    def __init__(self, lb: LineBatch, dg: np.ndarray):
+        k = dg.shape[1]
+        if not 0 < k <= LANES:
+            raise ValueError(f"batched line solve: 1..{LANES} vectors per batch, got {k}")
+        self.lb, self.k = lb, k
+        dg = _pad(np.asarray(dg, dtype=float))
+        da = np.repeat(lb.A[0][:, None], LANES, axis=1)
+        db = np.repeat(lb.Bd[:, None], LANES, axis=1)
+        cd = np.repeat(lb.C.data[:, None], LANES, axis=1)
+        _cells(dg, lb.diag_e, lb.diag_i, lb.cell_entry, da, db, cd)
+        self.db, self.cd = db, cd
+        self.cdt = None if lb.fused else cd[lb.Ct[2]]           # the coupling's values in transposed order
+        self.rda = _factor(da, lb.Ae)
+        self.rdb = _factor_links(db, lb.Be, lb.pred)
+
+    def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None) -> tuple[np.ndarray, int]:
+        """Solutions in line order: rhs (n, LANES) C-contiguous with the unknowns ordered ``perm``
+        (eliminated family along its chains, then the iterated one); ``rtol`` (LANES,). A right-hand
+        side of zeros gives zeros without iterating. Returns ((n, LANES) line order, CG iterations)."""
+        lb = self.lb
         if max_iterations is None:
             max_iterations = MAX_ITERATIONS
-        ne = self.elim.size
-        out = np.empty((self.n, LANES))
+        ne = lb.elim.size
+        out = np.empty((lb.n, LANES))
         y = out[:ne]
         y[...] = rhs[:ne]
-        _tsolve(self.fa, y)                                      # A^-1 f_a
+        _tsolve_kernel(self.rda, lb.Ae, y)                      # A^-1 f_a
         g = rhs[ne:].copy()
-        _cmul(*self.Ctt, self.cdt, y, g, -1.0)                    # g = f_b - C^T A^-1 f_a
+        _cmul(*lb.Ct, self.cd, y, g, -1.0)                      # g = f_b - C^T A^-1 f_a
         xb = out[ne:]
         xb[...] = 0.0
         res = g
-        z = self._tsolve_b(g.copy())
+        z = g.copy()
+        _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, z)
         rz = _coldot(res, z)
         target = rtol * np.sqrt(np.maximum(rz, 0.0))
         p = z.copy()
@@ -160,35 +189,42 @@ class LineBatch:
         q = np.empty_like(g)
         its = 0
         active = np.sqrt(np.maximum(rz, 0.0)) > target
+        beta = np.zeros(LANES)
         while active.any():
             if its >= max_iterations:
                 raise NotLineStructured(f"batched line solve: conjugate gradients did not converge in {its} "
                                         "iterations")
-            pq = self._schur(p, t, q)
+            if lb.fused:                                        # p = z + beta p folded into the Schur product
+                col, ent = lb.one
+                _cg_forward(col, ent, self.cd, lb.Ae, self.rda, z, beta, p, t)
+                pq = _cg_backward(col, ent, self.cd, lb.Ae, self.rda, self.db, lb.Be, lb.pred, lb.succ, p, t, q)
+            else:
+                if its:
+                    _xpby(z, beta, p)                           # p = z + beta p
+                pq = self._schur(p, t, q)
             alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
-            _axpy2(alpha, p, q, xb, res, z)                       # xb += alpha p, res -= alpha q, z = res
-            self._tsolve_b(z)
-            rz_new = _coldot(res, z)
+            if lb.fused:                                        # xb += alpha p, res -= alpha q, z = B^-1 res
+                _cg_update(alpha, lb.Be, self.rdb, lb.pred, p, q, xb, res, z)
+                rz_new = _cg_precond_back(lb.Be, self.rdb, lb.succ, res, z)
+            else:
+                _axpy2(alpha, p, q, xb, res, z)                 # xb += alpha p, res -= alpha q, z = res
+                _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, z)
+                rz_new = _coldot(res, z)
             beta = np.where(active & (rz > 0), rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-            _xpby(z, beta, p)                                     # p = z + beta p
             rz = np.where(active, rz_new, rz)
             active = active & (np.sqrt(np.maximum(rz, 0.0)) > target)
             its += 1
-        self.last_iterations = its
-        _cset(*self.Cs, self.cd, xb, t)
-        _tsolve(self.fa, t)
+        _cset(*lb.Cs, self.cd, xb, t)
+        _tsolve_kernel(self.rda, lb.Ae, t)
         y -= t
-        return out
-
-    def _tsolve_b(self, x):
-        _tsolve_links(self.fb[0], self.fb[1], self.pred, self.succ, x)
-        return x
+        return out, its
 
     def _schur(self, p, t, q):
         """``q = S p = B p - C^T A^-1 C p`` (all vectors); returns ``p.q`` per vector."""
-        _cset(*self.Cs, self.cd, p, t)
-        _tsolve(self.fa, t)
-        return _bq(self.db, self.Be, self.pred, self.succ, *self.Ctt, self.cdt, t, p, q)
+        lb = self.lb
+        _cset(*lb.Cs, self.cd, p, t)
+        _tsolve_kernel(self.rda, lb.Ae, t)
+        return _bq(self.db, lb.Be, lb.pred, lb.succ, *lb.Ctt, self.cdt, t, p, q)
 
 
 def _pad(a: np.ndarray) -> np.ndarray:
@@ -201,7 +237,7 @@ def _pad(a: np.ndarray) -> np.ndarray:
 
 # -- kernels: arrays (n, LANES), inner loops over the vectors (compile-time width) ----------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cells(dg, diag_e, diag_i, entry, da, db, cd):
     m = dg.shape[0]
     for c in range(m):
@@ -220,47 +256,43 @@ def _cells(dg, diag_e, diag_i, entry, da, db, cd):
                 cd[e, j] -= dg[c, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _factor(d, e):
-    """LDL^T of tridiagonal matrices (diagonal d (n, LANES), shared off-diagonal e (n-1,)): (1/D, L)."""
+    """LDL^T of tridiagonal matrices (diagonal d (n, LANES), shared off-diagonal e (n-1,)): the reciprocal
+    pivots 1/D (n, LANES); the multipliers are L[i+1, i] = e[i] / D[i]."""
     n = d.shape[0]
     rd = np.empty((n, LANES))
-    lo = np.zeros((max(n - 1, 0), LANES))
     if n == 0:
-        return rd, lo
+        return rd
     for j in range(LANES):
         rd[0, j] = 1.0 / d[0, j]
     for i in range(1, n):
         ei = e[i - 1]
         for j in range(LANES):
-            li = ei * rd[i - 1, j]
-            lo[i - 1, j] = li
-            rd[i, j] = 1.0 / (d[i, j] - li * ei)
-    return rd, lo
+            rd[i, j] = 1.0 / (d[i, j] - ei * ei * rd[i - 1, j])
+    return rd
 
 
-@njit(cache=True)
-def _tsolve_kernel(rd, lo, x):
+@njit(cache=True, nogil=True)
+def _tsolve_kernel(rd, e, x):
+    """Solve in place with the pivots of :func:`_factor` (forward ``x[i] -= e[i-1]/D[i-1] x[i-1]``, then
+    ``x[i] = (x[i] - e[i] x[i+1]) / D[i]``)."""
     n = x.shape[0]
     if n == 0:
         return
     for i in range(1, n):
+        ei = e[i - 1]
         for j in range(LANES):
-            x[i, j] -= lo[i - 1, j] * x[i - 1, j]
+            x[i, j] -= ei * rd[i - 1, j] * x[i - 1, j]
     for j in range(LANES):
         x[n - 1, j] *= rd[n - 1, j]
     for i in range(n - 2, -1, -1):
+        ei = e[i]
         for j in range(LANES):
-            x[i, j] = x[i, j] * rd[i, j] - lo[i, j] * x[i + 1, j]
+            x[i, j] = rd[i, j] * (x[i, j] - ei * x[i + 1, j])
 
 
-def _tsolve(f, x):
-    """Solve in place with factors ``f`` = (1/D, L); returns ``x``."""
-    _tsolve_kernel(f[0], f[1], x)
-    return x
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cmul(indptr, indices, dix, data, x, out, sign):
     """``out += sign * M x`` for the coupling (or its transpose: ``dix`` maps to the entries of
     ``data`` (nnz, LANES), the per-vector values)."""
@@ -273,7 +305,7 @@ def _cmul(indptr, indices, dix, data, x, out, sign):
                 out[r, j] += sign * data[d, j] * x[c, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cset(indptr, indices, dix, data, x, out):
     """``out = M x`` (as :func:`_cmul`)."""
     nr = indptr.size - 1
@@ -287,7 +319,7 @@ def _cset(indptr, indices, dix, data, x, out):
                 out[r, j] += data[d, j] * x[c, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bq(d, e, pred, succ, indptr, indices, dix, data, t, p, q):
     """``q = B p - C^T t`` (B: per-vector diagonal d, wire e[i] to the chain predecessor pred[i], successor
     succ[i]; -1 none); returns ``p.q``."""
@@ -316,40 +348,40 @@ def _bq(d, e, pred, succ, indptr, indices, dix, data, t, p, q):
     return pq
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _factor_links(d, e, pred):
-    """LDL^T of chains given as predecessor links (every predecessor earlier in the order): (1/D, L)
-    with L[i, pred[i]] = lo[i]."""
+    """LDL^T of chains given as predecessor links (every predecessor earlier in the order): the reciprocal
+    pivots 1/D; the multipliers are L[i, pred[i]] = e[i] / D[pred[i]]."""
     n = d.shape[0]
     rd = np.empty((n, LANES))
-    lo = np.zeros((n, LANES))
     for i in range(n):
         a = pred[i]
         if a >= 0:
             ei = e[i]
             for j in range(LANES):
-                li = ei * rd[a, j]
-                lo[i, j] = li
-                rd[i, j] = 1.0 / (d[i, j] - li * ei)
+                rd[i, j] = 1.0 / (d[i, j] - ei * ei * rd[a, j])
         else:
             for j in range(LANES):
                 rd[i, j] = 1.0 / d[i, j]
-    return rd, lo
+    return rd
 
 
-@njit(cache=True)
-def _tsolve_links(rd, lo, pred, succ, x):
+@njit(cache=True, nogil=True)
+def _tsolve_links(rd, e, pred, succ, x):
+    """Solve in place with the pivots of :func:`_factor_links`."""
     n = x.shape[0]
     for i in range(n):
         a = pred[i]
         if a >= 0:
+            ei = e[i]
             for j in range(LANES):
-                x[i, j] -= lo[i, j] * x[a, j]
+                x[i, j] -= ei * rd[a, j] * x[a, j]
     for i in range(n - 1, -1, -1):
         b = succ[i]
         if b >= 0:
+            eb = e[b]
             for j in range(LANES):
-                x[i, j] = x[i, j] * rd[i, j] - lo[b, j] * x[b, j]
+                x[i, j] = rd[i, j] * (x[i, j] - eb * x[b, j])
         else:
             for j in range(LANES):
                 x[i, j] *= rd[i, j]
@@ -383,7 +415,7 @@ def _align(C, e, n_it: int):
     raise NotLineStructured("chain links are not consistent")
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coldot(a, b):
     n = a.shape[0]
     out = np.zeros(LANES)
@@ -393,7 +425,7 @@ def _coldot(a, b):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _axpy2(alpha, p, q, x, r, z):
     """``x += alpha p``, ``r -= alpha q``, ``z = r``."""
     n = p.shape[0]
@@ -404,7 +436,7 @@ def _axpy2(alpha, p, q, x, r, z):
             z[i, j] = r[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _xpby(z, beta, p):
     n = p.shape[0]
     for i in range(n):
@@ -412,7 +444,123 @@ def _xpby(z, beta, p):
             p[i, j] = z[i, j] + beta[j] * p[i, j]
 
 
-@njit(cache=True)
+def _one_to_one(C) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(col, entry)`` per eliminated unknown (row of ``C``): the one iterated unknown it couples to and
+    the index of that entry in ``C.data`` (-1, -1: none), when every iterated unknown couples to exactly
+    one eliminated unknown and every eliminated unknown to at most one (a 1R array: a cell joins word-line
+    node (i, j) and bit-line node (i, j)); else None (the general kernels apply)."""
+    C = sp.csr_matrix(C)
+    per_row = np.diff(C.indptr)
+    if per_row.max(initial=0) > 1 or C.nnz != C.shape[1]:
+        return None
+    if not np.array_equal(np.bincount(C.indices, minlength=C.shape[1]), np.ones(C.shape[1], np.int64)):
+        return None
+    col = np.full(C.shape[0], -1, np.int64)
+    ent = np.full(C.shape[0], -1, np.int64)
+    rows = np.flatnonzero(per_row)
+    col[rows] = C.indices[C.indptr[rows]]
+    ent[rows] = C.indptr[rows]
+    return col, ent
+
+
+# -- fused conjugate-gradient kernels for a one-to-one coupling (``_one_to_one``): one iteration in four
+# passes over the unknowns instead of nine (each pass streams (n, LANES) arrays from memory) ------------
+
+@njit(cache=True, nogil=True)
+def _cg_forward(col, ent, cd, e, rd, z, beta, p, t):
+    """``p = z + beta p`` and the forward sweep of ``t = A^-1 C p``: each iterated unknown is updated when
+    its (only) coupling row is reached."""
+    ne = t.shape[0]
+    for r in range(ne):
+        c = col[r]
+        if c >= 0:
+            s = ent[r]
+            for j in range(LANES):
+                pc = z[c, j] + beta[j] * p[c, j]
+                p[c, j] = pc
+                t[r, j] = cd[s, j] * pc
+        else:
+            for j in range(LANES):
+                t[r, j] = 0.0
+        if r > 0:
+            er = e[r - 1]
+            for j in range(LANES):
+                t[r, j] -= er * rd[r - 1, j] * t[r - 1, j]
+
+
+@njit(cache=True, nogil=True)
+def _cg_backward(col, ent, cd, e, rd, db, eb, pred, succ, p, t, q):
+    """The backward sweep of ``t = A^-1 C p`` and ``q = B p - C^T t`` as each ``t`` is reached; returns
+    ``p.q`` per vector. ``t`` is left holding the forward sweep (only the running value is needed)."""
+    ne = t.shape[0]
+    pq = np.zeros(LANES)
+    tn = np.zeros(LANES)
+    for r in range(ne - 1, -1, -1):
+        if r == ne - 1:
+            for j in range(LANES):
+                tn[j] = rd[r, j] * t[r, j]
+        else:
+            er = e[r]
+            for j in range(LANES):
+                tn[j] = rd[r, j] * (t[r, j] - er * tn[j])
+        c = col[r]
+        if c >= 0:
+            s = ent[r]
+            for j in range(LANES):
+                q[c, j] = db[c, j] * p[c, j] - cd[s, j] * tn[j]
+            a = pred[c]
+            if a >= 0:
+                ea = eb[c]
+                for j in range(LANES):
+                    q[c, j] += ea * p[a, j]
+            b = succ[c]
+            if b >= 0:
+                es = eb[b]
+                for j in range(LANES):
+                    q[c, j] += es * p[b, j]
+            for j in range(LANES):
+                pq[j] += p[c, j] * q[c, j]
+    return pq
+
+
+@njit(cache=True, nogil=True)
+def _cg_update(alpha, e, rd, pred, p, q, x, r, z):
+    """``x += alpha p``, ``r -= alpha q`` and the forward sweep of ``z = B^-1 r`` (predecessors first)."""
+    n = p.shape[0]
+    for i in range(n):
+        for j in range(LANES):
+            x[i, j] += alpha[j] * p[i, j]
+            r[i, j] -= alpha[j] * q[i, j]
+        a = pred[i]
+        if a >= 0:
+            ei = e[i]
+            for j in range(LANES):
+                z[i, j] = r[i, j] - ei * rd[a, j] * z[a, j]
+        else:
+            for j in range(LANES):
+                z[i, j] = r[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _cg_precond_back(e, rd, succ, r, z):
+    """The backward sweep of ``z = B^-1 r``; returns ``r.z`` per vector."""
+    n = z.shape[0]
+    rz = np.zeros(LANES)
+    for i in range(n - 1, -1, -1):
+        b = succ[i]
+        if b >= 0:
+            eb = e[b]
+            for j in range(LANES):
+                z[i, j] = rd[i, j] * (z[i, j] - eb * z[b, j])
+        else:
+            for j in range(LANES):
+                z[i, j] *= rd[i, j]
+        for j in range(LANES):
+            rz[j] += r[i, j] * z[i, j]
+    return rz
+
+
+@njit(cache=True, nogil=True)
 def _step_norm(dy, y_new, y_old, reltol, atol):
     """Per column: ``max_i |dy| / (reltol max(|y_new|, |y_old|) + atol_i)`` (the engine's Newton criterion,
     ``<= 1``: converged); any k."""
@@ -428,7 +576,7 @@ def _step_norm(dy, y_new, y_old, reltol, atol):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _terminal_voltages(y, vfix, tp, tn, out):
     """``out = V(p) - V(n)`` per cell (m, LANES): terminal code >= 0 a row of ``y``, -1 ground,
     <= -2 the fixed node ``-2 - code`` (row of ``vfix``)."""
@@ -441,7 +589,7 @@ def _terminal_voltages(y, vfix, tp, tn, out):
             out[c, j] = va - vb
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _residual_kernel(indptr, indices, data, y, rhs, err, tp, tn, done, out):
     """``out = K y - rhs`` plus the cells' deviation ``err`` (m, LANES) leaving at ``tp`` and entering
     at ``tn`` (rows >= 0 only); lanes marked ``done`` get 0."""
