@@ -63,6 +63,7 @@ currents), for chord steps with the linear-convergence error estimate
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,6 +97,9 @@ CHUNK_ELEMENTS = 2_000_000
 START_RTOL = 1e-3
 #: bounds of the forcing term (inner relative accuracy) of the inexact Newton steps
 ETA_MIN, ETA_MAX = 1e-10, 1e-2
+#: threads solving batches of the line solver in parallel (the batches are independent; its kernels and
+#: numpy's array operations release the GIL); 1: serial
+THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -165,6 +169,7 @@ class CrossbarReader:
         self.solver_reason = None               # why it is not used (None: it is, or not yet asked)
         self.last_solver = ""
         self.inner_iterations = 0
+        self._out_cells = None                  # per device group: cells at eliminated output nodes (_out_deviation)
 
     def _newton_structure(self) -> None:
         """Incidence of device currents on all unknowns (+ leaves p, - enters n; size+1 rows, ground dummy)
@@ -472,45 +477,112 @@ class CrossbarReader:
         return self._batch
 
     def _newton(self, values: np.ndarray, voltages: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
-        lr = self.lr
+        """Nonlinear solution of every vector (source values (n_sources, k)), in chunks: the batched
+        line solver's batches of ``LANES`` vectors when it applies (after the first, on ``THREADS``
+        threads: batches are independent, the kernels release the GIL), chunks that fail it or any
+        chunk without it by the chord path (serially). Returns (currents (k, n_out), Newton iterations
+        (max over chunks), node voltages or None)."""
         k = values.shape[1]
         batch = self._line_batch()
         per = max(1, CHUNK_ELEMENTS // max(1, sum(d["g"].n for d in self._dev + self._mos)))
         if batch is not None:
             from .batchlines import LANES
             per = min(per, LANES)
-        out, its, nodes = [], 0, []
+        starts = list(range(0, k, per))
         self.inner_iterations = 0
-        chunks = failed = 0
-        for start in range(0, k, per):
-            vals = values[:, start:start + per]
-            y = None
-            chunks += 1
-            if self.nf == 0:                                         # every node fixed (no wires): nothing to solve
-                y, n = np.zeros((0, vals.shape[1])), 0
-            elif batch is not None:
-                try:
-                    y, n = self._solve_chunk_lines(vals)
-                except NotLineStructured as exc:            # CG did not converge: the chord path decides
-                    self.solver_reason = f"batched line solve failed ({exc})"
-                    failed += 1
-            if y is None:
-                y, n = self._solve_chunk(vals)
-            its = max(its, n)
+        lines = batch is not None and self.nf > 0
+        done: list = [None] * len(starts)
+
+        def run(n: int):
+            """One chunk by the line solver: (y, iterations, CG iterations, factorisations), or the
+            NotLineStructured it raised (the chord path then takes the chunk)."""
+            try:
+                return self._solve_chunk_lines(values[:, starts[n]:starts[n] + per])
+            except NotLineStructured as exc:
+                return exc
+
+        def finish(n: int, y: np.ndarray):
+            vals = values[:, starts[n]:starts[n] + per]
             vext = self._full(y, vals)
+            return self._currents(y, vals, vext), (vext if voltages else None)
+
+        def chunk(n: int):
+            got = run(n)
+            return got if isinstance(got, NotLineStructured) else (got, finish(n, got[0]))
+
+        if lines and starts:
+            done[0] = chunk(0)                                  # serial: lazy set-up (line order, model checks)
+            rest = range(1, len(starts))
+            if THREADS > 1 and len(starts) > 2 and not isinstance(done[0], NotLineStructured):
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(THREADS) as pool:
+                    for n, got in zip(rest, pool.map(chunk, rest)):
+                        done[n] = got
+            else:
+                for n in rest:
+                    done[n] = chunk(n)
+        out, nodes, its, failed = [], [], 0, 0
+        for n, got in enumerate(done):
+            if isinstance(got, NotLineStructured):             # CG did not converge: the chord path decides
+                self.solver_reason = f"batched line solve failed ({got})"
+                failed += 1
+                got = None
+            if got is None:
+                vals = values[:, starts[n]:starts[n] + per]
+                y, m = (np.zeros((0, vals.shape[1])), 0) if self.nf == 0 else self._solve_chunk(vals)
+                got = ((y, m, 0, 0), finish(n, y))
+            (y, m, inner, facts), (cur, vext) = got
+            its = max(its, m)
+            self.inner_iterations += inner
+            self.factorizations += facts
+            out.append(cur)
             if voltages:
                 nodes.append(vext)
-            corr, _ = self._deviation(vext, False)
-            cur = lr._outputs_from(y, vals)                          # (k, n_out) linear part
-            cur[:, self._out_elim] += (self._out_sign[:, None] * corr[self._out_node]).T
-            out.append(lr._scatter(cur))
         if self.nf == 0:
             self.last_solver = "none: every node is fixed by a source"
-        elif batch is None or failed == chunks:
+        elif batch is None or failed == len(starts):
             self.last_solver = "chord"
         else:
-            self.last_solver = "lines" if not failed else f"lines ({failed} of {chunks} batches by chord)"
+            self.last_solver = "lines" if not failed else f"lines ({failed} of {len(starts)} batches by chord)"
         return np.vstack(out), its, (np.hstack(nodes) if voltages else None)
+
+    def _currents(self, y: np.ndarray, values: np.ndarray, vext: np.ndarray) -> np.ndarray:
+        """Output currents (k, n_out) of a chunk's solution: the linear part plus, at eliminated output
+        nodes, the devices' deviation from their linearisation (only the devices touching those nodes
+        are evaluated: on a crossbar sensed by ideal TIAs behind wires, none)."""
+        lr = self.lr
+        cur = lr._outputs_from(y, values)                          # (k, n_out) linear part
+        if self._out_elim.size:
+            cur[:, self._out_elim] += (self._out_sign[:, None] * self._out_deviation(vext)).T
+        return lr._scatter(cur)
+
+    def _out_deviation(self, vext: np.ndarray) -> np.ndarray:
+        """Devices' deviation from their linearisation summed at the eliminated output nodes (n_out, k):
+        :meth:`_deviation`'s rows ``_out_node``, evaluating only the cells incident to those nodes
+        (transistors: all, through :meth:`_deviation`)."""
+        if self._pattern_parts is None:
+            self._newton_structure()
+        if self._mos:
+            return self._deviation(vext, False)[0][self._out_node]
+        if self._out_cells is None:
+            found = []
+            for d in self._dev:
+                sub = d["inc"][self._out_node].tocsc()
+                cells = np.flatnonzero(np.diff(sub.indptr))
+                m = d["g"].n
+                params = ParamSet({name: (val[cells] if np.ndim(val) == 1 and np.shape(val)[0] == m else val)
+                                   for name, val in d["params"].items()})
+                found.append((cells, sub[:, cells].tocsr(), params))
+            self._out_cells = found
+        out = np.zeros((self._out_node.size, vext.shape[1]))
+        for d, (cells, sub, params) in zip(self._dev, self._out_cells):
+            if cells.size == 0:
+                continue
+            g = d["g"]
+            vd = vext[g.p[cells]] - vext[g.n_[cells]]
+            i, _ = _evaluate(g.model, vd, d["x"][:, cells], params, False)
+            out += sub @ (i - (d["gd"][cells, None] * vd + d["off"][cells, None]))
+        return out
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         lr = self.lr
@@ -558,7 +630,7 @@ class CrossbarReader:
                 _, _, dj = self._residual(y[:, active], values[:, active], rhs[:, active], derivatives=True)
         return y, iterations
 
-    def _solve_chunk_lines(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+    def _solve_chunk_lines(self, values: np.ndarray) -> tuple[np.ndarray, int, int, int]:
         """Newton with every vector's own Jacobian, solved inexactly by the batched line solver.
 
         Start: the linear solution (to ``START_RTOL``; any start works, this one is close). Step
@@ -572,7 +644,8 @@ class CrossbarReader:
         on (unknowns, 8) arrays (a smaller batch padded); converged vectors are frozen (zero
         residual: their inner solve does not iterate). Raises ConvergenceError after
         ``MAX_NEWTON`` steps or on a non-finite update; NotLineStructured (the caller falls back
-        to the chord path) if conjugate gradients fail.
+        to the chord path) if conjugate gradients fail. Returns (y, Newton iterations, CG
+        iterations, factorisations); changes nothing on ``self`` (batches run in parallel threads).
         """
         from .batchlines import LANES, _pad, _residual_kernel, _step_norm, _terminal_voltages
         lr = self.lr
@@ -583,9 +656,7 @@ class CrossbarReader:
         vals = _pad(values)
         rhs = np.ascontiguousarray(lr._rhs(vals)[batch.perm])
         vfix = np.ascontiguousarray(lr.src_sign[lr.src_fixed, None] * vals[lr.src_fixed])
-        batch.factor(np.zeros((d["g"].n, LANES)))
-        y = batch.solve_lines(rhs, np.full(LANES, START_RTOL))
-        inner = batch.last_iterations
+        y, inner = batch.factored(np.zeros((d["g"].n, LANES))).solve_lines(rhs, np.full(LANES, START_RTOL))
         done = np.zeros(LANES, bool)
         done[k:] = True                                         # padding
         eta = np.full(LANES, ETA_MAX)
@@ -605,10 +676,8 @@ class CrossbarReader:
                 # error, at most the previous step ``step_prev`` in tolerance units) need only leave
                 # an error ~0.1 of the tolerance
                 eta = np.clip(np.maximum(0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300)), ETA_MIN, ETA_MAX)
-            batch.factor(gi - gd)
-            self.factorizations += 1
-            dy = batch.solve_lines(F, eta)                       # lanes done: F = 0, dy = 0
-            inner += batch.last_iterations
+            dy, cg = batch.factored(gi - gd).solve_lines(F, eta)   # lanes done: F = 0, dy = 0
+            inner += cg
             if not np.all(np.isfinite(dy)):
                 raise ConvergenceError("crossbar reads: Newton update not finite")
             y_old = y
@@ -617,8 +686,7 @@ class CrossbarReader:
             done |= step <= 1.0
             fnorm_prev, step_prev = fnorm, step
             if done.all():
-                self.inner_iterations += inner
-                return y[batch.inv][:, :k], it
+                return y[batch.inv][:, :k], it, inner, it
         raise ConvergenceError(f"crossbar reads: {int((~done).sum())} read vectors did not converge in "
                                f"{MAX_NEWTON} Newton iterations")
 
