@@ -154,13 +154,11 @@ class BatchFactors:
             raise ValueError(f"batched line solve: 1..{LANES} vectors per batch, got {k}")
         self.lb, self.k = lb, k
         dg = _pad(np.asarray(dg, dtype=float))
-        da = np.repeat(lb.A[0][:, None], LANES, axis=1)
-        db = np.repeat(lb.Bd[:, None], LANES, axis=1)
-        cd = np.repeat(lb.C.data[:, None], LANES, axis=1)
+        da, db, cd = _spread(lb.A[0], lb.Bd, lb.C.data)
         _cells(dg, lb.diag_e, lb.diag_i, lb.cell_entry, da, db, cd)
         self.db, self.cd = db, cd
         self.cdt = None if lb.fused else cd[lb.Ct[2]]           # the coupling's values in transposed order
-        self.rda = _factor(da, lb.Ae)
+        self.rda = _factor(da, lb.Ae, da)                       # da is not needed again: pivots in its place
         self.rdb = _factor_links(db, lb.Be, lb.pred)
 
     def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None) -> tuple[np.ndarray, int]:
@@ -238,6 +236,24 @@ def _pad(a: np.ndarray) -> np.ndarray:
 # -- kernels: arrays (n, LANES), inner loops over the vectors (compile-time width) ----------------
 
 @njit(cache=True, nogil=True)
+def _spread(a, b, c):
+    """The base diagonals and coupling values repeated over the vectors: (n, LANES) each."""
+    oa = np.empty((a.size, LANES))
+    ob = np.empty((b.size, LANES))
+    oc = np.empty((c.size, LANES))
+    for i in range(a.size):
+        for j in range(LANES):
+            oa[i, j] = a[i]
+    for i in range(b.size):
+        for j in range(LANES):
+            ob[i, j] = b[i]
+    for i in range(c.size):
+        for j in range(LANES):
+            oc[i, j] = c[i]
+    return oa, ob, oc
+
+
+@njit(cache=True, nogil=True)
 def _cells(dg, diag_e, diag_i, entry, da, db, cd):
     m = dg.shape[0]
     for c in range(m):
@@ -257,11 +273,10 @@ def _cells(dg, diag_e, diag_i, entry, da, db, cd):
 
 
 @njit(cache=True, nogil=True)
-def _factor(d, e):
+def _factor(d, e, rd):
     """LDL^T of tridiagonal matrices (diagonal d (n, LANES), shared off-diagonal e (n-1,)): the reciprocal
-    pivots 1/D (n, LANES); the multipliers are L[i+1, i] = e[i] / D[i]."""
+    pivots 1/D (n, LANES) into ``rd`` (may be ``d`` itself); the multipliers are L[i+1, i] = e[i] / D[i]."""
     n = d.shape[0]
-    rd = np.empty((n, LANES))
     if n == 0:
         return rd
     for j in range(LANES):
@@ -561,19 +576,46 @@ def _cg_precond_back(e, rd, succ, r, z):
 
 
 @njit(cache=True, nogil=True)
-def _step_norm(dy, y_new, y_old, reltol, atol):
-    """Per column: ``max_i |dy| / (reltol max(|y_new|, |y_old|) + atol_i)`` (the engine's Newton criterion,
-    ``<= 1``: converged); any k."""
-    n, k = dy.shape
-    out = np.zeros(k)
+def _newton_step(y, dy, reltol, atol, out):
+    """``out = y - dy`` and per column ``max_i |dy| / (reltol max(|out|, |y|) + atol_i)`` (as
+    the engine's Newton criterion, ``<= 1``: converged); returns (norms, all entries of dy finite)."""
+    n = y.shape[0]
+    norm = np.zeros(LANES)
+    finite = True
     for i in range(n):
         a = atol[i]
-        for j in range(k):
-            s = reltol * max(abs(y_new[i, j]), abs(y_old[i, j])) + a
-            r = abs(dy[i, j]) / s
-            if r > out[j] or r != r:
-                out[j] = r
-    return out
+        for j in range(LANES):
+            d = dy[i, j]
+            if not np.isfinite(d):
+                finite = False
+            yn = y[i, j] - d
+            out[i, j] = yn
+            s = reltol * max(abs(yn), abs(y[i, j])) + a
+            r = abs(d) / s
+            if r > norm[j] or r != r:
+                norm[j] = r
+    return norm, finite
+
+
+@njit(cache=True, nogil=True)
+def _fd_points(v, h, vh):
+    """Forward-difference steps ``h = 1e-6 max(|v|, 1e-3)`` and points ``vh = v + h`` (m, LANES)."""
+    m = v.shape[0]
+    for c in range(m):
+        for j in range(LANES):
+            hc = 1e-6 * max(abs(v[c, j]), 1e-3)
+            h[c, j] = hc
+            vh[c, j] = v[c, j] + hc
+
+
+@njit(cache=True, nogil=True)
+def _fd_change(i, ih, h, gd, out):
+    """``out = (ih - i) / h - gd``: the forward-difference conductance's change from ``gd`` (m,)."""
+    m = i.shape[0]
+    for c in range(m):
+        g = gd[c]
+        for j in range(LANES):
+            out[c, j] = (ih[c, j] - i[c, j]) / h[c, j] - g
 
 
 @njit(cache=True, nogil=True)
@@ -590,9 +632,10 @@ def _terminal_voltages(y, vfix, tp, tn, out):
 
 
 @njit(cache=True, nogil=True)
-def _residual_kernel(indptr, indices, data, y, rhs, err, tp, tn, done, out):
-    """``out = K y - rhs`` plus the cells' deviation ``err`` (m, LANES) leaving at ``tp`` and entering
-    at ``tn`` (rows >= 0 only); lanes marked ``done`` get 0."""
+def _residual_kernel(indptr, indices, data, y, rhs, i, vd, gd, off, tp, tn, done, out):
+    """``out = K y - rhs`` plus the cells' deviation from their linearisation ``i - (gd vd + off)``
+    ((m, LANES); ``gd``, ``off`` (m,)) leaving at ``tp`` and entering at ``tn`` (rows >= 0 only); lanes
+    marked ``done`` get 0. Returns the 2-norm of each column."""
     n = indptr.size - 1
     for r in range(n):
         for j in range(LANES):
@@ -604,13 +647,17 @@ def _residual_kernel(indptr, indices, data, y, rhs, err, tp, tn, done, out):
                 out[r, j] += v * y[c, j]
     for c in range(tp.size):
         a, b = tp[c], tn[c]
+        g, o = gd[c], off[c]
         if a >= 0:
             for j in range(LANES):
-                out[a, j] += err[c, j]
+                out[a, j] += i[c, j] - (g * vd[c, j] + o)
         if b >= 0:
             for j in range(LANES):
-                out[b, j] -= err[c, j]
-    for j in range(LANES):
-        if done[j]:
-            for r in range(n):
+                out[b, j] -= i[c, j] - (g * vd[c, j] + o)
+    norm = np.zeros(LANES)
+    for r in range(n):
+        for j in range(LANES):
+            if done[j]:
                 out[r, j] = 0.0
+            norm[j] += out[r, j] * out[r, j]
+    return np.sqrt(norm)
