@@ -97,6 +97,9 @@ CHUNK_ELEMENTS = 2_000_000
 START_RTOL = 1e-3
 #: bounds of the forcing term (inner relative accuracy) of the inexact Newton steps
 ETA_MIN, ETA_MAX = 1e-10, 1e-2
+#: trust in the expected size of a Newton step (the previous step times the residual's decrease) when
+#: choosing its forcing term: the step is assumed up to this factor larger
+STEP_MARGIN = 10.0
 #: threads solving batches of the line solver in parallel (the batches are independent; its kernels and
 #: numpy's array operations release the GIL); 1: serial
 THREADS = min(2, os.cpu_count() or 1)
@@ -688,10 +691,15 @@ class CrossbarReader:
             fnorm = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, F)
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
-                # Eisenstat-Walker, but no tighter than needed to finish: the last step (size ~ the
-                # error, at most the previous step ``step_prev`` in tolerance units) need only leave
-                # an error ~0.1 of the tolerance
-                eta = np.clip(np.maximum(0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300)), ETA_MIN, ETA_MAX)
+                # Eisenstat-Walker, but no tighter than needed to finish: the last step need only leave an
+                # error ~0.1 of the tolerance. Its size is at most the previous step ``step_prev`` (in
+                # tolerance units) and expected to be ~ ``ratio step_prev`` (Newton steps shrink with the
+                # residual); the expectation is trusted to a factor STEP_MARGIN. A step that passes the
+                # criterion (<= 1 tolerance) is then within ETA_MAX of the tolerance whatever was expected;
+                # one that does not is corrected by the next step.
+                expected = STEP_MARGIN * ratio * step_prev
+                eta = np.clip(np.maximum.reduce([0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300),
+                                                 0.1 / np.maximum(expected, 1e-300)]), ETA_MIN, ETA_MAX)
             dy, cg = batch.factored(dg).solve_lines(F, eta)      # lanes done: F = 0, dy = 0
             inner += cg
             step, finite = _newton_step(y, dy, self.tol.reltol, atol, y_new)   # y_new = y - dy
