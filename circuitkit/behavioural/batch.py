@@ -676,7 +676,7 @@ class CrossbarReader:
         vals = _pad(values)
         rhs = np.ascontiguousarray(lr._rhs(vals)[batch.perm])
         vfix = np.ascontiguousarray(lr.src_sign[lr.src_fixed, None] * vals[lr.src_fixed])
-        y, inner = batch.factored(np.zeros((d["g"].n, LANES))).solve_lines(rhs, np.full(LANES, START_RTOL))
+        y, inner = batch.linear().solve_lines(rhs, np.full(LANES, START_RTOL))
         done = np.zeros(LANES, bool)
         done[k:] = True                                         # padding
         eta = np.full(LANES, ETA_MAX)

@@ -115,11 +115,18 @@ class LineBatch:
         self.inv[self.perm] = np.arange(self.n)
         self.last_iterations = 0
         self._current = None
+        self._linear = None
 
     # -- per-vector matrices -----------------------------------------------------------
     def factored(self, dg: np.ndarray) -> "BatchFactors":
         """The matrices of a batch: ``dg`` (m, k) change of each cell's conductance per vector."""
         return BatchFactors(self, dg)
+
+    def linear(self) -> "BatchFactors":
+        """The batch of matrices with no cell changed (``K`` for every vector), factored once and kept."""
+        if self._linear is None:
+            self._linear = self.factored(np.zeros((self.cell_entry.size, LANES)))
+        return self._linear
 
     def factor(self, dg: np.ndarray) -> None:
         """Set the current batch's matrices (:meth:`factored`) for :meth:`solve` and :meth:`solve_lines`."""
