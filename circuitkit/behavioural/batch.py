@@ -100,6 +100,9 @@ ETA_MIN, ETA_MAX = 1e-10, 1e-2
 #: trust in the expected size of a Newton step (the previous step times the residual's decrease) when
 #: choosing its forcing term: the step is assumed up to this factor larger
 STEP_MARGIN = 10.0
+#: batched Newton: the previous Jacobian is kept while no cell's conductance has changed by more than this
+#: (relative, estimated by the secant): a step with it is Newton's to this relative accuracy
+JACOBIAN_REUSE = 1e-3
 #: threads solving batches of the line solver in parallel (the batches are independent; its kernels and
 #: numpy's array operations release the GIL); 1: serial
 THREADS = min(2, os.cpu_count() or 1)
@@ -392,22 +395,34 @@ class CrossbarReader:
             gi = (np.asarray(g.model.current(vd + h, d["xb"], d["pb"]), dtype=float) - i) / h
         return i, gi
 
-    def _cells_newton(self, d: dict, vd: np.ndarray):
-        """Current (m, LANES) of the line solver's one device group and its conductance's change from
-        ``gd`` (the Jacobian's cell update): :meth:`_evaluate` with the forward difference's steps and
-        quotient in numba kernels (the same arithmetic, fewer passes over the arrays)."""
-        from .batchlines import _fd_change, _fd_points
+    def _keep_jacobian(self, d: dict, vd: np.ndarray, i: np.ndarray, last, expected: np.ndarray) -> bool:
+        """Whether the Jacobian of ``last`` = (voltages, currents, conductance change) serves at ``vd``:
+        every cell's conductance changed by at most ``JACOBIAN_REUSE`` (relative, secant estimate from the
+        currents ``i``; all conductances positive), and the step, expected ``expected`` tolerances, is
+        then within 0.1 tolerance of Newton's (a Jacobian off by a relative ``c`` on the cells --
+        ``J' - J`` between ``-c J`` and ``c J`` -- gives a step off by ~``c`` of its size)."""
+        from .batchlines import _secant_change
+        change = _secant_change(i, last[1], vd, last[0], np.ascontiguousarray(d["gd"], dtype=float), last[2])
+        return change <= JACOBIAN_REUSE and change * float(np.max(expected, initial=0.0)) <= 0.1
+
+    def _cells_current(self, d: dict, vd: np.ndarray):
+        """Current (m, LANES) of the line solver's one device group and, when :meth:`_evaluate` gives it
+        with the current (per-element or analytic path), its conductance's change from ``gd``; else None
+        (:meth:`_cells_conductance` then takes the forward difference)."""
         i, gi = self._evaluate(d, vd, not d.get("broadcast") or d["analytic"])
-        if gi is not None:
-            return i, gi - d["gd"][:, None]
-        g = d["g"]
+        return np.ascontiguousarray(i), (None if gi is None else gi - d["gd"][:, None])
+
+    def _cells_conductance(self, d: dict, vd: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """The conductance's change from ``gd`` (m, LANES) by :meth:`_evaluate`'s forward difference, its
+        steps and quotient in numba kernels (the same arithmetic, fewer passes over the arrays)."""
+        from .batchlines import _fd_change, _fd_points
         h, vh = np.empty_like(vd), np.empty_like(vd)
         _fd_points(vd, h, vh)
         with np.errstate(all="ignore"):
-            ih = np.asarray(g.model.current(vh, d["xb"], d["pb"]), dtype=float)
+            ih = np.asarray(d["g"].model.current(vh, d["xb"], d["pb"]), dtype=float)
         dg = np.empty_like(vd)
-        _fd_change(np.ascontiguousarray(i), np.ascontiguousarray(ih), h, np.ascontiguousarray(d["gd"], dtype=float), dg)
-        return i, dg
+        _fd_change(i, np.ascontiguousarray(ih), h, np.ascontiguousarray(d["gd"], dtype=float), dg)
+        return dg
 
     def _residual(self, y, values, rhs, derivatives=False):
         vext = self._full(y, values)
@@ -681,14 +696,16 @@ class CrossbarReader:
         done[k:] = True                                         # padding
         eta = np.full(LANES, ETA_MAX)
         gd, off = np.ascontiguousarray(d["gd"], dtype=float), np.ascontiguousarray(d["off"], dtype=float)
-        vd = np.empty((d["g"].n, LANES))
         F = np.empty_like(y)
         y_new = np.empty_like(y)
-        fnorm_prev = step_prev = None
+        fnorm_prev = step_prev = last = factors = None
+        facts = 0
         for it in range(1, MAX_NEWTON + 1):
+            vd = np.empty((d["g"].n, LANES))
             _terminal_voltages(y, vfix, tp, tn, vd)
-            i, dg = self._cells_newton(d, vd)
+            i, dg = self._cells_current(d, vd)
             fnorm = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, F)
+            expected = None
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
                 # Eisenstat-Walker, but no tighter than needed to finish: the last step need only leave an
@@ -700,7 +717,14 @@ class CrossbarReader:
                 expected = STEP_MARGIN * ratio * step_prev
                 eta = np.clip(np.maximum.reduce([0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300),
                                                  0.1 / np.maximum(expected, 1e-300)]), ETA_MIN, ETA_MAX)
-            dy, cg = batch.factored(dg).solve_lines(F, eta)      # lanes done: F = 0, dy = 0
+            # the previous Jacobian is kept when the cells' conductances barely moved (secant estimate
+            # ``change``, relative) and the step it gives is expected final: its error ~ change x step
+            if dg is None and not (expected is not None and self._keep_jacobian(d, vd, i, last, expected)):
+                dg = self._cells_conductance(d, vd, i)
+            if dg is not None:
+                last, factors = (vd, i, dg), batch.factored(dg)
+                facts += 1
+            dy, cg = factors.solve_lines(F, eta)                 # lanes done: F = 0, dy = 0
             inner += cg
             step, finite = _newton_step(y, dy, self.tol.reltol, atol, y_new)   # y_new = y - dy
             if not finite:
@@ -709,7 +733,7 @@ class CrossbarReader:
             done |= step <= 1.0
             fnorm_prev, step_prev = fnorm, step
             if done.all():
-                return y[batch.inv][:, :k], it, inner, it
+                return y[batch.inv][:, :k], it, inner, facts
         raise ConvergenceError(f"crossbar reads: {int((~done).sum())} read vectors did not converge in "
                                f"{MAX_NEWTON} Newton iterations")
 

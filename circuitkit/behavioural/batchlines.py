@@ -626,6 +626,29 @@ def _fd_change(i, ih, h, gd, out):
 
 
 @njit(cache=True, nogil=True)
+def _secant_change(i, i0, v, v0, gd, dg0):
+    """Largest relative change of a cell's conductance from ``g0 = gd + dg0`` at ``v0`` to ``v``, estimated
+    by the secant: ``I(v) - I(v0) - g0 (v - v0) ~ (g - g0)(v - v0) / 2`` (cells with ``v == v0``: none);
+    inf if such a ``g0`` is not positive or a value is not finite."""
+    m = i.shape[0]
+    worst = 0.0
+    for c in range(m):
+        for j in range(LANES):
+            dv = v[c, j] - v0[c, j]
+            if dv == 0.0:
+                continue
+            g0 = gd[c] + dg0[c, j]
+            if not g0 > 0.0:
+                return np.inf
+            r = 2.0 * abs(i[c, j] - i0[c, j] - g0 * dv) / (g0 * abs(dv))
+            if not r <= worst:
+                if r != r:
+                    return np.inf
+                worst = r
+    return worst
+
+
+@njit(cache=True, nogil=True)
 def _terminal_voltages(y, vfix, tp, tn, out):
     """``out = V(p) - V(n)`` per cell (m, LANES): terminal code >= 0 a row of ``y``, -1 ground,
     <= -2 the fixed node ``-2 - code`` (row of ``vfix``)."""
