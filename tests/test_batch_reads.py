@@ -128,14 +128,20 @@ def _direct_newton(circuit, values):
     return ref.lr._scatter(cur)
 
 
-def test_line_batch_solves_each_vectors_own_matrix(tmp_path):
+@pytest.mark.parametrize("fused", [True, False])
+def test_line_batch_solves_each_vectors_own_matrix(tmp_path, monkeypatch, fused):
+    """Both iterations -- the fused kernels of a one-to-one coupling and the general ones -- against each
+    vector's own matrix assembled independently and solved by sparse LU."""
     import scipy.sparse.linalg as spla
+    import circuitkit.behavioural.batchlines as batchlines
     from circuitkit.behavioural.batchlines import LineBatch
+    monkeypatch.setattr(batchlines, "FUSED", fused)
     circuit = _circuit(tmp_path, _vectors(1, n=10)[0], n=10)
     lr = LinearReads(circuit)
     g, gd = lr._devices[0][0], lr._devices[0][3]
     p, q = lr.where[lr.unknown(g.p)], lr.where[lr.unknown(g.n_)]
     batch = LineBatch(lr.lines, p, q)
+    assert batch.one is not None and batch.fused == fused      # a 1R array: every bit-line node has one cell
     rng = np.random.default_rng(5)
     k = 3                                                   # fewer than a batch's width: padded
     dg = rng.uniform(-0.5, 3.0, (g.n, k)) * gd[:, None]     # conductance changes (cells stay > 0)
@@ -281,3 +287,86 @@ record column_currents
         assert np.allclose(np.sort(np.unique(np.round(vcell, 15))), np.sort(np.unique(np.round(v, 15))))
     assert _rel(res.currents[0], _engine(circuit, n)) < 1e-9
     assert lay.rows == n
+
+
+def test_one_to_one_coupling_is_recognised_only_when_it_is():
+    import scipy.sparse as sp
+    from circuitkit.behavioural.batchlines import _one_to_one
+    # rows 0..3 (eliminated), columns 0..2 (iterated): row 1 has none, every column exactly one
+    C = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), ([0, 2, 3], [1, 0, 2])), shape=(4, 3))
+    col, ent = _one_to_one(C)
+    assert list(col) == [1, -1, 0, 2] and list(ent) == [0, -1, 1, 2]
+    assert list(C.data[ent[ent >= 0]]) == [1.0, 2.0, 3.0]
+    two_in_a_row = sp.csr_matrix((np.ones(3), ([0, 0, 2], [0, 1, 2])), shape=(4, 3))
+    two_in_a_column = sp.csr_matrix((np.ones(3), ([0, 1, 2], [0, 0, 2])), shape=(4, 3))
+    uncoupled_column = sp.csr_matrix((np.ones(2), ([0, 1], [0, 1])), shape=(4, 3))
+    assert _one_to_one(two_in_a_row) is None and _one_to_one(two_in_a_column) is None
+    assert _one_to_one(uncoupled_column) is None
+
+
+def test_secant_estimates_the_conductance_change():
+    """I = sinh(v): g = cosh(v); the secant's estimate of g(v) - g(v0) from I(v) - I(v0) - g(v0)(v - v0) is
+    exact to second order, and a non-positive g0 (or NaN) is refused."""
+    from circuitkit.behavioural.batchlines import LANES, _secant_change
+    v0 = np.linspace(0.05, 0.4, 3 * LANES).reshape(3, LANES)
+    dv = 1e-4
+    v = v0 + dv
+    gd = np.full(3, 0.5)
+    dg0 = np.cosh(v0) - gd[:, None]
+    got = _secant_change(np.sinh(v), np.sinh(v0), v, v0, gd, dg0)
+    exact = np.max(np.abs(np.cosh(v) - np.cosh(v0)) / np.cosh(v0))
+    assert abs(got - exact) < 1e-3 * exact
+    assert _secant_change(np.sinh(v0), np.sinh(v0), v0, v0, gd, dg0) == 0.0        # nothing moved
+    assert _secant_change(np.sinh(v), np.sinh(v0), v, v0, gd, dg0 - 2.0) == np.inf  # g0 < 0
+    bad = np.sinh(v)
+    bad[1, 2] = np.nan
+    assert _secant_change(bad, np.sinh(v0), v, v0, gd, dg0) == np.inf
+
+
+def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch):
+    """Three batches (two of them on the thread pool): the same currents bit for bit on one thread; the
+    Jacobian kept for the last step (fewer factorisations) against every step's own Jacobian to far
+    below the tolerance, and both at the direct per-vector Newton's solution."""
+    import circuitkit.behavioural.batch as batch
+    vectors = _vectors(20, n=12)
+    circuit = _circuit(tmp_path, vectors[0], n=12)
+    threaded = CrossbarReader(circuit).read(vectors)
+    assert threaded.solver == "lines"
+    monkeypatch.setattr(batch, "THREADS", 1)
+    serial = CrossbarReader(circuit).read(vectors)
+    assert np.array_equal(serial.currents, threaded.currents)
+    assert (serial.iterations, serial.inner_iterations, serial.factorizations) == (
+        threaded.iterations, threaded.inner_iterations, threaded.factorizations)
+    monkeypatch.setattr(batch, "JACOBIAN_REUSE", 0.0)
+    every = CrossbarReader(circuit).read(vectors)
+    assert every.factorizations > serial.factorizations
+    assert _rel(serial.currents, every.currents) < 1e-11
+    ref = _direct_newton(circuit, CrossbarReader(circuit).lr._source_values(vectors))
+    assert _rel(serial.currents, ref) < 1e-9 and _rel(every.currents, ref) < 1e-9
+
+
+def test_threaded_batches_that_fail_fall_back_to_the_chord_path(tmp_path, monkeypatch):
+    import circuitkit.behavioural.batchlines as batchlines
+    vectors = _vectors(20, n=8)
+    circuit = _circuit(tmp_path, vectors[0], n=8)
+    monkeypatch.setattr(batchlines, "MAX_ITERATIONS", 1)   # conjugate gradients cannot converge
+    reader = CrossbarReader(circuit)
+    res = reader.read(vectors)
+    assert res.solver == "chord" and "batched line solve failed" in reader.solver_reason
+    assert _rel(res.currents, _direct_newton(circuit, reader.lr._source_values(vectors))) < 1e-9
+
+
+def test_output_correction_evaluates_only_the_cells_at_output_nodes(tmp_path):
+    """Without wires every cell touches an output node: the restricted evaluation equals the rows of the
+    full deviation (every cell evaluated)."""
+    vectors = _vectors(3, n=6)
+    circuit = _circuit(tmp_path, vectors[0], n=6, wires="r_row = 0; r_col = 0")
+    reader = CrossbarReader(circuit)
+    values = reader.lr._source_values(vectors)
+    rng = np.random.default_rng(2)
+    y = rng.uniform(0.0, 0.2, (reader.nf, values.shape[1]))
+    vext = reader._full(y, values)
+    full, _ = reader._deviation(vext, False)
+    got = reader._out_deviation(vext)
+    assert reader._out_node.size and np.any(got != 0)
+    assert np.allclose(got, full[reader._out_node], rtol=1e-13, atol=0)
