@@ -37,13 +37,19 @@ Two paths, chosen from the model, never assumed:
     preconditioned by the exact line solves; numba kernels). Inexact Newton:
     each step's inner solve stops at a relative residual ``eta`` (forcing
     term, Eisenstat-Walker, bounded by ``ETA_MIN``/``ETA_MAX`` and never
-    tighter than the last step needs); the residual ``F`` is exact and the
-    stop is the engine's criterion on the update, so the inner accuracy
-    changes how fast, not where, Newton converges (measured: the direct
-    per-vector Newton's currents to ~1e-13). The cells are evaluated on the
-    (cells, vectors) array at once (parameters broadcast, checked against
-    the per-element evaluation on first use), their conductance by a forward
-    difference. If conjugate gradients fail, the batch falls back to:
+    tighter than the step needs: a step expected -- from the residual's
+    decrease -- to be the last is solved to ``ETA_MAX``); the residual ``F``
+    is exact and the stop is the engine's criterion on the update, so the
+    inner accuracy changes how fast, not where, Newton converges (measured:
+    the direct per-vector Newton's currents to ~1e-13). The cells are
+    evaluated on the (cells, vectors) array at once (parameters broadcast,
+    checked against the per-element evaluation on first use), their
+    conductance by a forward difference; when the secant shows that no cell's
+    conductance moved by more than ``JACOBIAN_REUSE`` (relative) and the
+    step is expected to be the last, the previous Jacobian and its factors
+    are kept (the step is then Newton's to that relative accuracy). Batches
+    after the first run on ``THREADS`` threads. If conjugate gradients fail,
+    the batch falls back to:
   - ``"chord"`` -- any circuit. Starting from the linear solution, all
     vectors iterate together with one *shared* Jacobian (the devices'
     small-signal conductance averaged over the batch, factored once -- by the
@@ -675,8 +681,10 @@ class CrossbarReader:
         residual ``F`` is exact, so the inner accuracy changes how fast, not where, Newton
         converges. A vector stops when its update passes the engine's criterion (``_norm <= 1``,
         here the numba ``_newton_step``); the update is then within ``eta`` (relative) of the exact
-        Newton step, itself within the tolerance. Works in the line solver's order (``_line_order``)
-        on (unknowns, 8) arrays (a smaller batch padded); converged vectors are frozen (zero
+        Newton step, itself within the tolerance. The Jacobian of an iteration whose cells barely moved
+        and whose step is expected final is the previous one (``_keep_jacobian``). Works in the line
+        solver's order (``_line_order``) on (unknowns, 8) arrays (a smaller batch padded); converged
+        vectors are frozen (zero
         residual: their inner solve does not iterate). Raises ConvergenceError after
         ``MAX_NEWTON`` steps or on a non-finite update; NotLineStructured (the caller falls back
         to the chord path) if conjugate gradients fail. Returns (y, Newton iterations, CG
