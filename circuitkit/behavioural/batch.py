@@ -544,8 +544,8 @@ class CrossbarReader:
 
         def finish(n: int, y: np.ndarray):
             vals = values[:, starts[n]:starts[n] + per]
-            vext = self._full(y, vals)
-            return self._currents(y, vals, vext), (vext if voltages else None)
+            vext = self._full(y, vals) if voltages or self._out_needs_voltages() else None
+            return self._currents(y, vals, vext), vext
 
         def chunk(n: int):
             got = run(n)
@@ -593,7 +593,7 @@ class CrossbarReader:
         are evaluated: on a crossbar sensed by ideal TIAs behind wires, none)."""
         lr = self.lr
         cur = lr._outputs_from(y, values)                          # (k, n_out) linear part
-        if self._out_elim.size:
+        if self._out_needs_voltages():
             cur[:, self._out_elim] += (self._out_sign[:, None] * self._out_deviation(vext)).T
         return lr._scatter(cur)
 
@@ -601,10 +601,29 @@ class CrossbarReader:
         """Devices' deviation from their linearisation summed at the eliminated output nodes (n_out, k):
         :meth:`_deviation`'s rows ``_out_node``, evaluating only the cells incident to those nodes
         (transistors: all, through :meth:`_deviation`)."""
-        if self._pattern_parts is None:
-            self._newton_structure()
         if self._mos:
             return self._deviation(vext, False)[0][self._out_node]
+        out = np.zeros((self._out_node.size, vext.shape[1]))
+        for d, (cells, sub, params) in zip(self._dev, self._output_cells()):
+            if cells.size == 0:
+                continue
+            g = d["g"]
+            vd = vext[g.p[cells]] - vext[g.n_[cells]]
+            i, _ = _evaluate(g.model, vd, d["x"][:, cells], params, False)
+            out += sub @ (i - (d["gd"][cells, None] * vd + d["off"][cells, None]))
+        return out
+
+    def _out_needs_voltages(self) -> bool:
+        """Whether :meth:`_currents` needs the node voltages: devices at the eliminated output nodes."""
+        if not self._out_elim.size:
+            return False
+        return bool(self._mos) or any(cells.size for cells, _, _ in self._output_cells())
+
+    def _output_cells(self) -> list:
+        """Per device group: (cells incident to the eliminated output nodes, their incidence there
+        (n_out, cells), their parameters). Computed once."""
+        if self._pattern_parts is None:
+            self._newton_structure()
         if self._out_cells is None:
             found = []
             for d in self._dev:
@@ -615,15 +634,7 @@ class CrossbarReader:
                                    for name, val in d["params"].items()})
                 found.append((cells, sub[:, cells].tocsr(), params))
             self._out_cells = found
-        out = np.zeros((self._out_node.size, vext.shape[1]))
-        for d, (cells, sub, params) in zip(self._dev, self._out_cells):
-            if cells.size == 0:
-                continue
-            g = d["g"]
-            vd = vext[g.p[cells]] - vext[g.n_[cells]]
-            i, _ = _evaluate(g.model, vd, d["x"][:, cells], params, False)
-            out += sub @ (i - (d["gd"][cells, None] * vd + d["off"][cells, None]))
-        return out
+        return self._out_cells
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         lr = self.lr
