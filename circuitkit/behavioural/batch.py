@@ -716,7 +716,7 @@ class CrossbarReader:
         eta = np.full(LANES, ETA_MAX)
         gd, off = np.ascontiguousarray(d["gd"], dtype=float), np.ascontiguousarray(d["off"], dtype=float)
         F = np.empty_like(y)
-        y_new = np.empty_like(y)
+        y_new, dy = np.empty_like(y), np.empty_like(y)
         fnorm_prev = step_prev = last = factors = None
         facts = 0
         for it in range(1, MAX_NEWTON + 1):
@@ -743,7 +743,7 @@ class CrossbarReader:
             if dg is not None:
                 last, factors = (vd, i, dg), batch.factored(dg)
                 facts += 1
-            dy, cg = factors.solve_lines(F, eta)                 # lanes done: F = 0, dy = 0
+            dy, cg = factors.solve_lines(F, eta, out=dy)         # lanes done: F = 0, dy = 0
             inner += cg
             step, finite = _newton_step(y, dy, self.tol.reltol, atol, y_new)   # y_new = y - dy
             if not finite:

@@ -47,6 +47,8 @@ is raised (the caller falls back); nothing is returned unconverged.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
@@ -181,30 +183,32 @@ class BatchFactors:
         self.rda = _factor(da, lb.Ae, da)                       # da is not needed again: pivots in its place
         self.rdb = _factor_links(db, lb.Be, lb.pred)
 
-    def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None) -> tuple[np.ndarray, int]:
+    def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None,
+                    out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Solutions in line order: rhs (n, LANES) C-contiguous with the unknowns ordered ``perm``
         (eliminated family along its chains, then the iterated one); ``rtol`` (LANES,). A right-hand
-        side of zeros gives zeros without iterating. Returns ((n, LANES) line order, CG iterations)."""
+        side of zeros gives zeros without iterating. ``out``: (n, LANES) array for the solution (not
+        ``rhs``), else a new one. Returns ((n, LANES) line order, CG iterations). The iteration's own
+        arrays are the calling thread's :func:`_workspace` (reused: a fresh 4 MB array costs its page
+        faults on first touch)."""
         lb = self.lb
         if max_iterations is None:
             max_iterations = MAX_ITERATIONS
         ne = lb.elim.size
-        out = np.empty((lb.n, LANES))
+        if out is None:
+            out = np.empty((lb.n, LANES))
+        g, z, p, q, t = _workspace(lb.n - ne, ne)
         y = out[:ne]
-        y[...] = rhs[:ne]
-        _tsolve_kernel(self.rda, lb.Ae, y)                      # A^-1 f_a
-        g = rhs[ne:].copy()
-        _cmul(*lb.Ct, self.cd, y, g, -1.0)                      # g = f_b - C^T A^-1 f_a
+        _tsolve_kernel(self.rda, lb.Ae, rhs[:ne], y)            # A^-1 f_a
+        _cmul_from(*lb.Ct, self.cd, rhs[ne:], y, g)             # g = f_b - C^T A^-1 f_a
         xb = out[ne:]
         xb[...] = 0.0
         res = g
-        z = g.copy()
-        _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, z)
+        _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, g, z)
         rz = _coldot(res, z)
         target = rtol * np.sqrt(np.maximum(rz, 0.0))
-        p = z.copy()
-        t = np.empty((ne, LANES))
-        q = np.empty_like(g)
+        if not lb.fused:
+            p[...] = z
         its = 0
         active = np.sqrt(np.maximum(rz, 0.0)) > target
         beta = np.zeros(LANES)
@@ -214,7 +218,7 @@ class BatchFactors:
                                         "iterations")
             if lb.fused:                                        # p = z + beta p folded into the Schur product
                 col, ent = lb.one
-                _cg_forward(col, ent, self.cd, lb.Ae, self.rda, z, beta, p, t)
+                _cg_forward(col, ent, self.cd, lb.Ae, self.rda, z, beta, its == 0, p, t)
                 pq = _cg_backward(col, ent, self.cd, lb.Ae, self.rda, self.db, lb.Be, lb.pred, lb.succ, p, t, q)
             else:
                 if its:
@@ -226,14 +230,14 @@ class BatchFactors:
                 rz_new = _cg_precond_back(lb.Be, self.rdb, lb.succ, res, z)
             else:
                 _axpy2(alpha, p, q, xb, res, z)                 # xb += alpha p, res -= alpha q, z = res
-                _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, z)
+                _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, z, z)
                 rz_new = _coldot(res, z)
             beta = np.where(active & (rz > 0), rz_new / np.where(rz > 0, rz, 1.0), 0.0)
             rz = np.where(active, rz_new, rz)
             active = active & (np.sqrt(np.maximum(rz, 0.0)) > target)
             its += 1
         _cset(*lb.Cs, self.cd, xb, t)
-        _tsolve_kernel(self.rda, lb.Ae, t)
+        _tsolve_kernel(self.rda, lb.Ae, t, t)
         y -= t
         return out, its
 
@@ -241,8 +245,21 @@ class BatchFactors:
         """``q = S p = B p - C^T A^-1 C p`` (all vectors); returns ``p.q`` per vector."""
         lb = self.lb
         _cset(*lb.Cs, self.cd, p, t)
-        _tsolve_kernel(self.rda, lb.Ae, t)
+        _tsolve_kernel(self.rda, lb.Ae, t, t)
         return _bq(self.db, lb.Be, lb.pred, lb.succ, *lb.Ctt, self.cdt, t, p, q)
+
+
+_local = threading.local()
+
+
+def _workspace(ni: int, ne: int) -> tuple[np.ndarray, ...]:
+    """The calling thread's arrays for one conjugate-gradient solve: four (ni, LANES) (residual,
+    preconditioned residual, direction, Schur product) and one (ne, LANES); reused by its next solve."""
+    ws = getattr(_local, "ws", None)
+    if ws is None or ws[0].shape[0] != ni or ws[4].shape[0] != ne:
+        ws = tuple(np.empty((m, LANES)) for m in (ni, ni, ni, ni, ne))
+        _local.ws = ws
+    return ws
 
 
 def _pad(a: np.ndarray) -> np.ndarray:
@@ -309,16 +326,18 @@ def _factor(d, e, rd):
 
 
 @njit(cache=True, nogil=True)
-def _tsolve_kernel(rd, e, x):
-    """Solve in place with the pivots of :func:`_factor` (forward ``x[i] -= e[i-1]/D[i-1] x[i-1]``, then
-    ``x[i] = (x[i] - e[i] x[i+1]) / D[i]``)."""
+def _tsolve_kernel(rd, e, b, x):
+    """``x = A^-1 b`` with the pivots of :func:`_factor` (forward ``x[i] = b[i] - e[i-1]/D[i-1] x[i-1]``,
+    then ``x[i] = (x[i] - e[i] x[i+1]) / D[i]``); ``b`` may be ``x`` (in place)."""
     n = x.shape[0]
     if n == 0:
         return
+    for j in range(LANES):
+        x[0, j] = b[0, j]
     for i in range(1, n):
         ei = e[i - 1]
         for j in range(LANES):
-            x[i, j] -= ei * rd[i - 1, j] * x[i - 1, j]
+            x[i, j] = b[i, j] - ei * rd[i - 1, j] * x[i - 1, j]
     for j in range(LANES):
         x[n - 1, j] *= rd[n - 1, j]
     for i in range(n - 2, -1, -1):
@@ -338,6 +357,20 @@ def _cmul(indptr, indices, dix, data, x, out, sign):
             d = dix[q]
             for j in range(LANES):
                 out[r, j] += sign * data[d, j] * x[c, j]
+
+
+@njit(cache=True, nogil=True)
+def _cmul_from(indptr, indices, dix, data, f, x, out):
+    """``out = f - M x`` (as :func:`_cmul`)."""
+    nr = indptr.size - 1
+    for r in range(nr):
+        for j in range(LANES):
+            out[r, j] = f[r, j]
+        for q in range(indptr[r], indptr[r + 1]):
+            c = indices[q]
+            d = dix[q]
+            for j in range(LANES):
+                out[r, j] -= data[d, j] * x[c, j]
 
 
 @njit(cache=True, nogil=True)
@@ -402,15 +435,18 @@ def _factor_links(d, e, pred):
 
 
 @njit(cache=True, nogil=True)
-def _tsolve_links(rd, e, pred, succ, x):
-    """Solve in place with the pivots of :func:`_factor_links`."""
+def _tsolve_links(rd, e, pred, succ, b, x):
+    """``x = B^-1 b`` with the pivots of :func:`_factor_links`; ``b`` may be ``x`` (in place)."""
     n = x.shape[0]
     for i in range(n):
         a = pred[i]
         if a >= 0:
             ei = e[i]
             for j in range(LANES):
-                x[i, j] -= ei * rd[a, j] * x[a, j]
+                x[i, j] = b[i, j] - ei * rd[a, j] * x[a, j]
+        else:
+            for j in range(LANES):
+                x[i, j] = b[i, j]
     for i in range(n - 1, -1, -1):
         b = succ[i]
         if b >= 0:
@@ -502,16 +538,16 @@ def _one_to_one(C) -> tuple[np.ndarray, np.ndarray] | None:
 # passes over the unknowns instead of nine (each pass streams (n, LANES) arrays from memory) ------------
 
 @njit(cache=True, nogil=True)
-def _cg_forward(col, ent, cd, e, rd, z, beta, p, t):
-    """``p = z + beta p`` and the forward sweep of ``t = A^-1 C p``: each iterated unknown is updated when
-    its (only) coupling row is reached."""
+def _cg_forward(col, ent, cd, e, rd, z, beta, first, p, t):
+    """``p = z + beta p`` (``first``: ``p = z``) and the forward sweep of ``t = A^-1 C p``: each iterated
+    unknown is updated when its (only) coupling row is reached."""
     ne = t.shape[0]
     for r in range(ne):
         c = col[r]
         if c >= 0:
             s = ent[r]
             for j in range(LANES):
-                pc = z[c, j] + beta[j] * p[c, j]
+                pc = z[c, j] if first else z[c, j] + beta[j] * p[c, j]
                 p[c, j] = pc
                 t[r, j] = cd[s, j] * pc
         else:
