@@ -323,10 +323,28 @@ def test_secant_estimates_the_conductance_change():
     assert _secant_change(bad, np.sinh(v0), v, v0, gd, dg0) == np.inf
 
 
+def test_secant_update_is_exact_for_a_quadratic_current():
+    """I = a v + b v^2: g = a + 2 b v, and the secant update from (v0, g(v0)) gives g(v) exactly (to
+    rounding); cells whose voltage did not move keep their conductance."""
+    from circuitkit.behavioural.batchlines import LANES, _secant_update
+    a, b = 2.0, 0.7
+    v0 = np.linspace(-0.3, 0.4, 4 * LANES).reshape(4, LANES)
+    v = v0 + np.linspace(-1e-2, 2e-2, 4 * LANES).reshape(4, LANES)
+    v[2, 3] = v0[2, 3]
+    cur = lambda x: a * x + b * x * x                                                # noqa: E731
+    gd = np.full(4, 1.5)
+    dg0 = (a + 2 * b * v0) - gd[:, None]
+    out = np.empty_like(v)
+    _secant_update(cur(v), cur(v0), v, v0, gd, dg0, out)
+    assert np.allclose(out + gd[:, None], a + 2 * b * v, rtol=1e-9, atol=0)
+    assert out[2, 3] == dg0[2, 3]
+
+
 def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch):
     """Three batches (two of them on the thread pool): the same currents bit for bit on one thread; the
-    Jacobian kept for the last step (fewer factorisations) against every step's own Jacobian to far
-    below the tolerance, and both at the direct per-vector Newton's solution."""
+    Jacobian kept for the last step (fewer factorisations) and secant-updated conductances against every
+    step's own forward-difference Jacobian to far below the tolerance, and both at the direct per-vector
+    Newton's solution."""
     import circuitkit.behavioural.batch as batch
     vectors = _vectors(20, n=12)
     circuit = _circuit(tmp_path, vectors[0], n=12)
@@ -338,6 +356,7 @@ def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch
     assert (serial.iterations, serial.inner_iterations, serial.factorizations) == (
         threaded.iterations, threaded.inner_iterations, threaded.factorizations)
     monkeypatch.setattr(batch, "JACOBIAN_REUSE", 0.0)
+    monkeypatch.setattr(batch, "SECANT_UPDATE", 0.0)
     every = CrossbarReader(circuit).read(vectors)
     assert every.factorizations > serial.factorizations
     assert _rel(serial.currents, every.currents) < 1e-11

@@ -44,10 +44,12 @@ Two paths, chosen from the model, never assumed:
     the direct per-vector Newton's currents to ~1e-13). The cells are
     evaluated on the (cells, vectors) array at once (parameters broadcast,
     checked against the per-element evaluation on first use), their
-    conductance by a forward difference; when the secant shows that no cell's
-    conductance moved by more than ``JACOBIAN_REUSE`` (relative) and the
-    step is expected to be the last, the previous Jacobian and its factors
-    are kept (the step is then Newton's to that relative accuracy). Batches
+    conductance by a forward difference on the first iteration; later, the
+    secant from the last Jacobian's point measures each cell's conductance
+    change: up to ``JACOBIAN_REUSE`` (relative) with the step expected to be
+    the last, the previous Jacobian and its factors are kept (the step is
+    then Newton's to that relative accuracy), up to ``SECANT_UPDATE`` the
+    conductances are updated along the secant, else evaluated again. Batches
     after the first run on ``THREADS`` threads. If conjugate gradients fail,
     the batch falls back to:
   - ``"chord"`` -- any circuit. Starting from the linear solution, all
@@ -109,6 +111,10 @@ STEP_MARGIN = 10.0
 #: batched Newton: the previous Jacobian is kept while no cell's conductance has changed by more than this
 #: (relative, estimated by the secant): a step with it is Newton's to this relative accuracy
 JACOBIAN_REUSE = 1e-3
+#: ... and, up to this relative change, the cells' conductances are updated along the secant instead of
+#: evaluated by a forward difference (an estimate second order in the voltage change; checked again by the
+#: next iteration's secant)
+SECANT_UPDATE = 0.05
 #: threads solving batches of the line solver in parallel (the batches are independent; its kernels and
 #: numpy's array operations release the GIL); 1: serial
 THREADS = min(2, os.cpu_count() or 1)
@@ -401,15 +407,29 @@ class CrossbarReader:
             gi = (np.asarray(g.model.current(vd + h, d["xb"], d["pb"]), dtype=float) - i) / h
         return i, gi
 
-    def _keep_jacobian(self, d: dict, vd: np.ndarray, i: np.ndarray, last, expected: np.ndarray) -> bool:
-        """Whether the Jacobian of ``last`` = (voltages, currents, conductance change) serves at ``vd``:
-        every cell's conductance changed by at most ``JACOBIAN_REUSE`` (relative, secant estimate from the
-        currents ``i``; all conductances positive), and the step, expected ``expected`` tolerances, is
-        then within 0.1 tolerance of Newton's (a Jacobian off by a relative ``c`` on the cells --
-        ``J' - J`` between ``-c J`` and ``c J`` -- gives a step off by ~``c`` of its size)."""
-        from .batchlines import _secant_change
-        change = _secant_change(i, last[1], vd, last[0], np.ascontiguousarray(d["gd"], dtype=float), last[2])
-        return change <= JACOBIAN_REUSE and change * float(np.max(expected, initial=0.0)) <= 0.1
+    def _jacobian_cells(self, d: dict, vd: np.ndarray, i: np.ndarray, last, expected) -> np.ndarray | None:
+        """The cells' conductance change from ``gd`` (m, LANES) for this iteration's Jacobian, or None to
+        keep the previous one (``last`` = its voltages, currents, conductance change; ``expected``: this
+        step's expected size in tolerances, None on the first iteration).
+
+        The secant from ``last`` measures how well the Jacobian in use predicts the currents ``i``: the
+        largest relative conductance change of a cell (``_secant_change``; infinite if a conductance is not
+        positive). Up to ``JACOBIAN_REUSE``, and if the step is then within 0.1 tolerance of Newton's (a
+        Jacobian off by a relative ``c`` on the cells -- ``J' - J`` between ``-c J`` and ``c J`` -- gives a
+        step off by ~``c`` of its size), the Jacobian is kept. Up to ``SECANT_UPDATE``, the conductances
+        are updated along the secant (second order in the voltage change, positive: no model evaluation).
+        Else, and on the first iteration, the forward difference (:meth:`_cells_conductance`)."""
+        from .batchlines import _secant_change, _secant_update
+        if last is not None and expected is not None:
+            gd = np.ascontiguousarray(d["gd"], dtype=float)
+            change = _secant_change(i, last[1], vd, last[0], gd, last[2])
+            if change <= JACOBIAN_REUSE and change * float(np.max(expected, initial=0.0)) <= 0.1:
+                return None
+            if change <= SECANT_UPDATE:
+                dg = np.empty_like(vd)
+                _secant_update(i, last[1], vd, last[0], gd, last[2], dg)
+                return dg
+        return self._cells_conductance(d, vd, i)
 
     def _cells_current(self, d: dict, vd: np.ndarray):
         """Current (m, LANES) of the line solver's one device group and, when :meth:`_evaluate` gives it
@@ -693,7 +713,7 @@ class CrossbarReader:
         converges. A vector stops when its update passes the engine's criterion (``_norm <= 1``,
         here the numba ``_newton_step``); the update is then within ``eta`` (relative) of the exact
         Newton step, itself within the tolerance. The Jacobian of an iteration whose cells barely moved
-        and whose step is expected final is the previous one (``_keep_jacobian``). Works in the line
+        is the previous one or its secant update (``_jacobian_cells``). Works in the line
         solver's order (``_line_order``) on (unknowns, 8) arrays (a smaller batch padded); converged
         vectors are frozen (zero
         residual: their inner solve does not iterate). Raises ConvergenceError after
@@ -736,10 +756,8 @@ class CrossbarReader:
                 expected = STEP_MARGIN * ratio * step_prev
                 eta = np.clip(np.maximum.reduce([0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300),
                                                  0.1 / np.maximum(expected, 1e-300)]), ETA_MIN, ETA_MAX)
-            # the previous Jacobian is kept when the cells' conductances barely moved (secant estimate
-            # ``change``, relative) and the step it gives is expected final: its error ~ change x step
-            if dg is None and not (expected is not None and self._keep_jacobian(d, vd, i, last, expected)):
-                dg = self._cells_conductance(d, vd, i)
+            if dg is None:
+                dg = self._jacobian_cells(d, vd, i, last, expected)
             if dg is not None:
                 last, factors = (vd, i, dg), batch.factored(dg)
                 facts += 1

@@ -698,6 +698,21 @@ def _secant_change(i, i0, v, v0, gd, dg0):
 
 
 @njit(cache=True, nogil=True)
+def _secant_update(i, i0, v, v0, gd, dg0, out):
+    """``out = dg0 + 2 (I(v) - I(v0) - g0 (v - v0)) / (v - v0)``, ``g0 = gd + dg0``: the conductance
+    change at ``v`` estimated from the secant (second order in ``v - v0``); ``dg0`` where ``v == v0``."""
+    m = i.shape[0]
+    for c in range(m):
+        for j in range(LANES):
+            dv = v[c, j] - v0[c, j]
+            if dv == 0.0:
+                out[c, j] = dg0[c, j]
+            else:
+                g0 = gd[c] + dg0[c, j]
+                out[c, j] = dg0[c, j] + 2.0 * (i[c, j] - i0[c, j] - g0 * dv) / dv
+
+
+@njit(cache=True, nogil=True)
 def _terminal_voltages(y, vfix, tp, tn, out):
     """``out = V(p) - V(n)`` per cell (m, LANES): terminal code >= 0 a row of ``y``, -1 ground,
     <= -2 the fixed node ``-2 - code`` (row of ``vfix``)."""
