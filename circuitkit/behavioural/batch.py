@@ -568,8 +568,10 @@ class CrossbarReader:
             return self._currents(y, vals, vext), vext
 
         def chunk(n: int):
+            """(iterations, CG iterations, factorisations), (currents, node voltages or None) of a chunk:
+            not its solution (a batch's unknowns, 8 MB at 256x256, are not kept)."""
             got = run(n)
-            return got if isinstance(got, NotLineStructured) else (got, finish(n, got[0]))
+            return got if isinstance(got, NotLineStructured) else (got[1:], finish(n, got[0]))
 
         if lines and starts:
             done[0] = chunk(0)                                  # serial: lazy set-up (line order, model checks)
@@ -591,8 +593,9 @@ class CrossbarReader:
             if got is None:
                 vals = values[:, starts[n]:starts[n] + per]
                 y, m = (np.zeros((0, vals.shape[1])), 0) if self.nf == 0 else self._solve_chunk(vals)
-                got = ((y, m, 0, 0), finish(n, y))
-            (y, m, inner, facts), (cur, vext) = got
+                got = ((m, 0, 0), finish(n, y))
+            (m, inner, facts), (cur, vext) = got
+            done[n] = None
             its = max(its, m)
             self.inner_iterations += inner
             self.factorizations += facts
