@@ -362,6 +362,10 @@ def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch
     assert _rel(serial.currents, every.currents) < 1e-11
     ref = _direct_newton(circuit, CrossbarReader(circuit).lr._source_values(vectors))
     assert _rel(serial.currents, ref) < 1e-9 and _rel(every.currents, ref) < 1e-9
+    import circuitkit.behavioural.batchlines as batchlines
+    monkeypatch.setattr(batchlines, "FUSED", False)               # the general kernels: the same iteration
+    general = CrossbarReader(circuit).read(vectors)
+    assert general.solver == "lines" and _rel(general.currents, every.currents) < 1e-11
 
 
 def test_threaded_batches_that_fail_fall_back_to_the_chord_path(tmp_path, monkeypatch):
