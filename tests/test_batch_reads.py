@@ -393,3 +393,33 @@ def test_output_correction_evaluates_only_the_cells_at_output_nodes(tmp_path):
     got = reader._out_deviation(vext)
     assert reader._out_node.size and np.any(got != 0)
     assert np.allclose(got, full[reader._out_node], rtol=1e-13, atol=0)
+
+
+def test_structured_residual_is_the_sparse_one(tmp_path):
+    """On a 1R array the nodal matrix is exactly its line structure: the streamed residual equals the
+    sparse product's (to rounding), cells' deviation and frozen lanes included; a matrix that differs from
+    its structure in one entry is refused."""
+    import scipy.sparse as sp
+    from circuitkit.behavioural.batchlines import LANES, _residual_cells, _residual_kernel, _residual_lines
+    vectors = _vectors(3, n=10)
+    circuit = _circuit(tmp_path, vectors[0], n=10)
+    reader = CrossbarReader(circuit)
+    reader.read(vectors)
+    Kl, tp, tn, atol, lines = reader._line_order()
+    assert lines is not None
+    rng = np.random.default_rng(4)
+    n, m = Kl.shape[0], tp.size
+    y, rhs = rng.normal(size=(n, LANES)), rng.normal(size=(n, LANES))
+    i, vd = rng.normal(size=(m, LANES)), rng.normal(size=(m, LANES))
+    gd, off = rng.uniform(0.5, 1.0, m), rng.normal(size=m)
+    done = np.zeros(LANES, bool)
+    done[5] = True
+    ref, got = np.empty_like(y), np.empty_like(y)
+    nref = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, ref)
+    _residual_lines(*lines, y, rhs, got)
+    ngot = _residual_cells(i, vd, gd, off, tp, tn, done, got)
+    assert np.allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max()) and np.all(got[:, 5] == 0)
+    assert np.allclose(ngot, nref, rtol=1e-12)
+    other = Kl.tolil()
+    other[0, 0] += 1e-3
+    assert reader._batch.residual_structure(sp.csr_matrix(other)) is None

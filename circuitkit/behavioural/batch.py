@@ -724,10 +724,11 @@ class CrossbarReader:
         to the chord path) if conjugate gradients fail. Returns (y, Newton iterations, CG
         iterations, factorisations); changes nothing on ``self`` (batches run in parallel threads).
         """
-        from .batchlines import LANES, _newton_step, _pad, _residual_kernel, _terminal_voltages
+        from .batchlines import (LANES, _newton_step, _pad, _residual_cells, _residual_kernel, _residual_lines,
+                                 _terminal_voltages)
         lr = self.lr
         batch = self._batch
-        Kl, tp, tn, atol = self._line_order()
+        Kl, tp, tn, atol, lines = self._line_order()
         d = self._dev[0]
         k = values.shape[1]
         vals = _pad(values)
@@ -746,7 +747,11 @@ class CrossbarReader:
             vd = np.empty((d["g"].n, LANES))
             _terminal_voltages(y, vfix, tp, tn, vd)
             i, dg = self._cells_current(d, vd)
-            fnorm = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, F)
+            if lines is not None:                               # K y from the line structure (streamed)
+                _residual_lines(*lines, y, rhs, F)
+                fnorm = _residual_cells(i, vd, gd, off, tp, tn, done, F)
+            else:
+                fnorm = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, F)
             expected = None
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
@@ -780,7 +785,9 @@ class CrossbarReader:
     def _line_order(self):
         """The nodal matrix, the cells' terminals and the absolute tolerances in the line solver's order
         (``LineBatch.perm``): terminal codes >= 0 a line-order row, -1 ground, <= -2 fixed node
-        ``-2 - code`` (its row in the fixed nodes' values). Computed once."""
+        ``-2 - code`` (its row in the fixed nodes' values); and the structured residual's arguments
+        (``LineBatch.residual_structure``: None unless the matrix is exactly its line structure).
+        Computed once."""
         if self._lines_order is None:
             lr, batch = self.lr, self._batch
             Kl = lr.K[batch.perm][:, batch.perm].tocsr()
@@ -796,7 +803,8 @@ class CrossbarReader:
                 if np.any((pos < 0) & (nodes != 0) & (fixed[nodes] < 0)):
                     raise NotLineStructured("a cell terminal is neither free, fixed nor ground")
                 codes.append(code)
-            self._lines_order = (Kl, codes[0], codes[1], np.ascontiguousarray(self.atol[batch.perm, 0]))
+            self._lines_order = (Kl, codes[0], codes[1], np.ascontiguousarray(self.atol[batch.perm, 0]),
+                                 batch.residual_structure(Kl))
         return self._lines_order
 
     def _newton_one(self, y, values, rhs) -> tuple[np.ndarray, int]:

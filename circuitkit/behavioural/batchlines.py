@@ -132,6 +132,39 @@ class LineBatch:
         self._current = None
         self._linear = None
 
+    def structure_matrix(self) -> sp.csr_matrix:
+        """The matrix the line structure stands for, in line order (``perm``): word-line tridiagonal,
+        bit-line chains, coupling and its transpose. Equal to ``K[perm][:, perm]`` when ``K`` is exactly
+        line-structured (:func:`_residual_lines` relies on that: its caller checks)."""
+        ne, ni = self.elim.size, self.it.size
+        d, e = np.asarray(self.A[0], float), np.asarray(self.Ae, float)
+        Am = sp.diags([e, d, e], [-1, 0, 1], shape=(ne, ne), format="csr")
+        links = np.flatnonzero(self.pred >= 0)
+        Bm = sp.csr_matrix((np.concatenate([self.Bd, self.Be[links], self.Be[links]]),
+                            (np.concatenate([np.arange(ni), links, self.pred[links]]),
+                             np.concatenate([np.arange(ni), self.pred[links], links]))), shape=(ni, ni))
+        M = sp.bmat([[Am, self.C], [self.C.T, Bm]], format="csr")
+        M.eliminate_zeros()
+        M.sort_indices()
+        return M
+
+    def residual_structure(self, K: sp.csr_matrix):
+        """Arguments of :func:`_residual_lines` when ``K`` (line order) is exactly the line structure
+        (:meth:`structure_matrix`, entry for entry) and the coupling is one-to-one; else None (the
+        residual then multiplies by ``K`` as a sparse matrix)."""
+        if self.one is None:
+            return None
+        M = self.structure_matrix()
+        K = sp.csr_matrix(K)
+        if M.shape != K.shape or (abs(M - K)).max() != 0:
+            return None
+        col, ent = self.one
+        cval = np.where(col >= 0, self.C.data[np.maximum(ent, 0)], 0.0)
+        row = np.empty(self.it.size, np.int64)
+        row[col[col >= 0]] = np.flatnonzero(col >= 0)
+        return (np.ascontiguousarray(self.A[0], dtype=float), self.Ae, np.ascontiguousarray(self.Bd, dtype=float),
+                np.ascontiguousarray(self.Be, dtype=float), self.pred, self.succ, col, row, cval)
+
     # -- per-vector matrices -----------------------------------------------------------
     def factored(self, dg: np.ndarray) -> "BatchFactors":
         """The matrices of a batch: ``dg`` (m, k) change of each cell's conductance per vector."""
@@ -723,6 +756,75 @@ def _terminal_voltages(y, vfix, tp, tn, out):
             va = y[a, j] if a >= 0 else (0.0 if a == -1 else vfix[-2 - a, j])
             vb = y[b, j] if b >= 0 else (0.0 if b == -1 else vfix[-2 - b, j])
             out[c, j] = va - vb
+
+
+@njit(cache=True, nogil=True)
+def _residual_lines(ad, ae, bd, be, pred, succ, col, row, cval, y, rhs, out):
+    """``out = K y - rhs`` for ``K`` given by its line structure (word-line diagonal ``ad``, wires ``ae``;
+    bit-line diagonal ``bd``, wires ``be`` to the predecessor; a one-to-one coupling: eliminated unknown
+    ``r`` to iterated ``col[r]`` with value ``cval[r]``, ``row`` its inverse): streams the arrays instead
+    of gathering through a sparse matrix's indices."""
+    ne = ad.size
+    ni = bd.size
+    for r in range(ne):
+        a = ad[r]
+        for j in range(LANES):
+            out[r, j] = a * y[r, j] - rhs[r, j]
+        if r > 0:
+            w = ae[r - 1]
+            for j in range(LANES):
+                out[r, j] += w * y[r - 1, j]
+        if r < ne - 1:
+            w = ae[r]
+            for j in range(LANES):
+                out[r, j] += w * y[r + 1, j]
+        c = col[r]
+        if c >= 0:
+            w = cval[r]
+            for j in range(LANES):
+                out[r, j] += w * y[ne + c, j]
+    for c in range(ni):
+        o = ne + c
+        b = bd[c]
+        for j in range(LANES):
+            out[o, j] = b * y[o, j] - rhs[o, j]
+        a = pred[c]
+        if a >= 0:
+            w = be[c]
+            for j in range(LANES):
+                out[o, j] += w * y[ne + a, j]
+        a = succ[c]
+        if a >= 0:
+            w = be[a]
+            for j in range(LANES):
+                out[o, j] += w * y[ne + a, j]
+        r = row[c]
+        w = cval[r]
+        for j in range(LANES):
+            out[o, j] += w * y[r, j]
+
+
+@njit(cache=True, nogil=True)
+def _residual_cells(i, vd, gd, off, tp, tn, done, out):
+    """Adds the cells' deviation ``i - (gd vd + off)`` at ``tp`` (leaving) and ``tn`` (entering) to
+    ``out`` (rows >= 0 only), zeroes the lanes marked ``done``; returns each column's 2-norm."""
+    n = out.shape[0]
+    for c in range(tp.size):
+        a, b = tp[c], tn[c]
+        g, o = gd[c], off[c]
+        if a >= 0:
+            for j in range(LANES):
+                out[a, j] += i[c, j] - (g * vd[c, j] + o)
+        if b >= 0:
+            for j in range(LANES):
+                out[b, j] -= i[c, j] - (g * vd[c, j] + o)
+    norm = np.zeros(LANES)
+    for r in range(n):
+        for j in range(LANES):
+            if done[j]:
+                out[r, j] = 0.0
+            norm[j] += out[r, j] * out[r, j]
+    return np.sqrt(norm)
 
 
 @njit(cache=True, nogil=True)
