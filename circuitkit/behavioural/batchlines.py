@@ -159,7 +159,8 @@ class LineBatch:
         if M.shape != K.shape or (abs(M - K)).max() != 0:
             return None
         col, ent = self.one
-        cval = np.where(col >= 0, self.C.data[np.maximum(ent, 0)], 0.0)
+        cval = np.zeros(col.size)
+        cval[col >= 0] = self.C.data[ent[col >= 0]]
         row = np.empty(self.it.size, np.int64)
         row[col[col >= 0]] = np.flatnonzero(col >= 0)
         return (np.ascontiguousarray(self.A[0], dtype=float), self.Ae, np.ascontiguousarray(self.Bd, dtype=float),
