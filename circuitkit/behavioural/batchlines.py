@@ -37,6 +37,10 @@ general kernels), one iteration is four fused passes instead of nine:
 sweep with ``q = B p - C^T t`` and ``p.q``; ``x += alpha p``, ``r -= alpha
 q`` with the forward sweep of the preconditioner; its backward sweep with
 ``r.z``. The arithmetic is that of the separate passes (rounding aside).
+The Newton residual's ``K y`` likewise streams the line structure
+(``_residual_lines``) when ``K`` is exactly that structure (checked entry
+for entry, ``LineBatch.residual_structure``), else the sparse product.
+The iteration's own arrays are reused per thread (``_workspace``).
 
 Convergence is per vector and relative, as in ``LineSystem.solve``:
 ``sqrt(r.z) <= rtol * sqrt(g.B^-1 g)`` (preconditioned residual against the
