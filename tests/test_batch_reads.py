@@ -348,11 +348,12 @@ def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch
     import circuitkit.behavioural.batch as batch
     vectors = _vectors(20, n=12)
     circuit = _circuit(tmp_path, vectors[0], n=12)
-    threaded = CrossbarReader(circuit).read(vectors)
+    threaded = CrossbarReader(circuit).read(vectors, voltages=True)
     assert threaded.solver == "lines"
     monkeypatch.setattr(batch, "THREADS", 1)
-    serial = CrossbarReader(circuit).read(vectors)
+    serial = CrossbarReader(circuit).read(vectors, voltages=True)
     assert np.array_equal(serial.currents, threaded.currents)
+    assert serial.voltages.shape[1] == 20 and np.array_equal(serial.voltages, threaded.voltages)
     assert (serial.iterations, serial.inner_iterations, serial.factorizations) == (
         threaded.iterations, threaded.inner_iterations, threaded.factorizations)
     monkeypatch.setattr(batch, "JACOBIAN_REUSE", 0.0)
