@@ -424,3 +424,22 @@ def test_structured_residual_is_the_sparse_one(tmp_path):
     other = Kl.tolil()
     other[0, 0] += 1e-3
     assert reader._batch.residual_structure(sp.csr_matrix(other)) is None
+
+
+def test_scratch_factors_refuse_to_solve_once_overwritten(tmp_path):
+    """Scratch factors live in the thread's reused arrays: newer ones overwrite them, and the older ones
+    then raise instead of solving with another matrix; ordinary factors are unaffected."""
+    from circuitkit.behavioural.batchlines import LANES, LineBatch
+    circuit = _circuit(tmp_path, _vectors(1, n=6)[0], n=6)
+    lr = LinearReads(circuit)
+    g = lr._devices[0][0]
+    batch = LineBatch(lr.lines, lr.where[lr.unknown(g.p)], lr.where[lr.unknown(g.n_)])
+    dg = np.zeros((g.n, LANES))
+    rhs = np.random.default_rng(1).normal(size=(batch.n, LANES))
+    own = batch.factored(dg)
+    first = batch.factored(dg, scratch=True)
+    x, _ = first.solve_lines(rhs, np.full(LANES, 1e-12))
+    batch.factored(dg + 1e-3, scratch=True)
+    with pytest.raises(RuntimeError, match="overwritten"):
+        first.solve_lines(rhs, np.full(LANES, 1e-12))
+    assert _rel(own.solve_lines(rhs, np.full(LANES, 1e-12))[0], x) < 1e-9

@@ -767,7 +767,7 @@ class CrossbarReader:
             if dg is None:
                 dg = self._jacobian_cells(d, vd, i, last, expected)
             if dg is not None:
-                last, factors = (vd, i, dg), batch.factored(dg)
+                last, factors = (vd, i, dg), batch.factored(dg, scratch=True)   # replaces the previous
                 facts += 1
             dy, cg = factors.solve_lines(F, eta, out=dy)         # lanes done: F = 0, dy = 0
             inner += cg

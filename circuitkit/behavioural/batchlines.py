@@ -171,9 +171,11 @@ class LineBatch:
                 np.ascontiguousarray(self.Be, dtype=float), self.pred, self.succ, col, row, cval)
 
     # -- per-vector matrices -----------------------------------------------------------
-    def factored(self, dg: np.ndarray) -> "BatchFactors":
-        """The matrices of a batch: ``dg`` (m, k) change of each cell's conductance per vector."""
-        return BatchFactors(self, dg)
+    def factored(self, dg: np.ndarray, scratch: bool = False) -> "BatchFactors":
+        """The matrices of a batch: ``dg`` (m, k) change of each cell's conductance per vector.
+        ``scratch``: in the calling thread's reused arrays (no fresh 4 MB arrays to fault in); the
+        thread's previous scratch factors are then overwritten, and solving with them raises."""
+        return BatchFactors(self, dg, scratch)
 
     def linear(self) -> "BatchFactors":
         """The batch of matrices with no cell changed (``K`` for every vector), factored once and kept."""
@@ -208,18 +210,25 @@ class BatchFactors:
     reciprocal pivots of every line's LDL^T (the multipliers ``L = e / D`` are formed on the fly from the
     shared wires ``e``: one array fewer to store and stream)."""
 
-    def __init__(self, lb: LineBatch, dg: np.ndarray):
+    def __init__(self, lb: LineBatch, dg: np.ndarray, scratch: bool = False):
         k = dg.shape[1]
         if not 0 < k <= LANES:
             raise ValueError(f"batched line solve: 1..{LANES} vectors per batch, got {k}")
         self.lb, self.k = lb, k
         dg = _pad(np.asarray(dg, dtype=float))
-        da, db, cd = _spread(lb.A[0], lb.Bd, lb.C.data)
+        shapes = (lb.A[0].size, lb.Bd.size, lb.C.data.size, lb.Bd.size)
+        if scratch:
+            da, db, cd, rdb = _scratch(shapes)
+            self._generation = _local.generation
+        else:
+            da, db, cd, rdb = (np.empty((m, LANES)) for m in shapes)
+            self._generation = None
+        _spread(lb.A[0], lb.Bd, lb.C.data, da, db, cd)
         _cells(dg, lb.diag_e, lb.diag_i, lb.cell_entry, da, db, cd)
         self.db, self.cd = db, cd
         self.cdt = None if lb.fused else cd[lb.Ct[2]]           # the coupling's values in transposed order
         self.rda = _factor(da, lb.Ae, da)                       # da is not needed again: pivots in its place
-        self.rdb = _factor_links(db, lb.Be, lb.pred)
+        self.rdb = _factor_links(db, lb.Be, lb.pred, rdb)
 
     def solve_lines(self, rhs: np.ndarray, rtol, max_iterations: int | None = None,
                     out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
@@ -230,6 +239,8 @@ class BatchFactors:
         arrays are the calling thread's :func:`_workspace` (reused: a fresh 4 MB array costs its page
         faults on first touch)."""
         lb = self.lb
+        if self._generation is not None and self._generation != getattr(_local, "generation", None):
+            raise RuntimeError("batched line solve: these scratch factors were overwritten by newer ones")
         if max_iterations is None:
             max_iterations = MAX_ITERATIONS
         ne = lb.elim.size
@@ -300,6 +311,17 @@ def _workspace(ni: int, ne: int) -> tuple[np.ndarray, ...]:
     return ws
 
 
+def _scratch(shapes: tuple) -> tuple[np.ndarray, ...]:
+    """The calling thread's arrays for scratch factors ((m, LANES) per entry of ``shapes``), reused; each
+    call starts a new generation (the previous scratch factors are no longer valid)."""
+    fs = getattr(_local, "factors", None)
+    if fs is None or tuple(a.shape[0] for a in fs) != tuple(shapes):
+        fs = tuple(np.empty((m, LANES)) for m in shapes)
+        _local.factors = fs
+    _local.generation = getattr(_local, "generation", 0) + 1
+    return fs
+
+
 def _pad(a: np.ndarray) -> np.ndarray:
     """(n, k) -> (n, LANES) C-contiguous, the last column repeated."""
     k = a.shape[1]
@@ -311,11 +333,8 @@ def _pad(a: np.ndarray) -> np.ndarray:
 # -- kernels: arrays (n, LANES), inner loops over the vectors (compile-time width) ----------------
 
 @njit(cache=True, nogil=True)
-def _spread(a, b, c):
-    """The base diagonals and coupling values repeated over the vectors: (n, LANES) each."""
-    oa = np.empty((a.size, LANES))
-    ob = np.empty((b.size, LANES))
-    oc = np.empty((c.size, LANES))
+def _spread(a, b, c, oa, ob, oc):
+    """The base diagonals and coupling values repeated over the vectors into (n, LANES) arrays."""
     for i in range(a.size):
         for j in range(LANES):
             oa[i, j] = a[i]
@@ -455,11 +474,10 @@ def _bq(d, e, pred, succ, indptr, indices, dix, data, t, p, q):
 
 
 @njit(cache=True, nogil=True)
-def _factor_links(d, e, pred):
+def _factor_links(d, e, pred, rd):
     """LDL^T of chains given as predecessor links (every predecessor earlier in the order): the reciprocal
-    pivots 1/D; the multipliers are L[i, pred[i]] = e[i] / D[pred[i]]."""
+    pivots 1/D into ``rd`` (may be ``d``); the multipliers are L[i, pred[i]] = e[i] / D[pred[i]]."""
     n = d.shape[0]
-    rd = np.empty((n, LANES))
     for i in range(n):
         a = pred[i]
         if a >= 0:
