@@ -248,13 +248,18 @@ class BatchFactors:
             out = np.empty((lb.n, LANES))
         g, z, p, q, t = _workspace(lb.n - ne, ne)
         y = out[:ne]
-        _tsolve_kernel(self.rda, lb.Ae, rhs[:ne], y)            # A^-1 f_a
-        _cmul_from(*lb.Ct, self.cd, rhs[ne:], y, g)             # g = f_b - C^T A^-1 f_a
         xb = out[ne:]
         xb[...] = 0.0
         res = g
-        _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, g, z)
-        rz = _coldot(res, z)
+        if lb.fused:                                            # the same, fewer passes
+            _start_fused(lb.one[0], lb.one[1], self.cd, lb.Ae, self.rda, rhs[:ne], rhs[ne:], y, g)
+            _links_forward(self.rdb, lb.Be, lb.pred, g, z)
+            rz = _cg_precond_back(lb.Be, self.rdb, lb.succ, res, z)
+        else:
+            _tsolve_kernel(self.rda, lb.Ae, rhs[:ne], y)        # A^-1 f_a
+            _cmul_from(*lb.Ct, self.cd, rhs[ne:], y, g)         # g = f_b - C^T A^-1 f_a
+            _tsolve_links(self.rdb, lb.Be, lb.pred, lb.succ, g, z)
+            rz = _coldot(res, z)
         target = rtol * np.sqrt(np.maximum(rz, 0.0))
         if not lb.fused:
             p[...] = z
@@ -285,9 +290,12 @@ class BatchFactors:
             rz = np.where(active, rz_new, rz)
             active = active & (np.sqrt(np.maximum(rz, 0.0)) > target)
             its += 1
-        _cset(*lb.Cs, self.cd, xb, t)
-        _tsolve_kernel(self.rda, lb.Ae, t, t)
-        y -= t
+        if lb.fused:                                            # y -= A^-1 C xb
+            _finish_fused(lb.one[0], lb.one[1], self.cd, lb.Ae, self.rda, xb, t, y)
+        else:
+            _cset(*lb.Cs, self.cd, xb, t)
+            _tsolve_kernel(self.rda, lb.Ae, t, t)
+            y -= t
         return out, its
 
     def _schur(self, p, t, q):
@@ -642,6 +650,76 @@ def _cg_backward(col, ent, cd, e, rd, db, eb, pred, succ, p, t, q):
                 q[c, j] = qc
                 pq[j] += p[c, j] * qc
     return pq
+
+
+@njit(cache=True, nogil=True)
+def _start_fused(col, ent, cd, e, rd, fa, fb, y, g):
+    """``y = A^-1 fa`` and, as each ``y`` is final, ``g = fb - C^T y`` (one-to-one coupling: every
+    iterated unknown is reached once)."""
+    ne = y.shape[0]
+    if ne == 0:
+        return
+    for j in range(LANES):
+        y[0, j] = fa[0, j]
+    for r in range(1, ne):
+        er = e[r - 1]
+        for j in range(LANES):
+            y[r, j] = fa[r, j] - er * rd[r - 1, j] * y[r - 1, j]
+    for r in range(ne - 1, -1, -1):
+        if r == ne - 1:
+            for j in range(LANES):
+                y[r, j] *= rd[r, j]
+        else:
+            er = e[r]
+            for j in range(LANES):
+                y[r, j] = rd[r, j] * (y[r, j] - er * y[r + 1, j])
+        c = col[r]
+        if c >= 0:
+            s = ent[r]
+            for j in range(LANES):
+                g[c, j] = fb[c, j] - cd[s, j] * y[r, j]
+
+
+@njit(cache=True, nogil=True)
+def _links_forward(rd, e, pred, b, x):
+    """The forward sweep of ``x = B^-1 b`` (:func:`_tsolve_links`' first half)."""
+    n = x.shape[0]
+    for i in range(n):
+        a = pred[i]
+        if a >= 0:
+            ei = e[i]
+            for j in range(LANES):
+                x[i, j] = b[i, j] - ei * rd[a, j] * x[a, j]
+        else:
+            for j in range(LANES):
+                x[i, j] = b[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _finish_fused(col, ent, cd, e, rd, xb, t, y):
+    """``y -= A^-1 C xb`` (``t``: the forward sweep's storage)."""
+    ne = y.shape[0]
+    if ne == 0:
+        return
+    for r in range(ne):
+        c = col[r]
+        if c >= 0:
+            s = ent[r]
+            for j in range(LANES):
+                t[r, j] = cd[s, j] * xb[c, j]
+        else:
+            for j in range(LANES):
+                t[r, j] = 0.0
+        if r > 0:
+            er = e[r - 1]
+            for j in range(LANES):
+                t[r, j] -= er * rd[r - 1, j] * t[r - 1, j]
+    tn = np.zeros(LANES)
+    for r in range(ne - 1, -1, -1):
+        er = e[r] if r < ne - 1 else 0.0
+        for j in range(LANES):
+            tn[j] = rd[r, j] * (t[r, j] - er * tn[j])
+            y[r, j] -= tn[j]
 
 
 @njit(cache=True, nogil=True)
