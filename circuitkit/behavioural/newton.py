@@ -146,6 +146,10 @@ class Solver:
             cols = np.repeat(np.arange(n), np.diff(pattern.indptr))
             self._dense_flat = cols * n + pattern.indices.astype(np.int64)
             self._set_layout(q, cond, n)
+            # the nonlinear entries' positions in that buffer (n * n: ground, dropped), per mode
+            flat_ext = np.append(self._dense_flat, n * n)
+            self._dense_nl = {mode: flat_ext[pos] for mode, pos in self.system.nonlinear.positions().items()}
+            self._atol_list = self.atol.tolist() if 0 < n <= FLOAT_SIZE else None
             return
         # A diagonally dominant probe with the pattern's structure: SuperLU computes its minimum-degree
         # order and factors it without pivoting (a probe of all ones pivots wildly and costs ~50x more).
@@ -267,7 +271,101 @@ class Solver:
 
     def _newton(self, y0, rhs, mode, base_data, base_entry, key) -> np.ndarray:
         with np.errstate(all="ignore"):     # once per solve: non-finite values are checked explicitly
+            if self.dense:
+                return self._iterate_dense(y0, rhs, mode, base_entry)
             return self._iterate(y0, rhs, mode, base_data, base_entry, key)
+
+    def _dense_base(self, entry, mode: str) -> np.ndarray:
+        """The base matrix of ``entry`` as a flat column-major n x n array (kept in the entry)."""
+        if len(entry) == 3:
+            buf = np.zeros(self._factored_size ** 2)
+            buf[self._dense_flat] = entry[0]
+            entry.append(buf)
+        return entry[3]
+
+    def _iterate_dense(self, y0, rhs, mode, base_entry) -> np.ndarray:
+        """:meth:`_iterate` for the dense path, with the fewest numpy calls per iteration.
+
+        The same iteration (a fresh Jacobian at the start of the solve, chord iterations while they
+        contract, a fresh Jacobian when they do not), the same convergence test and the same
+        failures; the Jacobian is assembled straight into the dense LU's buffer (the nonlinear
+        entries summed onto the dense base matrix, ``NonlinearSet.evaluate_dense``) and the
+        update norm of a system of at most ``FLOAT_SIZE`` unknowns is taken on Python floats.
+        """
+        s = self.system
+        nv, n = s.n_v, s.size
+        nonlinear = s.nonlinear
+        y = np.array(y0, dtype=float)
+        vext = np.zeros(nv + 1)
+        vext_v = vext[1:]
+        matrix = base_entry[1]
+        dense_product = self._csr is None
+        dense_base = self._dense_base(base_entry, mode)
+        dense_nl, n2 = self._dense_nl[mode], n * n
+        tol = self.tol
+        reltol, atol = tol.reltol, self.atol
+        atol_list = self._atol_list
+        lu = piv = None
+        prev_norm, stale_steps = None, 0
+        for k in range(1, tol.max_iterations + 1):
+            fresh = lu is None
+            vext_v[...] = y[:nv]
+            if fresh:
+                f_nl, j_raw = nonlinear.evaluate_raw(vext, mode)
+            else:                               # chord: the Jacobian is not needed
+                f_nl = nonlinear.residual(vext, mode)
+            residual = matrix @ y if dense_product else self.product(base_entry, y)
+            residual += f_nl
+            residual -= rhs
+            # one reduction instead of an isfinite pass: a sum is finite iff no term is inf or NaN (short of overflow)
+            if not math.isfinite(np.add.reduce(residual)):
+                raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
+            if fresh:
+                # the nonlinear entries summed at their dense positions (ground entries dropped), as
+                # ``NonlinearSet.evaluate`` sums them at their pattern positions; then the base added
+                buf = np.bincount(dense_nl, weights=j_raw, minlength=n2 + 1)[:n2]
+                if not math.isfinite(np.add.reduce(buf * 0.0)):
+                    raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
+                buf += dense_base
+                self.factorizations += 1
+                lu, piv, info = lapack.dgetrf(buf.reshape(n, n).T, overwrite_a=True)   # the view is Fortran-ordered
+                if info > 0:
+                    raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
+                                        "or a loop of voltage sources)")
+                if info < 0:
+                    raise ValueError(f"dgetrf: illegal argument {-info}")
+            # the update is -A^-1 r: solving for r and subtracting is the same to the bit (sign symmetry)
+            neg = lapack.dgetrs(lu, piv, residual)[0]
+            y_new = y - neg
+            norm = _update_norm(y, neg, y_new, reltol, atol_list) if atol_list is not None else None
+            if norm is None:
+                scale = np.abs(y_new)
+                np.maximum(scale, np.abs(y), out=scale)
+                scale *= reltol
+                scale += atol
+                np.divide(np.abs(neg), scale, out=scale)
+                norm = float(scale.max())
+            if not math.isfinite(norm):
+                raise NewtonFailure(f"Newton update not finite after {k} iterations")
+            y = y_new
+            if fresh or norm == 0.0:           # a zero update: the residual is exactly zero
+                converged = norm <= 1.0
+            else:
+                rho = norm / prev_norm if prev_norm else self._rho
+                converged = norm <= 1.0 and rho < 1.0 and norm * rho / (1.0 - rho) <= 1.0
+                stale_steps += 1
+                if not converged and prev_norm is not None and (rho > CHORD_MAX_RATE or stale_steps >= CHORD_MAX_STEPS):
+                    lu = None                   # too slow: a fresh Jacobian for the next iteration
+                if prev_norm:
+                    self._rho = rho
+            if converged:
+                self.iterations += k
+                if k > self.max_iterations_seen:
+                    self.max_iterations_seen = k
+                return y
+            prev_norm = norm if norm > 0 else None
+        self.iterations += tol.max_iterations
+        raise NewtonFailure(f"no convergence in {tol.max_iterations} Newton iterations")
 
     def _iterate(self, y0, rhs, mode, base_data, base_entry, key) -> np.ndarray:
         s = self.system
@@ -376,6 +474,26 @@ class Solver:
 DENSE_MAX = 64
 #: full systems up to this many unknowns keep their base matrix dense for the residual product
 DENSE_PRODUCT_MAX = 32
+#: dense systems up to this many unknowns take the Newton update norm on Python floats
+FLOAT_SIZE = 16
+
+
+def _update_norm(y, dy, y_new, reltol, atol_list) -> float | None:
+    """``max |dy| / (max(|y_new|, |y|) reltol + atol)`` on Python floats (the operations of the array
+    form, in its order); None when any value is not finite or a scale is zero (numpy's NaN and inf
+    semantics: the caller takes the array form)."""
+    a, d, b = y_new.tolist(), dy.tolist(), y.tolist()
+    if not math.isfinite(sum(a) + sum(d) + sum(b)):
+        return None
+    norm = 0.0
+    try:
+        for an, dn, bn, tn in zip(a, d, b, atol_list):
+            r = abs(dn) / (max(abs(an), abs(bn)) * reltol + tn)
+            if r > norm:
+                norm = r
+    except ZeroDivisionError:
+        return None
+    return norm
 
 
 class _DenseLU:

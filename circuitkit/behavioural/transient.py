@@ -139,6 +139,9 @@ class LteTolerances:
         return cls(reltol=1e-3, abstol=1e-12, chgtol=1e-14, trtol=7.0, vabstol=math.inf)
 
 
+#: truncation and predictor checks over at most this many rows run on Python floats (numpy's fixed cost
+#: per call exceeds the arithmetic there)
+FLOAT_ROWS = 16
 #: ngspice's trapCoeff: LTE factor of backward Euler (order 1) and the trapezoidal rule (order 2)
 TRUNC_FACTOR = (0.5, 1.0 / 12.0)
 #: step sizes are rounded down to 2 ** (k / LADDER) seconds
@@ -187,6 +190,10 @@ class _Truncation:
         """The largest next step the estimate allows (inf without charges or without enough history)."""
         if self.rows.size == 0 or len(self.q) < order + 1:
             return math.inf
+        if self.rows.size <= FLOAT_ROWS:
+            limit = self._step_limit_floats(order, q_new, h, i_new, i_old)
+            if limit is not None:
+                return limit
         tol = self.tol
         qs = [q_new] + self.q[:order + 1]
         hs = [h] + self.h[:order]
@@ -210,6 +217,46 @@ class _Truncation:
         dmin = float(d.min())
         return math.sqrt(dmin) if order == 2 else dmin
 
+
+    def _step_limit_floats(self, order: int, q_new: np.ndarray, h: float, i_new: np.ndarray,
+                           i_old: np.ndarray) -> float | None:
+        """:meth:`step_limit` on Python floats, row by row (the same operations in the same order), for
+        a few charge rows, where numpy's per-call cost exceeds the arithmetic. None (the caller then
+        takes the array path) when any input is not finite: Python's ``max``/``min`` do not propagate
+        NaN as numpy's ``maximum``/``minimum`` do."""
+        tol = self.tol
+        qs = [q_new.tolist()] + [q.tolist() for q in self.q[:order + 1]]
+        hs = [h] + self.h[:order]
+        inew, iold = i_new.tolist(), i_old.tolist()
+        if not math.isfinite(sum(inew) + sum(iold) + sum(sum(q) for q in qs)):
+            return None
+        factor = TRUNC_FACTOR[order - 1]
+        reltol, abstol, trtol = tol.reltol, tol.abstol, tol.trtol
+        dmin = math.inf
+        for r in range(len(inew)):
+            volt = abstol + reltol * max(abs(inew[r]), abs(iold[r]))
+            charge = reltol * max(max(abs(qs[0][r]), abs(qs[1][r])), tol.chgtol) / h
+            ttol = max(volt, charge)
+            diff = [q[r] for q in qs]
+            dt = list(hs)
+            j = order
+            while True:
+                for i in range(j + 1):
+                    if dt[i] == 0.0:
+                        return None             # numpy's inf/NaN of a division by zero: the array path
+                    diff[i] = (diff[i] - diff[i + 1]) / dt[i]
+                j -= 1
+                if j < 0:
+                    break
+                for i in range(j + 1):
+                    dt[i] = dt[i + 1] + hs[i]
+            denominator = max(abstol, factor * abs(diff[0]))
+            if not denominator > 0.0 or not math.isfinite(denominator):
+                return None                     # 0/0 or inf/inf: numpy's NaN semantics, on the array path
+            d = trtol * ttol / denominator
+            if d < dmin:
+                dmin = d
+        return math.sqrt(dmin) if order == 2 else dmin
 
 def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                   record: Callable[[np.ndarray], np.ndarray],
@@ -329,13 +376,33 @@ def _voltage_limit(y1: np.ndarray, predicted: np.ndarray, y0: np.ndarray, h: flo
     (about a tenth of it), which the charge-based estimate does not see in
     circuits without charges (a transistor turning on under a ramped gate).
     """
-    tol = lte.vreltol * np.maximum(np.abs(y1), np.abs(y0)) + lte.vabstol
-    ratio = float(np.max(np.abs(y1 - predicted) / tol, initial=0.0))
+    ratio = _voltage_ratio_floats(y1, predicted, y0, lte) if y1.size <= FLOAT_ROWS else None
+    if ratio is None:
+        tol = lte.vreltol * np.maximum(np.abs(y1), np.abs(y0)) + lte.vabstol
+        ratio = float(np.max(np.abs(y1 - predicted) / tol, initial=0.0))
     if ratio == 0.0:
         return math.inf
     if not math.isfinite(ratio):
         return 0.0
     return h * ratio ** (-1.0 / 3.0)
+
+
+def _voltage_ratio_floats(y1: np.ndarray, predicted: np.ndarray, y0: np.ndarray, lte: LteTolerances) -> float | None:
+    """The ratio of :func:`_voltage_limit` on Python floats (same operations) for a few node voltages;
+    None when an input is not finite or a tolerance is zero (numpy's inf/NaN semantics: the array path)."""
+    a_, p_, b_ = y1.tolist(), predicted.tolist(), y0.tolist()
+    if not math.isfinite(sum(a_) + sum(p_) + sum(b_)):
+        return None
+    vreltol, vabstol = lte.vreltol, lte.vabstol
+    ratio = 0.0
+    try:
+        for a, p, b in zip(a_, p_, b_):
+            r = abs(a - p) / (vreltol * max(abs(a), abs(b)) + vabstol)
+            if r > ratio:
+                ratio = r
+    except ZeroDivisionError:
+        return None
+    return ratio
 
 
 def print_times(tstop: float, tstep: float, breakpoints: np.ndarray, min_break: float) -> np.ndarray:

@@ -51,6 +51,7 @@ and every parameter in ``p`` is a scalar or an array of shape ``(n,)``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Mapping
@@ -340,6 +341,54 @@ class DeviceModel:
             di_dx[j] = (cur[3 + 2 * j] - cur[4 + 2 * j]) / two_hx
             df_dx[:, j] = (sd[:, 3 + 2 * j] - sd[:, 4 + 2 * j]) / two_hx
         return i, di_dv, di_dx, f, df_dv, df_dx
+
+    # -- one device on Python floats (optional, per model) -----------------------
+    @classmethod
+    def scalar_kernel(cls, p: ParamSet):
+        """``(current, dxdt)`` of ONE device with parameters ``p`` as functions of Python floats
+        ``(v, x)`` (one state), or None when the model has none or ``p`` does not fit.
+
+        For one-device groups the per-call cost of numpy (~1-2 us per operation on arrays of a few
+        elements) dominates everything else; the same equations on floats cost ~0.1 us per
+        operation. A kernel must evaluate exactly the expressions of :meth:`current` and
+        :meth:`dxdt` (same operations, same order: the results agree to rounding, which the
+        tests check) and raise ``ArithmeticError`` wherever Python's float arithmetic refuses a
+        value numpy would return as inf or NaN (overflow, division by zero): the callers then
+        evaluate that point through the numpy twin instead.
+        """
+        return None
+
+    @classmethod
+    def linearize_one(cls, kernel, v: float, x: float, x0: float) -> tuple[float, ...]:
+        """:meth:`linearize` of one one-state device through its :meth:`scalar_kernel`.
+
+        The same central differences at the same perturbed points as :meth:`linearize`, on
+        floats: ``(i, di_dv, di_dx, f, df_dv, df_dx)`` with ``f`` the full state derivative
+        ``dxdt - GLEAK (x - x0)``. Raises ``ArithmeticError`` (see :meth:`scalar_kernel`).
+        """
+        current, dxdt = kernel
+        hv = 1e-6 * max(abs(v), 1e-3)
+        hx = 1e-6 * max(abs(x), 1e-3)
+        vp, vm, xp, xm = v + hv, v - hv, x + hx, x - hx
+        two_hv, two_hx = 2 * hv, 2 * hx
+        f0 = dxdt(v, x) - GLEAK * (x - x0)
+        fvp = dxdt(vp, x) - GLEAK * (x - x0)
+        fvm = dxdt(vm, x) - GLEAK * (x - x0)
+        fxp = dxdt(v, xp) - GLEAK * (xp - x0)
+        fxm = dxdt(v, xm) - GLEAK * (xm - x0)
+        return (current(v, x), (current(vp, x) - current(vm, x)) / two_hv,
+                (current(v, xp) - current(v, xm)) / two_hx, f0, (fvp - fvm) / two_hv, (fxp - fxm) / two_hx)
+
+    @classmethod
+    def bound_step_one(cls, kernel, v: float, x: float) -> float:
+        """:meth:`bound_step` of one one-state device through its :meth:`scalar_kernel` (same formula)."""
+        f = kernel[1](v, x)
+        s = cls.states[0]
+        if f > 0:
+            return 0.5 * max(s.upper - x, 1e-9) / f
+        if f < 0:
+            return 0.5 * max(x - s.lower, 1e-9) / (-f)
+        return math.inf
 
     @classmethod
     def _linearize_calls(cls, v: np.ndarray, x: np.ndarray, p: ParamSet):

@@ -24,6 +24,8 @@ at 1 MHz: switching takes a visible part of the period. Set ``koff`` and
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import DeviceModel, Parameter, ParamSet, State, register
@@ -99,6 +101,71 @@ class Vteam(DeviceModel):
         if on.size:
             out[on] = _on_rate(v[on], x[on], scalar if scalar is not None else _subset(p, on))
         return out[None, :]
+
+
+    @classmethod
+    def scalar_kernel(cls, p):
+        """``(current, dxdt)`` on floats for one device (see ``DeviceModel.scalar_kernel``): the
+        expressions of :meth:`resistance`, :meth:`current`, :meth:`dxdt`, ``_off_rate``, ``_on_rate``
+        and ``devices.smooth`` operation for operation. None unless every parameter is one number."""
+        q = {}
+        for name in _RATE_PARAMS + ("ron", "roff", "iv"):
+            value = np.asarray(p[name], dtype=float)
+            if value.size != 1:
+                return None
+            q[name] = float(value.reshape(-1)[0])
+        return _scalar_functions(q)
+
+
+def _scalar_functions(q: dict):
+    """The float closures of :meth:`Vteam.scalar_kernel` for the parameter values ``q``."""
+    ron, roff = q["ron"], q["roff"]
+    exponential, log_ratio, span = q["iv"] > 0.5, math.log(roff / ron), roff - ron
+    koff, kon, voff, von = q["koff"], q["kon"], q["voff"], q["von"]
+    alphaoff, alphaon, aoff, aon, wc = q["alphaoff"], q["alphaon"], q["aoff"], q["aon"], q["wc"]
+    vblend, xedge = q["vblend"], q["xedge"]
+    exp = math.exp
+
+    def current(v, x):
+        return v / (ron * exp(log_ratio * x) if exponential else ron + span * x)
+
+    def dxdt(v, x):
+        if v > voff:
+            return koff * _power_s(_ramp_s(v - voff, vblend) / voff, alphaoff) \
+                * exp(-exp(min((x - aoff) / wc, 700.0))) * _taper_s(1 - x, xedge)
+        if v < von:
+            return kon * _power_s(_ramp_s(von - v, vblend) / -von, alphaon) \
+                * exp(-exp(min(-(x - aon) / wc, 700.0))) * _taper_s(x, xedge)
+        return 0.0
+    return current, dxdt
+
+
+def _ramp_s(u, d):
+    """``smooth.ramp`` on a float (same operations)."""
+    if u < d:
+        c = min(max(u, 0.0), d)
+        return c * c * (2.0 - c / d) / d
+    return u
+
+
+def _taper_s(u, d):
+    """``smooth.taper`` on a float (same operations)."""
+    s = min(max(u / d, 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def _power_s(base, exponent):
+    """``_power`` on a float; a non-finite or complex result of ``**`` raises ArithmeticError."""
+    if exponent == 1.0:
+        return base
+    if exponent == 2.0:
+        return base * base
+    if exponent == 3.0:
+        return base * base * base
+    out = base ** exponent                  # OverflowError beyond the float range
+    if type(out) is not float:              # a negative base gives a complex number where numpy gives NaN
+        raise ArithmeticError("complex power")
+    return out
 
 
 def _off_rate(v, x, q):
