@@ -305,6 +305,7 @@ class Solver:
         tol = self.tol
         reltol, atol = tol.reltol, self.atol
         atol_list = self._atol_list
+        small = atol_list is not None
         lu = piv = None
         prev_norm, stale_steps = None, 0
         for k in range(1, tol.max_iterations + 1):
@@ -317,14 +318,15 @@ class Solver:
             residual = matrix @ y if dense_product else self.product(base_entry, y)
             residual += f_nl
             residual -= rhs
-            # one reduction instead of an isfinite pass: a sum is finite iff no term is inf or NaN (short of overflow)
-            if not math.isfinite(np.add.reduce(residual)):
+            # one reduction instead of an isfinite pass: a sum is finite iff no term is inf or NaN (short of
+            # overflow); on few unknowns Python's sum of the list first, numpy's only when that is not finite
+            if not ((small and math.isfinite(sum(residual.tolist()))) or math.isfinite(np.add.reduce(residual))):
                 raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
             if fresh:
                 # the nonlinear entries summed at their dense positions (ground entries dropped), as
                 # ``NonlinearSet.evaluate`` sums them at their pattern positions; then the base added
                 buf = np.bincount(dense_nl, weights=j_raw, minlength=n2 + 1)[:n2]
-                if not math.isfinite(np.add.reduce(buf * 0.0)):
+                if not ((small and math.isfinite(sum(j_raw.tolist()))) or math.isfinite(np.add.reduce(buf * 0.0))):
                     raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
                 buf += dense_base
                 self.factorizations += 1
@@ -487,8 +489,10 @@ def _update_norm(y, dy, y_new, reltol, atol_list) -> float | None:
         return None
     norm = 0.0
     try:
-        for an, dn, bn, tn in zip(a, d, b, atol_list):
-            r = abs(dn) / (max(abs(an), abs(bn)) * reltol + tn)
+        for an, dn, bn, tn in zip(a, d, b, atol_list):    # abs and max written out: no builtin calls
+            an = an if an >= 0.0 else -an
+            bn = bn if bn >= 0.0 else -bn
+            r = (dn if dn >= 0.0 else -dn) / ((an if an >= bn else bn) * reltol + tn)
             if r > norm:
                 norm = r
     except ZeroDivisionError:

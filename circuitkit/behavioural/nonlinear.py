@@ -68,9 +68,9 @@ class DeviceStamp:
                 i, gv, gx, f, fv, fx = self.model.linearize_one(self._kernel, v, x, self._x0_one)
             except ArithmeticError:             # overflow or division by zero on floats: numpy's inf/NaN
                 pass
-            else:
-                res = np.array([[i], [-i], [-f]])
-                jac = np.array([[[gv], [-gv], [gx]], [[-gv], [gv], [-gx]], [[-fv], [fv], [-fx]]])
+            else:                               # flat lists are cheaper to convert than nested ones
+                res = np.array([i, -i, -f]).reshape(3, 1)
+                jac = np.array([gv, -gv, gx, -gv, gv, -gx, -fv, fv, -fx]).reshape(3, 3, 1)
                 return res, jac
         v = vext[self.nodes[0]] - vext[self.nodes[1]]
         x = vext[self.nodes[2:]]
@@ -103,9 +103,9 @@ class DeviceStamp:
         if self._kernel is not None:
             v, x = self._floats(vext)
             try:
-                i = self._kernel[0](v, x)
+                i = self._kernel.current(v, x)
                 f = 0.0 if rows is not None and rows <= 2 else \
-                    (x - self._x0_one) * GLEAK - self._kernel[1](v, x)   # -(dxdt - GLEAK (x - x0))
+                    (x - self._x0_one) * GLEAK - self._kernel.dxdt(v, x)   # -(dxdt - GLEAK (x - x0))
             except ArithmeticError:
                 pass
             else:

@@ -494,6 +494,8 @@ def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
     exactly, without rounding (a state resting on a bound stays on it).
     """
     last = points[-1][1]
+    if last.size <= FLOAT_ROWS:                # a few unknowns: on floats, the same operations per element
+        return _extrapolate_floats(points, t)
     out = last.copy()
     for j, (tj, yj) in enumerate(points[:-1]):
         w = 1.0
@@ -502,6 +504,20 @@ def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
                 w *= (t - tm) / (tj - tm)
         out += w * (yj - last)
     return out
+
+
+def _extrapolate_floats(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
+    """:func:`extrapolate` on Python floats: ``last + w_0 (y_0 - last) + w_1 (y_1 - last) ...`` summed
+    in that order per element, as the array form does."""
+    last = points[-1][1].tolist()
+    out = list(last)
+    for j, (tj, yj) in enumerate(points[:-1]):
+        w = 1.0
+        for m, (tm, _) in enumerate(points):
+            if m != j:
+                w *= (t - tm) / (tj - tm)
+        out = [o + w * (a - b) for o, a, b in zip(out, yj.tolist(), last)]
+    return np.array(out)
 
 
 class _Stepper:
@@ -516,6 +532,8 @@ class _Stepper:
         self.solver = solver
         self.splits = 0
         self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else system.c_matrix
+        self._sources = system.n_sources > 0
+        self._src = slice(system.n_v, system.n_v + system.n_sources)      # the source rows (``source_vector``)
 
     def try_step(self, y, i_c, t0, t1, backward_euler, guess=None, cy=None):
         """One step from the extrapolated start, else from ``y``; raises :class:`NewtonFailure`.
@@ -549,8 +567,10 @@ class _Stepper:
         h = float(f"{t1 - t0:.12e}")
         a, beta = (1.0 / h, 0.0) if backward_euler else (2.0 / h, 1.0)
         q_prev = self.c @ y if cy is None else cy
-        rhs = self.system.source_vector(t1)
-        rhs += a * q_prev
+        # b(t1) + a C y(n-1): the source values added onto their (charge-free) rows of a C y(n-1)
+        rhs = a * q_prev
+        if self._sources:
+            rhs[self._src] += self.system.sources.values(t1)
         if beta:
             rhs += i_c
         y_new = self.solver.solve(y if guess is None else guess, rhs, "tran", a)

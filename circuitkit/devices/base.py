@@ -344,45 +344,41 @@ class DeviceModel:
 
     # -- one device on Python floats (optional, per model) -----------------------
     @classmethod
-    def scalar_kernel(cls, p: ParamSet):
-        """``(current, dxdt)`` of ONE device with parameters ``p`` as functions of Python floats
-        ``(v, x)`` (one state), or None when the model has none or ``p`` does not fit.
+    def scalar_kernel(cls, p: ParamSet) -> "ScalarKernel | None":
+        """A :class:`ScalarKernel` of ONE one-state device with parameters ``p``, or None when the
+        model has none or ``p`` does not fit.
 
         For one-device groups the per-call cost of numpy (~1-2 us per operation on arrays of a few
-        elements) dominates everything else; the same equations on floats cost ~0.1 us per
-        operation. A kernel must evaluate exactly the expressions of :meth:`current` and
-        :meth:`dxdt` (same operations, same order: the results agree to rounding, which the
-        tests check) and raise ``ArithmeticError`` wherever Python's float arithmetic refuses a
-        value numpy would return as inf or NaN (overflow, division by zero): the callers then
-        evaluate that point through the numpy twin instead.
+        elements) dominates everything else; the same equations on floats cost far less. A kernel
+        evaluates exactly the expressions of :meth:`current` and :meth:`dxdt` (same operations,
+        same order: the results agree to rounding, which the tests check) and raises
+        ``ArithmeticError`` wherever Python's float arithmetic refuses a value numpy would return
+        as inf or NaN (overflow, division by zero): the callers then use the numpy twin.
         """
         return None
 
     @classmethod
-    def linearize_one(cls, kernel, v: float, x: float, x0: float) -> tuple[float, ...]:
+    def linearize_one(cls, kernel: "ScalarKernel", v: float, x: float, x0: float) -> tuple[float, ...]:
         """:meth:`linearize` of one one-state device through its :meth:`scalar_kernel`.
 
         The same central differences at the same perturbed points as :meth:`linearize`, on
         floats: ``(i, di_dv, di_dx, f, df_dv, df_dx)`` with ``f`` the full state derivative
         ``dxdt - GLEAK (x - x0)``. Raises ``ArithmeticError`` (see :meth:`scalar_kernel`).
         """
-        current, dxdt = kernel
         hv = 1e-6 * max(abs(v), 1e-3)
         hx = 1e-6 * max(abs(x), 1e-3)
         vp, vm, xp, xm = v + hv, v - hv, x + hx, x - hx
+        i0, ivp, ivm, ixp, ixm, r0, rvp, rvm, rxp, rxm = kernel.points(v, x, vp, vm, xp, xm)
         two_hv, two_hx = 2 * hv, 2 * hx
-        f0 = dxdt(v, x) - GLEAK * (x - x0)
-        fvp = dxdt(vp, x) - GLEAK * (x - x0)
-        fvm = dxdt(vm, x) - GLEAK * (x - x0)
-        fxp = dxdt(v, xp) - GLEAK * (xp - x0)
-        fxm = dxdt(v, xm) - GLEAK * (xm - x0)
-        return (current(v, x), (current(vp, x) - current(vm, x)) / two_hv,
-                (current(v, xp) - current(v, xm)) / two_hx, f0, (fvp - fvm) / two_hv, (fxp - fxm) / two_hx)
+        leak = GLEAK * (x - x0)
+        f0, fvp, fvm = r0 - leak, rvp - leak, rvm - leak
+        fxp, fxm = rxp - GLEAK * (xp - x0), rxm - GLEAK * (xm - x0)
+        return (i0, (ivp - ivm) / two_hv, (ixp - ixm) / two_hx, f0, (fvp - fvm) / two_hv, (fxp - fxm) / two_hx)
 
     @classmethod
-    def bound_step_one(cls, kernel, v: float, x: float) -> float:
+    def bound_step_one(cls, kernel: "ScalarKernel", v: float, x: float) -> float:
         """:meth:`bound_step` of one one-state device through its :meth:`scalar_kernel` (same formula)."""
-        f = kernel[1](v, x)
+        f = kernel.dxdt(v, x)
         s = cls.states[0]
         if f > 0:
             return 0.5 * max(s.upper - x, 1e-9) / f
@@ -409,6 +405,24 @@ class DeviceModel:
             di_dx[k] = (cls.current(v, xp, p) - cls.current(v, xm, p)) / (2 * hx)
             df_dx[:, k] = (cls.state_derivative(v, xp, p) - cls.state_derivative(v, xm, p)) / (2 * hx)
         return i, di_dv, di_dx, f, df_dv, df_dx
+
+
+class ScalarKernel:
+    """One one-state device's equations on Python floats (see :meth:`DeviceModel.scalar_kernel`)."""
+
+    def current(self, v: float, x: float) -> float:
+        raise NotImplementedError
+
+    def dxdt(self, v: float, x: float) -> float:
+        raise NotImplementedError
+
+    def points(self, v, x, vp, vm, xp, xm) -> tuple[float, ...]:
+        """Currents and rates (without GLEAK) at the five points of the central differences:
+        ``(v, x), (vp, x), (vm, x), (v, xp), (v, xm)``, currents first. Kernels may share the parts
+        that depend on ``v`` or ``x`` alone between points (same operations, so the same values)."""
+        c, r = self.current, self.dxdt
+        return (c(v, x), c(vp, x), c(vm, x), c(v, xp), c(v, xm),
+                r(v, x), r(vp, x), r(vm, x), r(v, xp), r(v, xm))
 
 
 #: name -> twin class; filled by :func:`register` (see ``circuitkit.devices``).
