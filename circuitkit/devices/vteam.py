@@ -199,7 +199,7 @@ def _power_s(base, exponent):
     if exponent == 3.0:
         return base * base * base
     out = base ** exponent                  # OverflowError beyond the float range
-    if type(out) is not float:              # a negative base gives a complex number where numpy gives NaN
+    if isinstance(out, complex):            # a negative base gives a complex number where numpy gives NaN
         raise ArithmeticError("complex power")
     return out
 
