@@ -201,13 +201,13 @@ class Solver:
         marker = compact(s.pattern.matrix(np.where(used, np.arange(1, nnz + 1, dtype=float), 0.0)))
         self._csr_map = marker.data.astype(np.int64) - 1
         self._csr = marker
+        self._rows_product = RowProduct(marker)
 
     def product(self, entry, y: np.ndarray) -> np.ndarray:
         """``A y`` for a base ``entry`` of :meth:`base`."""
         if self._csr is None:
             return entry[1] @ y
-        self._csr.data = entry[1]
-        return self._csr @ y
+        return self._rows_product(entry[1], y)
 
     def base(self, mode: str, a: float):
         """``[data, product data, factors]`` of ``A`` for an analysis mode and integration coefficient (cached).
@@ -498,6 +498,42 @@ def _update_norm(y, dy, y_new, reltol, atol_list) -> float | None:
     except ZeroDivisionError:
         return None
     return norm
+
+
+class RowProduct:
+    """``A y`` for CSR matrices ``A`` of one fixed structure (``matrix``), given their data arrays.
+
+    Up to ``ROW_PRODUCT_MAX`` nonzeros the product is one ``bincount`` of the entries ``a_ij y_j``
+    by row: the same products summed in the same order (row by row, in the CSR order, from 0) as
+    scipy's ``csr_matvec``, so the same numbers, without scipy's per-call dispatch (which costs
+    more than the arithmetic on small matrices). Larger matrices use scipy's product.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix):
+        self.matrix = matrix.copy()
+        n = matrix.shape[0]
+        self.n = n
+        self.small = matrix.nnz <= ROW_PRODUCT_MAX
+        self.rows = np.repeat(np.arange(n), np.diff(matrix.indptr))
+        self.cols = matrix.indices.astype(np.int64)
+
+    def __call__(self, data: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.small:
+            return np.bincount(self.rows, weights=data * y[self.cols], minlength=self.n)
+        self.matrix.data = data
+        return self.matrix @ y
+
+
+class FixedProduct(RowProduct):
+    """``A @ y`` for one fixed CSR matrix ``A`` (its own data), as :class:`RowProduct`."""
+
+    def __matmul__(self, y: np.ndarray) -> np.ndarray:
+        return self(self.matrix.data, y)
+
+
+#: matrices up to this many nonzeros are multiplied by ``bincount`` (measured on the 8x8 and 32x32
+#: programming crossbars: 7 us against scipy's 18 us at 544 nonzeros, 74 against 37 us at 7552)
+ROW_PRODUCT_MAX = 2000
 
 
 class _DenseLU:

@@ -69,7 +69,7 @@ import numpy as np
 from ..circuit.model import Transient
 from ..errors import ConvergenceError
 from .mna import MnaSystem
-from .newton import DENSE_PRODUCT_MAX, NewtonFailure, Solver
+from .newton import DENSE_PRODUCT_MAX, FixedProduct, NewtonFailure, Solver
 from .operating_point import operating_point
 
 MIN_BREAK = 5e-5
@@ -524,14 +524,15 @@ class _Stepper:
     """One integration step from ``t0`` to ``t1``, split in halves when Newton fails.
 
     ``c`` is the capacitance matrix for products (dense for systems of at most
-    ``DENSE_PRODUCT_MAX`` unknowns, where scipy's per-call cost exceeds the arithmetic).
+    ``DENSE_PRODUCT_MAX`` unknowns, else ``newton.FixedProduct``: scipy's per-call cost exceeds the
+    arithmetic on small matrices).
     """
 
     def __init__(self, system: MnaSystem, solver: Solver):
         self.system = system
         self.solver = solver
         self.splits = 0
-        self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else system.c_matrix
+        self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else FixedProduct(system.c_matrix)
         self._sources = system.n_sources > 0
         self._src = slice(system.n_v, system.n_v + system.n_sources)      # the source rows (``source_vector``)
 
