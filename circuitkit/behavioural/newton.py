@@ -633,8 +633,10 @@ class _Factors:
     def __init__(self, lu, layout: "_Layout", key, blocks):
         self.lu, self.layout, self.key, self.blocks = lu, layout, key, blocks
         if blocks:
-            # one-state devices (the common case): precombined coefficients for the two vector passes
-            self._one = [(blk, lay, blk.jts[:, 0].ravel(), blk.inv[0, 0] * blk.jst[0, 0], blk.inv[0, 0] * blk.jst[0, 1])
+            # one-state devices (the common case): precombined coefficients and indices for the two vector
+            # passes: (state rows, Jss^-1, Jts as (2, m), Jss^-1 Jst per terminal, terminal positions)
+            self._one = [(blk.spec["s"][0], blk.inv[0, 0], blk.jts[:, 0], blk.inv[0, 0] * blk.jst[0, 0],
+                          blk.inv[0, 0] * blk.jst[0, 1], lay, lay.reshape(2, -1)[0], lay.reshape(2, -1)[1])
                          if blk.spec["ns"] == 1 else None for blk, lay in zip(blocks, layout.blocks)]
 
     def retarget(self, base_data: np.ndarray, key) -> "_Factors":
@@ -656,13 +658,12 @@ class _Factors:
         ws = []
         if self.blocks:
             for k, blk in enumerate(self.blocks):
-                s_ = blk.spec["s"]
                 one = self._one[k]
                 if one is not None:
-                    w = blk.inv[0, 0] * b[s_[0]]
-                    corr = (one[2].reshape(2, -1) * w).ravel()
+                    w = one[1] * b[one[0]]
+                    corr = (one[2] * w).ravel()
                 else:
-                    w = blk.apply_inv(b[s_])
+                    w = blk.apply_inv(b[blk.spec["s"]])
                     corr = np.einsum("tjm,jm->tm", blk.jts, w).ravel()
                 ws.append(w)
                 bz -= np.bincount(lay.blocks[k], weights=corr, minlength=n + 1)[:n]
@@ -670,13 +671,15 @@ class _Factors:
         x = np.empty(lay.size)
         x[lay.order] = xz
         if self.blocks:
-            xz_ext = np.append(xz, 0.0)
+            xz_ext = np.empty(n + 1)            # the factored solution with ground (position n) at 0
+            xz_ext[:n] = xz
+            xz_ext[n] = 0.0
             for k, (blk, w) in enumerate(zip(self.blocks, ws)):
-                t = lay.blocks[k].reshape(2, -1)
                 one = self._one[k]
                 if one is not None:
-                    x[blk.spec["s"][0]] = w - one[3] * xz_ext[t[0]] - one[4] * xz_ext[t[1]]
+                    x[one[0]] = w - one[3] * xz_ext[one[6]] - one[4] * xz_ext[one[7]]
                 else:
+                    t = lay.blocks[k].reshape(2, -1)
                     x[blk.spec["s"]] = w - blk.apply_inv(np.einsum("itm,tm->im", blk.jst, xz_ext[t]))
         return x
 

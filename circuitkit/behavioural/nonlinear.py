@@ -91,8 +91,8 @@ class DeviceStamp:
             except ArithmeticError:
                 pass
         v = vext[self.nodes[0]] - vext[self.nodes[1]]
-        h = self.model.bound_step(v, vext[self.nodes[2:]], self.params)
-        return float(np.min(h)) if np.size(h) else np.inf
+        h = np.asarray(self.model.bound_step(v, vext[self.nodes[2:]], self.params))
+        return float(h.min()) if h.size else np.inf
 
     def residual(self, vext: np.ndarray, rows: int | None = None) -> np.ndarray:
         """Residual contributions only (no derivatives): what a chord iteration needs.
