@@ -9,6 +9,7 @@ stays the reference; the tests check both agree).
 """
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Sequence
 
@@ -48,20 +49,21 @@ class SourceBank:
         self._pwl = [(np.asarray(ks, dtype=np.int64), np.asarray(times, dtype=float),
                       np.array([self.waveforms[k].values for k in ks], dtype=float))
                      for times, ks in pwl_groups.items()]
+        self._pwl_plans = [_PwlPlan(times, values) for _, times, values in self._pwl]
+        self._template = np.zeros(self.n)          # the DC values in place; the other entries are overwritten
+        self._template[self._dc_idx] = self._dc
 
     def values(self, t: float) -> np.ndarray:
         """Source values at time ``t``, shape (n,)."""
         if self._only_sine:
             return self._sine_plan.values(t, t >= self._sine_started)
-        out = np.empty(self.n)
-        if self._dc_idx.size:
-            out[self._dc_idx] = self._dc
+        out = self._template.copy()
         if self._pulse_idx.size:
             out[self._pulse_idx] = _pulse(t, **self._pulse)
         if self._sine_idx.size:
             out[self._sine_idx] = self._sine_plan.values(t, t >= self._sine_started)
-        for idx, times, values in self._pwl:
-            out[idx] = _pwl(t, times, values)
+        for (idx, _, _), plan in zip(self._pwl, self._pwl_plans):
+            out[idx] = plan.values(t)
         return out
 
     def breakpoints(self, tstop: float) -> np.ndarray:
@@ -128,6 +130,27 @@ class _SinePlan:
             wave *= p["amplitude"]
         wave += p["offset"]
         return wave
+
+
+class _PwlPlan:
+    """:func:`_pwl` for one group with the slope of every interval computed once (the same quotient
+    :func:`_pwl` forms per call, so the same values) and the interval found by ``bisect`` on a list."""
+
+    def __init__(self, times: np.ndarray, values: np.ndarray):
+        self.t_list = times.tolist()
+        self.first, self.last = values[:, 0].copy(), values[:, -1].copy()
+        with np.errstate(all="ignore"):           # repeated time points give intervals never selected
+            self.slopes = np.ascontiguousarray(((values[:, 1:] - values[:, :-1]) / (times[1:] - times[:-1])).T)
+        self.starts = np.ascontiguousarray(values[:, :-1].T)
+
+    def values(self, t: float) -> np.ndarray:
+        tl = self.t_list
+        if t <= tl[0]:
+            return self.first
+        if t >= tl[-1]:
+            return self.last
+        j = bisect.bisect_right(tl, t) - 1
+        return self.slopes[j] * (t - tl[j]) + self.starts[j]
 
 
 def _pwl(t, times, values):
