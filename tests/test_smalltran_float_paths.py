@@ -244,3 +244,18 @@ def test_transients_equal_with_the_float_paths_off(tmp_path, monkeypatch, name):
     for key in ref.signals:
         r = np.asarray(ref[key])
         assert np.max(np.abs(np.asarray(fast[key]) - r)) <= 1e-9 * np.abs(r).max(), key
+
+
+@pytest.mark.parametrize("mode", ["tran", "op"])
+def test_float_evaluation_from_the_unknowns_equals_the_node_voltage_path(tmp_path, mode):
+    system = MnaSystem(_one_device(tmp_path, "vteam(x0 = 0.3)"))
+    nl = system.nonlinear
+    assert nl.floats
+    rng = np.random.default_rng(21)
+    for _ in range(20):
+        y = rng.normal(scale=0.5, size=system.size)
+        vext = np.append(0.0, y[: system.n_v])
+        r_f, j_f = nl.evaluate_floats(y, mode)
+        r_a, j_a = nl.evaluate_raw(vext, mode)
+        assert np.array_equal(r_f, r_a) and np.array_equal(j_f, j_a)
+        assert np.array_equal(nl.residual_floats(y, mode), nl.residual(vext, mode))

@@ -150,6 +150,7 @@ class Solver:
             flat_ext = np.append(self._dense_flat, n * n)
             self._dense_nl = {mode: flat_ext[pos] for mode, pos in self.system.nonlinear.positions().items()}
             self._atol_list = self.atol.tolist() if 0 < n <= FLOAT_SIZE else None
+            self._floats = self.system.nonlinear.floats and n <= FLOAT_SIZE
             return
         # A diagonally dominant probe with the pattern's structure: SuperLU computes its minimum-degree
         # order and factors it without pivoting (a probe of all ones pivots wildly and costs ~50x more).
@@ -306,15 +307,26 @@ class Solver:
         reltol, atol = tol.reltol, self.atol
         atol_list = self._atol_list
         small = atol_list is not None
+        floats = self._floats
         lu = piv = None
         prev_norm, stale_steps = None, 0
         for k in range(1, tol.max_iterations + 1):
             fresh = lu is None
-            vext_v[...] = y[:nv]
-            if fresh:
-                f_nl, j_raw = nonlinear.evaluate_raw(vext, mode)
-            else:                               # chord: the Jacobian is not needed
-                f_nl = nonlinear.residual(vext, mode)
+            f_nl = None
+            if floats:                          # the devices on floats, straight from y
+                try:
+                    if fresh:
+                        f_nl, j_raw = nonlinear.evaluate_floats(y, mode)
+                    else:
+                        f_nl = nonlinear.residual_floats(y, mode)
+                except ArithmeticError:         # a value floats refuse (numpy's inf/NaN): the array path
+                    f_nl = None
+            if f_nl is None:
+                vext_v[...] = y[:nv]
+                if fresh:
+                    f_nl, j_raw = nonlinear.evaluate_raw(vext, mode)
+                else:                           # chord: the Jacobian is not needed
+                    f_nl = nonlinear.residual(vext, mode)
             residual = matrix @ y if dense_product else self.product(base_entry, y)
             residual += f_nl
             residual -= rhs

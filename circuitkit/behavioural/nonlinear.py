@@ -47,7 +47,27 @@ class DeviceStamp:
                         if group.n == 1 and self.n_states == 1 and self._inline else None)
         if self._kernel is not None:
             self._node_list = [int(k) for k in self.nodes[:, 0]]          # p, n, x node ids
+            self._term_list = [int(k) for k in self.terms[:, 0]]          # their unknowns (size: ground)
             self._x0_one = float(self._x0[0, 0])
+
+    # -- the kernel on a list of unknowns (ground appended as 0.0): the dense Newton loop -------------
+    def evaluate_floats(self, yl: list, k: int) -> tuple[list, list]:
+        """The first ``k`` rows of :meth:`evaluate` (residual contributions, Jacobian entries flattened
+        row by row) as lists, from the unknowns ``yl`` (``yl[size]`` = 0.0: ground). Kernel stamps
+        only; raises ``ArithmeticError`` where floats refuse what numpy returns as inf or NaN."""
+        p, n, xs = self._term_list
+        v, x = yl[p] - yl[n], yl[xs]
+        i, gv, gx, f, fv, fx = self.model.linearize_one(self._kernel, v, x, self._x0_one)
+        return [i, -i, -f][:k], [gv, -gv, gx, -gv, gv, -gx, -fv, fv, -fx][:3 * k]
+
+    def residual_floats(self, yl: list, k: int) -> list:
+        """The first ``k`` rows of :meth:`residual` as a list (see :meth:`evaluate_floats`)."""
+        p, n, xs = self._term_list
+        v, x = yl[p] - yl[n], yl[xs]
+        i = self._kernel.current(v, x)
+        if k <= 2:
+            return [i, -i][:k]
+        return [i, -i, (x - self._x0_one) * GLEAK - self._kernel.dxdt(v, x)]     # -(dxdt - GLEAK (x - x0))
 
     def residual_rows(self) -> np.ndarray:
         return self.terms
@@ -194,6 +214,35 @@ class NonlinearSet:
         r = res[0] if len(res) == 1 else np.concatenate(res)
         j = jac[0] if len(jac) == 1 else np.concatenate(jac)
         return np.bincount(self._rows[mode], weights=r, minlength=size + 1)[:size], j
+
+    @property
+    def floats(self) -> bool:
+        """Every stamp evaluates on floats (one-device kernel groups): :meth:`evaluate_floats` and
+        :meth:`residual_floats` apply."""
+        return bool(self.stamps) and all(getattr(s, "_kernel", None) is not None for s in self.stamps)
+
+    def evaluate_floats(self, y: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`evaluate_raw` from the unknowns ``y`` through the float kernels (the same numbers);
+        raises ``ArithmeticError`` where the floats refuse a value (the caller takes :meth:`evaluate_raw`)."""
+        yl = y.tolist()
+        yl.append(0.0)
+        res, jac = [], []
+        for s, k in self._plan[mode]:
+            r, j = s.evaluate_floats(yl, k)
+            res += r
+            jac += j
+        size = self.pattern.size
+        return np.bincount(self._rows[mode], weights=np.array(res), minlength=size + 1)[:size], np.array(jac)
+
+    def residual_floats(self, y: np.ndarray, mode: str) -> np.ndarray:
+        """:meth:`residual` from the unknowns ``y`` through the float kernels (see :meth:`evaluate_floats`)."""
+        yl = y.tolist()
+        yl.append(0.0)
+        res = []
+        for s, k in self._plan[mode]:
+            res += s.residual_floats(yl, k)
+        size = self.pattern.size
+        return np.bincount(self._rows[mode], weights=np.array(res), minlength=size + 1)[:size]
 
     def positions(self) -> dict[str, np.ndarray]:
         """Per mode, the pattern data position of every entry :meth:`evaluate_raw` returns (``nnz``: ground)."""
