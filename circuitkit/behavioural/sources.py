@@ -42,7 +42,7 @@ class SourceBank:
         self._sine_started = float(self._sine["delay"].max()) if self._sine_idx.size else 0.0
         self._sine_plan = _SinePlan(self._sine) if self._sine_idx.size else None
         # one kind of waveform covering every source in order: its values are the output as they are
-        self._only_sine = self._sine_idx.size == self.n and bool(np.all(self._sine_idx == np.arange(self.n)))
+        self._only_sine = 0 < self._sine_idx.size == self.n and bool(np.all(self._sine_idx == np.arange(self.n)))
         pwl_groups: dict[tuple, list[int]] = {}
         for k in by_type[PWL]:
             pwl_groups.setdefault(tuple(self.waveforms[k].times), []).append(k)
