@@ -259,3 +259,22 @@ def test_float_evaluation_from_the_unknowns_equals_the_node_voltage_path(tmp_pat
         r_a, j_a = nl.evaluate_raw(vext, mode)
         assert np.array_equal(r_f, r_a) and np.array_equal(j_f, j_a)
         assert np.array_equal(nl.residual_floats(y, mode), nl.residual(vext, mode))
+
+
+def test_source_bank_equals_the_waveforms_and_the_per_call_pwl():
+    from circuitkit.behavioural.sources import SourceBank, _PwlPlan, _pwl
+    from circuitkit.circuit.waveforms import DC, PWL, Pulse, Sine
+    waves = [Sine(offset=0.1, amplitude=1.0, freq=1e3, delay=1e-4, damping=10.0, phase=20.0), DC(0.3),
+             PWL([0, 1e-3, 2e-3], [0, 1, 0.5]), Pulse(v1=0, v2=1, delay=1e-5, rise=1e-6, fall=1e-6, width=1e-4,
+                                                     period=3e-4), PWL([0, 1e-3, 2e-3], [1, 2, 0.5])]
+    bank = SourceBank(waves)
+    times = np.concatenate([np.linspace(-1e-4, 3e-3, 307), [1e-3, 2e-3, 0.0]])
+    for t in times:
+        assert np.allclose(bank.values(t), [float(w(t)) for w in waves], rtol=1e-12, atol=1e-15), t
+    rng = np.random.default_rng(23)
+    pts = np.sort(rng.uniform(0, 1, 9))
+    vals = rng.normal(size=(4, 9))
+    plan = _PwlPlan(pts, vals)
+    for t in np.concatenate([rng.uniform(-0.1, 1.1, 200), pts]):
+        assert np.array_equal(plan.values(t), _pwl(t, pts, vals)), t
+    assert SourceBank([]).values(0.0).shape == (0,)
