@@ -66,7 +66,15 @@ dominated by its fixed cost per call, so one dense factorisation per step
 (microseconds) is cheaper than the chord iterations a stale Jacobian needs
 (measured on ``vteam_sine.xbar``: 2.6 instead of 5 iterations per step).
 ``linear_solver`` ("dense LU" / "sparse LU", in the engine's ``meta``) says
-which path ran; ``Solver(dense=...)`` forces one.
+which path ran; ``Solver(dense=...)`` forces one. The dense path has its own
+iteration loop (``_iterate_dense``: the same iteration, fewer numpy calls):
+on such systems the run time is the number of Python-level calls per step,
+so systems of at most ``FLOAT_SIZE`` unknowns take the update norm on Python
+floats and evaluate one-device groups through their models' float kernels
+(``DeviceModel.scalar_kernel``), with the numpy forms wherever floats refuse
+a value (overflow, division by zero) or an input is not finite. Products with
+small sparse matrices are one ``bincount`` by row (:class:`RowProduct`: the
+sums of scipy's ``csr_matvec`` in its order, without its dispatch).
 
 Symbolic reuse: every matrix the solver factors has one sparsity pattern
 (``mna.SparsePattern``, or the reduced pattern of the condensation), so a
@@ -290,8 +298,10 @@ class Solver:
         The same iteration (a fresh Jacobian at the start of the solve, chord iterations while they
         contract, a fresh Jacobian when they do not), the same convergence test and the same
         failures; the Jacobian is assembled straight into the dense LU's buffer (the nonlinear
-        entries summed onto the dense base matrix, ``NonlinearSet.evaluate_dense``) and the
-        update norm of a system of at most ``FLOAT_SIZE`` unknowns is taken on Python floats.
+        entries of ``NonlinearSet.evaluate_raw`` summed at their dense positions onto the dense base
+        matrix, no pattern data array in between). On at most ``FLOAT_SIZE`` unknowns the update norm
+        and the finiteness checks are taken on Python floats and one-device groups with a float
+        kernel are evaluated from ``y`` directly (``NonlinearSet.evaluate_floats``).
         """
         s = self.system
         nv, n = s.n_v, s.size

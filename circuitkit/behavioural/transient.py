@@ -51,6 +51,12 @@ then updates ``i_C``. ``C y`` is computed once per step attempt and carried to
 the next step (the charges of the truncation estimate are its rows); systems
 of at most ``newton.DENSE_PRODUCT_MAX`` unknowns multiply by a dense ``C``.
 
+Small systems: the truncation estimate over at most ``FLOAT_ROWS`` charge
+rows, the predictor check over as many node voltages and the predictor of as
+many unknowns are computed on Python floats (the same operations in the same
+order; inputs that are not finite go to the array forms, whose NaN semantics
+Python's ``max`` does not share).
+
 Newton starts from the polynomial extrapolation of the last points
 (``PREDICTOR_POINTS``, quadratic) of the current smooth stretch -- points
 since the last breakpoint, so never across a corner of a source. The
