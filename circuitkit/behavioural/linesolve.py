@@ -87,6 +87,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
+from numba import njit
 from scipy.sparse import csgraph
 
 #: default relative preconditioned residual (see the module docstring); measured on 8x8..256x256
@@ -177,6 +178,9 @@ class LineSystem:
         self.switch_after = 0               # line-only iterations before deciding on the coarse space (0: use it)
         self._lines_of = None               # (line number per eliminated, per iterated unknown) for the patches
         self.last_line_iterations = 0       # of last_iterations, those with the lines alone
+        self._scratch = None                # (n_elim, k) work array of the Schur products during a solve
+        # starts of the independent blocks (lines) of A and B, for the compiled kernels
+        self._blocks = (_blocks(self.A[0], self.A[1]), _blocks(self.B[0], self.B[1]))
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -306,14 +310,12 @@ class LineSystem:
         self.timings["coarse"] = time.perf_counter() - start
 
     # -- solving ----------------------------------------------------------------------
-    @staticmethod
-    def _tri_solve(t, rhs, overwrite: bool = False):
-        """``T^-1 rhs`` for a factored tridiagonal ``t``; ``overwrite``: ``rhs`` is a scratch array."""
-        if rhs.shape[0] == 0:
-            return rhs.copy()
-        if rhs.shape[0] == 1:
-            return rhs / t[2][0]
-        x, info = lapack.dpttrs(t[2], t[3], rhs, overwrite_b=overwrite)
+    def _tri_solve(self, t, rhs, overwrite: bool = False):
+        """``T^-1 rhs`` for ``t`` = ``self.A`` or ``self.B`` (factored); ``overwrite``: ``rhs`` is a scratch
+        array (then solved in place when it is C-contiguous float)."""
+        x = rhs if overwrite and rhs.flags.c_contiguous and rhs.dtype == np.float64 else \
+            np.array(rhs, dtype=float, order="C")
+        _nb_tri_solve(self._blocks[0 if t is self.A else 1], t[2], t[3], x if x.ndim == 2 else x[:, None])
         return x
 
     @staticmethod
@@ -340,19 +342,21 @@ class LineSystem:
         f = rhs[:, None] if one else rhs
         f = np.asarray(f, dtype=float)
         elim, it = self.order
-        fa, fb = f[elim], f[it]
+        fa, fb = np.ascontiguousarray(f[elim]), np.ascontiguousarray(f[it])
         y = self._tri_solve(self.A, fa, overwrite=True)     # A^-1 f_a (fa is a copy)
         self.last_iterations = self.last_line_iterations = 0
         if it.size == 0:
             xa, xb = y, fb
         else:
+            kk = f.shape[1]
+            self._scratch = np.empty((elim.size, kk))       # A^-1 C p inside the Schur products
             g = fb - self.Ct @ y                            # reduced right-hand side
             if x0 is None:
                 xb = np.zeros_like(g)
                 res = g.copy()
             else:
                 x0 = x0[:, None] if x0.ndim == 1 else x0
-                xb = np.array(x0[it], dtype=float)
+                xb = np.array(x0[it], dtype=float, order="C")
                 res = g - self._schur(xb)
             target = rtol * np.sqrt(np.maximum(np.sum(g * self._tri_solve(self.B, g), axis=0), 0.0))
             zb = self._tri_solve(self.B, res)               # B^-1 r: the convergence measure (and smoother)
@@ -360,6 +364,8 @@ class LineSystem:
             two_level = self.coarse is not None and self.switch_after == 0
             decide = not two_level and self._lines_of is not None and self.coarse_reason is None
             p = rz = None
+            q = np.empty_like(res)
+            pq = np.empty(kk)
             k = 0
             while np.any(np.sqrt(np.maximum(rb, 0.0)) > target):
                 if k >= max_iterations:
@@ -373,25 +379,22 @@ class LineSystem:
                 z = self._precondition(res, zb) if two_level else zb
                 rz_new = _dots(res, z)
                 if p is None:
-                    p = z                                   # z is not used again: p may own it
+                    p = z.copy() if z is zb else z         # zb is updated in place below
                 else:
                     beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
                     p *= beta
                     p += z
                 rz = rz_new
-                q = self._schur(p)
-                pq = _dots(p, q)
+                self._schur(p, out=q, dots=pq)
                 alpha = np.divide(rz, pq, out=np.zeros_like(rz), where=pq > 0)
-                xb += alpha * p
-                q *= alpha
-                res -= q
-                zb = self._tri_solve(self.B, res)
-                rb = _dots(res, zb)
+                rb = np.empty(kk)
+                _nb_cg_step(alpha, p, q, xb, res, self._blocks[1], self.B[2], self.B[3], zb, rb)
                 k += 1
             self.last_iterations = k
             if not two_level:
                 self.last_line_iterations = k
             xa = y - self._tri_solve(self.A, self.C @ xb, overwrite=True)
+            self._scratch = None
         x = np.empty_like(f)
         x[elim], x[it] = xa, xb
         return x[:, 0] if one else x
@@ -426,20 +429,198 @@ class LineSystem:
         if self.coarse is None:
             return zb
         agg, Zt, lu = self.coarse
-        t = self._schur(zb)
-        np.subtract(r, t, out=t)                            # r - S z1
-        z = lu.solve(np.asarray((Zt @ t), dtype=float))[agg]
-        z += zb                                             # z2
-        t = self._schur(z)
-        np.subtract(r, t, out=t)                            # r - S z2
-        z += self._tri_solve(self.B, t, overwrite=True)
+        t = self._schur(zb, minus=r)                        # r - S z1
+        c = lu.solve(_nb_restrict(agg, t, Zt.shape[0]))
+        z = np.empty_like(zb)
+        _nb_prolong_add(agg, np.ascontiguousarray(c), zb, z)     # z2
+        self._schur(z, minus=r, out=t)                      # r - S z2
+        _nb_tri_solve(self._blocks[1], self.B[2], self.B[3], t)
+        z += t
         return z
 
-    def _schur(self, p: np.ndarray) -> np.ndarray:
-        """``S p = B p - C^T A^-1 C p``."""
-        y = self.Ct @ self._tri_solve(self.A, self.C @ p, overwrite=True)
-        np.subtract(self._tri_mul(self.B, p), y, out=y)
+    def _schur(self, p: np.ndarray, minus: np.ndarray | None = None, out: np.ndarray | None = None,
+               dots: np.ndarray | None = None) -> np.ndarray:
+        """``S p = B p - C^T A^-1 C p`` (``minus=r``: ``r - S p``) for ``p`` (n_iter, k) C-contiguous,
+        into ``out`` when given; ``dots`` (k,), when given, receives the column dot products ``p . S p``
+        (or ``p . (r - S p)``). One compiled kernel (:func:`_nb_schur`)."""
+        p = np.ascontiguousarray(p if p.ndim == 2 else p[:, None], dtype=float)
+        k = p.shape[1]
+        u = self._scratch
+        if u is None or u.shape != (self.C.shape[0], k):
+            u = np.empty((self.C.shape[0], k))
+        y = np.empty_like(p) if out is None else out
+        r = p if minus is None else np.ascontiguousarray(minus, dtype=float)
+        C, Ct = self.C, self.Ct
+        (ab, bb) = self._blocks
+        _nb_schur(C.indptr, C.indices, C.data, Ct.indptr, Ct.indices, Ct.data, ab, self.A[2], self.A[3],
+                  bb, self.B[0], self.B[1], p, u, y, r, minus is not None, np.empty(k) if dots is None else dots)
         return y
+
+
+# -- compiled kernels of the CG loop ---------------------------------------------------------------
+# One pass over the arrays where numpy/scipy need one per operation (a Schur product was ~8 passes over
+# ~1e6-entry vectors). Vectors are (n, k) C-contiguous, k right-hand sides; the coupling is any csr
+# matrix (indptr, indices, data). A tridiagonal matrix splits into independent blocks wherever its
+# off-diagonal is 0 (between lines): ``blocks`` holds their starts (and the end). The kernels walk
+# GROUP blocks side by side, position by position: the recurrences of the line solves are latency-bound
+# (each step waits for the one before), and G independent ones overlap; and consecutive word lines
+# reach consecutive entries of the bit-line vectors through a crossbar's cells (and vice versa), so the
+# gathers through ``C`` use whole cache lines instead of one entry per line. Within a block the steps
+# are LAPACK ``dpttrs``'s (forward with the unit factor, divide, backward), so results agree to rounding.
+
+#: line blocks processed side by side in the kernels (8 doubles: one cache line per gather)
+GROUP = 8
+
+
+def _blocks(d: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Starts of the independent blocks of a tridiagonal matrix (diagonal ``d``, off-diagonal ``e``; zeros
+    of ``e`` split), followed by its size (int64)."""
+    n = d.size
+    if n == 0:
+        return np.zeros(1, np.int64)
+    return np.concatenate([[0], np.flatnonzero(e == 0) + 1, [n]]).astype(np.int64)
+
+
+@njit(cache=True)
+def _nb_group_length(blocks, c0, c1):
+    """Length of the longest block among ``c0 .. c1 - 1``."""
+    m = 0
+    for c in range(c0, c1):
+        m = max(m, blocks[c + 1] - blocks[c])
+    return m
+
+
+@njit(cache=True)
+def _nb_forward(blocks, ef, x, c0, c1, m):
+    """Forward sweep ``x[a] -= ef[a-1] x[a-1]`` along blocks ``c0 .. c1 - 1`` side by side."""
+    k = x.shape[1]
+    for i in range(1, m):
+        for c in range(c0, c1):
+            a = blocks[c] + i
+            if a < blocks[c + 1]:
+                for j in range(k):
+                    x[a, j] -= x[a - 1, j] * ef[a - 1]
+
+
+@njit(cache=True)
+def _nb_backward(blocks, df, ef, x, c0, c1, m):
+    """Division by ``df`` and backward sweep ``x[a] = x[a] / df[a] - ef[a] x[a+1]`` (blocks side by side)."""
+    k = x.shape[1]
+    for c in range(c0, c1):
+        a = blocks[c + 1] - 1
+        for j in range(k):
+            x[a, j] /= df[a]
+    for i in range(m - 2, -1, -1):
+        for c in range(c0, c1):
+            a = blocks[c] + i
+            if a < blocks[c + 1] - 1:
+                for j in range(k):
+                    x[a, j] = x[a, j] / df[a] - x[a + 1, j] * ef[a]
+
+
+@njit(cache=True)
+def _nb_tri_solve(blocks, df, ef, x):
+    """``x <- T^-1 x`` in place for ``T = L D L^T`` (``dpttrf`` factors: ``D = df``, ``L`` unit lower
+    bidiagonal with ``ef``; ``blocks`` from :func:`_blocks`); ``x`` (n, k)."""
+    nb = blocks.size - 1
+    for c0 in range(0, nb, GROUP):
+        c1 = min(c0 + GROUP, nb)
+        m = _nb_group_length(blocks, c0, c1)
+        _nb_forward(blocks, ef, x, c0, c1, m)
+        _nb_backward(blocks, df, ef, x, c0, c1, m)
+
+
+@njit(cache=True)
+def _nb_schur(cp, ci, cx, tp, ti, tx, ablocks, adf, aef, bblocks, bd, be, p, u, y, r, minus, dots):
+    """``y = S p = B p - C^T A^-1 C p`` (``minus``: ``y = r - S p``) and ``dots[j] = p[:, j] . y[:, j]``.
+
+    ``(cp, ci, cx)``: ``C`` (n_elim x n_iter) as csr, ``(tp, ti, tx)``: ``C^T`` as csr; ``adf, aef``:
+    factors of ``A``; ``bd, be``: diagonal and off-diagonal of ``B``; ``u`` (n_elim, k) scratch.
+    Passes: ``C p`` with the forward sweep of ``A^-1``; the backward sweep; ``B p - C^T u`` with the dots.
+    """
+    k = u.shape[1]
+    nb = ablocks.size - 1
+    for c0 in range(0, nb, GROUP):
+        c1 = min(c0 + GROUP, nb)
+        m = _nb_group_length(ablocks, c0, c1)
+        for i in range(m):
+            for c in range(c0, c1):
+                a = ablocks[c] + i
+                if a < ablocks[c + 1]:
+                    for j in range(k):
+                        u[a, j] = 0.0
+                    for q in range(cp[a], cp[a + 1]):
+                        col, v = ci[q], cx[q]
+                        for j in range(k):
+                            u[a, j] += v * p[col, j]
+                    if i > 0:
+                        for j in range(k):
+                            u[a, j] -= u[a - 1, j] * aef[a - 1]
+        _nb_backward(ablocks, adf, aef, u, c0, c1, m)
+    for j in range(k):
+        dots[j] = 0.0
+    ni = p.shape[0]
+    nb = bblocks.size - 1
+    for c0 in range(0, nb, GROUP):
+        c1 = min(c0 + GROUP, nb)
+        m = _nb_group_length(bblocks, c0, c1)
+        for i in range(m):
+            for c in range(c0, c1):
+                a = bblocks[c] + i
+                if a < bblocks[c + 1]:
+                    for j in range(k):
+                        s = 0.0
+                        for q in range(tp[a], tp[a + 1]):
+                            s += tx[q] * u[ti[q], j]
+                        b = bd[a] * p[a, j]
+                        if a + 1 < ni:
+                            b += be[a] * p[a + 1, j]
+                        if a > 0:
+                            b += be[a - 1] * p[a - 1, j]
+                        v = b - s
+                        if minus:
+                            v = r[a, j] - v
+                        y[a, j] = v
+                        dots[j] += p[a, j] * v
+
+
+@njit(cache=True)
+def _nb_cg_step(alpha, p, q, x, res, blocks, bdf, bef, z, rz):
+    """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res`` and ``rz[j] = res[:, j] . z[:, j]``."""
+    n, k = x.shape
+    for i in range(n):
+        for j in range(k):
+            x[i, j] += alpha[j] * p[i, j]
+            res[i, j] -= alpha[j] * q[i, j]
+            z[i, j] = res[i, j]
+    _nb_tri_solve(blocks, bdf, bef, z)
+    for j in range(k):
+        rz[j] = 0.0
+    for i in range(n):
+        for j in range(k):
+            rz[j] += res[i, j] * z[i, j]
+
+
+@njit(cache=True)
+def _nb_restrict(agg, t, m):
+    """``Z^T t``: sums of the rows of ``t`` (n, k) per aggregate (m of them)."""
+    n, k = t.shape
+    w = np.zeros((m, k))
+    for i in range(n):
+        a = agg[i]
+        for j in range(k):
+            w[a, j] += t[i, j]
+    return w
+
+
+@njit(cache=True)
+def _nb_prolong_add(agg, c, zb, z):
+    """``z = zb + Z c``: the coarse correction spread over its aggregates, plus ``zb``."""
+    n, k = z.shape
+    for i in range(n):
+        a = agg[i]
+        for j in range(k):
+            z[i, j] = c[a, j] + zb[i, j]
 
 
 def _dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
