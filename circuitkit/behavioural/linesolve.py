@@ -178,9 +178,8 @@ class LineSystem:
         self.switch_after = 0               # line-only iterations before deciding on the coarse space (0: use it)
         self._lines_of = None               # (line number per eliminated, per iterated unknown) for the patches
         self.last_line_iterations = 0       # of last_iterations, those with the lines alone
-        self._scratch = None                # (n_elim, k) work array of the Schur products during a solve
-        # starts of the independent blocks (lines) of A and B, for the compiled kernels
-        self._blocks = (_blocks(self.A[0], self.A[1]), _blocks(self.B[0], self.B[1]))
+        self._fast = None                   # interleaved layouts and coupling of the CG loop (first solve)
+        self._agg = None                    # the coarse aggregates in that layout
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -310,12 +309,14 @@ class LineSystem:
         self.timings["coarse"] = time.perf_counter() - start
 
     # -- solving ----------------------------------------------------------------------
-    def _tri_solve(self, t, rhs, overwrite: bool = False):
-        """``T^-1 rhs`` for ``t`` = ``self.A`` or ``self.B`` (factored); ``overwrite``: ``rhs`` is a scratch
-        array (then solved in place when it is C-contiguous float)."""
-        x = rhs if overwrite and rhs.flags.c_contiguous and rhs.dtype == np.float64 else \
-            np.array(rhs, dtype=float, order="C")
-        _nb_tri_solve(self._blocks[0 if t is self.A else 1], t[2], t[3], x if x.ndim == 2 else x[:, None])
+    @staticmethod
+    def _tri_solve(t, rhs, overwrite: bool = False):
+        """``T^-1 rhs`` for a factored tridiagonal ``t``; ``overwrite``: ``rhs`` is a scratch array."""
+        if rhs.shape[0] == 0:
+            return rhs.copy()
+        if rhs.shape[0] == 1:
+            return rhs / t[2][0]
+        x, info = lapack.dpttrs(t[2], t[3], rhs, overwrite_b=overwrite)
         return x
 
     @staticmethod
@@ -328,44 +329,50 @@ class LineSystem:
             y[1:] += ee * x[:-1]
         return y
 
+    def _layout(self):
+        """The interleaved layouts of both families and the coupling in them (built on the first solve)."""
+        if self._fast is None:
+            with small_pages():
+                la, lb = _Interleaved(self.A), _Interleaved(self.B)
+                self._fast = (la, lb, _interleaved_coupling(self.C, la, lb), _interleaved_coupling(self.Ct, lb, la))
+        return self._fast
+
     def solve(self, rhs: np.ndarray, x0: np.ndarray | None = None, rtol: float = RTOL,
               max_iterations: int = MAX_ITERATIONS) -> np.ndarray:
         """Solution of ``K x = rhs`` (rhs (n,) or (n, k)); ``x0``: start on the iterated family (full vector).
 
-        All ``k`` right-hand sides iterate together (one tridiagonal solve / sparse product per
-        family and iteration serves them all) until every one meets ``rtol``. After the solve:
-        ``last_iterations`` (all), ``last_line_iterations`` (of them, with the lines alone before
-        the switch to two-level, see :data:`SWITCH_PROBE`).
+        All ``k`` right-hand sides iterate together until every one meets ``rtol`` (the compiled
+        kernels take them one after the other, in the interleaved layout: see ``_Interleaved``). After
+        the solve: ``last_iterations`` (all), ``last_line_iterations`` (of them, with the lines alone
+        before the switch to two-level, see :data:`SWITCH_PROBE`).
         Raises :class:`NotLineStructured` if CG does not reach ``rtol`` within ``max_iterations``.
         """
         one = rhs.ndim == 1
         f = rhs[:, None] if one else rhs
         f = np.asarray(f, dtype=float)
         elim, it = self.order
-        fa, fb = np.ascontiguousarray(f[elim]), np.ascontiguousarray(f[it])
+        fa, fb = f[elim], f[it]
         y = self._tri_solve(self.A, fa, overwrite=True)     # A^-1 f_a (fa is a copy)
         self.last_iterations = self.last_line_iterations = 0
         if it.size == 0:
             xa, xb = y, fb
         else:
-            kk = f.shape[1]
-            self._scratch = np.empty((elim.size, kk))       # A^-1 C p inside the Schur products
-            g = fb - self.Ct @ y                            # reduced right-hand side
+            la, lb, _, _ = self._layout()
+            g = lb.to(fb - self.Ct @ y)                     # reduced right-hand side, (k, padded)
             if x0 is None:
                 xb = np.zeros_like(g)
                 res = g.copy()
             else:
                 x0 = x0[:, None] if x0.ndim == 1 else x0
-                xb = np.array(x0[it], dtype=float, order="C")
+                xb = lb.to(np.asarray(x0[it], dtype=float))
                 res = g - self._schur(xb)
-            target = rtol * np.sqrt(np.maximum(np.sum(g * self._tri_solve(self.B, g), axis=0), 0.0))
-            zb = self._tri_solve(self.B, res)               # B^-1 r: the convergence measure (and smoother)
-            rb = rb0 = np.sum(res * zb, axis=0)
+            target = rtol * np.sqrt(np.maximum(_dots(g, self._smooth(g)), 0.0))
+            zb = self._smooth(res)                          # B^-1 r: the convergence measure (and smoother)
+            rb = rb0 = _dots(res, zb)
             two_level = self.coarse is not None and self.switch_after == 0
             decide = not two_level and self._lines_of is not None and self.coarse_reason is None
             p = rz = None
             q = np.empty_like(res)
-            pq = np.empty(kk)
             k = 0
             while np.any(np.sqrt(np.maximum(rb, 0.0)) > target):
                 if k >= max_iterations:
@@ -382,19 +389,18 @@ class LineSystem:
                     p = z.copy() if z is zb else z         # zb is updated in place below
                 else:
                     beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
-                    p *= beta
+                    p *= beta[:, None]
                     p += z
                 rz = rz_new
-                self._schur(p, out=q, dots=pq)
+                pq = self._schur(p, out=q)
                 alpha = np.divide(rz, pq, out=np.zeros_like(rz), where=pq > 0)
-                rb = np.empty(kk)
-                _nb_cg_step(alpha, p, q, xb, res, self._blocks[1], self.B[2], self.B[3], zb, rb)
+                rb = self._cg_step(alpha, p, q, xb, res, zb)
                 k += 1
             self.last_iterations = k
             if not two_level:
                 self.last_line_iterations = k
+            xb = lb.back(xb)
             xa = y - self._tri_solve(self.A, self.C @ xb, overwrite=True)
-            self._scratch = None
         x = np.empty_like(f)
         x[elim], x[it] = xa, xb
         return x[:, 0] if one else x
@@ -424,208 +430,219 @@ class LineSystem:
             z  = z2 + B^-1 (r - S z2)
 
         ``E`` is at least ``Z^T S Z`` (it also restricts the eliminated family to block constants), so the
-        correction never overshoots; the V-cycle is an SPD preconditioner.
+        correction never overshoots; the V-cycle is an SPD preconditioner. Vectors (k, padded), interleaved.
         """
         if self.coarse is None:
             return zb
         agg, Zt, lu = self.coarse
-        t = self._schur(zb, minus=r)                        # r - S z1
-        c = lu.solve(_nb_restrict(agg, t, Zt.shape[0]))
+        lb = self._layout()[1]
+        if self._agg is None:                               # aggregates in the interleaved layout
+            self._agg = np.full(lb.size, -1, np.int64)
+            self._agg[lb.pos] = agg
+        t = np.empty_like(r)
+        self._schur(zb, minus=r, out=t)                     # r - S z1
+        w = np.zeros((Zt.shape[0], r.shape[0]))
+        for j in range(r.shape[0]):
+            _k_restrict(self._agg, t[j], w[:, j])
+        c = np.ascontiguousarray(lu.solve(w).T)
         z = np.empty_like(zb)
-        _nb_prolong_add(agg, np.ascontiguousarray(c), zb, z)     # z2
+        for j in range(r.shape[0]):
+            _k_prolong(self._agg, c[j], zb[j], z[j])        # z2
         self._schur(z, minus=r, out=t)                      # r - S z2
-        _nb_tri_solve(self._blocks[1], self.B[2], self.B[3], t)
-        z += t
+        z += self._smooth(t, overwrite=True)
         return z
 
-    def _schur(self, p: np.ndarray, minus: np.ndarray | None = None, out: np.ndarray | None = None,
-               dots: np.ndarray | None = None) -> np.ndarray:
-        """``S p = B p - C^T A^-1 C p`` (``minus=r``: ``r - S p``) for ``p`` (n_iter, k) C-contiguous,
-        into ``out`` when given; ``dots`` (k,), when given, receives the column dot products ``p . S p``
-        (or ``p . (r - S p)``). One compiled kernel (:func:`_nb_schur`)."""
-        p = np.ascontiguousarray(p if p.ndim == 2 else p[:, None], dtype=float)
-        k = p.shape[1]
-        u = self._scratch
-        if u is None or u.shape != (self.C.shape[0], k):
-            u = np.empty((self.C.shape[0], k))
+    def _smooth(self, r: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """``B^-1 r`` for ``r`` (k, padded) interleaved (in place with ``overwrite``)."""
+        lb = self._layout()[1]
+        z = r if overwrite else r.copy()
+        for j in range(z.shape[0]):
+            _k_tri_solve(lb.offsets, lb.width, lb.rdf, lb.ef, z[j])
+        return z
+
+    def _cg_step(self, alpha, p, q, x, res, z) -> np.ndarray:
+        """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res`` in place; returns ``res . z`` per column."""
+        lb = self._layout()[1]
+        return np.array([_k_cg_step(alpha[j], p[j], q[j], x[j], res[j], lb.offsets, lb.width, lb.rdf, lb.ef,
+                                    z[j]) for j in range(x.shape[0])])
+
+    def _schur(self, p: np.ndarray, minus: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """``S p = B p - C^T A^-1 C p`` (``minus=r``: ``r - S p``) into ``out`` (or a new array) for ``p``
+        (k, padded) interleaved; returns the column dot products ``p . out`` (compiled kernels)."""
+        la, lb, (cp, ci, cx), (tp, ti, tx) = self._layout()
         y = np.empty_like(p) if out is None else out
-        r = p if minus is None else np.ascontiguousarray(minus, dtype=float)
-        C, Ct = self.C, self.Ct
-        (ab, bb) = self._blocks
-        _nb_schur(C.indptr, C.indices, C.data, Ct.indptr, Ct.indices, Ct.data, ab, self.A[2], self.A[3],
-                  bb, self.B[0], self.B[1], p, u, y, r, minus is not None, np.empty(k) if dots is None else dots)
-        return y
+        u = np.empty(la.size)
+        dots = np.empty(p.shape[0])
+        for j in range(p.shape[0]):                         # C p, A^-1, then B p - C^T u (and p . y)
+            _k_csr(cp, ci, cx, p[j], u)
+            _k_tri_solve(la.offsets, la.width, la.rdf, la.ef, u)
+            dots[j] = _k_schur_finish(tp, ti, tx, lb.width, lb.d, lb.e, p[j], u, y[j],
+                                      p[j] if minus is None else minus[j], minus is not None)
+        return dots if out is not None else y
 
 
-# -- compiled kernels of the CG loop ---------------------------------------------------------------
-# One pass over the arrays where numpy/scipy need one per operation (a Schur product was ~8 passes over
-# ~1e6-entry vectors). Vectors are (n, k) C-contiguous, k right-hand sides; the coupling is any csr
-# matrix (indptr, indices, data). A tridiagonal matrix splits into independent blocks wherever its
-# off-diagonal is 0 (between lines): ``blocks`` holds their starts (and the end). The kernels walk
-# GROUP blocks side by side, position by position: the recurrences of the line solves are latency-bound
-# (each step waits for the one before), and G independent ones overlap; and consecutive word lines
-# reach consecutive entries of the bit-line vectors through a crossbar's cells (and vice versa), so the
-# gathers through ``C`` use whole cache lines instead of one entry per line. Within a block the steps
-# are LAPACK ``dpttrs``'s (forward with the unit factor, divide, backward), so results agree to rounding.
+# -- the CG loop's layout and compiled kernels -----------------------------------------------------
+# Measured at 1024x1024 (2e6 unknowns): a Schur product by scipy products and LAPACK ``dpttrs`` took
+# ~55 ms, memory- and latency-bound: each line solve is a recurrence (every step waits for the one
+# before), and ``C`` gathers the other family's vector across lines (a new cache line and page per
+# entry). During the iterations the vectors are therefore kept *interleaved*: the lines (independent
+# blocks of ``A`` and ``B``, split where the off-diagonal is 0) in groups of ``width`` (normally
+# :data:`LANES`), stored position by position -- entry ``i`` of the group's lines side by side, shorter
+# lines padded with identity rows (diagonal 1, no coupling; their entries stay 0). The recurrences of a
+# group then run side by side (SIMD), and consecutive lines of one family reach neighbouring entries of
+# the other through a crossbar's cells. Within a line the arithmetic is LAPACK ``dpttrs``'s (forward
+# with the unit factor, divide, backward) and the csr products' (same terms, same order), so results
+# agree with the scipy path to rounding. The layout assumes nothing: any blocks, any coupling.
 
-#: line blocks processed side by side in the kernels (8 doubles: one cache line per gather)
-GROUP = 8
-
-
-def _blocks(d: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Starts of the independent blocks of a tridiagonal matrix (diagonal ``d``, off-diagonal ``e``; zeros
-    of ``e`` split), followed by its size (int64)."""
-    n = d.size
-    if n == 0:
-        return np.zeros(1, np.int64)
-    return np.concatenate([[0], np.flatnonzero(e == 0) + 1, [n]]).astype(np.int64)
+#: lines per interleaved group (8 doubles: one cache line, one or two SIMD registers)
+LANES = 8
 
 
-@njit(cache=True)
-def _nb_group_length(blocks, c0, c1):
-    """Length of the longest block among ``c0 .. c1 - 1``."""
-    m = 0
-    for c in range(c0, c1):
-        m = max(m, blocks[c + 1] - blocks[c])
-    return m
+class _Interleaved:
+    """Interleaved layout of one family (see above): ``pos`` (n,) padded index of each unknown,
+    ``offsets`` (groups + 1) start of each group, ``width`` lines per group, ``size`` padded length,
+    and the family's tridiagonal ``d, e, df, ef`` in that layout (``e[a]``: coupling of ``a`` to the
+    next entry of its line, ``a + width``)."""
+
+    def __init__(self, t):
+        d, e, df, ef = t
+        n = d.size
+        starts = np.concatenate([[0], np.flatnonzero(e == 0) + 1, [n]]) if n else np.zeros(1, np.int64)
+        lens = np.diff(starts)
+        width = LANES
+        # lines sorted by length (stable: equal lines keep their order) so a group's lines are alike
+        by = np.argsort(lens, kind="stable")
+        glen = self._group_lengths(lens[by], width)
+        if glen.sum() * width > 2 * n + 64 * width:     # very unequal lines: no interleaving
+            width = 1
+            glen = self._group_lengths(lens[by], width)
+        offsets = np.concatenate([[0], np.cumsum(glen * width)]).astype(np.int64)
+        rank = np.empty(lens.size, np.int64)
+        rank[by] = np.arange(lens.size)                  # slot of each line
+        line = np.repeat(np.arange(lens.size), lens)
+        step = np.arange(n) - starts[line]
+        slot = rank[line]
+        self.pos = offsets[slot // width] + step * width + slot % width
+        self.offsets, self.width, self.size = offsets, width, int(offsets[-1])
+        self.d, self.rdf = self._spread(d, 1.0), 1.0 / self._spread(df, 1.0)
+        self.e, self.ef = self._spread(e, 0.0), self._spread(ef, 0.0)   # e[a] joins a and a + 1
+
+    @staticmethod
+    def _group_lengths(sorted_lens, width):
+        padded = np.zeros(-(-sorted_lens.size // width) * width, np.int64)
+        padded[:sorted_lens.size] = sorted_lens
+        return padded.reshape(-1, width).max(axis=1) if padded.size else padded
+
+    def _spread(self, values, pad):
+        out = np.full(self.size, pad)
+        out[self.pos[:values.size]] = values
+        return out
+
+    def to(self, x):
+        """(n, k) in chain order -> (k, size) interleaved (padding 0)."""
+        out = np.zeros((x.shape[1], self.size))
+        out[:, self.pos] = x.T
+        return out
+
+    def back(self, x):
+        """(k, size) interleaved -> (n, k) in chain order."""
+        return np.ascontiguousarray(x[:, self.pos].T)
 
 
-@njit(cache=True)
-def _nb_forward(blocks, ef, x, c0, c1, m):
-    """Forward sweep ``x[a] -= ef[a-1] x[a-1]`` along blocks ``c0 .. c1 - 1`` side by side."""
-    k = x.shape[1]
-    for i in range(1, m):
-        for c in range(c0, c1):
-            a = blocks[c] + i
-            if a < blocks[c + 1]:
-                for j in range(k):
-                    x[a, j] -= x[a - 1, j] * ef[a - 1]
-
-
-@njit(cache=True)
-def _nb_backward(blocks, df, ef, x, c0, c1, m):
-    """Division by ``df`` and backward sweep ``x[a] = x[a] / df[a] - ef[a] x[a+1]`` (blocks side by side)."""
-    k = x.shape[1]
-    for c in range(c0, c1):
-        a = blocks[c + 1] - 1
-        for j in range(k):
-            x[a, j] /= df[a]
-    for i in range(m - 2, -1, -1):
-        for c in range(c0, c1):
-            a = blocks[c] + i
-            if a < blocks[c + 1] - 1:
-                for j in range(k):
-                    x[a, j] = x[a, j] / df[a] - x[a + 1, j] * ef[a]
-
-
-@njit(cache=True)
-def _nb_tri_solve(blocks, df, ef, x):
-    """``x <- T^-1 x`` in place for ``T = L D L^T`` (``dpttrf`` factors: ``D = df``, ``L`` unit lower
-    bidiagonal with ``ef``; ``blocks`` from :func:`_blocks`); ``x`` (n, k)."""
-    nb = blocks.size - 1
-    for c0 in range(0, nb, GROUP):
-        c1 = min(c0 + GROUP, nb)
-        m = _nb_group_length(blocks, c0, c1)
-        _nb_forward(blocks, ef, x, c0, c1, m)
-        _nb_backward(blocks, df, ef, x, c0, c1, m)
-
-
-@njit(cache=True)
-def _nb_schur(cp, ci, cx, tp, ti, tx, ablocks, adf, aef, bblocks, bd, be, p, u, y, r, minus, dots):
-    """``y = S p = B p - C^T A^-1 C p`` (``minus``: ``y = r - S p``) and ``dots[j] = p[:, j] . y[:, j]``.
-
-    ``(cp, ci, cx)``: ``C`` (n_elim x n_iter) as csr, ``(tp, ti, tx)``: ``C^T`` as csr; ``adf, aef``:
-    factors of ``A``; ``bd, be``: diagonal and off-diagonal of ``B``; ``u`` (n_elim, k) scratch.
-    Passes: ``C p`` with the forward sweep of ``A^-1``; the backward sweep; ``B p - C^T u`` with the dots.
-    """
-    k = u.shape[1]
-    nb = ablocks.size - 1
-    for c0 in range(0, nb, GROUP):
-        c1 = min(c0 + GROUP, nb)
-        m = _nb_group_length(ablocks, c0, c1)
-        for i in range(m):
-            for c in range(c0, c1):
-                a = ablocks[c] + i
-                if a < ablocks[c + 1]:
-                    for j in range(k):
-                        u[a, j] = 0.0
-                    for q in range(cp[a], cp[a + 1]):
-                        col, v = ci[q], cx[q]
-                        for j in range(k):
-                            u[a, j] += v * p[col, j]
-                    if i > 0:
-                        for j in range(k):
-                            u[a, j] -= u[a - 1, j] * aef[a - 1]
-        _nb_backward(ablocks, adf, aef, u, c0, c1, m)
-    for j in range(k):
-        dots[j] = 0.0
-    ni = p.shape[0]
-    nb = bblocks.size - 1
-    for c0 in range(0, nb, GROUP):
-        c1 = min(c0 + GROUP, nb)
-        m = _nb_group_length(bblocks, c0, c1)
-        for i in range(m):
-            for c in range(c0, c1):
-                a = bblocks[c] + i
-                if a < bblocks[c + 1]:
-                    for j in range(k):
-                        s = 0.0
-                        for q in range(tp[a], tp[a + 1]):
-                            s += tx[q] * u[ti[q], j]
-                        b = bd[a] * p[a, j]
-                        if a + 1 < ni:
-                            b += be[a] * p[a + 1, j]
-                        if a > 0:
-                            b += be[a - 1] * p[a - 1, j]
-                        v = b - s
-                        if minus:
-                            v = r[a, j] - v
-                        y[a, j] = v
-                        dots[j] += p[a, j] * v
+def _interleaved_coupling(M, rows: _Interleaved, cols: _Interleaved):
+    """csr ``M`` with its rows and columns moved to the interleaved positions (padded shape)."""
+    coo = M.tocoo()
+    out = sp.csr_matrix((coo.data, (rows.pos[coo.row], cols.pos[coo.col])), shape=(rows.size, cols.size))
+    out.sum_duplicates()
+    return out.indptr, out.indices, out.data
 
 
 @njit(cache=True)
-def _nb_cg_step(alpha, p, q, x, res, blocks, bdf, bef, z, rz):
-    """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res`` and ``rz[j] = res[:, j] . z[:, j]``."""
-    n, k = x.shape
-    for i in range(n):
-        for j in range(k):
-            x[i, j] += alpha[j] * p[i, j]
-            res[i, j] -= alpha[j] * q[i, j]
-            z[i, j] = res[i, j]
-    _nb_tri_solve(blocks, bdf, bef, z)
-    for j in range(k):
-        rz[j] = 0.0
-    for i in range(n):
-        for j in range(k):
-            rz[j] += res[i, j] * z[i, j]
+def _k_tri_solve(offsets, width, rdf, ef, x):
+    """``x <- T^-1 x`` in place, ``T`` tridiagonal by lines in the interleaved layout (``1 / df, ef``:
+    its ``dpttrf`` factors, the unit lower factor's entry ``ef[a]`` below ``a``; multiplying by the
+    reciprocal of ``df`` instead of dividing halves the time, at one rounding per step)."""
+    for g in range(offsets.size - 1):
+        base = offsets[g]
+        m = (offsets[g + 1] - base) // width
+        for i in range(1, m):
+            for c in range(width):
+                a = base + i * width + c
+                x[a] -= x[a - width] * ef[a - width]
+        for c in range(width):
+            a = base + (m - 1) * width + c
+            x[a] *= rdf[a]
+        for i in range(m - 2, -1, -1):
+            for c in range(width):
+                a = base + i * width + c
+                x[a] = x[a] * rdf[a] - x[a + width] * ef[a]
 
 
 @njit(cache=True)
-def _nb_restrict(agg, t, m):
-    """``Z^T t``: sums of the rows of ``t`` (n, k) per aggregate (m of them)."""
-    n, k = t.shape
-    w = np.zeros((m, k))
-    for i in range(n):
-        a = agg[i]
-        for j in range(k):
-            w[a, j] += t[i, j]
-    return w
+def _k_csr(cp, ci, cx, p, u):
+    """``u = M p`` for csr ``M`` (the sums in csr order, as scipy's product)."""
+    for a in range(u.size):
+        s = 0.0
+        for q in range(cp[a], cp[a + 1]):
+            s += cx[q] * p[ci[q]]
+        u[a] = s
 
 
 @njit(cache=True)
-def _nb_prolong_add(agg, c, zb, z):
-    """``z = zb + Z c``: the coarse correction spread over its aggregates, plus ``zb``."""
-    n, k = z.shape
-    for i in range(n):
-        a = agg[i]
-        for j in range(k):
-            z[i, j] = c[a, j] + zb[i, j]
+def _k_schur_finish(tp, ti, tx, width, bd, be, p, u, y, r, minus):
+    """``y = B p - C^T u`` (``minus``: ``r - (B p - C^T u)``), ``B`` by ``d, e`` in its interleaved
+    layout (``e`` is 0 at the ends of lines and on padding, so one flat loop serves); returns ``p . y``."""
+    n = p.size
+    dot = 0.0
+    for a in range(n):
+        s = 0.0
+        for q in range(tp[a], tp[a + 1]):
+            s += tx[q] * u[ti[q]]
+        v = bd[a] * p[a]
+        if a + width < n:
+            v += be[a] * p[a + width]
+        if a >= width:
+            v += be[a - width] * p[a - width]
+        v -= s
+        if minus:
+            v = r[a] - v
+        y[a] = v
+        dot += p[a] * v
+    return dot
+
+
+@njit(cache=True)
+def _k_cg_step(alpha, p, q, x, res, offsets, width, rdf, ef, z):
+    """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res``; returns ``res . z`` (interleaved)."""
+    for a in range(x.size):
+        x[a] += alpha * p[a]
+        res[a] -= alpha * q[a]
+        z[a] = res[a]
+    _k_tri_solve(offsets, width, rdf, ef, z)
+    dot = 0.0
+    for a in range(x.size):
+        dot += res[a] * z[a]
+    return dot
+
+
+@njit(cache=True)
+def _k_restrict(agg, t, w):
+    """``w += Z^T t``: entries of ``t`` summed per aggregate (``agg`` -1: padding, skipped)."""
+    for a in range(t.size):
+        if agg[a] >= 0:
+            w[agg[a]] += t[a]
+
+
+@njit(cache=True)
+def _k_prolong(agg, c, zb, z):
+    """``z = zb + Z c``: the coarse correction spread over its aggregates (padding: ``zb``)."""
+    for a in range(z.size):
+        z[a] = zb[a] + (c[agg[a]] if agg[a] >= 0 else 0.0)
 
 
 def _dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Column-wise dot products of (n, k) arrays, without an (n, k) temporary."""
-    return np.einsum("ij,ij->j", a, b)
+    """Row-wise dot products of (k, n) arrays (one right-hand side per row), without a temporary."""
+    return np.einsum("ij,ij->i", a, b)
 
 
 def _fill(values: np.ndarray) -> np.ndarray:
