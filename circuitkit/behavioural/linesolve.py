@@ -474,10 +474,16 @@ class LineSystem:
         u = np.empty(la.size)
         dots = np.empty(p.shape[0])
         for j in range(p.shape[0]):                         # C p, A^-1, then B p - C^T u (and p . y)
-            _k_csr(cp, ci, cx, p[j], u)
+            if cp is None:
+                _k_single(ci, cx, p[j], u)
+            else:
+                _k_csr(cp, ci, cx, p[j], u)
             _k_tri_solve(la.offsets, la.width, la.rdf, la.ef, u)
-            dots[j] = _k_schur_finish(tp, ti, tx, lb.width, lb.d, lb.e, p[j], u, y[j],
-                                      p[j] if minus is None else minus[j], minus is not None)
+            r = p[j] if minus is None else minus[j]
+            if tp is None:
+                dots[j] = _k_schur_finish_single(ti, tx, lb.width, lb.d, lb.e, p[j], u, y[j], r, minus is not None)
+            else:
+                dots[j] = _k_schur_finish(tp, ti, tx, lb.width, lb.d, lb.e, p[j], u, y[j], r, minus is not None)
         return dots if out is not None else y
 
 
@@ -550,9 +556,18 @@ class _Interleaved:
 
 
 def _interleaved_coupling(M, rows: _Interleaved, cols: _Interleaved):
-    """csr ``M`` with its rows and columns moved to the interleaved positions (padded shape)."""
+    """csr ``M`` with its rows and columns moved to the interleaved positions (padded shape), as
+    ``(indptr, indices, data)``; when no row has more than one entry (a 1R crossbar: one cell per node)
+    instead ``(None, column, value)`` per row (column 0 and value 0 for a row without entries), which
+    the kernels read without the row pointers. Either form gives the csr product's sums."""
     coo = M.tocoo()
-    out = sp.csr_matrix((coo.data, (rows.pos[coo.row], cols.pos[coo.col])), shape=(rows.size, cols.size))
+    r, c = rows.pos[coo.row], cols.pos[coo.col]
+    if np.all(np.bincount(r, minlength=rows.size) <= 1):
+        col = np.zeros(rows.size, coo.col.dtype)
+        val = np.zeros(rows.size)
+        col[r], val[r] = c, coo.data
+        return None, col, val
+    out = sp.csr_matrix((coo.data, (r, c)), shape=(rows.size, cols.size))
     out.sum_duplicates()
     return out.indptr, out.indices, out.data
 
@@ -586,6 +601,33 @@ def _k_csr(cp, ci, cx, p, u):
         for q in range(cp[a], cp[a + 1]):
             s += cx[q] * p[ci[q]]
         u[a] = s
+
+
+@njit(cache=True)
+def _k_single(ci, cx, p, u):
+    """``u = M p`` for ``M`` with at most one entry per row (column ``ci``, value ``cx``; 0 for none)."""
+    for a in range(u.size):
+        u[a] = 0.0 + cx[a] * p[ci[a]]
+
+
+@njit(cache=True)
+def _k_schur_finish_single(ti, tx, width, bd, be, p, u, y, r, minus):
+    """:func:`_k_schur_finish` for ``C^T`` with at most one entry per row (column ``ti``, value ``tx``)."""
+    n = p.size
+    dot = 0.0
+    for a in range(n):
+        s = 0.0 + tx[a] * u[ti[a]]
+        v = bd[a] * p[a]
+        if a + width < n:
+            v += be[a] * p[a + width]
+        if a >= width:
+            v += be[a - width] * p[a - width]
+        v -= s
+        if minus:
+            v = r[a] - v
+        y[a] = v
+        dot += p[a] * v
+    return dot
 
 
 @njit(cache=True)
