@@ -568,21 +568,26 @@ def _interleaved_coupling(M, rows: _Interleaved, cols: _Interleaved):
 def _k_tri_solve(offsets, width, rdf, ef, x):
     """``x <- T^-1 x`` in place, ``T`` tridiagonal by lines in the interleaved layout (``1 / df, ef``:
     its ``dpttrf`` factors, the unit lower factor's entry ``ef[a]`` below ``a``; multiplying by the
-    reciprocal of ``df`` instead of dividing halves the time, at one rounding per step)."""
+    reciprocal of ``df`` instead of dividing halves the time, at one rounding per step). Unsigned
+    indices: numba then skips its negative-index wraparound and the group's lanes vectorise (-35%)."""
+    w = np.uint64(width)
+    one = np.uint64(1)
     for g in range(offsets.size - 1):
-        base = offsets[g]
-        m = (offsets[g + 1] - base) // width
-        for i in range(1, m):
-            for c in range(width):
-                a = base + i * width + c
-                x[a] -= x[a - width] * ef[a - width]
-        for c in range(width):
-            a = base + (m - 1) * width + c
-            x[a] *= rdf[a]
-        for i in range(m - 2, -1, -1):
-            for c in range(width):
-                a = base + i * width + c
-                x[a] = x[a] * rdf[a] - x[a + width] * ef[a]
+        base = np.uint64(offsets[g])
+        m = (np.uint64(offsets[g + 1]) - base) // w
+        if m == 0:
+            continue
+        for i in range(one, m):
+            a0 = base + i * w
+            for c in range(w):
+                x[a0 + c] -= x[a0 - w + c] * ef[a0 - w + c]
+        a0 = base + (m - one) * w
+        for c in range(w):
+            x[a0 + c] *= rdf[a0 + c]
+        for i in range(m - one, np.uint64(0), -1):
+            a0 = base + (i - one) * w
+            for c in range(w):
+                x[a0 + c] = x[a0 + c] * rdf[a0 + c] - x[a0 + w + c] * ef[a0 + c]
 
 
 @njit(cache=True)
@@ -597,18 +602,20 @@ def _k_csr(cp, ci, cx, p, u):
 
 @njit(cache=True)
 def _k_single(ci, cx, p, u):
-    """``u = M p`` for ``M`` with at most one entry per row (column ``ci``, value ``cx``; 0 for none)."""
-    for a in range(u.size):
-        u[a] = 0.0 + cx[a] * p[ci[a]]
+    """``u = M p`` for ``M`` with at most one entry per row (column ``ci``, value ``cx``; 0 for none).
+    (Unsigned indices here and below: see :func:`_k_tri_solve`.)"""
+    for a in range(np.uint64(u.size)):
+        u[a] = 0.0 + cx[a] * p[np.uint64(ci[a])]
 
 
 @njit(cache=True)
 def _k_schur_finish_single(ti, tx, width, bd, be, p, u, y, r, minus):
     """:func:`_k_schur_finish` for ``C^T`` with at most one entry per row (column ``ti``, value ``tx``)."""
-    n = p.size
+    n = np.uint64(p.size)
+    width = np.uint64(width)
     dot = 0.0
     for a in range(n):
-        s = 0.0 + tx[a] * u[ti[a]]
+        s = 0.0 + tx[a] * u[np.uint64(ti[a])]
         v = bd[a] * p[a]
         if a + width < n:
             v += be[a] * p[a + width]
@@ -648,13 +655,13 @@ def _k_schur_finish(tp, ti, tx, width, bd, be, p, u, y, r, minus):
 @njit(cache=True)
 def _k_cg_step(alpha, p, q, x, res, offsets, width, rdf, ef, z):
     """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res``; returns ``res . z`` (interleaved)."""
-    for a in range(x.size):
+    for a in range(np.uint64(x.size)):
         x[a] += alpha * p[a]
         res[a] -= alpha * q[a]
         z[a] = res[a]
     _k_tri_solve(offsets, width, rdf, ef, z)
     dot = 0.0
-    for a in range(x.size):
+    for a in range(np.uint64(x.size)):
         dot += res[a] * z[a]
     return dot
 
