@@ -388,6 +388,7 @@ def test_interleaved_kernels_match_dense_algebra(lengths_a, lengths_b, cells):
     equal the dense ``S = B - C^T A^-1 C`` and ``B^-1`` of the matrix's own blocks; padding stays 0."""
     K, seed = _uneven_matrix(lengths_a, lengths_b, cells)
     ls = LineSystem.build(K, seed, coarse_block=0)
+    ls.compiled = True                                    # the kernels (by default only from 4e5 unknowns)
     A, B, C = _dense_blocks(ls, K)
     S = B - C.T @ np.linalg.solve(A, C)
     la, lb, _, _ = ls._layout()
@@ -411,19 +412,37 @@ def test_interleaved_kernels_match_dense_algebra(lengths_a, lengths_b, cells):
     assert np.allclose(rz, np.sum(want * np.linalg.solve(B, want), axis=0), rtol=1e-12)
 
 
-def test_uneven_lines_solve_with_coarse_space():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_uneven_lines_solve_with_coarse_space(compiled):
     """Unequal lines and several cells per node: CG (lines alone and two-level) gives the direct solution
-    for one and several right-hand sides."""
+    for one and several right-hand sides, by scipy/LAPACK and by the compiled kernels."""
     K, seed = _uneven_matrix([5, 9, 9, 1, 12, 9, 9, 9, 3, 9, 7, 9, 9], [8] * 12 + [2, 11], 60, seed=4)
     b = np.random.default_rng(5).normal(size=(K.shape[0], 3))
     ref = spla.spsolve(K.tocsc(), b)
     for block in (0, 2):
         ls = LineSystem.build(K, seed, coarse_block=block)
+        ls.compiled = compiled
         assert _rel(ls.solve(b), ref) < 1e-9 and _rel(ls.solve(b[:, 1]), ref[:, 1]) < 1e-9
         assert (ls.coarse is not None) == (block > 0)
 
 
-def test_a_ring_of_wires_is_refused():
+def test_compiled_and_scipy_paths_agree(monkeypatch):
+    """Set-up (edge split, chain walk) and CG by the compiled kernels give the scipy/LAPACK path's
+    structure and, to rounding, its iterates: same chain order, same iterations, answers within 1e-12."""
+    K, seed = _chains_matrix(24, 20, 24, g_wire=1.0, g_cell=(1e-2, 1e-1))
+    b = np.random.default_rng(7).normal(size=(K.shape[0], 2))
+    plain = LineSystem.build(K, seed, coarse_block=2)
+    monkeypatch.setattr(linesolve, "COMPILED_MIN_UNKNOWNS", 0)
+    fast = LineSystem.build(K, seed, coarse_block=2)
+    assert fast.compiled and not plain.compiled
+    assert all(np.array_equal(a, c) for a, c in zip(fast.order, plain.order))
+    assert all(np.allclose(a, c, rtol=1e-14, atol=0) for a, c in zip(fast.A + fast.B, plain.A + plain.B))
+    x, y = fast.solve(b), plain.solve(b)
+    assert fast.last_iterations == plain.last_iterations
+    assert _rel(x, y) < 1e-12 and _rel(x, spla.spsolve(K.tocsc(), b)) < 1e-9
+
+
+def test_a_ring_of_wires_is_refused(monkeypatch):
     """A word line closed into a ring (every node two wires) is found by the chain walk, not assumed."""
     K, seed = _chains_matrix(4, 4, 4)
     ls = LineSystem.build(K, seed, coarse_block=0)
@@ -435,3 +454,13 @@ def test_a_ring_of_wires_is_refused():
                          shape=(n, n))
     with pytest.raises(NotLineStructured, match="loop"):
         LineSystem.build(K + ring, seed)
+    monkeypatch.setattr(linesolve, "COMPILED_MIN_UNKNOWNS", 0)              # the compiled chain walk
+    with pytest.raises(NotLineStructured, match="loop"):
+        LineSystem.build(K + ring, seed)
+
+
+def test_compiled_set_up_rejects_the_same(monkeypatch):
+    """The compiled edge split and chain walk refuse what the numpy set-up refuses, with the same reasons."""
+    monkeypatch.setattr(linesolve, "COMPILED_MIN_UNKNOWNS", 0)
+    test_line_system_rejects_what_it_cannot_solve()
+    test_not_line_structured_still_raised_with_coarse_space()

@@ -108,6 +108,11 @@ COARSE_BLOCK = 4
 #: iterations) never pay for the coarse space.
 SWITCH_PROBE = 10
 SWITCH_LINE_ITERATIONS = 60
+#: systems from this many unknowns use the compiled (numba) set-up and CG kernels, smaller ones numpy,
+#: scipy and LAPACK: the first compiled call in a process costs ~0.4 s (numba's start-up, measured on a
+#: 2-core machine), which a 256x256 read (0.35 s in all) does not win back and a 1024x1024 one (2e6
+#: unknowns; the kernels save seconds) does. ``LineSystem.compiled`` records the choice.
+COMPILED_MIN_UNKNOWNS = 400_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -178,6 +183,7 @@ class LineSystem:
         self.switch_after = 0               # line-only iterations before deciding on the coarse space (0: use it)
         self._lines_of = None               # (line number per eliminated, per iterated unknown) for the patches
         self.last_line_iterations = 0       # of last_iterations, those with the lines alone
+        self.compiled = False               # CG by the compiled kernels (else scipy/LAPACK); see COMPILED_MIN_UNKNOWNS
         self._fast = None                   # interleaved layouts and coupling of the CG loop (first solve)
         self._agg = None                    # the coarse aggregates in that layout
 
@@ -213,9 +219,13 @@ class LineSystem:
             raise NotLineStructured("the matrix is not symmetric")
         # each edge once (upper triangle), split into wires and cross couplings, in one compiled pass
         # over the 8e6 entries of a 1024x1024 crossbar (numpy: ~0.5 s of masks and gathers)
-        small = seed.size == 0 or (seed.min() >= -128 and seed.max() <= 127)    # int8: 2 MB, stays cached
-        positive, rowsum, (iu, iv, iw), (cu, cv, cw), degree = _split_edges(
-            K.indptr, K.indices, K.data, diag, seed.astype(np.int8) if small else seed)
+        compiled = n >= COMPILED_MIN_UNKNOWNS
+        if compiled:
+            small = seed.size == 0 or (seed.min() >= -128 and seed.max() <= 127)    # int8: 2 MB, stays cached
+            positive, rowsum, (iu, iv, iw), (cu, cv, cw), degree = _split_edges(
+                K.indptr, K.indices, K.data, diag, seed.astype(np.int8) if small else seed)
+        else:
+            positive, rowsum, (iu, iv, iw), (cu, cv, cw), degree = _split_edges_numpy(K, diag, seed)
         if np.any(diag <= 0) or positive:
             raise NotLineStructured("not a conductance matrix (a non-positive diagonal or a negative conductance)")
         if np.any(rowsum < -1e-12 * diag):
@@ -223,7 +233,7 @@ class LineSystem:
         # wire edges (iu, iv, iw: not between a seeded word-line and a seeded bit-line node) form the chains
         if degree.max(initial=0) > 2:
             raise NotLineStructured("a line node with more than two wire neighbours (not a chain)")
-        order, chain, n_ch = _chain_order(n, iu, iv, degree)
+        order, chain, n_ch = (_chain_order if compiled else _chain_order_dfs)(n, iu, iv, degree)
         if iu.size != n - n_ch:
             raise NotLineStructured("a loop of wires (not a chain)")
         # families: a chain takes the family of its seeds (unseeded driver / sense nodes join their line)
@@ -272,6 +282,7 @@ class LineSystem:
         cols = np.where(swap, cu, cv)
         coupling = sp.csr_matrix((cw, (pos[rows], pos[cols])), shape=(elim.size, it.size))
         self = cls(n, (elim, it), tri, coupling, reduced, family, n_lines)
+        self.compiled = compiled
         self.timings["lines"] = time.perf_counter() - start
         self.block = COARSE_BLOCK if coarse_block is None else max(int(coarse_block), 0)
         self.switch_after = SWITCH_PROBE if coarse_block is None else 0
@@ -322,7 +333,10 @@ class LineSystem:
         return y
 
     def _layout(self):
-        """The interleaved layouts of both families and the coupling in them (built on the first solve)."""
+        """The CG loop's layouts of both families and the coupling in them: interleaved (built on the first
+        solve) when :attr:`compiled`, else chain order itself (:class:`_Plain`)."""
+        if not self.compiled:
+            return _Plain(self.C.shape[0]), _Plain(self.C.shape[1]), None, None
         if self._fast is None:
             with small_pages():
                 la, lb = _Interleaved(self.A), _Interleaved(self.B)
@@ -427,25 +441,31 @@ class LineSystem:
         if self.coarse is None:
             return zb
         agg, Zt, lu = self.coarse
-        lb = self._layout()[1]
-        if self._agg is None:                               # aggregates in the interleaved layout
-            self._agg = np.full(lb.size, -1, np.int64)
-            self._agg[lb.pos] = agg
         t = np.empty_like(r)
         self._schur(zb, minus=r, out=t)                     # r - S z1
-        w = np.zeros((Zt.shape[0], r.shape[0]))
-        for j in range(r.shape[0]):
-            _k_restrict(self._agg, t[j], w[:, j])
-        c = np.ascontiguousarray(lu.solve(w).T)
-        z = np.empty_like(zb)
-        for j in range(r.shape[0]):
-            _k_prolong(self._agg, c[j], zb[j], z[j])        # z2
+        if self.compiled:
+            lb = self._layout()[1]
+            if self._agg is None:                           # aggregates in the interleaved layout
+                self._agg = np.full(lb.size, -1, np.int64)
+                self._agg[lb.pos] = agg
+            w = np.zeros((Zt.shape[0], r.shape[0]))
+            for j in range(r.shape[0]):
+                _k_restrict(self._agg, t[j], w[:, j])
+            c = np.ascontiguousarray(lu.solve(w).T)
+            z = np.empty_like(zb)
+            for j in range(r.shape[0]):
+                _k_prolong(self._agg, c[j], zb[j], z[j])    # z2
+        else:
+            z = lu.solve(np.asarray(Zt @ t.T, dtype=float))[agg].T
+            z += zb                                         # z2
         self._schur(z, minus=r, out=t)                      # r - S z2
         z += self._smooth(t, overwrite=True)
         return z
 
     def _smooth(self, r: np.ndarray, overwrite: bool = False) -> np.ndarray:
         """``B^-1 r`` for ``r`` (k, padded) interleaved (in place with ``overwrite``)."""
+        if not self.compiled:
+            return np.ascontiguousarray(self._tri_solve(self.B, r.T, overwrite=overwrite).T)
         lb = self._layout()[1]
         z = r if overwrite else r.copy()
         for j in range(z.shape[0]):
@@ -454,6 +474,12 @@ class LineSystem:
 
     def _cg_step(self, alpha, p, q, x, res, z) -> np.ndarray:
         """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res`` in place; returns ``res . z`` per column."""
+        if not self.compiled:
+            x += alpha[:, None] * p
+            q *= alpha[:, None]
+            res -= q
+            z[...] = self._smooth(res)
+            return _dots(res, z)
         lb = self._layout()[1]
         return np.array([_k_cg_step(alpha[j], p[j], q[j], x[j], res[j], lb.offsets, lb.width, lb.rdf, lb.ef,
                                     z[j]) for j in range(x.shape[0])])
@@ -461,6 +487,16 @@ class LineSystem:
     def _schur(self, p: np.ndarray, minus: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """``S p = B p - C^T A^-1 C p`` (``minus=r``: ``r - S p``) into ``out`` (or a new array) for ``p``
         (k, padded) interleaved; returns the column dot products ``p . out`` (compiled kernels)."""
+        if not self.compiled:
+            pt = p.T
+            y = self.Ct @ self._tri_solve(self.A, self.C @ pt, overwrite=True)
+            np.subtract(self._tri_mul(self.B, pt), y, out=y)
+            if minus is not None:
+                np.subtract(minus.T, y, out=y)
+            if out is None:
+                return np.ascontiguousarray(y.T)
+            out[...] = y.T
+            return _dots(p, out)
         la, lb, (cp, ci, cx), (tp, ti, tx) = self._layout()
         y = np.empty_like(p) if out is None else out
         u = np.empty(la.size)
@@ -545,6 +581,22 @@ class _Interleaved:
     def back(self, x):
         """(k, size) interleaved -> (n, k) in chain order."""
         return np.ascontiguousarray(x[:, self.pos].T)
+
+
+class _Plain:
+    """Chain order itself as a layout (the scipy path): vectors (k, n), one right-hand side per row."""
+
+    def __init__(self, n: int):
+        self.size = n
+        self.pos = np.arange(n)
+
+    @staticmethod
+    def to(x):
+        return np.array(x.T, dtype=float, order="C")
+
+    @staticmethod
+    def back(x):
+        return np.ascontiguousarray(x.T)
 
 
 def _interleaved_coupling(M, rows: _Interleaved, cols: _Interleaved):
@@ -816,6 +868,39 @@ def _split_edges(indptr, indices, data, diag, seed):
                 degree[c] += 1
                 kw += 1
     return positive, rowsum, (wu, wv, ww), (cu, cv, cw), degree
+
+
+def _split_edges_numpy(K, diag, seed):
+    """:func:`_split_edges` by numpy (small systems: no compiled start-up)."""
+    n = K.shape[0]
+    row = np.repeat(np.arange(n, dtype=K.indices.dtype), np.diff(K.indptr))
+    col, val = K.indices, K.data
+    up = np.flatnonzero((col > row) & (val != 0))       # each edge once (symmetric)
+    eu, ev, ew = row[up], col[up], val[up]
+    rowsum = diag + np.bincount(eu, ew, n) + np.bincount(ev, ew, n)
+    cross = (seed[eu] >= 0) & (seed[ev] >= 0) & (seed[eu] != seed[ev])
+    wire = ~cross
+    iu, iv = eu[wire], ev[wire]
+    degree = np.bincount(iu, minlength=n) + np.bincount(iv, minlength=n)
+    return bool(np.any(ew > 0)), rowsum, (iu, iv, ew[wire]), (eu[cross], ev[cross], ew[cross]), degree
+
+
+def _chain_order_dfs(n: int, iu: np.ndarray, iv: np.ndarray, degree: np.ndarray):
+    """:func:`_chain_order` by one depth-first walk (scipy) from a virtual root joined to every chain
+    end (degree <= 1): the walk runs down a chain from one end to the other (its other end leads back to
+    the visited root) before it takes the next; the same order. A node never reached lies on a loop."""
+    ends = np.flatnonzero(degree <= 1)
+    rows = np.concatenate([iu, np.full(ends.size, n)])
+    cols = np.concatenate([iv, ends])
+    g = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
+    order, pred = csgraph.depth_first_order(g, n, directed=False, return_predecessors=True)
+    order = np.asarray(order[1:], dtype=np.int64)
+    if order.size != n:
+        raise NotLineStructured("a loop of wires (not a chain)")
+    start = pred[order] == n
+    chain = np.empty(n, np.int64)
+    chain[order] = np.cumsum(start) - 1
+    return order, chain, int(start.sum())
 
 
 def _chain_order(n: int, iu: np.ndarray, iv: np.ndarray, degree: np.ndarray):
