@@ -87,7 +87,6 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
-from numba import njit
 from scipy.sparse import csgraph
 
 #: default relative preconditioned residual (see the module docstring); measured on 8x8..256x256
@@ -149,6 +148,26 @@ def small_pages():
         yield
     finally:
         setter(previous)
+
+
+#: the compiled kernels (plain Python functions until :func:`_compile` replaces them by numba's)
+_KERNELS = ("_k_tri_solve", "_k_csr", "_k_single", "_k_schur_finish_single", "_k_schur_finish", "_k_cg_step",
+            "_k_restrict", "_k_prolong", "_split_edges", "_walk_chains")
+_compiled = False
+
+
+def _compile() -> None:
+    """Replace the kernels by numba-compiled versions (cached on disk), on first use: numba (~0.5 s to
+    import, ~65 MB) stays out of processes that never solve a large system. Kernels calling kernels find
+    the compiled ones (numba resolves globals when it compiles, after this)."""
+    global _compiled
+    if _compiled:
+        return
+    from numba import njit
+    g = globals()
+    for name in _KERNELS:
+        g[name] = njit(cache=True)(g[name])
+    _compiled = True
 
 
 class NotLineStructured(ValueError):
@@ -221,6 +240,7 @@ class LineSystem:
         # over the 8e6 entries of a 1024x1024 crossbar (numpy: ~0.5 s of masks and gathers)
         compiled = n >= COMPILED_MIN_UNKNOWNS
         if compiled:
+            _compile()
             small = seed.size == 0 or (seed.min() >= -128 and seed.max() <= 127)    # int8: 2 MB, stays cached
             positive, rowsum, (iu, iv, iw), (cu, cv, cw), degree = _split_edges(
                 K.indptr, K.indices, K.data, diag, seed.astype(np.int8) if small else seed)
@@ -338,6 +358,7 @@ class LineSystem:
         if not self.compiled:
             return _Plain(self.C.shape[0]), _Plain(self.C.shape[1]), None, None
         if self._fast is None:
+            _compile()
             with small_pages():
                 la, lb = _Interleaved(self.A), _Interleaved(self.B)
                 self._fast = (la, lb, _interleaved_coupling(self.C, la, lb), _interleaved_coupling(self.Ct, lb, la))
@@ -616,7 +637,6 @@ def _interleaved_coupling(M, rows: _Interleaved, cols: _Interleaved):
     return out.indptr, out.indices, out.data
 
 
-@njit(cache=True)
 def _k_tri_solve(offsets, width, rdf, ef, x):
     """``x <- T^-1 x`` in place, ``T`` tridiagonal by lines in the interleaved layout (``1 / df, ef``:
     its ``dpttrf`` factors, the unit lower factor's entry ``ef[a]`` below ``a``; multiplying by the
@@ -642,7 +662,6 @@ def _k_tri_solve(offsets, width, rdf, ef, x):
                 x[a0 + c] = x[a0 + c] * rdf[a0 + c] - x[a0 + w + c] * ef[a0 + c]
 
 
-@njit(cache=True)
 def _k_csr(cp, ci, cx, p, u):
     """``u = M p`` for csr ``M`` (the sums in csr order, as scipy's product)."""
     for a in range(u.size):
@@ -652,7 +671,6 @@ def _k_csr(cp, ci, cx, p, u):
         u[a] = s
 
 
-@njit(cache=True)
 def _k_single(ci, cx, p, u):
     """``u = M p`` for ``M`` with at most one entry per row (column ``ci``, value ``cx``; 0 for none).
     (Unsigned indices here and below: see :func:`_k_tri_solve`.)"""
@@ -660,7 +678,6 @@ def _k_single(ci, cx, p, u):
         u[a] = 0.0 + cx[a] * p[np.uint64(ci[a])]
 
 
-@njit(cache=True)
 def _k_schur_finish_single(ti, tx, width, bd, be, p, u, y, r, minus):
     """:func:`_k_schur_finish` for ``C^T`` with at most one entry per row (column ``ti``, value ``tx``)."""
     n = np.uint64(p.size)
@@ -681,7 +698,6 @@ def _k_schur_finish_single(ti, tx, width, bd, be, p, u, y, r, minus):
     return dot
 
 
-@njit(cache=True)
 def _k_schur_finish(tp, ti, tx, width, bd, be, p, u, y, r, minus):
     """``y = B p - C^T u`` (``minus``: ``r - (B p - C^T u)``), ``B`` by ``d, e`` in its interleaved
     layout (``e`` is 0 at the ends of lines and on padding, so one flat loop serves); returns ``p . y``."""
@@ -704,7 +720,6 @@ def _k_schur_finish(tp, ti, tx, width, bd, be, p, u, y, r, minus):
     return dot
 
 
-@njit(cache=True)
 def _k_cg_step(alpha, p, q, x, res, offsets, width, rdf, ef, z):
     """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res``; returns ``res . z`` (interleaved)."""
     for a in range(np.uint64(x.size)):
@@ -718,7 +733,6 @@ def _k_cg_step(alpha, p, q, x, res, offsets, width, rdf, ef, z):
     return dot
 
 
-@njit(cache=True)
 def _k_restrict(agg, t, w):
     """``w += Z^T t``: entries of ``t`` summed per aggregate (``agg`` -1: padding, skipped)."""
     for a in range(t.size):
@@ -726,7 +740,6 @@ def _k_restrict(agg, t, w):
             w[agg[a]] += t[a]
 
 
-@njit(cache=True)
 def _k_prolong(agg, c, zb, z):
     """``z = zb + Z c``: the coarse correction spread over its aggregates (padding: ``zb``)."""
     for a in range(z.size):
@@ -817,7 +830,6 @@ def _coarse_space(ls: "LineSystem", elim_line: np.ndarray, it_line: np.ndarray, 
     return agg, Zt, lu
 
 
-@njit(cache=True)
 def _split_edges(indptr, indices, data, diag, seed):
     """The off-diagonal entries of a csr matrix's upper triangle (each edge once; zeros skipped), split
     into wires and cross couplings (between a node seeded 0 and one seeded 1).
@@ -918,7 +930,6 @@ def _chain_order(n: int, iu: np.ndarray, iv: np.ndarray, degree: np.ndarray):
     return order, chain, int(n_ch)
 
 
-@njit(cache=True)
 def _walk_chains(n, iu, iv):
     """Walk every path of the graph with edges ``(iu, iv)`` (degree <= 2) from its ends, in increasing
     order of the start; returns (nodes in walk order, path number per node (-1: not reached), paths)."""
