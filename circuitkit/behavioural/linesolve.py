@@ -61,6 +61,20 @@ over the eliminated family, ``E`` takes it block-constant) puts those of
 Z E^-1 Z^T S)(I - B^-1 S)`` is then S-self-adjoint with spectrum in [0, 1),
 and ``M^-1 = (I - that) S^-1`` is SPD.
 
+Speed (systems from :data:`COMPILED_MIN_UNKNOWNS` unknowns): the set-up's
+scan of the matrix and the chain walk, and every vector operation of the
+CG loop, run as small numba kernels, the CG vectors kept in an
+*interleaved* layout (lines of a family in groups of :data:`LANES`, entry
+``i`` of the group's lines side by side: the line recurrences run side by
+side and the gathers through ``C`` reuse cache lines; see ``_Interleaved``).
+Measured at 1024x1024 on a shared 2-core machine: a Schur product 55 ms by
+scipy/LAPACK against ~11 ms, the solve 5.4 s against 3.0 s (29 iterations
+either way, column currents equal to 4e-15). Smaller systems keep
+numpy/scipy/LAPACK: numba's start-up in a process (~0.5 s import, ~0.4 s
+first call) outweighs the kernels there. The arithmetic is the same in
+both (same sums in the same order, apart from multiplying by reciprocals of
+the pivots in the line solves), so answers agree to rounding.
+
 Structure is *found*, not assumed: the caller only seeds which unknowns are
 word-line and bit-line nodes; the rest (driver, sense nodes) join the family
 their wires reach. :meth:`LineSystem.build` raises :class:`NotLineStructured`
