@@ -219,6 +219,7 @@ class LineSystem:
         self.compiled = False               # CG by the compiled kernels (else scipy/LAPACK); see COMPILED_MIN_UNKNOWNS
         self._fast = None                   # interleaved layouts and coupling of the CG loop (first solve)
         self._agg = None                    # the coarse aggregates in that layout
+        self._scratch = {}                  # work arrays of the CG loop (``_work``), freed after a solve
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -441,6 +442,7 @@ class LineSystem:
             if not two_level:
                 self.last_line_iterations = k
             xb = lb.back(xb)
+            self._scratch = {}
             xa = y - self._tri_solve(self.A, self.C @ xb, overwrite=True)
         x = np.empty_like(f)
         x[elim], x[it] = xa, xb
@@ -476,7 +478,7 @@ class LineSystem:
         if self.coarse is None:
             return zb
         agg, Zt, lu = self.coarse
-        t = np.empty_like(r)
+        t = self._work("t", r.shape)
         self._schur(zb, minus=r, out=t)                     # r - S z1
         if self.compiled:
             lb = self._layout()[1]
@@ -496,6 +498,13 @@ class LineSystem:
         self._schur(z, minus=r, out=t)                      # r - S z2
         z += self._smooth(t, overwrite=True)
         return z
+
+    def _work(self, name: str, shape: tuple) -> np.ndarray:
+        """A scratch array kept between iterations (a fresh 8 MB array per use costs its page faults)."""
+        w = self._scratch.get(name)
+        if w is None or w.shape != shape:
+            w = self._scratch[name] = np.empty(shape)
+        return w
 
     def _smooth(self, r: np.ndarray, overwrite: bool = False) -> np.ndarray:
         """``B^-1 r`` for ``r`` (k, padded) interleaved (in place with ``overwrite``)."""
@@ -534,7 +543,7 @@ class LineSystem:
             return _dots(p, out)
         la, lb, (cp, ci, cx), (tp, ti, tx) = self._layout()
         y = np.empty_like(p) if out is None else out
-        u = np.empty(la.size)
+        u = self._work("u", (la.size,))
         dots = np.empty(p.shape[0])
         for j in range(p.shape[0]):                         # C p, A^-1, then B p - C^T u (and p . y)
             if cp is None:
