@@ -9,10 +9,15 @@
 
 See docs/programming.md.
 """
-from .array import ProgrammingArray, ProgrammingError, Pulses, RoundStats
-from .noise import CycleNoise
-from .policies import ISPP, FixedPulse, GlobalHalving, WidthHalving, quantise_width
-from .run import ProgramResult, program, rpd, rpd_sym
+_EXPORTS = {"ProgrammingArray": "array", "ProgrammingError": "array", "Pulses": "array", "RoundStats": "array",
+            "CycleNoise": "noise", "ISPP": "policies", "FixedPulse": "policies", "GlobalHalving": "policies",
+            "WidthHalving": "policies", "quantise_width": "policies", "ProgramResult": "run", "program": "run",
+            "rpd": "run", "rpd_sym": "run"}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["CycleNoise", "FixedPulse", "GlobalHalving", "ISPP", "ProgramResult", "ProgrammingArray",
-           "ProgrammingError", "Pulses", "RoundStats", "WidthHalving", "program", "quantise_width", "rpd", "rpd_sym"]
+
+def __getattr__(name):      # lazy: the CLI registers `program` without importing the engine and scipy
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(name)
