@@ -122,10 +122,10 @@ COARSE_BLOCK = 4
 SWITCH_PROBE = 10
 SWITCH_LINE_ITERATIONS = 60
 #: systems from this many unknowns use the compiled (numba) set-up and CG kernels, smaller ones numpy,
-#: scipy and LAPACK: the first compiled call in a process costs ~0.4 s (numba's start-up, measured on a
-#: 2-core machine), which a 256x256 read (0.35 s in all) does not win back and a 1024x1024 one (2e6
-#: unknowns; the kernels save seconds) does. ``LineSystem.compiled`` records the choice.
-COMPILED_MIN_UNKNOWNS = 400_000
+#: scipy and LAPACK: numba's start-up in a process (~0.5 s import, ~0.4 s first call, measured on a
+#: shared 2-core machine) is not won back below: 512x512 (5.2e5 unknowns) breaks even in a fresh
+#: process (1.3 s either way), 1024x1024 (2.1e6) saves 2.4 s. ``LineSystem.compiled`` records the choice.
+COMPILED_MIN_UNKNOWNS = 1_000_000
 
 
 @functools.lru_cache(maxsize=1)
