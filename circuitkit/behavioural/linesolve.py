@@ -436,7 +436,7 @@ class LineSystem:
                 rz = rz_new
                 pq = self._schur(p, out=q)
                 alpha = np.divide(rz, pq, out=np.zeros_like(rz), where=pq > 0)
-                rb = self._cg_step(alpha, p, q, xb, res, zb)
+                rb, zb = self._cg_step(alpha, p, q, xb, res, zb)
                 k += 1
             self.last_iterations = k
             if not two_level:
@@ -516,17 +516,18 @@ class LineSystem:
             _k_tri_solve(lb.offsets, lb.width, lb.rdf, lb.ef, z[j])
         return z
 
-    def _cg_step(self, alpha, p, q, x, res, z) -> np.ndarray:
-        """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res`` in place; returns ``res . z`` per column."""
+    def _cg_step(self, alpha, p, q, x, res, z):
+        """``x += alpha p``, ``res -= alpha q``, ``z = B^-1 res``; returns (``res . z`` per right-hand side,
+        ``z``: updated in place when compiled, a new array otherwise)."""
         if not self.compiled:
             x += alpha[:, None] * p
             q *= alpha[:, None]
             res -= q
-            z[...] = self._smooth(res)
-            return _dots(res, z)
+            z = self._smooth(res)
+            return _dots(res, z), z
         lb = self._layout()[1]
         return np.array([_k_cg_step(alpha[j], p[j], q[j], x[j], res[j], lb.offsets, lb.width, lb.rdf, lb.ef,
-                                    z[j]) for j in range(x.shape[0])])
+                                    z[j]) for j in range(x.shape[0])]), z
 
     def _schur(self, p: np.ndarray, minus: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """``S p = B p - C^T A^-1 C p`` (``minus=r``: ``r - S p``) into ``out`` (or a new array) for ``p``
@@ -534,13 +535,11 @@ class LineSystem:
         if not self.compiled:
             pt = p.T
             y = self.Ct @ self._tri_solve(self.A, self.C @ pt, overwrite=True)
-            np.subtract(self._tri_mul(self.B, pt), y, out=y)
+            target = y if out is None else out.T
+            np.subtract(self._tri_mul(self.B, pt), y, out=target)
             if minus is not None:
-                np.subtract(minus.T, y, out=y)
-            if out is None:
-                return np.ascontiguousarray(y.T)
-            out[...] = y.T
-            return _dots(p, out)
+                np.subtract(minus.T, target, out=target)
+            return np.ascontiguousarray(target.T) if out is None else _dots(p, out)
         la, lb, (cp, ci, cx), (tp, ti, tx) = self._layout()
         y = np.empty_like(p) if out is None else out
         u = self._work("u", (la.size,))
