@@ -72,8 +72,9 @@ scipy/LAPACK against ~11 ms, the solve 5.4 s against 3.0 s (29 iterations
 either way, column currents equal to 4e-15). Smaller systems keep
 numpy/scipy/LAPACK: numba's start-up in a process (~0.5 s import, ~0.4 s
 first call) outweighs the kernels there. The arithmetic is the same in
-both (same sums in the same order, apart from multiplying by reciprocals of
-the pivots in the line solves), so answers agree to rounding.
+both (same terms, apart from multiplying by reciprocals of the pivots in
+the line solves and the order of the dot products' sums), so answers agree
+to rounding.
 
 Structure is *found*, not assumed: the caller only seeds which unknowns are
 word-line and bit-line nodes; the rest (driver, sense nodes) join the family
@@ -388,6 +389,7 @@ class LineSystem:
         the solve: ``last_iterations`` (all), ``last_line_iterations`` (of them, with the lines alone
         before the switch to two-level, see :data:`SWITCH_PROBE`).
         Raises :class:`NotLineStructured` if CG does not reach ``rtol`` within ``max_iterations``.
+        One solve at a time per system (its work arrays are kept on it during a solve).
         """
         one = rhs.ndim == 1
         f = rhs[:, None] if one else rhs
