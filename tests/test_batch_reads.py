@@ -128,14 +128,20 @@ def _direct_newton(circuit, values):
     return ref.lr._scatter(cur)
 
 
-def test_line_batch_solves_each_vectors_own_matrix(tmp_path):
+@pytest.mark.parametrize("fused", [True, False])
+def test_line_batch_solves_each_vectors_own_matrix(tmp_path, monkeypatch, fused):
+    """Both iterations -- the fused kernels of a one-to-one coupling and the general ones -- against each
+    vector's own matrix assembled independently and solved by sparse LU."""
     import scipy.sparse.linalg as spla
+    import circuitkit.behavioural.batchlines as batchlines
     from circuitkit.behavioural.batchlines import LineBatch
+    monkeypatch.setattr(batchlines, "FUSED", fused)
     circuit = _circuit(tmp_path, _vectors(1, n=10)[0], n=10)
     lr = LinearReads(circuit)
     g, gd = lr._devices[0][0], lr._devices[0][3]
     p, q = lr.where[lr.unknown(g.p)], lr.where[lr.unknown(g.n_)]
     batch = LineBatch(lr.lines, p, q)
+    assert batch.one is not None and batch.fused == fused      # a 1R array: every bit-line node has one cell
     rng = np.random.default_rng(5)
     k = 3                                                   # fewer than a batch's width: padded
     dg = rng.uniform(-0.5, 3.0, (g.n, k)) * gd[:, None]     # conductance changes (cells stay > 0)
@@ -281,3 +287,159 @@ record column_currents
         assert np.allclose(np.sort(np.unique(np.round(vcell, 15))), np.sort(np.unique(np.round(v, 15))))
     assert _rel(res.currents[0], _engine(circuit, n)) < 1e-9
     assert lay.rows == n
+
+
+def test_one_to_one_coupling_is_recognised_only_when_it_is():
+    import scipy.sparse as sp
+    from circuitkit.behavioural.batchlines import _one_to_one
+    # rows 0..3 (eliminated), columns 0..2 (iterated): row 1 has none, every column exactly one
+    C = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), ([0, 2, 3], [1, 0, 2])), shape=(4, 3))
+    col, ent = _one_to_one(C)
+    assert list(col) == [1, -1, 0, 2] and list(ent) == [0, -1, 1, 2]
+    assert list(C.data[ent[ent >= 0]]) == [1.0, 2.0, 3.0]
+    two_in_a_row = sp.csr_matrix((np.ones(3), ([0, 0, 2], [0, 1, 2])), shape=(4, 3))
+    two_in_a_column = sp.csr_matrix((np.ones(3), ([0, 1, 2], [0, 0, 2])), shape=(4, 3))
+    uncoupled_column = sp.csr_matrix((np.ones(2), ([0, 1], [0, 1])), shape=(4, 3))
+    assert _one_to_one(two_in_a_row) is None and _one_to_one(two_in_a_column) is None
+    assert _one_to_one(uncoupled_column) is None
+
+
+def test_secant_estimates_the_conductance_change():
+    """I = sinh(v): g = cosh(v); the secant's estimate of g(v) - g(v0) from I(v) - I(v0) - g(v0)(v - v0) is
+    exact to second order, and a non-positive g0 (or NaN) is refused."""
+    from circuitkit.behavioural.batchlines import LANES, _secant_change
+    v0 = np.linspace(0.05, 0.4, 3 * LANES).reshape(3, LANES)
+    dv = 1e-4
+    v = v0 + dv
+    gd = np.full(3, 0.5)
+    dg0 = np.cosh(v0) - gd[:, None]
+    got = _secant_change(np.sinh(v), np.sinh(v0), v, v0, gd, dg0)
+    exact = np.max(np.abs(np.cosh(v) - np.cosh(v0)) / np.cosh(v0))
+    assert abs(got - exact) < 1e-3 * exact
+    assert _secant_change(np.sinh(v0), np.sinh(v0), v0, v0, gd, dg0) == 0.0        # nothing moved
+    assert _secant_change(np.sinh(v), np.sinh(v0), v, v0, gd, dg0 - 2.0) == np.inf  # g0 < 0
+    bad = np.sinh(v)
+    bad[1, 2] = np.nan
+    assert _secant_change(bad, np.sinh(v0), v, v0, gd, dg0) == np.inf
+
+
+def test_secant_update_is_exact_for_a_quadratic_current():
+    """I = a v + b v^2: g = a + 2 b v, and the secant update from (v0, g(v0)) gives g(v) exactly (to
+    rounding); cells whose voltage did not move keep their conductance."""
+    from circuitkit.behavioural.batchlines import LANES, _secant_update
+    a, b = 2.0, 0.7
+    v0 = np.linspace(-0.3, 0.4, 4 * LANES).reshape(4, LANES)
+    v = v0 + np.linspace(-1e-2, 2e-2, 4 * LANES).reshape(4, LANES)
+    v[2, 3] = v0[2, 3]
+    cur = lambda x: a * x + b * x * x                                                # noqa: E731
+    gd = np.full(4, 1.5)
+    dg0 = (a + 2 * b * v0) - gd[:, None]
+    out = np.empty_like(v)
+    _secant_update(cur(v), cur(v0), v, v0, gd, dg0, out)
+    assert np.allclose(out + gd[:, None], a + 2 * b * v, rtol=1e-9, atol=0)
+    assert out[2, 3] == dg0[2, 3]
+
+
+def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch):
+    """Three batches (two of them on the thread pool): the same currents bit for bit on one thread; the
+    Jacobian kept for the last step (fewer factorisations) and secant-updated conductances against every
+    step's own forward-difference Jacobian to far below the tolerance, and both at the direct per-vector
+    Newton's solution."""
+    import circuitkit.behavioural.batch as batch
+    vectors = _vectors(20, n=12)
+    circuit = _circuit(tmp_path, vectors[0], n=12)
+    threaded = CrossbarReader(circuit).read(vectors, voltages=True)
+    assert threaded.solver == "lines"
+    monkeypatch.setattr(batch, "THREADS", 1)
+    serial = CrossbarReader(circuit).read(vectors, voltages=True)
+    assert np.array_equal(serial.currents, threaded.currents)
+    assert serial.voltages.shape[1] == 20 and np.array_equal(serial.voltages, threaded.voltages)
+    assert (serial.iterations, serial.inner_iterations, serial.factorizations) == (
+        threaded.iterations, threaded.inner_iterations, threaded.factorizations)
+    monkeypatch.setattr(batch, "JACOBIAN_REUSE", 0.0)
+    monkeypatch.setattr(batch, "SECANT_UPDATE", 0.0)
+    every = CrossbarReader(circuit).read(vectors)
+    assert every.factorizations > serial.factorizations
+    assert _rel(serial.currents, every.currents) < 1e-11
+    ref = _direct_newton(circuit, CrossbarReader(circuit).lr._source_values(vectors))
+    assert _rel(serial.currents, ref) < 1e-9 and _rel(every.currents, ref) < 1e-9
+    import circuitkit.behavioural.batchlines as batchlines
+    monkeypatch.setattr(batchlines, "FUSED", False)               # the general kernels: the same iteration
+    general = CrossbarReader(circuit).read(vectors)
+    assert general.solver == "lines" and _rel(general.currents, every.currents) < 1e-11
+
+
+def test_threaded_batches_that_fail_fall_back_to_the_chord_path(tmp_path, monkeypatch):
+    import circuitkit.behavioural.batchlines as batchlines
+    vectors = _vectors(20, n=8)
+    circuit = _circuit(tmp_path, vectors[0], n=8)
+    monkeypatch.setattr(batchlines, "MAX_ITERATIONS", 1)   # conjugate gradients cannot converge
+    reader = CrossbarReader(circuit)
+    res = reader.read(vectors)
+    assert res.solver == "chord" and "batched line solve failed" in reader.solver_reason
+    assert _rel(res.currents, _direct_newton(circuit, reader.lr._source_values(vectors))) < 1e-9
+
+
+def test_output_correction_evaluates_only_the_cells_at_output_nodes(tmp_path):
+    """Without wires every cell touches an output node: the restricted evaluation equals the rows of the
+    full deviation (every cell evaluated)."""
+    vectors = _vectors(3, n=6)
+    circuit = _circuit(tmp_path, vectors[0], n=6, wires="r_row = 0; r_col = 0")
+    reader = CrossbarReader(circuit)
+    values = reader.lr._source_values(vectors)
+    rng = np.random.default_rng(2)
+    y = rng.uniform(0.0, 0.2, (reader.nf, values.shape[1]))
+    vext = reader._full(y, values)
+    full, _ = reader._deviation(vext, False)
+    got = reader._out_deviation(vext)
+    assert reader._out_node.size and np.any(got != 0)
+    assert np.allclose(got, full[reader._out_node], rtol=1e-13, atol=0)
+
+
+def test_structured_residual_is_the_sparse_one(tmp_path):
+    """On a 1R array the nodal matrix is exactly its line structure: the streamed residual equals the
+    sparse product's (to rounding), cells' deviation and frozen lanes included; a matrix that differs from
+    its structure in one entry is refused."""
+    import scipy.sparse as sp
+    from circuitkit.behavioural.batchlines import LANES, _residual_cells, _residual_kernel, _residual_lines
+    vectors = _vectors(3, n=10)
+    circuit = _circuit(tmp_path, vectors[0], n=10)
+    reader = CrossbarReader(circuit)
+    reader.read(vectors)
+    Kl, tp, tn, atol, lines = reader._line_order()
+    assert lines is not None
+    rng = np.random.default_rng(4)
+    n, m = Kl.shape[0], tp.size
+    y, rhs = rng.normal(size=(n, LANES)), rng.normal(size=(n, LANES))
+    i, vd = rng.normal(size=(m, LANES)), rng.normal(size=(m, LANES))
+    gd, off = rng.uniform(0.5, 1.0, m), rng.normal(size=m)
+    done = np.zeros(LANES, bool)
+    done[5] = True
+    ref, got = np.empty_like(y), np.empty_like(y)
+    nref = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, ref)
+    _residual_lines(*lines, y, rhs, got)
+    ngot = _residual_cells(i, vd, gd, off, tp, tn, done, got)
+    assert np.allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max()) and np.all(got[:, 5] == 0)
+    assert np.allclose(ngot, nref, rtol=1e-12)
+    other = Kl.tolil()
+    other[0, 0] += 1e-3
+    assert reader._batch.residual_structure(sp.csr_matrix(other)) is None
+
+
+def test_scratch_factors_refuse_to_solve_once_overwritten(tmp_path):
+    """Scratch factors live in the thread's reused arrays: newer ones overwrite them, and the older ones
+    then raise instead of solving with another matrix; ordinary factors are unaffected."""
+    from circuitkit.behavioural.batchlines import LANES, LineBatch
+    circuit = _circuit(tmp_path, _vectors(1, n=6)[0], n=6)
+    lr = LinearReads(circuit)
+    g = lr._devices[0][0]
+    batch = LineBatch(lr.lines, lr.where[lr.unknown(g.p)], lr.where[lr.unknown(g.n_)])
+    dg = np.zeros((g.n, LANES))
+    rhs = np.random.default_rng(1).normal(size=(batch.n, LANES))
+    own = batch.factored(dg)
+    first = batch.factored(dg, scratch=True)
+    x, _ = first.solve_lines(rhs, np.full(LANES, 1e-12))
+    batch.factored(dg + 1e-3, scratch=True)
+    with pytest.raises(RuntimeError, match="overwritten"):
+        first.solve_lines(rhs, np.full(LANES, 1e-12))
+    assert _rel(own.solve_lines(rhs, np.full(LANES, 1e-12))[0], x) < 1e-9

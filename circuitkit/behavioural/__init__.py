@@ -15,8 +15,9 @@ vectorised per element group instead of per element:
   vector operations, chord iterations reusing the last LU while it contracts
   fast (so one factorisation serves many steps); linear circuits factor once;
 * ``operating_point.py`` -- DC solution (Newton, then source stepping);
-* ``transient.py`` -- fixed grid (max step + breakpoints), a predictor for Newton, trapezoidal
-  integration with backward-Euler steps at the start and after breakpoints;
+* ``transient.py`` -- trapezoidal integration with local-truncation-error step control and
+  rejection (ngspice's tolerances), steps landing on breakpoints, backward-Euler steps at the
+  start and after breakpoints, a predictor for Newton;
 * ``engine.py`` -- :func:`simulate`, probes to :class:`Waveforms`;
 * ``reads.py`` -- the linear-regime fast path for crossbar reads: the reduced
   nodal system factored once (``ordering.py``: geometric nested dissection),

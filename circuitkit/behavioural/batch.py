@@ -37,13 +37,21 @@ Two paths, chosen from the model, never assumed:
     preconditioned by the exact line solves; numba kernels). Inexact Newton:
     each step's inner solve stops at a relative residual ``eta`` (forcing
     term, Eisenstat-Walker, bounded by ``ETA_MIN``/``ETA_MAX`` and never
-    tighter than the last step needs); the residual ``F`` is exact and the
-    stop is the engine's criterion on the update, so the inner accuracy
-    changes how fast, not where, Newton converges (measured: the direct
-    per-vector Newton's currents to ~1e-13). The cells are evaluated on the
-    (cells, vectors) array at once (parameters broadcast, checked against
-    the per-element evaluation on first use), their conductance by a forward
-    difference. If conjugate gradients fail, the batch falls back to:
+    tighter than the step needs: a step expected -- from the residual's
+    decrease -- to be the last is solved to ``ETA_MAX``); the residual ``F``
+    is exact and the stop is the engine's criterion on the update, so the
+    inner accuracy changes how fast, not where, Newton converges (measured:
+    the direct per-vector Newton's currents to ~1e-13). The cells are
+    evaluated on the (cells, vectors) array at once (parameters broadcast,
+    checked against the per-element evaluation on first use), their
+    conductance by a forward difference on the first iteration; later, the
+    secant from the last Jacobian's point measures each cell's conductance
+    change: up to ``JACOBIAN_REUSE`` (relative) with the step expected to be
+    the last, the previous Jacobian and its factors are kept (the step is
+    then Newton's to that relative accuracy), up to ``SECANT_UPDATE`` the
+    conductances are updated along the secant, else evaluated again. Batches
+    after the first run on ``THREADS`` threads. If conjugate gradients fail,
+    the batch falls back to:
   - ``"chord"`` -- any circuit. Starting from the linear solution, all
     vectors iterate together with one *shared* Jacobian (the devices'
     small-signal conductance averaged over the batch, factored once -- by the
@@ -63,6 +71,7 @@ currents), for chord steps with the linear-convergence error estimate
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,6 +105,19 @@ CHUNK_ELEMENTS = 2_000_000
 START_RTOL = 1e-3
 #: bounds of the forcing term (inner relative accuracy) of the inexact Newton steps
 ETA_MIN, ETA_MAX = 1e-10, 1e-2
+#: trust in the expected size of a Newton step (the previous step times the residual's decrease) when
+#: choosing its forcing term: the step is assumed up to this factor larger
+STEP_MARGIN = 10.0
+#: batched Newton: the previous Jacobian is kept while no cell's conductance has changed by more than this
+#: (relative, estimated by the secant): a step with it is Newton's to this relative accuracy
+JACOBIAN_REUSE = 1e-3
+#: ... and, up to this relative change, the cells' conductances are updated along the secant instead of
+#: evaluated by a forward difference (an estimate second order in the voltage change; checked again by the
+#: next iteration's secant)
+SECANT_UPDATE = 0.05
+#: threads solving batches of the line solver in parallel (the batches are independent; its kernels and
+#: numpy's array operations release the GIL); 1: serial
+THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -165,6 +187,7 @@ class CrossbarReader:
         self.solver_reason = None               # why it is not used (None: it is, or not yet asked)
         self.last_solver = ""
         self.inner_iterations = 0
+        self._out_cells = None                  # per device group: cells at eliminated output nodes (_out_deviation)
 
     def _newton_structure(self) -> None:
         """Incidence of device currents on all unknowns (+ leaves p, - enters n; size+1 rows, ground dummy)
@@ -384,6 +407,49 @@ class CrossbarReader:
             gi = (np.asarray(g.model.current(vd + h, d["xb"], d["pb"]), dtype=float) - i) / h
         return i, gi
 
+    def _jacobian_cells(self, d: dict, vd: np.ndarray, i: np.ndarray, last, expected) -> np.ndarray | None:
+        """The cells' conductance change from ``gd`` (m, LANES) for this iteration's Jacobian, or None to
+        keep the previous one (``last`` = its voltages, currents, conductance change; ``expected``: this
+        step's expected size in tolerances, None on the first iteration).
+
+        The secant from ``last`` measures how well the Jacobian in use predicts the currents ``i``: the
+        largest relative conductance change of a cell (``_secant_change``; infinite if a conductance is not
+        positive). Up to ``JACOBIAN_REUSE``, and if the step is then within 0.1 tolerance of Newton's (a
+        Jacobian off by a relative ``c`` on the cells -- ``J' - J`` between ``-c J`` and ``c J`` -- gives a
+        step off by ~``c`` of its size), the Jacobian is kept. Up to ``SECANT_UPDATE``, the conductances
+        are updated along the secant (second order in the voltage change, positive: no model evaluation).
+        Else, and on the first iteration, the forward difference (:meth:`_cells_conductance`)."""
+        from .batchlines import _secant_change, _secant_update
+        if last is not None and expected is not None:
+            gd = np.ascontiguousarray(d["gd"], dtype=float)
+            change = _secant_change(i, last[1], vd, last[0], gd, last[2])
+            if change <= JACOBIAN_REUSE and change * float(np.max(expected, initial=0.0)) <= 0.1:
+                return None
+            if change <= SECANT_UPDATE:
+                dg = np.empty_like(vd)
+                _secant_update(i, last[1], vd, last[0], gd, last[2], dg)
+                return dg
+        return self._cells_conductance(d, vd, i)
+
+    def _cells_current(self, d: dict, vd: np.ndarray):
+        """Current (m, LANES) of the line solver's one device group and, when :meth:`_evaluate` gives it
+        with the current (per-element or analytic path), its conductance's change from ``gd``; else None
+        (:meth:`_cells_conductance` then takes the forward difference)."""
+        i, gi = self._evaluate(d, vd, not d.get("broadcast") or d["analytic"])
+        return np.ascontiguousarray(i), (None if gi is None else gi - d["gd"][:, None])
+
+    def _cells_conductance(self, d: dict, vd: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """The conductance's change from ``gd`` (m, LANES) by :meth:`_evaluate`'s forward difference, its
+        steps and quotient in numba kernels (the same arithmetic, fewer passes over the arrays)."""
+        from .batchlines import _fd_change, _fd_points
+        h, vh = np.empty_like(vd), np.empty_like(vd)
+        _fd_points(vd, h, vh)
+        with np.errstate(all="ignore"):
+            ih = np.asarray(d["g"].model.current(vh, d["xb"], d["pb"]), dtype=float)
+        dg = np.empty_like(vd)
+        _fd_change(i, np.ascontiguousarray(ih), h, np.ascontiguousarray(d["gd"], dtype=float), dg)
+        return dg
+
     def _residual(self, y, values, rhs, derivatives=False):
         vext = self._full(y, values)
         corr, dj = self._deviation(vext, derivatives)
@@ -472,45 +538,126 @@ class CrossbarReader:
         return self._batch
 
     def _newton(self, values: np.ndarray, voltages: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
-        lr = self.lr
+        """Nonlinear solution of every vector (source values (n_sources, k)), in chunks: the batched
+        line solver's batches of ``LANES`` vectors when it applies (after the first, on ``THREADS``
+        threads: batches are independent, the kernels release the GIL), chunks that fail it or any
+        chunk without it by the chord path (serially). Returns (currents (k, n_out), Newton iterations
+        (max over chunks), node voltages or None)."""
         k = values.shape[1]
         batch = self._line_batch()
         per = max(1, CHUNK_ELEMENTS // max(1, sum(d["g"].n for d in self._dev + self._mos)))
         if batch is not None:
             from .batchlines import LANES
             per = min(per, LANES)
-        out, its, nodes = [], 0, []
+        starts = list(range(0, k, per))
         self.inner_iterations = 0
-        chunks = failed = 0
-        for start in range(0, k, per):
-            vals = values[:, start:start + per]
-            y = None
-            chunks += 1
-            if self.nf == 0:                                         # every node fixed (no wires): nothing to solve
-                y, n = np.zeros((0, vals.shape[1])), 0
-            elif batch is not None:
-                try:
-                    y, n = self._solve_chunk_lines(vals)
-                except NotLineStructured as exc:            # CG did not converge: the chord path decides
-                    self.solver_reason = f"batched line solve failed ({exc})"
-                    failed += 1
-            if y is None:
-                y, n = self._solve_chunk(vals)
-            its = max(its, n)
-            vext = self._full(y, vals)
+        lines = batch is not None and self.nf > 0
+        done: list = [None] * len(starts)
+
+        def run(n: int):
+            """One chunk by the line solver: (y, iterations, CG iterations, factorisations), or the
+            NotLineStructured it raised (the chord path then takes the chunk)."""
+            try:
+                return self._solve_chunk_lines(values[:, starts[n]:starts[n] + per])
+            except NotLineStructured as exc:
+                return exc
+
+        def finish(n: int, y: np.ndarray):
+            vals = values[:, starts[n]:starts[n] + per]
+            vext = self._full(y, vals) if voltages or self._out_needs_voltages() else None
+            return self._currents(y, vals, vext), vext
+
+        def chunk(n: int):
+            """(iterations, CG iterations, factorisations), (currents, node voltages or None) of a chunk:
+            not its solution (a batch's unknowns, 8 MB at 256x256, are not kept)."""
+            got = run(n)
+            return got if isinstance(got, NotLineStructured) else (got[1:], finish(n, got[0]))
+
+        if lines and starts:
+            done[0] = chunk(0)                                  # serial: lazy set-up (line order, model checks)
+            rest = range(1, len(starts))
+            if THREADS > 1 and len(starts) > 2 and not isinstance(done[0], NotLineStructured):
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(THREADS) as pool:
+                    for n, got in zip(rest, pool.map(chunk, rest)):
+                        done[n] = got
+            else:
+                for n in rest:
+                    done[n] = chunk(n)
+        out, nodes, its, failed = [], [], 0, 0
+        for n, got in enumerate(done):
+            if isinstance(got, NotLineStructured):             # CG did not converge: the chord path decides
+                self.solver_reason = f"batched line solve failed ({got})"
+                failed += 1
+                got = None
+            if got is None:
+                vals = values[:, starts[n]:starts[n] + per]
+                y, m = (np.zeros((0, vals.shape[1])), 0) if self.nf == 0 else self._solve_chunk(vals)
+                got = ((m, 0, 0), finish(n, y))
+            (m, inner, facts), (cur, vext) = got
+            done[n] = None
+            its = max(its, m)
+            self.inner_iterations += inner
+            self.factorizations += facts
+            out.append(cur)
             if voltages:
                 nodes.append(vext)
-            corr, _ = self._deviation(vext, False)
-            cur = lr._outputs_from(y, vals)                          # (k, n_out) linear part
-            cur[:, self._out_elim] += (self._out_sign[:, None] * corr[self._out_node]).T
-            out.append(lr._scatter(cur))
         if self.nf == 0:
             self.last_solver = "none: every node is fixed by a source"
-        elif batch is None or failed == chunks:
+        elif batch is None or failed == len(starts):
             self.last_solver = "chord"
         else:
-            self.last_solver = "lines" if not failed else f"lines ({failed} of {chunks} batches by chord)"
+            self.last_solver = "lines" if not failed else f"lines ({failed} of {len(starts)} batches by chord)"
         return np.vstack(out), its, (np.hstack(nodes) if voltages else None)
+
+    def _currents(self, y: np.ndarray, values: np.ndarray, vext: np.ndarray) -> np.ndarray:
+        """Output currents (k, n_out) of a chunk's solution: the linear part plus, at eliminated output
+        nodes, the devices' deviation from their linearisation (only the devices touching those nodes
+        are evaluated: on a crossbar sensed by ideal TIAs behind wires, none)."""
+        lr = self.lr
+        cur = lr._outputs_from(y, values)                          # (k, n_out) linear part
+        if self._out_needs_voltages():
+            cur[:, self._out_elim] += (self._out_sign[:, None] * self._out_deviation(vext)).T
+        return lr._scatter(cur)
+
+    def _out_deviation(self, vext: np.ndarray) -> np.ndarray:
+        """Devices' deviation from their linearisation summed at the eliminated output nodes (n_out, k):
+        :meth:`_deviation`'s rows ``_out_node``, evaluating only the cells incident to those nodes
+        (transistors: all, through :meth:`_deviation`)."""
+        if self._mos:
+            return self._deviation(vext, False)[0][self._out_node]
+        out = np.zeros((self._out_node.size, vext.shape[1]))
+        for d, (cells, sub, params) in zip(self._dev, self._output_cells()):
+            if cells.size == 0:
+                continue
+            g = d["g"]
+            vd = vext[g.p[cells]] - vext[g.n_[cells]]
+            i, _ = _evaluate(g.model, vd, d["x"][:, cells], params, False)
+            out += sub @ (i - (d["gd"][cells, None] * vd + d["off"][cells, None]))
+        return out
+
+    def _out_needs_voltages(self) -> bool:
+        """Whether :meth:`_currents` needs the node voltages: devices at the eliminated output nodes."""
+        if not self._out_elim.size:
+            return False
+        return bool(self._mos) or any(cells.size for cells, _, _ in self._output_cells())
+
+    def _output_cells(self) -> list:
+        """Per device group: (cells incident to the eliminated output nodes, their incidence there
+        (n_out, cells), their parameters). Computed once."""
+        if self._pattern_parts is None:
+            self._newton_structure()
+        if self._out_cells is None:
+            found = []
+            for d in self._dev:
+                sub = d["inc"][self._out_node].tocsc()
+                cells = np.flatnonzero(np.diff(sub.indptr))
+                m = d["g"].n
+                params = ParamSet({name: (val[cells] if np.ndim(val) == 1 and np.shape(val)[0] == m else val)
+                                   for name, val in d["params"].items()})
+                found.append((cells, sub[:, cells].tocsr(), params))
+            self._out_cells = found
+        return self._out_cells
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         lr = self.lr
@@ -558,7 +705,7 @@ class CrossbarReader:
                 _, _, dj = self._residual(y[:, active], values[:, active], rhs[:, active], derivatives=True)
         return y, iterations
 
-    def _solve_chunk_lines(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+    def _solve_chunk_lines(self, values: np.ndarray) -> tuple[np.ndarray, int, int, int]:
         """Newton with every vector's own Jacobian, solved inexactly by the batched line solver.
 
         Start: the linear solution (to ``START_RTOL``; any start works, this one is close). Step
@@ -567,65 +714,80 @@ class CrossbarReader:
         Eisenstat-Walker: ``eta = 0.9 (|F_k| / |F_k-1|)^2``, within ``[ETA_MIN, ETA_MAX]``): the
         residual ``F`` is exact, so the inner accuracy changes how fast, not where, Newton
         converges. A vector stops when its update passes the engine's criterion (``_norm <= 1``,
-        here the numba ``_step_norm``); the update is then within ``eta`` (relative) of the exact
-        Newton step, itself within the tolerance. Works in the line solver's order (``_line_order``)
-        on (unknowns, 8) arrays (a smaller batch padded); converged vectors are frozen (zero
+        here the numba ``_newton_step``); the update is then within ``eta`` (relative) of the exact
+        Newton step, itself within the tolerance. The Jacobian of an iteration whose cells barely moved
+        is the previous one or its secant update (``_jacobian_cells``). Works in the line
+        solver's order (``_line_order``) on (unknowns, 8) arrays (a smaller batch padded); converged
+        vectors are frozen (zero
         residual: their inner solve does not iterate). Raises ConvergenceError after
         ``MAX_NEWTON`` steps or on a non-finite update; NotLineStructured (the caller falls back
-        to the chord path) if conjugate gradients fail.
+        to the chord path) if conjugate gradients fail. Returns (y, Newton iterations, CG
+        iterations, factorisations); changes nothing on ``self`` (batches run in parallel threads).
         """
-        from .batchlines import LANES, _pad, _residual_kernel, _step_norm, _terminal_voltages
+        from .batchlines import (LANES, _newton_step, _pad, _residual_cells, _residual_kernel, _residual_lines,
+                                 _terminal_voltages)
         lr = self.lr
         batch = self._batch
-        Kl, tp, tn, atol = self._line_order()
+        Kl, tp, tn, atol, lines = self._line_order()
         d = self._dev[0]
         k = values.shape[1]
         vals = _pad(values)
         rhs = np.ascontiguousarray(lr._rhs(vals)[batch.perm])
         vfix = np.ascontiguousarray(lr.src_sign[lr.src_fixed, None] * vals[lr.src_fixed])
-        batch.factor(np.zeros((d["g"].n, LANES)))
-        y = batch.solve_lines(rhs, np.full(LANES, START_RTOL))
-        inner = batch.last_iterations
+        y, inner = batch.linear().solve_lines(rhs, np.full(LANES, START_RTOL))
         done = np.zeros(LANES, bool)
         done[k:] = True                                         # padding
         eta = np.full(LANES, ETA_MAX)
-        gd, off = d["gd"][:, None], d["off"][:, None]
-        vd = np.empty((d["g"].n, LANES))
+        gd, off = np.ascontiguousarray(d["gd"], dtype=float), np.ascontiguousarray(d["off"], dtype=float)
         F = np.empty_like(y)
-        fnorm_prev = step_prev = None
+        y_new, dy = np.empty_like(y), np.empty_like(y)
+        fnorm_prev = step_prev = last = factors = None
+        facts = 0
         for it in range(1, MAX_NEWTON + 1):
+            vd = np.empty((d["g"].n, LANES))
             _terminal_voltages(y, vfix, tp, tn, vd)
-            i, gi = self._evaluate(d, vd, True)
-            err = i - (gd * vd + off)
-            _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, err, tp, tn, done, F)
-            fnorm = np.sqrt(np.einsum("ij,ij->j", F, F))
+            i, dg = self._cells_current(d, vd)
+            if lines is not None:                               # K y from the line structure (streamed)
+                _residual_lines(*lines, y, rhs, F)
+                fnorm = _residual_cells(i, vd, gd, off, tp, tn, done, F)
+            else:
+                fnorm = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, F)
+            expected = None
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)
-                # Eisenstat-Walker, but no tighter than needed to finish: the last step (size ~ the
-                # error, at most the previous step ``step_prev`` in tolerance units) need only leave
-                # an error ~0.1 of the tolerance
-                eta = np.clip(np.maximum(0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300)), ETA_MIN, ETA_MAX)
-            batch.factor(gi - gd)
-            self.factorizations += 1
-            dy = batch.solve_lines(F, eta)                       # lanes done: F = 0, dy = 0
-            inner += batch.last_iterations
-            if not np.all(np.isfinite(dy)):
+                # Eisenstat-Walker, but no tighter than needed to finish: the last step need only leave an
+                # error ~0.1 of the tolerance. Its size is at most the previous step ``step_prev`` (in
+                # tolerance units) and expected to be ~ ``ratio step_prev`` (Newton steps shrink with the
+                # residual); the expectation is trusted to a factor STEP_MARGIN. A step that passes the
+                # criterion (<= 1 tolerance) is then within ETA_MAX of the tolerance whatever was expected;
+                # one that does not is corrected by the next step.
+                expected = STEP_MARGIN * ratio * step_prev
+                eta = np.clip(np.maximum.reduce([0.9 * ratio ** 2, 0.1 / np.maximum(step_prev, 1e-300),
+                                                 0.1 / np.maximum(expected, 1e-300)]), ETA_MIN, ETA_MAX)
+            if dg is None:
+                dg = self._jacobian_cells(d, vd, i, last, expected)
+            if dg is not None:
+                last, factors = (vd, i, dg), batch.factored(dg, scratch=True)   # replaces the previous
+                facts += 1
+            dy, cg = factors.solve_lines(F, eta, out=dy)         # lanes done: F = 0, dy = 0
+            inner += cg
+            step, finite = _newton_step(y, dy, self.tol.reltol, atol, y_new)   # y_new = y - dy
+            if not finite:
                 raise ConvergenceError("crossbar reads: Newton update not finite")
-            y_old = y
-            y = y - dy
-            step = _step_norm(dy, y, y_old, self.tol.reltol, atol)
+            y, y_new = y_new, y
             done |= step <= 1.0
             fnorm_prev, step_prev = fnorm, step
             if done.all():
-                self.inner_iterations += inner
-                return y[batch.inv][:, :k], it
+                return y[batch.inv][:, :k], it, inner, facts
         raise ConvergenceError(f"crossbar reads: {int((~done).sum())} read vectors did not converge in "
                                f"{MAX_NEWTON} Newton iterations")
 
     def _line_order(self):
         """The nodal matrix, the cells' terminals and the absolute tolerances in the line solver's order
         (``LineBatch.perm``): terminal codes >= 0 a line-order row, -1 ground, <= -2 fixed node
-        ``-2 - code`` (its row in the fixed nodes' values). Computed once."""
+        ``-2 - code`` (its row in the fixed nodes' values); and the structured residual's arguments
+        (``LineBatch.residual_structure``: None unless the matrix is exactly its line structure).
+        Computed once."""
         if self._lines_order is None:
             lr, batch = self.lr, self._batch
             Kl = lr.K[batch.perm][:, batch.perm].tocsr()
@@ -641,7 +803,8 @@ class CrossbarReader:
                 if np.any((pos < 0) & (nodes != 0) & (fixed[nodes] < 0)):
                     raise NotLineStructured("a cell terminal is neither free, fixed nor ground")
                 codes.append(code)
-            self._lines_order = (Kl, codes[0], codes[1], np.ascontiguousarray(self.atol[batch.perm, 0]))
+            self._lines_order = (Kl, codes[0], codes[1], np.ascontiguousarray(self.atol[batch.perm, 0]),
+                                 batch.residual_structure(Kl))
         return self._lines_order
 
     def _newton_one(self, y, values, rhs) -> tuple[np.ndarray, int]:

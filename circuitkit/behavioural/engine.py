@@ -44,8 +44,12 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
     solver = Solver(system, tolerances)
     index, scale = probe_indices(system, circuit.probes)
 
+    grounded = bool(np.any(index == system.size))
+
     def record(y: np.ndarray) -> np.ndarray:
-        return np.append(y, 0.0)[index] * scale   # index `size` is ground
+        if grounded:
+            return np.append(y, 0.0)[index] * scale   # index `size` is ground
+        return y[index] * scale
 
     setup_s = time.perf_counter() - start
     analysis = circuit.analysis

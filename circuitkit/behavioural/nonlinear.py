@@ -41,6 +41,33 @@ class DeviceStamp:
                               for st in self.model.states], dtype=float).reshape(self.n_states, group.n)
                     if self.n_states else None)
         self._out = np.empty((len(self.nodes), group.n))
+        # one one-state device with a float kernel (``DeviceModel.scalar_kernel``): evaluated on Python
+        # floats, where numpy's per-call cost would be most of a small circuit's run time
+        self._kernel = (self.model.scalar_kernel(self.params)
+                        if group.n == 1 and self.n_states == 1 and self._inline else None)
+        if self._kernel is not None:
+            self._node_list = [int(k) for k in self.nodes[:, 0]]          # p, n, x node ids
+            self._term_list = [int(k) for k in self.terms[:, 0]]          # their unknowns (size: ground)
+            self._x0_one = float(self._x0[0, 0])
+
+    # -- the kernel on a list of unknowns (ground appended as 0.0): the dense Newton loop -------------
+    def evaluate_floats(self, yl: list, k: int) -> tuple[list, list]:
+        """The first ``k`` rows of :meth:`evaluate` (residual contributions, Jacobian entries flattened
+        row by row) as lists, from the unknowns ``yl`` (``yl[size]`` = 0.0: ground). Kernel stamps
+        only; raises ``ArithmeticError`` where floats refuse what numpy returns as inf or NaN."""
+        p, n, xs = self._term_list
+        v, x = yl[p] - yl[n], yl[xs]
+        i, gv, gx, f, fv, fx = self.model.linearize_one(self._kernel, v, x, self._x0_one)
+        return [i, -i, -f][:k], [gv, -gv, gx, -gv, gv, -gx, -fv, fv, -fx][:3 * k]
+
+    def residual_floats(self, yl: list, k: int) -> list:
+        """The first ``k`` rows of :meth:`residual` as a list (see :meth:`evaluate_floats`)."""
+        p, n, xs = self._term_list
+        v, x = yl[p] - yl[n], yl[xs]
+        i = self._kernel.current(v, x)
+        if k <= 2:
+            return [i, -i][:k]
+        return [i, -i, (x - self._x0_one) * GLEAK - self._kernel.dxdt(v, x)]     # -(dxdt - GLEAK (x - x0))
 
     def residual_rows(self) -> np.ndarray:
         return self.terms
@@ -49,7 +76,22 @@ class DeviceStamp:
         t = self.terms
         return np.broadcast_to(t[:, None, :], (len(t),) + t.shape), np.broadcast_to(t[None, :, :], (len(t),) + t.shape)
 
+    def _floats(self, vext: np.ndarray) -> tuple[float, float]:
+        """``(v, x)`` of the one device as floats (kernel path)."""
+        p, n, xs = self._node_list
+        return float(vext[p]) - float(vext[n]), float(vext[xs])
+
     def evaluate(self, vext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._kernel is not None:
+            v, x = self._floats(vext)
+            try:
+                i, gv, gx, f, fv, fx = self.model.linearize_one(self._kernel, v, x, self._x0_one)
+            except ArithmeticError:             # overflow or division by zero on floats: numpy's inf/NaN
+                pass
+            else:                               # flat lists are cheaper to convert than nested ones
+                res = np.array([i, -i, -f]).reshape(3, 1)
+                jac = np.array([gv, -gv, gx, -gv, gv, -gx, -fv, fv, -fx]).reshape(3, 3, 1)
+                return res, jac
         v = vext[self.nodes[0]] - vext[self.nodes[1]]
         x = vext[self.nodes[2:]]
         i, di_dv, di_dx, f, df_dv, df_dx = self.model.linearize(v, x, self.params)
@@ -63,18 +105,34 @@ class DeviceStamp:
         """The smallest ``$bound_step`` of the group's devices at node voltages ``vext`` (inf: none binds)."""
         if not self.n_states:
             return np.inf
+        if self._kernel is not None:
+            try:
+                return self.model.bound_step_one(self._kernel, *self._floats(vext))
+            except ArithmeticError:
+                pass
         v = vext[self.nodes[0]] - vext[self.nodes[1]]
-        h = self.model.bound_step(v, vext[self.nodes[2:]], self.params)
-        return float(np.min(h)) if np.size(h) else np.inf
+        h = np.asarray(self.model.bound_step(v, vext[self.nodes[2:]], self.params))
+        return float(h.min()) if h.size else np.inf
 
     def residual(self, vext: np.ndarray, rows: int | None = None) -> np.ndarray:
         """Residual contributions only (no derivatives): what a chord iteration needs.
 
         ``rows`` (2 at the operating point) skips the state rows' ``f`` when they are not used.
         """
+        out = self._out
+        if self._kernel is not None:
+            v, x = self._floats(vext)
+            try:
+                i = self._kernel.current(v, x)
+                f = 0.0 if rows is not None and rows <= 2 else \
+                    (x - self._x0_one) * GLEAK - self._kernel.dxdt(v, x)   # -(dxdt - GLEAK (x - x0))
+            except ArithmeticError:
+                pass
+            else:
+                out[0, 0], out[1, 0], out[2, 0] = i, -i, f
+                return out
         v = vext[self.nodes[0]] - vext[self.nodes[1]]
         x = vext[self.nodes[2:]]
-        out = self._out
         out[0] = self.model.current(v, x, self.params)
         np.negative(out[0], out=out[1])
         if self.n_states and (rows is None or rows > 2):
@@ -141,6 +199,12 @@ class NonlinearSet:
 
     def evaluate(self, vext: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
         """Residual contributions (size,) and Jacobian data (nnz,) at node voltages ``vext`` (indexed by node id)."""
+        residual, j = self.evaluate_raw(vext, mode)
+        return residual, self.pattern.accumulate(self._positions[mode], j)
+
+    def evaluate_raw(self, vext: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """Residual contributions (size,) and the Jacobian entries unsummed, one per entry of
+        :meth:`positions` (the dense path sums them at its own positions)."""
         res, jac = [], []
         for s, k in self._plan[mode]:
             r, j = s.evaluate(vext)
@@ -149,8 +213,40 @@ class NonlinearSet:
         size = self.pattern.size
         r = res[0] if len(res) == 1 else np.concatenate(res)
         j = jac[0] if len(jac) == 1 else np.concatenate(jac)
-        residual = np.bincount(self._rows[mode], weights=r, minlength=size + 1)[:size]
-        return residual, self.pattern.accumulate(self._positions[mode], j)
+        return np.bincount(self._rows[mode], weights=r, minlength=size + 1)[:size], j
+
+    @property
+    def floats(self) -> bool:
+        """Every stamp evaluates on floats (one-device kernel groups): :meth:`evaluate_floats` and
+        :meth:`residual_floats` apply."""
+        return bool(self.stamps) and all(getattr(s, "_kernel", None) is not None for s in self.stamps)
+
+    def evaluate_floats(self, y: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`evaluate_raw` from the unknowns ``y`` through the float kernels (the same numbers);
+        raises ``ArithmeticError`` where the floats refuse a value (the caller takes :meth:`evaluate_raw`)."""
+        yl = y.tolist()
+        yl.append(0.0)
+        res, jac = [], []
+        for s, k in self._plan[mode]:
+            r, j = s.evaluate_floats(yl, k)
+            res += r
+            jac += j
+        size = self.pattern.size
+        return np.bincount(self._rows[mode], weights=np.array(res), minlength=size + 1)[:size], np.array(jac)
+
+    def residual_floats(self, y: np.ndarray, mode: str) -> np.ndarray:
+        """:meth:`residual` from the unknowns ``y`` through the float kernels (see :meth:`evaluate_floats`)."""
+        yl = y.tolist()
+        yl.append(0.0)
+        res = []
+        for s, k in self._plan[mode]:
+            res += s.residual_floats(yl, k)
+        size = self.pattern.size
+        return np.bincount(self._rows[mode], weights=np.array(res), minlength=size + 1)[:size]
+
+    def positions(self) -> dict[str, np.ndarray]:
+        """Per mode, the pattern data position of every entry :meth:`evaluate_raw` returns (``nnz``: ground)."""
+        return dict(self._positions)
 
     def bound_step(self, vext: np.ndarray) -> float:
         """The step ceiling the device models ask for (their ``$bound_step``), as ngspice honours it."""

@@ -51,6 +51,12 @@ then updates ``i_C``. ``C y`` is computed once per step attempt and carried to
 the next step (the charges of the truncation estimate are its rows); systems
 of at most ``newton.DENSE_PRODUCT_MAX`` unknowns multiply by a dense ``C``.
 
+Small systems: the truncation estimate over at most ``FLOAT_ROWS`` charge
+rows, the predictor check over as many node voltages and the predictor of as
+many unknowns are computed on Python floats (the same operations in the same
+order; inputs that are not finite go to the array forms, whose NaN semantics
+Python's ``max`` does not share).
+
 Newton starts from the polynomial extrapolation of the last points
 (``PREDICTOR_POINTS``, quadratic) of the current smooth stretch -- points
 since the last breakpoint, so never across a corner of a source. The
@@ -69,7 +75,7 @@ import numpy as np
 from ..circuit.model import Transient
 from ..errors import ConvergenceError
 from .mna import MnaSystem
-from .newton import DENSE_PRODUCT_MAX, NewtonFailure, Solver
+from .newton import DENSE_PRODUCT_MAX, FixedProduct, NewtonFailure, Solver
 from .operating_point import operating_point
 
 MIN_BREAK = 5e-5
@@ -139,6 +145,9 @@ class LteTolerances:
         return cls(reltol=1e-3, abstol=1e-12, chgtol=1e-14, trtol=7.0, vabstol=math.inf)
 
 
+#: truncation and predictor checks over at most this many rows run on Python floats (numpy's fixed cost
+#: per call exceeds the arithmetic there)
+FLOAT_ROWS = 16
 #: ngspice's trapCoeff: LTE factor of backward Euler (order 1) and the trapezoidal rule (order 2)
 TRUNC_FACTOR = (0.5, 1.0 / 12.0)
 #: step sizes are rounded down to 2 ** (k / LADDER) seconds
@@ -187,6 +196,10 @@ class _Truncation:
         """The largest next step the estimate allows (inf without charges or without enough history)."""
         if self.rows.size == 0 or len(self.q) < order + 1:
             return math.inf
+        if self.rows.size <= FLOAT_ROWS:
+            limit = self._step_limit_floats(order, q_new, h, i_new, i_old)
+            if limit is not None:
+                return limit
         tol = self.tol
         qs = [q_new] + self.q[:order + 1]
         hs = [h] + self.h[:order]
@@ -210,6 +223,46 @@ class _Truncation:
         dmin = float(d.min())
         return math.sqrt(dmin) if order == 2 else dmin
 
+
+    def _step_limit_floats(self, order: int, q_new: np.ndarray, h: float, i_new: np.ndarray,
+                           i_old: np.ndarray) -> float | None:
+        """:meth:`step_limit` on Python floats, row by row (the same operations in the same order), for
+        a few charge rows, where numpy's per-call cost exceeds the arithmetic. None (the caller then
+        takes the array path) when any input is not finite: Python's ``max``/``min`` do not propagate
+        NaN as numpy's ``maximum``/``minimum`` do."""
+        tol = self.tol
+        qs = [q_new.tolist()] + [q.tolist() for q in self.q[:order + 1]]
+        hs = [h] + self.h[:order]
+        inew, iold = i_new.tolist(), i_old.tolist()
+        if not math.isfinite(sum(inew) + sum(iold) + sum(sum(q) for q in qs)):
+            return None
+        factor = TRUNC_FACTOR[order - 1]
+        reltol, abstol, trtol = tol.reltol, tol.abstol, tol.trtol
+        dmin = math.inf
+        for r in range(len(inew)):
+            volt = abstol + reltol * max(abs(inew[r]), abs(iold[r]))
+            charge = reltol * max(max(abs(qs[0][r]), abs(qs[1][r])), tol.chgtol) / h
+            ttol = max(volt, charge)
+            diff = [q[r] for q in qs]
+            dt = list(hs)
+            j = order
+            while True:
+                for i in range(j + 1):
+                    if dt[i] == 0.0:
+                        return None             # numpy's inf/NaN of a division by zero: the array path
+                    diff[i] = (diff[i] - diff[i + 1]) / dt[i]
+                j -= 1
+                if j < 0:
+                    break
+                for i in range(j + 1):
+                    dt[i] = dt[i + 1] + hs[i]
+            denominator = max(abstol, factor * abs(diff[0]))
+            if not denominator > 0.0 or not math.isfinite(denominator):
+                return None                     # 0/0 or inf/inf: numpy's NaN semantics, on the array path
+            d = trtol * ttol / denominator
+            if d < dmin:
+                dmin = d
+        return math.sqrt(dmin) if order == 2 else dmin
 
 def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                   record: Callable[[np.ndarray], np.ndarray],
@@ -329,13 +382,33 @@ def _voltage_limit(y1: np.ndarray, predicted: np.ndarray, y0: np.ndarray, h: flo
     (about a tenth of it), which the charge-based estimate does not see in
     circuits without charges (a transistor turning on under a ramped gate).
     """
-    tol = lte.vreltol * np.maximum(np.abs(y1), np.abs(y0)) + lte.vabstol
-    ratio = float(np.max(np.abs(y1 - predicted) / tol, initial=0.0))
+    ratio = _voltage_ratio_floats(y1, predicted, y0, lte) if y1.size <= FLOAT_ROWS else None
+    if ratio is None:
+        tol = lte.vreltol * np.maximum(np.abs(y1), np.abs(y0)) + lte.vabstol
+        ratio = float(np.max(np.abs(y1 - predicted) / tol, initial=0.0))
     if ratio == 0.0:
         return math.inf
     if not math.isfinite(ratio):
         return 0.0
     return h * ratio ** (-1.0 / 3.0)
+
+
+def _voltage_ratio_floats(y1: np.ndarray, predicted: np.ndarray, y0: np.ndarray, lte: LteTolerances) -> float | None:
+    """The ratio of :func:`_voltage_limit` on Python floats (same operations) for a few node voltages;
+    None when an input is not finite or a tolerance is zero (numpy's inf/NaN semantics: the array path)."""
+    a_, p_, b_ = y1.tolist(), predicted.tolist(), y0.tolist()
+    if not math.isfinite(sum(a_) + sum(p_) + sum(b_)):
+        return None
+    vreltol, vabstol = lte.vreltol, lte.vabstol
+    ratio = 0.0
+    try:
+        for a, p, b in zip(a_, p_, b_):
+            r = abs(a - p) / (vreltol * max(abs(a), abs(b)) + vabstol)
+            if r > ratio:
+                ratio = r
+    except ZeroDivisionError:
+        return None
+    return ratio
 
 
 def print_times(tstop: float, tstep: float, breakpoints: np.ndarray, min_break: float) -> np.ndarray:
@@ -427,6 +500,8 @@ def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
     exactly, without rounding (a state resting on a bound stays on it).
     """
     last = points[-1][1]
+    if last.size <= FLOAT_ROWS:                # a few unknowns: on floats, the same operations per element
+        return _extrapolate_floats(points, t)
     out = last.copy()
     for j, (tj, yj) in enumerate(points[:-1]):
         w = 1.0
@@ -437,18 +512,35 @@ def extrapolate(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
     return out
 
 
+def _extrapolate_floats(points: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
+    """:func:`extrapolate` on Python floats: ``last + w_0 (y_0 - last) + w_1 (y_1 - last) ...`` summed
+    in that order per element, as the array form does."""
+    last = points[-1][1].tolist()
+    out = list(last)
+    for j, (tj, yj) in enumerate(points[:-1]):
+        w = 1.0
+        for m, (tm, _) in enumerate(points):
+            if m != j:
+                w *= (t - tm) / (tj - tm)
+        out = [o + w * (a - b) for o, a, b in zip(out, yj.tolist(), last)]
+    return np.array(out)
+
+
 class _Stepper:
     """One integration step from ``t0`` to ``t1``, split in halves when Newton fails.
 
     ``c`` is the capacitance matrix for products (dense for systems of at most
-    ``DENSE_PRODUCT_MAX`` unknowns, where scipy's per-call cost exceeds the arithmetic).
+    ``DENSE_PRODUCT_MAX`` unknowns, else ``newton.FixedProduct``: scipy's per-call cost exceeds the
+    arithmetic on small matrices).
     """
 
     def __init__(self, system: MnaSystem, solver: Solver):
         self.system = system
         self.solver = solver
         self.splits = 0
-        self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else system.c_matrix
+        self.c = system.c_matrix.toarray() if system.size <= DENSE_PRODUCT_MAX else FixedProduct(system.c_matrix)
+        self._sources = system.n_sources > 0
+        self._src = slice(system.n_v, system.n_v + system.n_sources)      # the source rows (``source_vector``)
 
     def try_step(self, y, i_c, t0, t1, backward_euler, guess=None, cy=None):
         """One step from the extrapolated start, else from ``y``; raises :class:`NewtonFailure`.
@@ -482,8 +574,10 @@ class _Stepper:
         h = float(f"{t1 - t0:.12e}")
         a, beta = (1.0 / h, 0.0) if backward_euler else (2.0 / h, 1.0)
         q_prev = self.c @ y if cy is None else cy
-        rhs = self.system.source_vector(t1)
-        rhs += a * q_prev
+        # b(t1) + a C y(n-1): the source values added onto their (charge-free) rows of a C y(n-1)
+        rhs = a * q_prev
+        if self._sources:
+            rhs[self._src] += self.system.sources.values(t1)
         if beta:
             rhs += i_c
         y_new = self.solver.solve(y if guess is None else guess, rhs, "tran", a)

@@ -51,6 +51,7 @@ and every parameter in ``p`` is a scalar or an array of shape ``(n,)``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Mapping
@@ -341,6 +342,50 @@ class DeviceModel:
             df_dx[:, j] = (sd[:, 3 + 2 * j] - sd[:, 4 + 2 * j]) / two_hx
         return i, di_dv, di_dx, f, df_dv, df_dx
 
+    # -- one device on Python floats (optional, per model) -----------------------
+    @classmethod
+    def scalar_kernel(cls, p: ParamSet) -> "ScalarKernel | None":
+        """A :class:`ScalarKernel` of ONE one-state device with parameters ``p``, or None when the
+        model has none or ``p`` does not fit.
+
+        For one-device groups the per-call cost of numpy (~1-2 us per operation on arrays of a few
+        elements) dominates everything else; the same equations on floats cost far less. A kernel
+        evaluates exactly the expressions of :meth:`current` and :meth:`dxdt` (same operations,
+        same order: the results agree to rounding, which the tests check) and raises
+        ``ArithmeticError`` wherever Python's float arithmetic refuses a value numpy would return
+        as inf or NaN (overflow, division by zero): the callers then use the numpy twin.
+        """
+        return None
+
+    @classmethod
+    def linearize_one(cls, kernel: "ScalarKernel", v: float, x: float, x0: float) -> tuple[float, ...]:
+        """:meth:`linearize` of one one-state device through its :meth:`scalar_kernel`.
+
+        The same central differences at the same perturbed points as :meth:`linearize`, on
+        floats: ``(i, di_dv, di_dx, f, df_dv, df_dx)`` with ``f`` the full state derivative
+        ``dxdt - GLEAK (x - x0)``. Raises ``ArithmeticError`` (see :meth:`scalar_kernel`).
+        """
+        hv = 1e-6 * max(abs(v), 1e-3)
+        hx = 1e-6 * max(abs(x), 1e-3)
+        vp, vm, xp, xm = v + hv, v - hv, x + hx, x - hx
+        i0, ivp, ivm, ixp, ixm, r0, rvp, rvm, rxp, rxm = kernel.points(v, x, vp, vm, xp, xm)
+        two_hv, two_hx = 2 * hv, 2 * hx
+        leak = GLEAK * (x - x0)
+        f0, fvp, fvm = r0 - leak, rvp - leak, rvm - leak
+        fxp, fxm = rxp - GLEAK * (xp - x0), rxm - GLEAK * (xm - x0)
+        return (i0, (ivp - ivm) / two_hv, (ixp - ixm) / two_hx, f0, (fvp - fvm) / two_hv, (fxp - fxm) / two_hx)
+
+    @classmethod
+    def bound_step_one(cls, kernel: "ScalarKernel", v: float, x: float) -> float:
+        """:meth:`bound_step` of one one-state device through its :meth:`scalar_kernel` (same formula)."""
+        f = kernel.dxdt(v, x)
+        s = cls.states[0]
+        if f > 0:
+            return 0.5 * max(s.upper - x, 1e-9) / f
+        if f < 0:
+            return 0.5 * max(x - s.lower, 1e-9) / (-f)
+        return math.inf
+
     @classmethod
     def _linearize_calls(cls, v: np.ndarray, x: np.ndarray, p: ParamSet):
         """:meth:`linearize` by separate calls per perturbation (any shape of ``v``)."""
@@ -360,6 +405,24 @@ class DeviceModel:
             di_dx[k] = (cls.current(v, xp, p) - cls.current(v, xm, p)) / (2 * hx)
             df_dx[:, k] = (cls.state_derivative(v, xp, p) - cls.state_derivative(v, xm, p)) / (2 * hx)
         return i, di_dv, di_dx, f, df_dv, df_dx
+
+
+class ScalarKernel:
+    """One one-state device's equations on Python floats (see :meth:`DeviceModel.scalar_kernel`)."""
+
+    def current(self, v: float, x: float) -> float:
+        raise NotImplementedError
+
+    def dxdt(self, v: float, x: float) -> float:
+        raise NotImplementedError
+
+    def points(self, v, x, vp, vm, xp, xm) -> tuple[float, ...]:
+        """Currents and rates (without GLEAK) at the five points of the central differences:
+        ``(v, x), (vp, x), (vm, x), (v, xp), (v, xm)``, currents first. Kernels may share the parts
+        that depend on ``v`` or ``x`` alone between points (same operations, so the same values)."""
+        c, r = self.current, self.dxdt
+        return (c(v, x), c(vp, x), c(vm, x), c(v, xp), c(v, xm),
+                r(v, x), r(vp, x), r(vm, x), r(v, xp), r(v, xm))
 
 
 #: name -> twin class; filled by :func:`register` (see ``circuitkit.devices``).

@@ -24,9 +24,11 @@ at 1 MHz: switching takes a visible part of the period. Set ``koff`` and
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .base import DeviceModel, Parameter, ParamSet, State, register
+from .base import DeviceModel, Parameter, ParamSet, ScalarKernel, State, register
 from .smooth import ramp, taper
 
 
@@ -99,6 +101,107 @@ class Vteam(DeviceModel):
         if on.size:
             out[on] = _on_rate(v[on], x[on], scalar if scalar is not None else _subset(p, on))
         return out[None, :]
+
+
+    @classmethod
+    def scalar_kernel(cls, p):
+        """``(current, dxdt)`` on floats for one device (see ``DeviceModel.scalar_kernel``): the
+        expressions of :meth:`resistance`, :meth:`current`, :meth:`dxdt`, ``_off_rate``, ``_on_rate``
+        and ``devices.smooth`` operation for operation. None unless every parameter is one number."""
+        q = {}
+        for name in _RATE_PARAMS + ("ron", "roff", "iv"):
+            value = np.asarray(p[name], dtype=float)
+            if value.size != 1:
+                return None
+            q[name] = float(value.reshape(-1)[0])
+        return _Kernel(q)
+
+
+class _Kernel(ScalarKernel):
+    """VTEAM on floats (:meth:`Vteam.scalar_kernel`). A rate is ``(k * power) * window * taper``,
+    evaluated in that order as ``_off_rate``/``_on_rate`` do; :meth:`points` computes the
+    voltage factor once per voltage and the window and taper once per state (the same values)."""
+
+    def __init__(self, q: dict):
+        self.ron, roff = q["ron"], q["roff"]
+        self.exponential, self.log_ratio, self.span = q["iv"] > 0.5, math.log(roff / self.ron), roff - self.ron
+        self.koff, self.kon, self.voff, self.von = q["koff"], q["kon"], q["voff"], q["von"]
+        self.alphaoff, self.alphaon, self.aoff, self.aon = q["alphaoff"], q["alphaon"], q["aoff"], q["aon"]
+        self.wc, self.vblend, self.xedge = q["wc"], q["vblend"], q["xedge"]
+
+    def resistance(self, x):
+        return self.ron * math.exp(self.log_ratio * x) if self.exponential else self.ron + self.span * x
+
+    def current(self, v, x):
+        return v / self.resistance(x)
+
+    def drive(self, v):
+        """(branch, voltage factor): 1 and ``koff * power`` beyond voff, -1 and ``kon * power`` below
+        von, (0, 0.0) in between."""
+        if v > self.voff:
+            return 1, self.koff * _power_s(_ramp_s(v - self.voff, self.vblend) / self.voff, self.alphaoff)
+        if v < self.von:
+            return -1, self.kon * _power_s(_ramp_s(self.von - v, self.vblend) / -self.von, self.alphaon)
+        return 0, 0.0
+
+    def window(self, branch, x):
+        """(window, taper) of the state ``x`` for the OFF (1) or ON (-1) branch."""
+        if branch > 0:
+            return math.exp(-math.exp(min((x - self.aoff) / self.wc, 700.0))), _taper_s(1 - x, self.xedge)
+        return math.exp(-math.exp(min(-(x - self.aon) / self.wc, 700.0))), _taper_s(x, self.xedge)
+
+    def dxdt(self, v, x):
+        branch, k = self.drive(v)
+        if branch == 0:
+            return 0.0
+        w, t = self.window(branch, x)
+        return k * w * t
+
+    def points(self, v, x, vp, vm, xp, xm):
+        r0, rp, rm = self.resistance(x), self.resistance(xp), self.resistance(xm)
+        currents = (v / r0, vp / r0, vm / r0, v / rp, v / rm)
+        windows = {}
+
+        def rate(drive, xx):
+            branch, k = drive
+            if branch == 0:
+                return 0.0
+            key = (branch, xx)
+            if key not in windows:
+                windows[key] = self.window(branch, xx)
+            w, t = windows[key]
+            return k * w * t
+        d0 = self.drive(v)
+        return currents + (rate(d0, x), rate(self.drive(vp), x), rate(self.drive(vm), x),
+                           rate(d0, xp), rate(d0, xm))
+
+
+def _ramp_s(u, d):
+    """``smooth.ramp`` on a float (same operations)."""
+    if u < d:
+        c = min(max(u, 0.0), d)
+        return c * c * (2.0 - c / d) / d
+    return u
+
+
+def _taper_s(u, d):
+    """``smooth.taper`` on a float (same operations)."""
+    s = min(max(u / d, 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def _power_s(base, exponent):
+    """``_power`` on a float; a non-finite or complex result of ``**`` raises ArithmeticError."""
+    if exponent == 1.0:
+        return base
+    if exponent == 2.0:
+        return base * base
+    if exponent == 3.0:
+        return base * base * base
+    out = base ** exponent                  # OverflowError beyond the float range
+    if isinstance(out, complex):            # a negative base gives a complex number where numpy gives NaN
+        raise ArithmeticError("complex power")
+    return out
 
 
 def _off_rate(v, x, q):
