@@ -342,3 +342,125 @@ def test_not_line_structured_still_raised_with_coarse_space():
             LineSystem.build(lap.tocsr(), seed, coarse_block=block)
         with pytest.raises(NotLineStructured):
             LineSystem.build(K, np.zeros(K.shape[0], np.int64), coarse_block=block)
+
+
+# -- the interleaved layout and compiled kernels of the CG loop (linesolve._Interleaved) -------------
+
+def _uneven_matrix(lengths_a, lengths_b, cells, seed=0):
+    """Word chains of ``lengths_a`` (family 0) and bit chains of ``lengths_b`` (family 1), every chain
+    grounded at its first node; ``cells`` random cells (conductance 1e-3..1e-1) between a random node
+    of each family -- several per node, some nodes none. Returns K (permuted), the family seed."""
+    rng = np.random.default_rng(seed)
+    starts_a = np.concatenate([[0], np.cumsum(lengths_a)])
+    n_a = int(starts_a[-1])
+    starts_b = n_a + np.concatenate([[0], np.cumsum(lengths_b)])
+    n = int(starts_b[-1])
+    rows, cols, vals = [], [], []
+
+    def edge(a, b, g):
+        rows.extend([a, a, b, b]), cols.extend([a, b, a, b]), vals.extend([g, -g, -g, g])
+
+    for starts in (starts_a, starts_b):
+        for s, e in zip(starts[:-1], starts[1:]):
+            for k in range(s, e - 1):
+                edge(k, k + 1, rng.uniform(0.5, 2.0))
+            rows.append(s), cols.append(s), vals.append(0.2)
+    for _ in range(cells):
+        edge(int(rng.integers(n_a)), int(rng.integers(n_a, n)), rng.uniform(1e-3, 1e-1))
+    K = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    seed_f = np.r_[np.zeros(n_a, np.int64), np.ones(n - n_a, np.int64)]
+    perm = rng.permutation(n)
+    return K[perm][:, perm].tocsr(), seed_f[perm]
+
+
+def _dense_blocks(ls, K):
+    elim, it = ls.order
+    Kd = K.toarray()
+    return Kd[np.ix_(elim, elim)], Kd[np.ix_(it, it)], Kd[np.ix_(elim, it)]
+
+
+@pytest.mark.parametrize("lengths_a, lengths_b, cells", [
+    ([5, 9, 9, 1, 12, 9, 9, 9, 3, 9, 7], [8] * 9 + [2, 11], 40),      # several cells per node (csr kernels)
+    ([400] + [1] * 9, [6] * 10, 40),                                   # very unequal lines: no interleaving
+])
+def test_interleaved_kernels_match_dense_algebra(lengths_a, lengths_b, cells):
+    """The Schur product (also ``r - S p``), the line smoother and the CG step in the interleaved layout
+    equal the dense ``S = B - C^T A^-1 C`` and ``B^-1`` of the matrix's own blocks; padding stays 0."""
+    K, seed = _uneven_matrix(lengths_a, lengths_b, cells)
+    ls = LineSystem.build(K, seed, coarse_block=0)
+    ls.compiled = True                                    # the kernels (by default only from 4e5 unknowns)
+    A, B, C = _dense_blocks(ls, K)
+    S = B - C.T @ np.linalg.solve(A, C)
+    la, lb, _, _ = ls._layout()
+    assert lb.size >= B.shape[0] and la.size >= A.shape[0]
+    assert (min(la.width, lb.width) == 1) == (max(lengths_a) > 100)      # padding bounded by the layout
+    pad = np.setdiff1d(np.arange(lb.size), lb.pos)
+    rng = np.random.default_rng(3)
+    p, r = rng.normal(size=(B.shape[0], 2)), rng.normal(size=(B.shape[0], 2))
+    y = ls._schur(lb.to(p))
+    assert _rel(lb.back(y), S @ p) < 1e-12 and not y[:, pad].any()
+    out = np.empty_like(y)
+    dots = ls._schur(lb.to(p), minus=lb.to(r), out=out)
+    assert _rel(lb.back(out), r - S @ p) < 1e-12
+    assert np.allclose(dots, np.sum(p * (r - S @ p), axis=0), rtol=1e-12)
+    z = ls._smooth(lb.to(r))
+    assert _rel(lb.back(z), np.linalg.solve(B, r)) < 1e-12 and not z[:, pad].any()
+    x, res, q, zz = lb.to(p), lb.to(r), lb.to(p + r), np.empty((2, lb.size))
+    rz, zz = ls._cg_step(np.array([0.5, -2.0]), lb.to(p), q, x, res, zz)
+    want = r - np.array([0.5, -2.0]) * (p + r)
+    assert _rel(lb.back(x), p + np.array([0.5, -2.0]) * p) < 1e-14 and _rel(lb.back(res), want) < 1e-14
+    assert np.allclose(rz, np.sum(want * np.linalg.solve(B, want), axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_uneven_lines_solve_with_coarse_space(compiled):
+    """Unequal lines and several cells per node: CG (lines alone and two-level) gives the direct solution
+    for one and several right-hand sides, by scipy/LAPACK and by the compiled kernels."""
+    K, seed = _uneven_matrix([5, 9, 9, 1, 12, 9, 9, 9, 3, 9, 7, 9, 9], [8] * 12 + [2, 11], 60, seed=4)
+    b = np.random.default_rng(5).normal(size=(K.shape[0], 3))
+    ref = spla.spsolve(K.tocsc(), b)
+    for block in (0, 2):
+        ls = LineSystem.build(K, seed, coarse_block=block)
+        ls.compiled = compiled
+        assert _rel(ls.solve(b), ref) < 1e-9 and _rel(ls.solve(b[:, 1]), ref[:, 1]) < 1e-9
+        assert (ls.coarse is not None) == (block > 0)
+
+
+def test_compiled_and_scipy_paths_agree(monkeypatch):
+    """Set-up (edge split, chain walk) and CG by the compiled kernels give the scipy/LAPACK path's
+    structure and, to rounding, its iterates: same chain order, same iterations, answers within 1e-12."""
+    K, seed = _chains_matrix(24, 20, 24, g_wire=1.0, g_cell=(1e-2, 1e-1))
+    b = np.random.default_rng(7).normal(size=(K.shape[0], 2))
+    plain = LineSystem.build(K, seed, coarse_block=2)
+    monkeypatch.setattr(linesolve, "COMPILED_MIN_UNKNOWNS", 0)
+    fast = LineSystem.build(K, seed, coarse_block=2)
+    assert fast.compiled and not plain.compiled
+    assert all(np.array_equal(a, c) for a, c in zip(fast.order, plain.order))
+    assert all(np.allclose(a, c, rtol=1e-14, atol=0) for a, c in zip(fast.A + fast.B, plain.A + plain.B))
+    x, y = fast.solve(b), plain.solve(b)
+    assert fast.last_iterations == plain.last_iterations
+    assert _rel(x, y) < 1e-12 and _rel(x, spla.spsolve(K.tocsc(), b)) < 1e-9
+
+
+def test_a_ring_of_wires_is_refused(monkeypatch):
+    """A word line closed into a ring (every node two wires) is found by the chain walk, not assumed."""
+    K, seed = _chains_matrix(4, 4, 4)
+    ls = LineSystem.build(K, seed, coarse_block=0)
+    elim, it = ls.order                                   # chain order: a word line's nodes are consecutive
+    word = elim if seed[elim[0]] == 0 else it
+    first, last = word[0], word[3]                        # the two ends of the first word line (length 4)
+    n = K.shape[0]
+    ring = sp.csr_matrix(([1.0, -1.0, -1.0, 1.0], ([first, first, last, last], [first, last, first, last])),
+                         shape=(n, n))
+    with pytest.raises(NotLineStructured, match="loop"):
+        LineSystem.build(K + ring, seed)
+    monkeypatch.setattr(linesolve, "COMPILED_MIN_UNKNOWNS", 0)              # the compiled chain walk
+    with pytest.raises(NotLineStructured, match="loop"):
+        LineSystem.build(K + ring, seed)
+
+
+def test_compiled_set_up_rejects_the_same(monkeypatch):
+    """The compiled edge split and chain walk refuse what the numpy set-up refuses, with the same reasons."""
+    monkeypatch.setattr(linesolve, "COMPILED_MIN_UNKNOWNS", 0)
+    test_line_system_rejects_what_it_cannot_solve()
+    test_not_line_structured_still_raised_with_coarse_space()
