@@ -724,7 +724,7 @@ class CrossbarReader:
         to the chord path) if conjugate gradients fail. Returns (y, Newton iterations, CG
         iterations, factorisations); changes nothing on ``self`` (batches run in parallel threads).
         """
-        from .batchlines import (LANES, _newton_step, _pad, _residual_cells, _residual_kernel, _residual_lines,
+        from .batchlines import (LANES, _newton_step, _pad, _residual_cells, _residual_lines, _residual_sparse,
                                  _terminal_voltages)
         lr = self.lr
         batch = self._batch
@@ -749,9 +749,9 @@ class CrossbarReader:
             i, dg = self._cells_current(d, vd)
             if lines is not None:                               # K y from the line structure (streamed)
                 _residual_lines(*lines, y, rhs, F)
-                fnorm = _residual_cells(i, vd, gd, off, tp, tn, done, F)
             else:
-                fnorm = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, F)
+                _residual_sparse(Kl.indptr, Kl.indices, Kl.data, y, rhs, F)
+            fnorm = _residual_cells(i, vd, gd, off, tp, tn, done, F)
             expected = None
             if fnorm_prev is not None:
                 ratio = fnorm / np.where(fnorm_prev > 0, fnorm_prev, 1.0)

@@ -923,10 +923,9 @@ def _residual_cells(i, vd, gd, off, tp, tn, done, out):
 
 
 @njit(cache=True, nogil=True)
-def _residual_kernel(indptr, indices, data, y, rhs, i, vd, gd, off, tp, tn, done, out):
-    """``out = K y - rhs`` plus the cells' deviation from their linearisation ``i - (gd vd + off)``
-    ((m, LANES); ``gd``, ``off`` (m,)) leaving at ``tp`` and entering at ``tn`` (rows >= 0 only); lanes
-    marked ``done`` get 0. Returns the 2-norm of each column."""
+def _residual_sparse(indptr, indices, data, y, rhs, out):
+    """``out = K y - rhs`` from the sparse nodal matrix (csr arrays): the general form of
+    :func:`_residual_lines`; :func:`_residual_cells` then adds the cells."""
     n = indptr.size - 1
     for r in range(n):
         for j in range(LANES):
@@ -936,19 +935,3 @@ def _residual_kernel(indptr, indices, data, y, rhs, i, vd, gd, off, tp, tn, done
             v = data[q]
             for j in range(LANES):
                 out[r, j] += v * y[c, j]
-    for c in range(tp.size):
-        a, b = tp[c], tn[c]
-        g, o = gd[c], off[c]
-        if a >= 0:
-            for j in range(LANES):
-                out[a, j] += i[c, j] - (g * vd[c, j] + o)
-        if b >= 0:
-            for j in range(LANES):
-                out[b, j] -= i[c, j] - (g * vd[c, j] + o)
-    norm = np.zeros(LANES)
-    for r in range(n):
-        for j in range(LANES):
-            if done[j]:
-                out[r, j] = 0.0
-            norm[j] += out[r, j] * out[r, j]
-    return np.sqrt(norm)
