@@ -201,9 +201,10 @@ def test_newton_that_does_not_converge_raises(tmp_path, monkeypatch):
         CrossbarReader(_circuit(tmp_path, vectors[0], n=8)).read(vectors)
 
 
-def test_batched_line_solve_failure_falls_back_to_the_chord_path(tmp_path, monkeypatch):
+@pytest.mark.parametrize("count", [4, 20], ids=["one batch", "threaded batches"])
+def test_batched_line_solve_failure_falls_back_to_the_chord_path(tmp_path, monkeypatch, count):
     import circuitkit.behavioural.batchlines as batchlines
-    vectors = _vectors(4, n=8)
+    vectors = _vectors(count, n=8)
     circuit = _circuit(tmp_path, vectors[0], n=8)
     monkeypatch.setattr(batchlines, "MAX_ITERATIONS", 1)   # conjugate gradients cannot converge
     reader = CrossbarReader(circuit)
@@ -369,17 +370,6 @@ def test_kept_jacobian_and_threads_do_not_change_the_reads(tmp_path, monkeypatch
     assert general.solver == "lines" and _rel(general.currents, every.currents) < 1e-11
 
 
-def test_threaded_batches_that_fail_fall_back_to_the_chord_path(tmp_path, monkeypatch):
-    import circuitkit.behavioural.batchlines as batchlines
-    vectors = _vectors(20, n=8)
-    circuit = _circuit(tmp_path, vectors[0], n=8)
-    monkeypatch.setattr(batchlines, "MAX_ITERATIONS", 1)   # conjugate gradients cannot converge
-    reader = CrossbarReader(circuit)
-    res = reader.read(vectors)
-    assert res.solver == "chord" and "batched line solve failed" in reader.solver_reason
-    assert _rel(res.currents, _direct_newton(circuit, reader.lr._source_values(vectors))) < 1e-9
-
-
 def test_output_correction_evaluates_only_the_cells_at_output_nodes(tmp_path):
     """Without wires every cell touches an output node: the restricted evaluation equals the rows of the
     full deviation (every cell evaluated)."""
@@ -401,7 +391,7 @@ def test_structured_residual_is_the_sparse_one(tmp_path):
     sparse product's (to rounding), cells' deviation and frozen lanes included; a matrix that differs from
     its structure in one entry is refused."""
     import scipy.sparse as sp
-    from circuitkit.behavioural.batchlines import LANES, _residual_cells, _residual_kernel, _residual_lines
+    from circuitkit.behavioural.batchlines import LANES, _residual_cells, _residual_lines, _residual_sparse
     vectors = _vectors(3, n=10)
     circuit = _circuit(tmp_path, vectors[0], n=10)
     reader = CrossbarReader(circuit)
@@ -416,7 +406,8 @@ def test_structured_residual_is_the_sparse_one(tmp_path):
     done = np.zeros(LANES, bool)
     done[5] = True
     ref, got = np.empty_like(y), np.empty_like(y)
-    nref = _residual_kernel(Kl.indptr, Kl.indices, Kl.data, y, rhs, i, vd, gd, off, tp, tn, done, ref)
+    _residual_sparse(Kl.indptr, Kl.indices, Kl.data, y, rhs, ref)
+    nref = _residual_cells(i, vd, gd, off, tp, tn, done, ref)
     _residual_lines(*lines, y, rhs, got)
     ngot = _residual_cells(i, vd, gd, off, tp, tn, done, got)
     assert np.allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max()) and np.all(got[:, 5] == 0)
