@@ -363,29 +363,15 @@ class Solver:
             y_new = y - neg
             norm = _update_norm(y, neg, y_new, reltol, atol_list) if atol_list is not None else None
             if norm is None:
-                scale = np.abs(y_new)
-                np.maximum(scale, np.abs(y), out=scale)
-                scale *= reltol
-                scale += atol
-                np.divide(np.abs(neg), scale, out=scale)
-                norm = float(scale.max())
+                norm = _update_norm_array(y, neg, y_new, reltol, atol, np.empty(n))
             if not math.isfinite(norm):
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
-            if fresh or norm == 0.0:           # a zero update: the residual is exactly zero
-                converged = norm <= 1.0
-            else:
-                rho = norm / prev_norm if prev_norm else self._rho
-                converged = norm <= 1.0 and rho < 1.0 and norm * rho / (1.0 - rho) <= 1.0
-                stale_steps += 1
-                if not converged and prev_norm is not None and (rho > CHORD_MAX_RATE or stale_steps >= CHORD_MAX_STEPS):
-                    lu = None                   # too slow: a fresh Jacobian for the next iteration
-                if prev_norm:
-                    self._rho = rho
+            converged, slow, stale_steps = self._chord_test(norm, prev_norm, fresh, stale_steps)
+            if slow:
+                lu = None                       # too slow: a fresh Jacobian for the next iteration
             if converged:
-                self.iterations += k
-                if k > self.max_iterations_seen:
-                    self.max_iterations_seen = k
+                self._count(k)
                 return y
             prev_norm = norm if norm > 0 else None
         self.iterations += tol.max_iterations
@@ -431,41 +417,51 @@ class Solver:
             np.negative(residual, out=residual)
             dy = lu.solve(residual)
             y_new = y + dy
-            np.abs(y_new, out=scale)
-            np.maximum(scale, np.abs(y), out=scale)
-            scale *= reltol
-            scale += atol
-            np.divide(np.abs(dy), scale, out=scale)
-            norm = float(scale.max())
+            norm = _update_norm_array(y, dy, y_new, reltol, atol, scale)
             if not math.isfinite(norm):
                 self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
-            if fresh or norm == 0.0:           # a zero update: the residual is exactly zero
-                converged = norm <= 1.0
-            else:
-                # chord iteration: linear convergence at rate rho; the error left is about rho/(1-rho) |dy|
-                rho = norm / prev_norm if prev_norm else self._rho
-                converged = norm <= 1.0 and rho < 1.0 and norm * rho / (1.0 - rho) <= 1.0
-                stale_steps += 1
-                if not converged and prev_norm is not None and (rho > CHORD_MAX_RATE or stale_steps >= CHORD_MAX_STEPS):
-                    if lu.blocks and not relinearized:
-                        relinearize = True      # too slow: first fresh state blocks (cheap) ...
-                    else:
-                        lu = None               # ... then a fresh Jacobian for the next iteration
-                if prev_norm:
-                    self._rho = rho
+            converged, slow, stale_steps = self._chord_test(norm, prev_norm, fresh, stale_steps)
+            if slow:
+                if lu.blocks and not relinearized:
+                    relinearize = True          # too slow: first fresh state blocks (cheap) ...
+                else:
+                    lu = None                   # ... then a fresh Jacobian for the next iteration
             if converged:
                 if not self.dense:              # the dense path refactors per solve: nothing to keep
                     self._keep(lu)
-                self.iterations += k
-                if k > self.max_iterations_seen:
-                    self.max_iterations_seen = k
+                self._count(k)
                 return y
             prev_norm = norm if norm > 0 else None
         self.iterations += tol.max_iterations
         self._kept.pop(self._factor_key(key), None)
         raise NewtonFailure(f"no convergence in {tol.max_iterations} Newton iterations")
+
+    def _chord_test(self, norm: float, prev_norm, fresh: bool, stale_steps: int) -> tuple[bool, bool, int]:
+        """(converged, too slow, stale steps) after an update of ``norm`` (the engine's criterion, <= 1).
+
+        After a fresh Jacobian (or a zero update: the residual is exactly zero) ``norm <= 1`` converges.
+        A chord iteration converges linearly at rate ``rho``, leaving an error of about
+        ``rho / (1 - rho)`` of the update, which must also be within the tolerance; it is too slow (the
+        caller refreshes the Jacobian) when ``rho > CHORD_MAX_RATE`` or after ``CHORD_MAX_STEPS``.
+        """
+        if fresh or norm == 0.0:
+            return norm <= 1.0, False, stale_steps
+        rho = norm / prev_norm if prev_norm else self._rho
+        converged = norm <= 1.0 and rho < 1.0 and norm * rho / (1.0 - rho) <= 1.0
+        stale_steps += 1
+        slow = (not converged and prev_norm is not None
+                and (rho > CHORD_MAX_RATE or stale_steps >= CHORD_MAX_STEPS))
+        if prev_norm:
+            self._rho = rho
+        return converged, slow, stale_steps
+
+    def _count(self, k: int) -> None:
+        """A solve converged in ``k`` iterations."""
+        self.iterations += k
+        if k > self.max_iterations_seen:
+            self.max_iterations_seen = k
 
     def _factor(self, data: np.ndarray, base_data: np.ndarray, key):
         """Factors of the matrix with full-pattern ``data`` (``.solve(b)`` as splu's) for matrix key ``key``."""
@@ -500,6 +496,17 @@ DENSE_MAX = 64
 DENSE_PRODUCT_MAX = 32
 #: dense systems up to this many unknowns take the Newton update norm on Python floats
 FLOAT_SIZE = 16
+
+
+def _update_norm_array(y, dy, y_new, reltol, atol, scale) -> float:
+    """``max |dy| / (max(|y_new|, |y|) reltol + atol)``, the engine's Newton criterion (<= 1: converged),
+    with ``scale`` (the size of ``y``) as scratch."""
+    np.abs(y_new, out=scale)
+    np.maximum(scale, np.abs(y), out=scale)
+    scale *= reltol
+    scale += atol
+    np.divide(np.abs(dy), scale, out=scale)
+    return float(scale.max())
 
 
 def _update_norm(y, dy, y_new, reltol, atol_list) -> float | None:
