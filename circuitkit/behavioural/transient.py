@@ -206,23 +206,12 @@ class _Truncation:
         volt = tol.abstol + tol.reltol * np.maximum(np.abs(i_new), np.abs(i_old))
         charge = tol.reltol * np.maximum(np.maximum(np.abs(qs[0]), np.abs(qs[1])), tol.chgtol) / h
         ttol = np.maximum(volt, charge)
-        diff = list(qs)
-        dt = list(hs)
-        j = order
-        while True:
-            for i in range(j + 1):
-                diff[i] = (diff[i] - diff[i + 1]) / dt[i]
-            j -= 1
-            if j < 0:
-                break
-            for i in range(j + 1):
-                dt[i] = dt[i + 1] + hs[i]
+        top = _divided_difference(qs, hs, order)
         factor = TRUNC_FACTOR[order - 1]
         with np.errstate(all="ignore"):
-            d = tol.trtol * ttol / np.maximum(tol.abstol, factor * np.abs(diff[0]))
+            d = tol.trtol * ttol / np.maximum(tol.abstol, factor * np.abs(top))
         dmin = float(d.min())
         return math.sqrt(dmin) if order == 2 else dmin
-
 
     def _step_limit_floats(self, order: int, q_new: np.ndarray, h: float, i_new: np.ndarray,
                            i_old: np.ndarray) -> float | None:
@@ -243,26 +232,35 @@ class _Truncation:
             volt = abstol + reltol * max(abs(inew[r]), abs(iold[r]))
             charge = reltol * max(max(abs(qs[0][r]), abs(qs[1][r])), tol.chgtol) / h
             ttol = max(volt, charge)
-            diff = [q[r] for q in qs]
-            dt = list(hs)
-            j = order
-            while True:
-                for i in range(j + 1):
-                    if dt[i] == 0.0:
-                        return None             # numpy's inf/NaN of a division by zero: the array path
-                    diff[i] = (diff[i] - diff[i + 1]) / dt[i]
-                j -= 1
-                if j < 0:
-                    break
-                for i in range(j + 1):
-                    dt[i] = dt[i + 1] + hs[i]
-            denominator = max(abstol, factor * abs(diff[0]))
+            try:
+                top = _divided_difference([q[r] for q in qs], hs, order)
+            except ZeroDivisionError:
+                return None                     # numpy's inf/NaN of a division by zero: the array path
+            denominator = max(abstol, factor * abs(top))
             if not denominator > 0.0 or not math.isfinite(denominator):
                 return None                     # 0/0 or inf/inf: numpy's NaN semantics, on the array path
             d = trtol * ttol / denominator
             if d < dmin:
                 dmin = d
         return math.sqrt(dmin) if order == 2 else dmin
+
+
+def _divided_difference(values: list, hs: list, order: int):
+    """The divided difference of order ``order + 1`` of ``values`` (newest first; arrays or floats) at
+    points ``hs`` apart (``hs[i]`` between ``values[i]`` and ``values[i + 1]``): ngspice's ``CKTterr``
+    recursion. On floats a zero spacing raises ``ZeroDivisionError``."""
+    diff = list(values)
+    dt = list(hs)
+    j = order
+    while True:
+        for i in range(j + 1):
+            diff[i] = (diff[i] - diff[i + 1]) / dt[i]
+        j -= 1
+        if j < 0:
+            return diff[0]
+        for i in range(j + 1):
+            dt[i] = dt[i + 1] + hs[i]
+
 
 def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                   record: Callable[[np.ndarray], np.ndarray],
