@@ -191,14 +191,8 @@ def _taper_s(u, d):
 
 
 def _power_s(base, exponent):
-    """``_power`` on a float; a non-finite or complex result of ``**`` raises ArithmeticError."""
-    if exponent == 1.0:
-        return base
-    if exponent == 2.0:
-        return base * base
-    if exponent == 3.0:
-        return base * base * base
-    out = base ** exponent                  # OverflowError beyond the float range
+    """:func:`_power` on floats; a non-finite or complex result of ``**`` raises ArithmeticError."""
+    out = _power(base, exponent)            # OverflowError beyond the float range
     if isinstance(out, complex):            # a negative base gives a complex number where numpy gives NaN
         raise ArithmeticError("complex power")
     return out
