@@ -352,12 +352,7 @@ class Solver:
                     raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
                 buf += dense_base
                 self.factorizations += 1
-                lu, piv, info = lapack.dgetrf(buf.reshape(n, n).T, overwrite_a=True)   # the view is Fortran-ordered
-                if info > 0:
-                    raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
-                                        "or a loop of voltage sources)")
-                if info < 0:
-                    raise ValueError(f"dgetrf: illegal argument {-info}")
+                lu, piv = _dense_lu(buf, n)
             # the update is -A^-1 r: solving for r and subtracting is the same to the bit (sign symmetry)
             neg = lapack.dgetrs(lu, piv, residual)[0]
             y_new = y - neg
@@ -498,6 +493,19 @@ DENSE_PRODUCT_MAX = 32
 FLOAT_SIZE = 16
 
 
+def _dense_lu(buf: np.ndarray, n: int):
+    """LAPACK's LU (``dgetrf``, overwriting ``buf``) of the n x n matrix stored row-major in ``buf``
+    (its transposed view is the Fortran-ordered matrix): (lu, piv). A singular matrix raises
+    NewtonFailure."""
+    lu, piv, info = lapack.dgetrf(buf.reshape(n, n).T, overwrite_a=True)
+    if info > 0:
+        raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
+                            "or a loop of voltage sources)")
+    if info < 0:
+        raise ValueError(f"dgetrf: illegal argument {-info}")
+    return lu, piv
+
+
 def _update_norm_array(y, dy, y_new, reltol, atol, scale) -> float:
     """``max |dy| / (max(|y_new|, |y|) reltol + atol)``, the engine's Newton criterion (<= 1: converged),
     with ``scale`` (the size of ``y``) as scratch."""
@@ -577,13 +585,7 @@ class _DenseLU:
             return
         buf = np.zeros(n * n)
         buf[flat] = data
-        lu, piv, info = lapack.dgetrf(buf.reshape(n, n).T, overwrite_a=True)   # the view is Fortran-ordered
-        if info > 0:
-            raise NewtonFailure("circuit matrix is singular (a node without a DC path to ground, "
-                                "or a loop of voltage sources)")
-        if info < 0:
-            raise ValueError(f"dgetrf: illegal argument {-info}")
-        self.lu, self.piv = lu, piv
+        self.lu, self.piv = _dense_lu(buf, n)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         if self.n == 0:
