@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from ..circuit.model import Circuit, OperatingPoint, Probe, Transient, VoltageSources
+from ..circuit.model import Circuit, Devices, OperatingPoint, Probe, Transient, VoltageSources
 from ..errors import ConvergenceError
 from ..results import Waveforms
-from .mna import MnaSystem
+from .mna import MnaSystem, initial_states
 from .newton import NewtonFailure, Solver, Tolerances
 from .operating_point import operating_point
 from .transient import run_transient
@@ -110,6 +110,13 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     except NotLineStructured as exc:
         return None, f"line solver: {exc}"
     full = reader._full(y, values)[:, 0]                       # node voltages by node id
+    # state terminals are no unknowns of the read system: an operating point holds each at its
+    # initial value (a stuck cell's clamp holds it at the same bound), as the full path's op rows do
+    fixed = set(int(n) + 1 for n in np.asarray(lr.fixed_nodes).ravel())      # node ids (0: ground)
+    for g in circuit.groups_of(Devices):
+        nodes = np.asarray(g.states, dtype=np.int64).ravel()
+        keep = np.array([int(n) not in fixed for n in nodes], dtype=bool) if fixed else np.ones(nodes.size, bool)
+        full[nodes[keep]] = initial_states(g)[keep]
     currents = lr._outputs_from(y, values)[0]
     signals = {p.name: np.float64((full[k] if kind == "v" else currents[k]) * scale)
                for p, (kind, k, scale) in zip(circuit.probes, plan)}

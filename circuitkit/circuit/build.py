@@ -487,7 +487,9 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
     sensed = np.flatnonzero(~tl.col_float)
     if opamp and sensed.size != C:
         raise DescriptionError("floating columns need ideal column drivers, not op-amp TIAs", Location(file=design.source))
-    if not opamp and sensed.size:
+    if not opamp and not sensed.size:
+        current_src = None      # every column floats: no column-end source, no TIA
+    elif not opamp:
         ns, part = sensed.size, (None if sensed.size == C else sensed)
         src = cend[sensed]
         if design.col_driver.r_out > 0:

@@ -149,7 +149,7 @@ class CrossbarLayout:
     row_sources: tuple[str, ...]
     driven_rows: np.ndarray
     col_source: str | None
-    current_source: str
+    current_source: str | None
     sensed: np.ndarray
     sense: SenseInfo
     phases: list[PhaseInfo] = field(default_factory=list)
