@@ -192,12 +192,31 @@ def test_inexact_inner_solves_still_reach_the_direct_solution(tmp_path, monkeypa
     assert _rel(loose.currents, ref) < 1e-9 and _rel(default.currents, ref) < 1e-9
 
 
+def test_vectors_the_batched_newton_cannot_solve_fall_back_to_the_operating_point(tmp_path, monkeypatch):
+    import circuitkit.behavioural.batch as batch
+    vectors = _vectors(3, n=8)
+    circuit = _circuit(tmp_path, vectors[0], n=8)
+    ref = _direct_newton(circuit, CrossbarReader(circuit).lr._source_values(vectors))
+    for name, value in (("MAX_NEWTON", 1), ("MAX_SHARED", 0)):   # neither the line batches nor the chord
+        monkeypatch.setattr(batch, name, value)                  # path (straight to 1-step Newton) converge
+    res = CrossbarReader(circuit).read(vectors)
+    assert "3 of 3 vectors by the engine's operating point" in res.solver
+    assert _rel(res.currents, ref) < 1e-9
+
+
 def test_newton_that_does_not_converge_raises(tmp_path, monkeypatch):
     import circuitkit.behavioural.batch as batch
+    import circuitkit.behavioural.operating_point as op
+    from circuitkit.behavioural.newton import NewtonFailure
     from circuitkit.errors import ConvergenceError
     vectors = _vectors(3, n=8)
-    monkeypatch.setattr(batch, "MAX_NEWTON", 1)
-    with pytest.raises(ConvergenceError, match="did not converge"):
+    for name, value in (("MAX_NEWTON", 1), ("MAX_SHARED", 0)):
+        monkeypatch.setattr(batch, name, value)
+
+    def fails(*args, **kwargs):
+        raise NewtonFailure("no convergence (test)")
+    monkeypatch.setattr(op, "operating_point", fails)       # the fallback fails too: nothing unconverged returns
+    with pytest.raises(ConvergenceError, match="did not converge.*operating point of that vector failed too"):
         CrossbarReader(_circuit(tmp_path, vectors[0], n=8)).read(vectors)
 
 

@@ -185,6 +185,8 @@ class CrossbarReader:
         self._fixed_values = None               # values of the sources that are not inputs (vmax_of_vectors)
         self._batch = None                      # per-vector line solver (batchlines.LineBatch), built on first use
         self.solver_reason = None               # why it is not used (None: it is, or not yet asked)
+        self.fallback_vectors = 0               # vectors solved by the engine's operating point (_solve_chunk_robust)
+        self._engine = None                     # (MnaSystem, Solver) of that fallback, built on first use
         self.last_solver = ""
         self.inner_iterations = 0
         self._out_cells = None                  # per device group: cells at eliminated output nodes (_out_deviation)
@@ -551,6 +553,7 @@ class CrossbarReader:
             per = min(per, LANES)
         starts = list(range(0, k, per))
         self.inner_iterations = 0
+        fallback_before = self.fallback_vectors
         lines = batch is not None and self.nf > 0
         done: list = [None] * len(starts)
 
@@ -559,7 +562,7 @@ class CrossbarReader:
             NotLineStructured it raised (the chord path then takes the chunk)."""
             try:
                 return self._solve_chunk_lines(values[:, starts[n]:starts[n] + per])
-            except NotLineStructured as exc:
+            except (NotLineStructured, ConvergenceError) as exc:
                 return exc
 
         def finish(n: int, y: np.ndarray):
@@ -571,12 +574,12 @@ class CrossbarReader:
             """(iterations, CG iterations, factorisations), (currents, node voltages or None) of a chunk:
             not its solution (a batch's unknowns, 8 MB at 256x256, are not kept)."""
             got = run(n)
-            return got if isinstance(got, NotLineStructured) else (got[1:], finish(n, got[0]))
+            return got if isinstance(got, Exception) else (got[1:], finish(n, got[0]))
 
         if lines and starts:
             done[0] = chunk(0)                                  # serial: lazy set-up (line order, model checks)
             rest = range(1, len(starts))
-            if THREADS > 1 and len(starts) > 2 and not isinstance(done[0], NotLineStructured):
+            if THREADS > 1 and len(starts) > 2 and not isinstance(done[0], Exception):
                 from concurrent.futures import ThreadPoolExecutor
                 with ThreadPoolExecutor(THREADS) as pool:
                     for n, got in zip(rest, pool.map(chunk, rest)):
@@ -586,13 +589,13 @@ class CrossbarReader:
                     done[n] = chunk(n)
         out, nodes, its, failed = [], [], 0, 0
         for n, got in enumerate(done):
-            if isinstance(got, NotLineStructured):             # CG did not converge: the chord path decides
+            if isinstance(got, Exception):             # CG or Newton did not converge: the chord path decides
                 self.solver_reason = f"batched line solve failed ({got})"
                 failed += 1
                 got = None
             if got is None:
                 vals = values[:, starts[n]:starts[n] + per]
-                y, m = (np.zeros((0, vals.shape[1])), 0) if self.nf == 0 else self._solve_chunk(vals)
+                y, m = (np.zeros((0, vals.shape[1])), 0) if self.nf == 0 else self._solve_chunk_robust(vals)
                 got = ((m, 0, 0), finish(n, y))
             (m, inner, facts), (cur, vext) = got
             done[n] = None
@@ -608,6 +611,9 @@ class CrossbarReader:
             self.last_solver = "chord"
         else:
             self.last_solver = "lines" if not failed else f"lines ({failed} of {len(starts)} batches by chord)"
+        if self.fallback_vectors > fallback_before:
+            self.last_solver += (f" ({self.fallback_vectors - fallback_before} of {k} vectors by the engine's "
+                                 f"operating point)")
         return np.vstack(out), its, (np.hstack(nodes) if voltages else None)
 
     def _currents(self, y: np.ndarray, values: np.ndarray, vext: np.ndarray) -> np.ndarray:
@@ -658,6 +664,44 @@ class CrossbarReader:
                 found.append((cells, sub[:, cells].tocsr(), params))
             self._out_cells = found
         return self._out_cells
+
+    def _solve_chunk_robust(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        """:meth:`_solve_chunk`; if it fails, each vector alone by the chord path, and a vector that fails
+        that too by the engine's own operating point (:func:`operating_point.operating_point`: Newton
+        from zero, source stepping, the rounding-floor stop) on the full nodal system. Raises
+        ConvergenceError only when that fails as well."""
+        try:
+            return self._solve_chunk(values)
+        except ConvergenceError as exc:
+            first = exc
+        ys, its = [], 0
+        for j in range(values.shape[1]):
+            try:
+                y, m = self._solve_chunk(values[:, j:j + 1]) if values.shape[1] > 1 else (None, 0)
+            except ConvergenceError:
+                y = None
+            if y is None:
+                y, m = self._operating_point(values[:, j], first)
+            ys.append(y)
+            its = max(its, m)
+        return np.hstack(ys), its
+
+    def _operating_point(self, values: np.ndarray, first: Exception) -> tuple[np.ndarray, int]:
+        """Free unknowns (nf, 1) of one vector (source values (n_sources,)) by the engine's operating point."""
+        from .mna import MnaSystem
+        from .newton import NewtonFailure, Solver
+        from .operating_point import operating_point
+        if self._engine is None:
+            system = MnaSystem(self.circuit)
+            self._engine = (system, Solver(system, self.tol))
+        system, solver = self._engine
+        before = solver.iterations
+        try:
+            y, _ = operating_point(system, solver, 0.0, values)
+        except NewtonFailure as exc:
+            raise ConvergenceError(f"{first}; the engine's operating point of that vector failed too: {exc}") from None
+        self.fallback_vectors += 1
+        return y[self.lr.free][:, None], solver.iterations - before
 
     def _solve_chunk(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         lr = self.lr

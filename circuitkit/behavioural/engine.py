@@ -68,7 +68,7 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
         raise TypeError(f"behavioural engine: unsupported analysis {type(analysis).__name__}")
     meta = {"unknowns": system.size, "nonzeros": system.pattern.nnz, "newton_iterations": solver.iterations,
             "max_newton_iterations": solver.max_iterations_seen, "factorizations": solver.factorizations,
-            "linear_solver": solver.linear_solver,
+            "linear_solver": solver.linear_solver, "roundoff_stops": solver.roundoff_stops,
             "setup_s": setup_s, "fast_path": fast_reason, **stats}
     return Waveforms("behavioural", times, signals, wall_s=time.perf_counter() - start, meta=meta)
 

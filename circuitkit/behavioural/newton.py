@@ -133,6 +133,8 @@ class Solver:
         self.max_iterations_seen = 0
         self._kept: OrderedDict = OrderedDict()         # factor key -> factors kept for chord iterations
         self._rho = 1.0             # last observed chord contraction rate
+        self.roundoff_stops = 0     # solves that stopped at the rounding floor (Solver._at_roundoff)
+        self._row_floor = None
         # the dense path factors the full system: on a few unknowns the per-device block elimination
         # costs more Python calls than it saves arithmetic
         self.condensation: Condensation | None = None if self.dense else system.condensation
@@ -362,6 +364,7 @@ class Solver:
             if not math.isfinite(norm):
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
+            stagnant = stagnant + 1 if norm > 1.0 and prev_norm is not None and norm > 0.5 * prev_norm else 0
             converged, slow, stale_steps = self._chord_test(norm, prev_norm, fresh, stale_steps)
             if slow:
                 lu = None                       # too slow: a fresh Jacobian for the next iteration
@@ -387,6 +390,7 @@ class Solver:
         reltol, atol = tol.reltol, self.atol
         scale = np.empty(s.size)
         relinearize, relinearized = False, False
+        stagnant = 0                            # updates in a row above the tolerance that did not halve
         for k in range(1, tol.max_iterations + 1):
             fresh = lu is None
             vext_v[...] = y[:nv]
@@ -402,6 +406,12 @@ class Solver:
             if not math.isfinite(total) or (j_nl is not None and not math.isfinite(np.add.reduce(j_nl * 0.0))):
                 self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
+            if stagnant >= STAGNANT_STEPS and self._at_roundoff(residual, y, f_nl, rhs):
+                self.roundoff_stops += 1
+                if not self.dense and lu is not None:
+                    self._keep(lu)
+                self._count(k - 1)
+                return y
             if fresh:
                 np.add(base_data, j_nl, out=self._jacobian)
                 lu = self._factor(self._jacobian, base_data, key)
@@ -417,6 +427,7 @@ class Solver:
                 self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
+            stagnant = stagnant + 1 if norm > 1.0 and prev_norm is not None and norm > 0.5 * prev_norm else 0
             converged, slow, stale_steps = self._chord_test(norm, prev_norm, fresh, stale_steps)
             if slow:
                 if lu.blocks and not relinearized:
@@ -451,6 +462,24 @@ class Solver:
         if prev_norm:
             self._rho = rho
         return converged, slow, stale_steps
+
+    def _at_roundoff(self, residual: np.ndarray, y: np.ndarray, f_nl: np.ndarray, rhs: np.ndarray) -> bool:
+        """Whether the residual ``F(y)`` is within the rounding of its own terms: every row
+        ``|F_i| <= ROUNDOFF_FACTOR * eps * ((|J| |y|)_i + |f_i| + |b_i|) + floor_i`` (a component-wise
+        backward error at the floating-point floor; ``floor_i`` is abstol on KCL rows, vntol on source
+        rows), with ``J`` the last Jacobian. Newton's updates there are rounding
+        noise of an ill-conditioned system (wires of 1e-5 ohm next to 1 Mohm cells), which no iteration
+        can bring under the tolerance; the iterate is then as accurate as the data allow."""
+        s = self.system
+        size = np.abs(y)
+        bound = s.pattern.matrix(np.abs(self._jacobian)) @ size
+        bound += np.abs(f_nl)
+        bound += np.abs(rhs)
+        bound *= ROUNDOFF_FACTOR * np.finfo(float).eps
+        if self._row_floor is None:             # KCL rows (amperes) abstol, branch rows (volts) vntol
+            self._row_floor = np.where(np.arange(s.size) < s.n_v, self.tol.abstol, self.tol.vntol)
+        bound += self._row_floor
+        return bool(np.all(np.abs(residual) <= bound))
 
     def _count(self, k: int) -> None:
         """A solve converged in ``k`` iterations."""
@@ -596,6 +625,10 @@ class _DenseLU:
 
 #: chord iterations refactor when the contraction rate exceeds this, or after this many stale iterations
 CHORD_MAX_RATE = 0.2
+#: Newton stops at the rounding floor (``Solver._at_roundoff``) after this many updates in a row above the
+#: tolerance that did not halve, when the residual is within ROUNDOFF_FACTOR * eps of its own terms
+STAGNANT_STEPS = 3
+ROUNDOFF_FACTOR = 64.0
 CHORD_MAX_STEPS = 6
 #: partial pivoting threshold: the diagonal is kept unless 100x smaller than the column's largest entry
 PIVOT_THRESHOLD = 0.01

@@ -614,7 +614,9 @@ class LinearReads:
         transistor equations at the linear solution of every vector and takes one Newton step
         with the linear system's factorisation. Returns the largest KCL residual (A), the
         largest update (V or A), ``converged``: every vector's update meets the engine's
-        criterion, so the linear read *is* the DC solution of the nonlinear circuit, and
+        criterion, or its devices' deviation from the linearisation is at the rounding floor of
+        their currents (``newton.ROUNDOFF_FACTOR`` * eps; the update is then the rounding noise of an
+        ill-conditioned solve), so the linear read *is* the DC solution of the nonlinear circuit, and
         ``vectors`` / ``failed_vectors`` counts. (:meth:`read_many` does not rely on this: it
         solves the nonlinear circuit when the cells are not linear.)
         """
@@ -640,6 +642,12 @@ class LinearReads:
         dy = -self._solve(r, values, method)
         atol = np.where(self.free < self.n_v, tolerances.vntol, tolerances.abstol)[:, None]
         ok = np.all(np.abs(dy) <= tolerances.reltol * np.abs(y_free) + atol, axis=0)
+        # the devices sit on their linearisation to rounding (|deviation| within ROUNDOFF_FACTOR * eps of
+        # the device currents): the update is then the linear solve's rounding noise on an ill-conditioned
+        # system (1e-6 ohm wires next to 10 kohm cells), not a nonlinearity -- the linear read is the solution
+        from .newton import ROUNDOFF_FACTOR
+        floor = ROUNDOFF_FACTOR * np.finfo(float).eps * scale
+        ok |= np.abs(corr[self.free]).max(axis=0, initial=0.0) <= floor
         # max_residual: the devices' deviation from the linearisation (KCL, A); the step also corrects rounding
         return {"max_residual": float(np.abs(corr[self.free]).max(initial=0.0)), "current_scale": scale,
                 "max_update": float(np.abs(dy).max(initial=0.0)), "converged": bool(ok.all()),
