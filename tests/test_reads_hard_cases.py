@@ -50,13 +50,14 @@ def _icol(wf, n):
     return np.array([float(wf[f"icol_{j}"]) for j in range(n)])
 
 
-def test_operating_point_stops_at_the_rounding_floor(tmp_path):
-    vector = [0.7781, 0.6201, 0.8707, 0.8372, 0.8421, 0.7319, 0.6109, 0.8205]
+@pytest.mark.parametrize("n", [2, 8], ids=["dense LU", "sparse LU"])
+def test_operating_point_stops_at_the_rounding_floor(tmp_path, n):
+    vector = [0.7781, 0.6201, 0.8707, 0.8372, 0.8421, 0.7319, 0.6109, 0.8205][:n]
     c = _circuit(tmp_path, "stanford_pku()", vector, "1e-5")
     ref = exact_reads(c, np.array([vector]))[0]
     wf = simulate(c)
-    assert wf.meta["roundoff_stops"] >= 1
-    assert np.abs(_icol(wf, 8) - ref).max() <= 1e-8 * np.abs(ref).max()
+    assert wf.meta["roundoff_stops"] >= 1 and wf.meta["linear_solver"] == ("dense LU" if n == 2 else "sparse LU")
+    assert np.abs(_icol(wf, n) - ref).max() <= 1e-8 * np.abs(ref).max()
     res = CrossbarReader(c).read(np.array([vector]))
     assert np.abs(res.currents[0] - ref).max() <= 1e-8 * np.abs(ref).max(), res.summary()
 

@@ -322,6 +322,7 @@ class Solver:
         floats = self._floats
         lu = piv = None
         prev_norm, stale_steps = None, 0
+        stagnant = 0                            # updates in a row above the tolerance that did not halve
         for k in range(1, tol.max_iterations + 1):
             fresh = lu is None
             f_nl = None
@@ -346,6 +347,11 @@ class Solver:
             # overflow); on few unknowns Python's sum of the list first, numpy's only when that is not finite
             if not ((small and math.isfinite(sum(residual.tolist()))) or math.isfinite(np.add.reduce(residual))):
                 raise NewtonFailure(f"device equations not finite after {k - 1} iterations")
+            if stagnant >= STAGNANT_STEPS and self._at_roundoff(
+                    residual, y, f_nl, rhs, np.abs(dense_base).reshape(n, n).T @ np.abs(y)):
+                self.roundoff_stops += 1
+                self._count(k - 1)
+                return y
             if fresh:
                 # the nonlinear entries summed at their dense positions (ground entries dropped), as
                 # ``NonlinearSet.evaluate`` sums them at their pattern positions; then the base added
@@ -463,7 +469,8 @@ class Solver:
             self._rho = rho
         return converged, slow, stale_steps
 
-    def _at_roundoff(self, residual: np.ndarray, y: np.ndarray, f_nl: np.ndarray, rhs: np.ndarray) -> bool:
+    def _at_roundoff(self, residual: np.ndarray, y: np.ndarray, f_nl: np.ndarray, rhs: np.ndarray,
+                     terms: np.ndarray | None = None) -> bool:
         """Whether the residual ``F(y)`` is within the rounding of its own terms: every row
         ``|F_i| <= ROUNDOFF_FACTOR * eps * ((|J| |y|)_i + |f_i| + |b_i|) + floor_i`` (a component-wise
         backward error at the floating-point floor; ``floor_i`` is abstol on KCL rows, vntol on source
@@ -471,8 +478,8 @@ class Solver:
         noise of an ill-conditioned system (wires of 1e-5 ohm next to 1 Mohm cells), which no iteration
         can bring under the tolerance; the iterate is then as accurate as the data allow."""
         s = self.system
-        size = np.abs(y)
-        bound = s.pattern.matrix(np.abs(self._jacobian)) @ size
+        # |J| |y| (the dense path passes its base matrix's |A| |y|: its Jacobian lives in the LU buffer)
+        bound = s.pattern.matrix(np.abs(self._jacobian)) @ np.abs(y) if terms is None else np.array(terms)
         bound += np.abs(f_nl)
         bound += np.abs(rhs)
         bound *= ROUNDOFF_FACTOR * np.finfo(float).eps
@@ -625,11 +632,11 @@ class _DenseLU:
 
 #: chord iterations refactor when the contraction rate exceeds this, or after this many stale iterations
 CHORD_MAX_RATE = 0.2
+CHORD_MAX_STEPS = 6
 #: Newton stops at the rounding floor (``Solver._at_roundoff``) after this many updates in a row above the
 #: tolerance that did not halve, when the residual is within ROUNDOFF_FACTOR * eps of its own terms
 STAGNANT_STEPS = 3
 ROUNDOFF_FACTOR = 64.0
-CHORD_MAX_STEPS = 6
 #: partial pivoting threshold: the diagonal is kept unless 100x smaller than the column's largest entry
 PIVOT_THRESHOLD = 0.01
 
