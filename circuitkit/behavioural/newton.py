@@ -134,6 +134,7 @@ class Solver:
         self._kept: OrderedDict = OrderedDict()         # factor key -> factors kept for chord iterations
         self._rho = 1.0             # last observed chord contraction rate
         self.roundoff_stops = 0     # solves that stopped at the rounding floor (Solver._at_roundoff)
+        self.limit: float | None = None   # V: node-voltage updates clipped to this (operating_point's last resort)
         self._row_floor = None
         # the dense path factors the full system: on a few unknowns the per-device block elimination
         # costs more Python calls than it saves arithmetic
@@ -363,10 +364,13 @@ class Solver:
                 lu, piv = _dense_lu(buf, n)
             # the update is -A^-1 r: solving for r and subtracting is the same to the bit (sign symmetry)
             neg = lapack.dgetrs(lu, piv, residual)[0]
+            clipped = self.limit is not None and _clip(neg, nv, self.limit)
             y_new = y - neg
             norm = _update_norm(y, neg, y_new, reltol, atol_list) if atol_list is not None else None
             if norm is None:
                 norm = _update_norm_array(y, neg, y_new, reltol, atol, np.empty(n))
+            if clipped:
+                norm = max(norm, 2.0)           # a limited update never converges
             if not math.isfinite(norm):
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
             y = y_new
@@ -427,8 +431,11 @@ class Solver:
                 relinearize, relinearized, stale_steps = False, True, 0
             np.negative(residual, out=residual)
             dy = lu.solve(residual)
+            clipped = self.limit is not None and _clip(dy, nv, self.limit)
             y_new = y + dy
             norm = _update_norm_array(y, dy, y_new, reltol, atol, scale)
+            if clipped:
+                norm = max(norm, 2.0)           # a limited update never converges
             if not math.isfinite(norm):
                 self._kept.pop(self._factor_key(key), None)
                 raise NewtonFailure(f"Newton update not finite after {k} iterations")
@@ -540,6 +547,16 @@ def _dense_lu(buf: np.ndarray, n: int):
     if info < 0:
         raise ValueError(f"dgetrf: illegal argument {-info}")
     return lu, piv
+
+
+def _clip(dy: np.ndarray, nv: int, limit: float) -> bool:
+    """Clip the node-voltage entries (the first ``nv``) of an update to +-``limit`` in place (as SPICE limits
+    junction voltages); whether any was clipped."""
+    v = dy[:nv]
+    if not v.size or float(np.abs(v).max()) <= limit:
+        return False
+    np.clip(v, -limit, limit, out=v)
+    return True
 
 
 def _update_norm_array(y, dy, y_new, reltol, atol, scale) -> float:

@@ -1,13 +1,18 @@
-"""The DC operating point: Newton from zero, then source stepping if that fails.
+"""The DC operating point: Newton from zero, then source stepping, then limited Newton.
 
 The first Newton iterate from ``y = 0`` is the circuit linearised at zero
 bias, so for a linear circuit the answer comes in one solve. If Newton does
 not converge (an exponential device thrown far off by the first step), the
 independent sources are ramped from 0 to their values (SPICE's source
 stepping) with an adaptive ramp step, each solve starting from the previous
-one. Device states are held at ``x0`` throughout.
+one. If that stalls too, Newton starts again from zero with every node-voltage
+update clipped to ``LIMIT`` (SPICE limits junction voltages so), for up to
+``LIMITED_ITERATIONS`` iterations (``stats["limited_newton"]``). Device states
+are held at ``x0`` throughout.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,6 +21,10 @@ from .newton import NewtonFailure, Solver
 
 FIRST_RAMP_STEP = 0.1
 SMALLEST_RAMP_STEP = 1e-4
+#: the last resort after source stepping: node-voltage updates clipped to LIMIT volts, at most
+#: LIMITED_ITERATIONS Newton iterations
+LIMIT = 0.1
+LIMITED_ITERATIONS = 500
 
 
 def operating_point(system: MnaSystem, solver: Solver, t: float = 0.0,
@@ -30,7 +39,25 @@ def operating_point(system: MnaSystem, solver: Solver, t: float = 0.0,
     except NewtonFailure:
         if not system.nonlinear:
             raise
-    return _source_stepping(system, solver, t, values)
+    try:
+        return _source_stepping(system, solver, t, values)
+    except NewtonFailure as exc:
+        stepping = exc
+    return _limited_newton(system, solver, t, values, stepping)
+
+
+def _limited_newton(system: MnaSystem, solver: Solver, t: float, values, stepping: NewtonFailure):
+    """The last resort: Newton from zero with every node-voltage update clipped to ``LIMIT`` (SPICE's
+    junction limiting, for all nodes), up to ``LIMITED_ITERATIONS``; only an unclipped update converges."""
+    tol, limit = solver.tol, solver.limit
+    solver.tol, solver.limit = replace(tol, max_iterations=LIMITED_ITERATIONS), LIMIT
+    try:
+        y = solver.solve(np.zeros(system.size), system.b_op + _sources(system, t, 1.0, values), "op")
+    except NewtonFailure as exc:
+        raise NewtonFailure(f"{stepping}; Newton with updates limited to {LIMIT:g} V: {exc}") from exc
+    finally:
+        solver.tol, solver.limit = tol, limit
+    return y, {"source_steps": 0, "limited_newton": True}
 
 
 def _sources(system: MnaSystem, t: float, scale: float, values: np.ndarray | None) -> np.ndarray:
