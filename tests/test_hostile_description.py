@@ -139,14 +139,21 @@ def test_the_limit_is_far_above_every_shipped_description():
 
 def test_deep_brackets_are_refused_before_parsing():
     t0 = time.perf_counter()
-    with pytest.raises(DescriptionError, match="nested more than") as info:
+    with pytest.raises(DescriptionError, match="brackets nested more than") as info:
         parse_text("param a = 1\nparam b = " + "(" * 100_000 + "1" + ")" * 100_000 + "\n", "n.xbar")
     assert time.perf_counter() - t0 < 2
     assert info.value.location.line == 2 and info.value.location.column == 11 + limits.MAX_NESTING
+    t0 = time.perf_counter()
+    with pytest.raises(DescriptionError, match="nested more than 64") as info:
+        parse_text("param a = 1\n\nparam b = " + "abs(" * 50_000 + "1" + ")" * 50_000 + "\n", "n.xbar")
+    assert time.perf_counter() - t0 < 2 and info.value.location.line == 3
+    with pytest.raises(DescriptionError, match="nested more than 64"):
+        parse_text("param b = " + "[" * 200_000 + "\n", "n.xbar")
     # brackets in comments and strings do not count; legal nesting still parses
-    parse_text('title "' + "(" * 300 + '"\n# ' + "[" * 300 + "\nparam c = " + "(" * 50 + "1" + ")" * 50 + "\n")
+    parse_text('title "' + "(" * 300 + '"\n# ' + "[" * 300 + "abs(" * 300 + "\nparam c = " + "(" * 500 + "1" + ")" * 500 + "\n"
+               + "param d = " + "abs(" * 60 + "1" + ")" * 60 + "\n")
     with pytest.raises(DescriptionError, match="nested more than"):
-        parse_text("param a = 1\n", overrides={"a": "(" * 2000 + "1" + ")" * 2000})
+        parse_text("param a = 1\n", overrides={"a": "[" * 2000 + "1" + "]" * 2000})
 
 
 # -- 8. max_step in the time-point estimate -----------------------------------------------------

@@ -698,7 +698,7 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
         if design.crossbar is None:
             raise _err("a wires section needs a crossbar", wires[1])
         design.crossbar.wires = wires[0]
-    where = Location(file=design.source)
+    where = Location(file=design.source, line=1, column=1)         # the whole description is to blame
     if not parsed.statements:
         raise _err("the description is empty: it has no statements (only blank lines, comments or params)"
                    if not parsed.params else "the description has only params: no elements, crossbar or analysis",

@@ -597,28 +597,37 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
             statements.append(Statement("record", loc, signals=sigs))
 
 
-_BRACKETS = re.compile(r'"[^"\n]*"|#[^\n]*|[(\[]|[)\]]')
+_BRACKETS = re.compile(r'"[^"\n]*"|#[^\n]*|[A-Za-z0-9_][ \t]*\(|[(\[]|[)\]]')
 
 
 def _check_nesting(text: str, file: str | None) -> None:
-    """Refuse more than :data:`~circuitkit.limits.MAX_NESTING` open ``(`` / ``[`` at once, on the text
-    (strings and comments skipped), before Lark spends time and memory on it: the evaluator's own depth
-    limit comes only after the whole file has been parsed."""
-    if text.count("(") + text.count("[") <= limits.MAX_NESTING:
+    """Check bracket nesting on the text (strings and comments skipped) before Lark spends time and
+    memory on it (the evaluator's depth limit comes only after the whole file has been parsed): calls and
+    lists (``f(``, ``[``), which are expression levels, at most :data:`~circuitkit.limits.MAX_DEPTH`
+    deep, as the evaluator counts them; all brackets, grouping parentheses included (which cost the
+    evaluator nothing), at most :data:`~circuitkit.limits.MAX_NESTING`."""
+    if text.count("(") + text.count("[") <= limits.MAX_DEPTH:
         return
-    depth = 0
+    stack: list[bool] = []          # True: a call or a list (an expression level)
+    levels = 0
     for m in _BRACKETS.finditer(text):
         tok = m.group()
-        if tok in "([":
-            depth += 1
-            if depth > limits.MAX_NESTING:
-                pos = m.start()
+        if tok[0] in '"#':                  # a string or a comment
+            continue
+        last = tok[-1]
+        if last in "([":
+            level = last == "[" or len(tok) > 1
+            stack.append(level)
+            levels += level
+            if levels > limits.MAX_DEPTH or len(stack) > limits.MAX_NESTING:
+                pos = m.end() - 1
                 line = text.count("\n", 0, pos) + 1
                 col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-                raise DescriptionError(f"brackets nested more than {limits.MAX_NESTING} deep",
-                                       Location(file=file, line=line, column=col))
-        elif tok in ")]":
-            depth = max(depth - 1, 0)
+                msg = (f"expression nested more than {limits.MAX_DEPTH} levels deep" if levels > limits.MAX_DEPTH
+                       else f"brackets nested more than {limits.MAX_NESTING:,} deep")
+                raise DescriptionError(msg, Location(file=file, line=line, column=col))
+        elif tok in (")", "]") and stack:
+            levels -= stack.pop()
 
 
 def _node_name(tree, ev: _Evaluator) -> str:
