@@ -89,7 +89,9 @@ class Limits:
     @classmethod
     def from_machine(cls) -> "Limits":
         mem = _meminfo_total()
-        lim = cls(memory=mem, netlist=mem // 4, elements=200_000_000, timepoints=100_000_000)
+        # half of MemTotal: the same verdict on every run (MemAvailable would vary), and room for the
+        # system, a simulator process and the estimate's own error
+        lim = cls(memory=mem // 2, netlist=mem // 4, elements=200_000_000, timepoints=100_000_000)
         env = {"memory": "CIRCUITKIT_MAX_MEMORY", "netlist": "CIRCUITKIT_MAX_NETLIST",
                "elements": "CIRCUITKIT_MAX_ELEMENTS", "timepoints": "CIRCUITKIT_MAX_TIMEPOINTS",
                "points": "CIRCUITKIT_MAX_POINTS"}
