@@ -14,7 +14,9 @@ to 1e-14. The RMS is *time-weighted* (trapezoidal weights of ngspice's
 points), so the dense points ngspice places at edges do not dominate it.
 Per signal:
 
-* ``rel_rms_error`` = time-RMS(behavioural - spice) / time-RMS(spice)
+* ``rel_rms_error`` = time-RMS(behavioural - spice) / max(time-RMS(spice), floor), the floor
+  ngspice's vntol (1e-6 V) or abstol (1e-12 A) by probe kind (``FLOORS``): a signal held at zero is
+  not judged against its own rounding noise
 * ``max_abs_error`` = max |behavioural - spice| over ngspice's points
 
 For an operating point both are computed on the single values. Crossbar reads
@@ -117,10 +119,17 @@ def aligned(wf: Waveforms, name: str, t: np.ndarray | None) -> np.ndarray:
     return np.interp(t, wf.time, values)
 
 
-def signal_error(name: str, ref: np.ndarray, other: np.ndarray, weights: np.ndarray | None = None) -> SignalError:
+#: absolute floors of the relative RMS's denominator, by probe kind: ngspice's vntol (V; states are
+#: voltages of their nodes) and abstol (A). A signal that stays below its floor (a state held at 0 with
+#: 1e-13 of rounding in one engine) is judged against the floor, not against its own noise.
+FLOORS = {"v": 1e-6, "i": 1e-12}
+
+
+def signal_error(name: str, ref: np.ndarray, other: np.ndarray, weights: np.ndarray | None = None,
+                 floor: float = 0.0) -> SignalError:
     diff = other - ref
     w = np.full(ref.size, 1.0 / max(ref.size, 1)) if weights is None else weights / weights.sum()
-    rms_ref = float(np.sqrt(np.sum(w * ref ** 2)))
+    rms_ref = max(float(np.sqrt(np.sum(w * ref ** 2))), floor)
     rms_diff = float(np.sqrt(np.sum(w * diff ** 2)))
     if rms_ref == 0.0:
         rel = 0.0 if rms_diff == 0.0 else float("inf")
@@ -134,7 +143,8 @@ def compare_waveforms(circuit: Circuit, spice: Waveforms, behavioural: Waveforms
     t = common_time(circuit, spice, behavioural)
     w = time_weights(t)
     internal = {p.name for p in circuit.probes if p.internal}     # recorded for a computation (energy)
-    errors = [signal_error(name, aligned(spice, name, t), aligned(behavioural, name, t), w)
+    floor = {p.name: FLOORS.get(p.kind, 0.0) * abs(p.scale) for p in circuit.probes}     # in signal units
+    errors = [signal_error(name, aligned(spice, name, t), aligned(behavioural, name, t), w, floor.get(name, 0.0))
               for name in spice.signals if name in behavioural.signals and name not in internal]
     extra = {}
     if outputs is not None and len(outputs[0]):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from circuitkit.behavioural import simulate
@@ -57,3 +59,51 @@ def test_default_budget_leaves_ordinary_runs_alone(tmp_path):
 def test_ladder_of_no_step():
     assert _ladder(0.0, 1e-6) == 0.0 and _ladder(math.nan, 1e-6) == 0.0 and _ladder(-1.0, 1e-6) == 0.0
     assert _ladder(1e-9, 1e-6) <= 1e-9
+
+
+SERIES_YAKOPCIC = """title "two Yakopcic cells in series"
+source   vin (in, 0) dc(0.6)
+resistor rs  (in, a) 100
+device   m1  (a, b)  yakopcic(x0 = 0.5)
+device   m2  (b, 0)  yakopcic(x0 = 0.3)
+analysis op()
+record v(a), v(b), i(m1)
+"""
+
+
+def test_operating_point_starts_from_the_initial_states(tmp_path):
+    """A Yakopcic cell conducts nothing at x = 0 (i = a1 x sinh(b v)): Newton started with the states at 0
+    saw the node between two cells in series floating (a singular matrix, a transient transcribed from
+    ngspice that the behavioural engine refused). The answer against a root-finder on the twins' I-V."""
+    from scipy.optimize import brentq
+
+    from circuitkit.devices.registry import get_model
+    path = tmp_path / "series.xbar"
+    path.write_text(SERIES_YAKOPCIC)
+    c = load(path)[1]
+    wf = simulate(c)
+    model = get_model("yakopcic")
+    p1, p2 = (c.group(n).resolved() for n in ("m1", "m2"))
+
+    def cell(v, x, p):
+        return float(model.current(v, [x], p))
+
+    def vb_of(va):          # KCL at b: m1's current into b equals m2's current to ground
+        return brentq(lambda vb: cell(va - vb, 0.5, p1) - cell(vb, 0.3, p2), 0.0, va, xtol=1e-15)
+
+    va = brentq(lambda va: (0.6 - va) / 100 - cell(va - vb_of(va), 0.5, p1), 0.0, 0.6, xtol=1e-15)
+    assert float(wf["v(a)"]) == pytest.approx(va, rel=1e-9)
+    assert float(wf["v(b)"]) == pytest.approx(vb_of(va), rel=1e-9)
+
+
+def test_compare_judges_a_signal_held_at_zero_against_its_floor():
+    """A state held at 0 (1e-13 of rounding in one engine, -2.6e-19 in the other) scored a relative RMS of
+    1 or 1e16 against its own noise; the denominator now has ngspice's vntol / abstol as a floor."""
+    from circuitkit.compare import FLOORS, signal_error
+    t = np.linspace(0.0, 1.0, 11)
+    w = np.gradient(t)
+    held = signal_error("x(m1)", np.full(11, -2.6e-19), np.full(11, 5.6e-13), w, FLOORS["v"])
+    assert held.rel_rms_error < 1e-6
+    moving = signal_error("x(m1)", np.linspace(0, 1, 11), np.linspace(0, 1, 11) * 1.02, w, FLOORS["v"])
+    assert moving.rel_rms_error == pytest.approx(0.02, rel=0.05)         # the floor changes nothing here
+    assert signal_error("i(m1)", np.zeros(11), np.full(11, 1e-9), w, FLOORS["i"]).rel_rms_error > 100

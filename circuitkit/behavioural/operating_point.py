@@ -34,7 +34,7 @@ def operating_point(system: MnaSystem, solver: Solver, t: float = 0.0,
     ``values`` (one per voltage source, in the system's source order) replaces the sources' values at
     ``t``: the operating point of one read vector (``batch.CrossbarReader``'s robust fallback)."""
     try:
-        return solver.solve(np.zeros(system.size), system.b_op + _sources(system, t, 1.0, values), "op"), \
+        return solver.solve(_start(system), system.b_op + _sources(system, t, 1.0, values), "op"), \
             {"source_steps": 0}
     except NewtonFailure:
         if not system.nonlinear:
@@ -52,12 +52,20 @@ def _limited_newton(system: MnaSystem, solver: Solver, t: float, values, steppin
     tol, limit = solver.tol, solver.limit
     solver.tol, solver.limit = replace(tol, max_iterations=LIMITED_ITERATIONS), LIMIT
     try:
-        y = solver.solve(np.zeros(system.size), system.b_op + _sources(system, t, 1.0, values), "op")
+        y = solver.solve(_start(system), system.b_op + _sources(system, t, 1.0, values), "op")
     except NewtonFailure as exc:
         raise NewtonFailure(f"{stepping}; Newton with updates limited to {LIMIT:g} V: {exc}") from exc
     finally:
         solver.tol, solver.limit = tol, limit
     return y, {"source_steps": 0, "limited_newton": True}
+
+
+def _start(system: MnaSystem) -> np.ndarray:
+    """Newton's start: every node and branch at zero, the device states at their initial values (the op
+    holds them there): the first Jacobian then has the devices' conductance at their own state -- at
+    x = 0 a Yakopcic cell (``a1 x sinh(b v)``) conducts nothing, and two in series left the node between
+    them floating (a singular matrix)."""
+    return system.b_op.copy()
 
 
 def _sources(system: MnaSystem, t: float, scale: float, values: np.ndarray | None) -> np.ndarray:
@@ -70,7 +78,7 @@ def _sources(system: MnaSystem, t: float, scale: float, values: np.ndarray | Non
 
 def _source_stepping(system: MnaSystem, solver: Solver, t: float,
                      values: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    y, scale, step, steps = np.zeros(system.size), 0.0, FIRST_RAMP_STEP, 0
+    y, scale, step, steps = _start(system), 0.0, FIRST_RAMP_STEP, 0
     while scale < 1.0:
         target = min(1.0, scale + step)
         try:
