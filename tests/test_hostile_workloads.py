@@ -1,0 +1,225 @@
+"""Hostile inputs of the workloads: files a network / sweep / task / target file names are untrusted.
+
+Each case is from the hostile-input audit: zip bombs, devices, FIFOs, symlinks to them, absolute
+paths, values that used to end in a traceback, and sweeps that lost finished points.
+"""
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from circuitkit.errors import CircuitkitError
+from circuitkit.workloads.networks import NetworkError, load_network
+from circuitkit.workloads.networks import report as R
+from circuitkit.workloads.networks import spec as S
+
+NET = """
+name = "tiny"
+[input]
+range = [0.0, 1.0]
+[tile]
+rows = 8
+cols = 8
+[device]
+model = "vteam"
+params = {{ ron = 10e3, roff = 100e3, iv = 0, voff = 0.3, von = -0.3 }}
+[periphery]
+adc = {{ bits = 8, calibration = "batch", samples = 4 }}
+[[layers]]
+name = "out"
+weights = "{weights}"
+activation = "argmax"
+"""
+
+
+def _net(tmp: Path, weights: str = "w.npz:w1") -> Path:
+    rng = np.random.default_rng(0)
+    if not (tmp / "w.npz").exists():
+        np.savez(tmp / "w.npz", w1=rng.normal(size=(4, 3)))
+        np.savez(tmp / "data.npz", x=rng.uniform(0, 1, size=(6, 4)), y=np.arange(6) % 3)
+    p = tmp / "net.toml"
+    p.write_text(NET.format(weights=weights))
+    return p
+
+
+def _npy_header(shape, dtype="<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _bomb(path: Path, member: str, nbytes: int) -> None:
+    """A deflated .npz member of ``nbytes`` zeros (a few kB on disk)."""
+    n = nbytes // 8
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open(member + ".npy", "w", force_zip64=True) as fh:
+        fh.write(_npy_header((n,)))
+        chunk = bytes(1 << 20)
+        left = n * 8
+        while left:
+            fh.write(chunk[:min(left, len(chunk))])
+            left -= min(left, len(chunk))
+
+
+# -- networks: weights --------------------------------------------------------------------------
+
+def test_npz_bomb_refused_before_decompression(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "MAX_WEIGHTS", 100_000)         # 800 kB of weights
+    _bomb(tmp_path / "bomb.npz", "w1", 8_000_000)
+    assert (tmp_path / "bomb.npz").stat().st_size < 100_000
+    _net(tmp_path)
+    p = tmp_path / "net.toml"
+    p.write_text(NET.format(weights="bomb.npz:w1"))
+    with pytest.raises(NetworkError, match="uncompressed, more than the limit") as e:
+        load_network(p)
+    assert e.value.location.parameter == "layers.0.weights" and e.value.location.file == str(p)
+
+
+def test_npz_header_shape_checked_before_reading(tmp_path):
+    _net(tmp_path)
+    with zipfile.ZipFile(tmp_path / "lie.npz", "w") as zf:     # header claims 10^12 entries, holds 16 bytes
+        zf.writestr("w1.npy", _npy_header((1_000_000, 1_000_000)) + bytes(16))
+    p = tmp_path / "net.toml"
+    p.write_text(NET.format(weights="lie.npz:w1"))
+    with pytest.raises(NetworkError, match="more than the limit"):
+        load_network(p)
+
+
+def test_npz_object_array_and_missing_member(tmp_path):
+    _net(tmp_path)
+    np.savez(tmp_path / "obj.npz", w1=np.array([{"a": 1}, None], dtype=object))
+    p = tmp_path / "net.toml"
+    p.write_text(NET.format(weights="obj.npz:w1"))
+    with pytest.raises(NetworkError, match="not a numeric"):
+        load_network(p)
+    p.write_text(NET.format(weights="w.npz:nope"))
+    with pytest.raises(NetworkError, match="no array 'nope'"):
+        load_network(p)
+
+
+@pytest.mark.parametrize("ref", ["{abs}:w1", "/dev/zero.npy", "~/w.npz:w1"])
+def test_absolute_weight_paths_refused(tmp_path, ref):
+    _net(tmp_path)
+    ref = ref.format(abs=tmp_path / "w.npz")
+    p = tmp_path / "net.toml"
+    p.write_text(NET.format(weights=ref))
+    with pytest.raises(NetworkError, match="absolute path") as e:
+        load_network(p)
+    assert e.value.location.parameter == "layers.0.weights" and e.value.location.line is not None
+
+
+@pytest.mark.parametrize("kind", ["devzero", "fifo", "dir"])
+def test_weights_not_regular_refused(tmp_path, kind):
+    _net(tmp_path)
+    target = tmp_path / "bad.npy"
+    if kind == "devzero":
+        os.symlink("/dev/zero", target)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    p = tmp_path / "net.toml"
+    p.write_text(NET.format(weights="bad.npy"))
+    with pytest.raises(NetworkError, match="not a regular file"):
+        load_network(p)
+
+
+def test_network_file_device_refused(tmp_path):
+    with pytest.raises(NetworkError, match="not a regular file"):
+        load_network("/dev/zero")
+
+
+# -- networks: data -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["devzero", "fifo"])
+def test_data_not_regular_refused(tmp_path, kind):
+    target = tmp_path / "d.csv"
+    if kind == "devzero":
+        os.symlink("/dev/zero", target)
+    else:
+        os.mkfifo(target)
+    with pytest.raises(NetworkError, match="not a regular file"):
+        R.load_array(target, "data")
+
+
+def test_data_bomb_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(R, "MAX_DATA_BYTES", 1_000_000)
+    _bomb(tmp_path / "d.npz", "x", 4_000_000)
+    with pytest.raises(NetworkError, match="uncompressed, more than the limit"):
+        R.load_array(tmp_path / "d.npz", "data")
+
+
+def test_data_and_labels_from_npz(tmp_path):
+    _net(tmp_path)
+    assert R.load_array(tmp_path / "data.npz", "data").shape == (6, 4)
+    assert list(R.load_array(tmp_path / "data.npz", "labels", required=False)) == [0, 1, 2, 0, 1, 2]
+    np.savez(tmp_path / "xonly.npz", x=np.ones((2, 4)))
+    assert R.load_array(tmp_path / "xonly.npz", "labels", required=False) is None
+    (tmp_path / "l.csv").write_text("0\n1\n2\n")
+    assert R.load_array(tmp_path / "l.csv", "labels").shape == (3,)
+
+
+def test_data_csv_error_does_not_quote_contents(tmp_path):
+    (tmp_path / "d.csv").write_text("1,2\npassword=hunter2,3\n")
+    with pytest.raises(NetworkError) as e:
+        R.load_array(tmp_path / "d.csv", "data")
+    assert "hunter2" not in str(e.value) and "line 2, field 1" in str(e.value)
+
+
+# -- infer-sweep ---------------------------------------------------------------------------------
+
+def _sweep(tmp: Path, body: str) -> Path:
+    _net(tmp)
+    p = tmp / "sw.toml"
+    p.write_text(body)
+    return p
+
+
+@pytest.mark.parametrize("network, data, key", [('"/dev/zero"', '"data.npz"', "network"),
+                                                 ('"net.toml"', '"zero.csv"', "data"),
+                                                 ('"net.toml"', '"fifo.csv"', "data")])
+def test_infer_sweep_unreadable_inputs(tmp_path, network, data, key):
+    from circuitkit.workloads.networks.sweep import run_sweep
+    os.symlink("/dev/zero", tmp_path / "zero.csv")
+    os.mkfifo(tmp_path / "fifo.csv")
+    p = _sweep(tmp_path, f'network = {network}\ndata = {data}\n[parameters]\n"periphery.adc.bits" = [4, 8]\n')
+    with pytest.raises(NetworkError, match="not a regular file") as e:
+        run_sweep(p, tmp_path / "out", log=None)
+    assert e.value.location.file == str(p) and e.value.location.parameter == key
+
+
+def test_infer_sweep_checks_all_points_first(tmp_path):
+    from circuitkit.workloads.networks.sweep import run_sweep
+    p = _sweep(tmp_path, 'network = "net.toml"\ndata = "data.npz"\n[parameters]\n'
+                         '"periphery.adc.bits" = [4, 8, 99]\n')
+    with pytest.raises(NetworkError, match="point 3 of 3") as e:
+        run_sweep(p, tmp_path / "out", log=None)
+    assert e.value.location.file == str(p) and e.value.location.line == 4
+    assert e.value.location.parameter == "periphery.adc.bits"
+    assert not (tmp_path / "out").exists()          # nothing ran
+
+
+def test_infer_sweep_keeps_finished_points(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from circuitkit.workloads.networks import sweep as SW
+    p = _sweep(tmp_path, 'network = "net.toml"\ndata = "data.npz"\n[parameters]\n'
+                         '"periphery.adc.bits" = [4, 6, 8]\n')
+    real, calls = SW.run_network, []
+
+    def flaky(net, x, y):
+        calls.append(net.periphery.adc_bits)
+        if len(calls) == 3:
+            raise CircuitkitError("simulated failure of point 3")
+        return real(net, x, y)
+
+    monkeypatch.setattr(SW, "run_network", flaky)
+    with pytest.raises(CircuitkitError, match="point 3"):
+        SW.run_sweep(p, tmp_path / "out", log=None)
+    table = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert list(table["periphery.adc.bits"]) == [4, 6]
+    assert (tmp_path / "out" / "results.csv").exists()
