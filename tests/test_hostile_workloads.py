@@ -223,3 +223,89 @@ def test_infer_sweep_keeps_finished_points(tmp_path, monkeypatch):
     table = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert list(table["periphery.adc.bits"]) == [4, 6]
     assert (tmp_path / "out" / "results.csv").exists()
+
+
+# -- program --targets and state files -----------------------------------------------------------
+
+PROG = "examples/programming/program_vcm.xbar"
+TARGETS = "examples/programming/targets_4x4.csv"
+
+
+def _program(tmp: Path, targets, *extra):
+    from circuitkit.cli import main
+    return main(["program", PROG, "--set", "n=4", "--targets", str(targets), "--policy", "verify",
+                 "--max-rounds", "1", "--out", str(tmp / "out"), *extra])
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("devzero", "not a regular file"), ("fifo", "not a regular file"),
+    ("secret", "line 1, field 1 is not a number"), ("huge", "row 1, column 2 is not a number in the allowed"),
+    ("negative", "row 2, column 1 is not a number in the allowed"), ("nan", "non-finite"),
+    ("shape", "holds 1 x 2 values; the crossbar is 4 x 4")])
+def test_program_targets_refused(tmp_path, capsys, kind, words):
+    t = tmp_path / "t.csv"
+    good = Path(TARGETS).read_text().splitlines()
+    if kind == "devzero":
+        os.symlink("/dev/zero", t)
+    elif kind == "fifo":
+        os.mkfifo(t)
+    elif kind == "secret":
+        t.write_text("password=hunter2\n")
+    elif kind == "huge":
+        t.write_text("\n".join(["1e-5,1e300,1e-5,1e-5"] + good[1:]) + "\n")
+    elif kind == "negative":
+        t.write_text("\n".join(good[:1] + ["-1e-5,1e-5,1e-5,1e-5"] + good[2:]) + "\n")
+    elif kind == "nan":
+        t.write_text("\n".join(["nan,1e-5,1e-5,1e-5"] + good[1:]) + "\n")
+    else:
+        t.write_text("1e-5,1e-5\n")
+    rc = _program(tmp_path, t)
+    err = capsys.readouterr().err
+    assert rc == 2 and words in err and str(t) in err and "hunter2" not in err, err
+    assert "Traceback" not in err
+
+
+def test_program_targets_with_byte_order_mark(tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_bytes(b"\xef\xbb\xbf" + Path(TARGETS).read_bytes())
+    from circuitkit.workloads.programming.cli import load_targets
+    np.testing.assert_array_equal(load_targets(t, (4, 4)), np.loadtxt(TARGETS, delimiter=","))
+
+
+def test_program_writes_each_policy_when_it_finishes(tmp_path, monkeypatch):
+    import json
+
+    from circuitkit.workloads.programming import cli as PC
+    real, calls = PC._array, []
+
+    def flaky(args, design):
+        calls.append(1)
+        if len(calls) == 2:
+            raise CircuitkitError("simulated failure of the second policy")
+        return real(args, design)
+
+    monkeypatch.setattr(PC, "_array", flaky)
+    rc = _program(tmp_path, TARGETS, "--policy", "verify,ispp")
+    assert rc != 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(summary["policies"]) == ["verify"] and summary["complete"] is False
+    assert (tmp_path / "out" / "results.parquet").exists()
+
+
+def test_state_file_read_once_through_safeio(tmp_path, monkeypatch):
+    """The state file is read through safeio: a FIFO is refused unread (no hang), text never quoted."""
+    from circuitkit.circuit import states
+    from circuitkit.description import safeio
+    from circuitkit.errors import DescriptionError
+    os.mkfifo(tmp_path / "s.csv")
+    with pytest.raises(DescriptionError, match="not a regular file"):
+        states.load_matrix(tmp_path / "s.csv", None)
+    (tmp_path / "s.csv").unlink()
+    (tmp_path / "s.csv").write_text("0.5,secret_token\n")
+    with pytest.raises(DescriptionError) as e:
+        states.load_matrix(tmp_path / "s.csv", None)
+    assert "secret_token" not in str(e.value)
+    seen = []
+    monkeypatch.setattr(safeio, "read_bytes", lambda *a, **k: seen.append(a[0]) or b"0.5,0.5\n")
+    monkeypatch.setattr(np, "loadtxt", lambda *a, **k: pytest.fail("bare np.loadtxt"))
+    assert states.load_matrix(tmp_path / "s.csv", None).shape == (1, 2) and len(seen) == 1

@@ -199,6 +199,8 @@ def _npy(data: bytes, path: Path, loc, what, keep_dtype: bool = False) -> np.nda
 
 def _csv(data: bytes, path: Path, loc, what) -> np.ndarray:
     text = decode(data, str(path), what)
+    if text.startswith("\ufeff"):         # a byte-order mark written by spreadsheet programs
+        text = text[1:]
     rows: list[list[float]] = []
     for k, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
