@@ -309,3 +309,78 @@ def test_state_file_read_once_through_safeio(tmp_path, monkeypatch):
     monkeypatch.setattr(safeio, "read_bytes", lambda *a, **k: seen.append(a[0]) or b"0.5,0.5\n")
     monkeypatch.setattr(np, "loadtxt", lambda *a, **k: pytest.fail("bare np.loadtxt"))
     assert states.load_matrix(tmp_path / "s.csv", None).shape == (1, 2) and len(seen) == 1
+
+
+# -- snn task files ------------------------------------------------------------------------------
+
+SNN_TASK = """array = "{array}"
+[neuron]
+tau = 0.2e-6
+cm = 1e-12
+threshold = 1.2
+[task]
+n_inputs = 4
+k = 2
+train = 1
+test = 1
+seed = 1
+[run]
+rules = ["stdp"]
+step = 5e-9
+max_chunk = 0.2e-6
+eval_every = 10
+"""
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("eval_every = 10", "eval_every = 0", "run.eval_every", "0 is outside [1,"),
+    ("max_chunk = 0.2e-6", "max_chunk = 1e-18", "run.max_chunk", "outside [1e-12,"),
+    ("max_chunk = 0.2e-6", "max_chunk = 1e-8", "run.max_chunk", "at least 4 time steps"),
+    ("seed = 1", "seed = -1", "task.seed", "-1 is outside"),
+    ("tau = 0.2e-6", "tau = nan", "neuron.tau", "must be finite"),
+    ("tau = 0.2e-6", "tau = -1", "neuron.tau", "outside (0,"),
+    ("cm = 1e-12", "cm = 0", "neuron.cm", "outside (0,"),
+    ("threshold = 1.2", "threshold = true", "neuron.threshold", "must be a number"),
+    ("train = 1\n", "train = 1e12\n", "task.train", "1e+12 is outside [0, 100000]"),
+    ("train = 1\n", "train = 1.5\n", "task.train", "must be an integer"),
+    ("train = 1\n", "train = 1000000000000\n", "task.train", "outside [0, 100000]"),
+    ("train = 1\ntest = 1\n", "train = 90000\ntest = 1000\n", "task.train", "CIRCUITKIT_MAX_TIMEPOINTS"),
+    ("k = 2", "k = 4", "task.k", "less than n_inputs"),
+    ("n_inputs = 4", "n_inputs = 4.5", "task.n_inputs", "must be an integer"),
+    ('rules = ["stdp"]', "rules = [1]", "run.rules", "list of rules"),
+    ("[run]", "[variability]\nseed = inf\n[run]", "variability.seed", "must be finite"),
+    ("[run]", "[variability]\nron = 0.1\nseed = nan\n[run]", "variability.seed", "must be finite"),
+    ("[run]", "[variability]\nnosuch = 0.1\n[run]", "variability.nosuch", "has no parameter"),
+    ("[run]", "[c2c]\nkoff = inf\n[run]", "c2c.koff", "must be finite"),
+])
+def test_snn_task_values_checked(tmp_path, capsys, old, new, key, words):
+    from circuitkit.cli import main
+    array = (Path("testbenches") / "snn_vteam.xbar").resolve()
+    text = SNN_TASK.format(array=array)
+    assert old in text
+    task = tmp_path / "t.toml"
+    task.write_text(text.replace(old, new, 1))
+    rc = main(["snn", str(task), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err, err
+    assert f"{task}:" in err and f"parameter '{key}'" in err and words in err, err
+    table, name = key.split(".")
+    assert f"[{table}] {name}" in err
+
+
+@pytest.mark.parametrize("flag, value, words", [("--train", "1000000000", "outside [0, 100000]"),
+                                                ("--spread", "nan", "must be finite")])
+def test_snn_command_line_values_checked(tmp_path, capsys, flag, value, words):
+    from circuitkit.cli import main
+    task = tmp_path / "t.toml"
+    task.write_text(SNN_TASK.format(array=(Path("testbenches") / "snn_vteam.xbar").resolve()))
+    rc = main(["snn", str(task), "--out", str(tmp_path / "o"), flag, value])
+    err = capsys.readouterr().err
+    assert rc == 2 and flag in err and words in err, err
+
+
+def test_snn_task_file_not_regular(tmp_path, capsys):
+    from circuitkit.cli import main
+    os.mkfifo(tmp_path / "t.toml")
+    rc = main(["snn", str(tmp_path / "t.toml"), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "not a regular file" in capsys.readouterr().err

@@ -22,12 +22,10 @@ energy, latency, ADC clipping) and ``OUT/accuracy_energy.png``.
 """
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ...errors import Location
