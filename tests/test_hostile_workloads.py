@@ -384,3 +384,30 @@ def test_snn_task_file_not_regular(tmp_path, capsys):
     os.mkfifo(tmp_path / "t.toml")
     rc = main(["snn", str(tmp_path / "t.toml"), "--out", str(tmp_path / "o")])
     assert rc == 2 and "not a regular file" in capsys.readouterr().err
+
+
+# -- sweep: inputs digest -------------------------------------------------------------------------
+
+def test_sweep_inputs_digest_is_bounded(tmp_path):
+    """A 6 GB (sparse) .xbar quoted in a comment or a title is not read; data files named only in
+    comments are not hashed; a FIFO is never opened."""
+    import tracemalloc
+
+    from circuitkit.sweep.runner import inputs_digest
+    with open(tmp_path / "big.xbar", "wb") as fh:
+        fh.truncate(6 << 30)
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "data.csv").write_text("1,2\n")
+    (tmp_path / "inc.xbar").write_text("param q = 1\n")
+    desc = tmp_path / "d.xbar"
+    desc.write_text('title "big.xbar"\n# include "big.xbar", file("data.csv"), "pipe.csv"\n'
+                    'include "inc.xbar"\nparam p = 1  # "data.csv"\n')
+    tracemalloc.start()
+    a = inputs_digest(desc, {})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 << 20
+    (tmp_path / "data.csv").write_text("3,4\n")
+    assert inputs_digest(desc, {}) == a                 # only named in comments
+    (tmp_path / "inc.xbar").write_text("param q = 2\n")
+    assert inputs_digest(desc, {}) != a                 # an included file counts
