@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import CircuitkitError
+from .errors import CircuitkitError, printable
 from .models_cli import add_models_commands, trusted_models_dir
 
 
@@ -30,7 +30,7 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"error: --set expects name=value, got '{pair}'")
+            raise SystemExit(f"error: --set expects name=value, got '{printable(pair, 200)}'")
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
@@ -47,7 +47,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def cmd_generate(args) -> int:
     from .engines import write_netlist
     from .workflow import load
-    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args), engines=args.engine)
     # write_netlist renders next to the target and moves it into place: a refused or failed
     # netlist leaves no file behind
     out = write_netlist(circuit, args.output, args.engine)
@@ -59,7 +59,7 @@ def cmd_simulate(args) -> int:
     from .engines import simulate
     from .workflow import load, write_results
     from .energy import DEFAULT_BUDGET, record_energy
-    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args), engines=args.engine)
     if args.energy != "off" and not record_energy(circuit, budget=DEFAULT_BUDGET if args.energy == "auto" else None):
         if args.energy == "on":
             raise CircuitkitError("--energy on: the circuit has no element whose energy is counted")
@@ -86,7 +86,7 @@ def cmd_compare(args) -> int:
         engines = parse_engines(args.engines)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args))
+    _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args), engines=engines)
     check = cross_check(circuit, tolerance=args.tol, backend=args.backend, engines=engines)
     many = len(check.comparisons) > 1
     for key, comparison in check.comparisons.items():
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CircuitkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -9,6 +9,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def printable(text: str, limit: int | None = None, keep_newlines: bool = False) -> str:
+    """``text`` safe to echo to a terminal: every non-printable character (ESC, CR, NUL, form feed,
+    U+2028, bidirectional controls, ...) is written as a Python escape (``\\x1b``, ``\\u2028``), and a
+    text longer than ``limit`` characters is cut with a note of its length. ``keep_newlines`` keeps
+    ``\\n`` (an error message's own line structure)."""
+    text = str(text)
+    cut = ""
+    if limit is not None and len(text) > limit:
+        cut = f"... ({len(text):,} characters)"
+        text = text[:limit]
+    if not text.isprintable():
+        out = []
+        for ch in text:
+            if ch.isprintable() or (keep_newlines and ch == "\n"):
+                out.append(ch)
+            else:
+                out.append(repr(ch)[1:-1] if ch != "\\" else ch)
+        text = "".join(out)
+    return text + cut
+
+
+#: at most this many characters of a file name or parameter name are echoed in a message
+MAX_ECHO = 200
+
+
 @dataclass(frozen=True)
 class Location:
     """Where in user input a problem is: a file and position, or a parameter."""
@@ -21,14 +46,14 @@ class Location:
     def __str__(self) -> str:
         parts = []
         if self.file is not None:
-            where = str(self.file)
+            where = printable(self.file, MAX_ECHO)
             if self.line is not None:
                 where += f":{self.line}"
                 if self.column is not None:
                     where += f":{self.column}"
             parts.append(where)
         if self.parameter is not None:
-            parts.append(f"parameter '{self.parameter}'")
+            parts.append(f"parameter '{printable(self.parameter, MAX_ECHO)}'")
         return ", ".join(parts) if parts else "<unknown location>"
 
 
@@ -40,6 +65,7 @@ class LocatedError(CircuitkitError):
     """An error in user input with the place it was found."""
 
     def __init__(self, message: str, location: Location | None = None):
+        message = printable(message, keep_newlines=True)      # a snippet or a name never drives the terminal
         self.message = message
         self.location = location or Location()
         super().__init__(f"{self.location}: {message}" if location else message)

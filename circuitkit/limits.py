@@ -45,8 +45,13 @@ T_MIN, T_MAX = 1e-18, 1e6        # seconds
 V_MAX = 1e4                      # volts, magnitude
 MAX_TITLE = 1000                 # characters
 
-# description files and expressions
-MAX_DESCRIPTION_BYTES = 4 << 20  # one .xbar file
+# description files and expressions. Parsing costs 40-65 us and about 0.5 kB per byte of dense expressions
+# (LALR with positions), so the text a description may parse is bounded in total, not only per file:
+# 256 kB (10-17 s and ~0.15 GB at worst) is 170 times the largest shipped description
+# (testbenches/snn_vteam.xbar, 1.5 kB); data belong in data files (file(...), weights(...), reads = file(...)).
+MAX_DESCRIPTION_BYTES = 256 << 10  # one .xbar file
+MAX_SOURCE_BYTES = 256 << 10     # a description and all its includes together (and --set texts)
+MAX_NESTING = 10_000             # open ( and [ at once (grouping parentheses included), checked before parsing
 MAX_DATA_BYTES = 256 << 20       # one state / weight / read-vector file
 MAX_FILES = 256                  # files in one description (includes)
 MAX_INCLUDE_DEPTH = 32
@@ -78,13 +83,15 @@ class Limits:
     memory: int            # bytes, building the circuit and the behavioural engine
     netlist: int           # bytes of netlist text
     elements: int          # circuit elements
-    timepoints: int        # output time points (tstop / tstep)
+    timepoints: int        # time points (tstop / min(tstep, max_step))
     points: int = 100_000_000   # corners of time-varying sources (PWL points of every line)
 
     @classmethod
     def from_machine(cls) -> "Limits":
         mem = _meminfo_total()
-        lim = cls(memory=mem, netlist=mem // 4, elements=200_000_000, timepoints=100_000_000)
+        # half of MemTotal: the same verdict on every run (MemAvailable would vary), and room for the
+        # system, a simulator process and the estimate's own error
+        lim = cls(memory=mem // 2, netlist=mem // 4, elements=200_000_000, timepoints=100_000_000)
         env = {"memory": "CIRCUITKIT_MAX_MEMORY", "netlist": "CIRCUITKIT_MAX_NETLIST",
                "elements": "CIRCUITKIT_MAX_ELEMENTS", "timepoints": "CIRCUITKIT_MAX_TIMEPOINTS",
                "points": "CIRCUITKIT_MAX_POINTS"}
@@ -182,6 +189,8 @@ def estimate(design: "Design") -> Estimate:
         else:
             edges = [design.row_driver.rise, design.row_driver.fall] if xb is not None else []
             step = min([stop / 1000] + [e / 2 for e in edges]) if stop else 1.0
+        if an.max_step is not None:                    # no step is longer than max_step (ngspice TMAX)
+            step = min(step, an.max_step)
         t_points = int(min(stop / step, 1e18)) + 1 if step > 0 else 1
         if design.stimulus:
             t_points += 4 * sum(ph.count if isinstance(ph, ProgramPhase) else 1 for ph in design.stimulus)
@@ -238,7 +247,10 @@ def estimate_circuit(circuit: "Circuit") -> Estimate:
         for wv in getattr(g, "waveforms", []) or []:
             points += len(getattr(wv, "times", ())) or 1
     an = circuit.analysis
-    t_points = int(min(an.tstop / an.tstep, 1e18)) + 1 if isinstance(an, Transient) and an.tstep > 0 else 1
+    t_points = 1
+    if isinstance(an, Transient) and an.tstep > 0:
+        step = min(an.tstep, an.tmax) if an.tmax else an.tstep      # no step is longer than tmax
+        t_points = int(min(an.tstop / step, 1e18)) + 1
     probes = len(circuit.probes)
     build = n_el * ELEMENT_BYTES_BUILD + 16 * points
     behavioural = build + BEHAVIOURAL_FIXED + circuit.n_nodes * NODE_BYTES_BEHAVIOURAL + 8 * t_points * (probes + 1)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Mapping
 
 
-from . import __version__
+from . import __version__, limits
 from .circuit.build import build_circuit
 from .circuit.model import Circuit, Devices, Transient
 from .compare import Comparison, compare_waveforms
@@ -24,15 +24,21 @@ from .results import Waveforms, atomic_write_json, atomic_write_parquet
 
 
 def load(description: str | Path, overrides: Mapping[str, str] | None = None,
-         models_dir: str | Path | None = None, trust_python: bool = True) -> tuple[Design, Circuit]:
+         models_dir: str | Path | None = None, trust_python: bool = True,
+         engines: str | tuple[str, ...] | None = None) -> tuple[Design, Circuit]:
     """Parse, check and build a description (``overrides``: ``--set`` values).
 
     ``models_dir``: a user model directory; its Python twins are imported when
     ``trust_python`` (the caller named the directory itself), else only its ``.va``
-    models load, with generated twins."""
+    models load, with generated twins. ``engines``: the engine(s) the circuit is for
+    (``spice``, ``vacask``, ``behavioural``); the design's estimate is checked against
+    their memory or netlist limits before the circuit is built (:func:`circuitkit.limits.check_design`),
+    so a design too large for the engine is refused without building it first."""
     if models_dir is not None:
         load_models_dir(models_dir, trust_python=trust_python)
     design = load_description(description, overrides)
+    for engine in (engines,) if isinstance(engines, str) else (engines or ()):
+        limits.check_design(design, engine=engine)
     return design, build_circuit(design)
 
 

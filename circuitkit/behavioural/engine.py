@@ -61,7 +61,9 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
         times, values = None, record(y)
         signals = {p.name: np.float64(v) for p, v in zip(circuit.probes, values)}
     elif isinstance(analysis, Transient):
-        times, values, stats = run_transient(system, solver, analysis, record)
+        budget = circuit.options.get("max_steps")
+        times, values, stats = run_transient(system, solver, analysis, record,
+                                             max_steps=None if budget is None else int(budget))
         columns = np.ascontiguousarray(values.T)          # one transpose; each signal a row of it
         signals = {p.name: columns[k] for k, p in enumerate(circuit.probes)}
     else:

@@ -154,6 +154,9 @@ TRUNC_FACTOR = (0.5, 1.0 / 12.0)
 LADDER = 2
 #: the smallest step, relative to max_step, before the transient gives up ("timestep too small")
 MIN_STEP = 1e-13
+#: step-attempt budget of a transient: this many times the nominal count, at least MIN_STEP_BUDGET
+STEP_BUDGET_FACTOR = 1000
+MIN_STEP_BUDGET = 50_000
 #: steps accepted when the truncation estimate allows at least this fraction of the step taken (ngspice: 0.9)
 ACCEPT = 0.9
 
@@ -163,6 +166,8 @@ def _ladder(h: float, hmax: float) -> float:
     take the same steps where the max step does not bind), at most ``hmax``."""
     if h >= hmax:
         return hmax
+    if not h > 0.0:                 # 0, negative or NaN: no step (callers refuse steps below their minimum)
+        return 0.0
     k = math.floor(LADDER * math.log2(h) + 1e-9)
     return min(2.0 ** (k / LADDER), hmax)
 
@@ -264,8 +269,14 @@ def _divided_difference(values: list, hs: list, order: int):
 
 def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
                   record: Callable[[np.ndarray], np.ndarray],
-                  lte: LteTolerances = LteTolerances()) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Integrate from 0 to ``tstop`` with step control; return print times, ``record(y)`` there, statistics."""
+                  lte: LteTolerances = LteTolerances(),
+                  max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Integrate from 0 to ``tstop`` with step control; return print times, ``record(y)`` there, statistics.
+
+    At most ``max_steps`` step attempts (accepted, rejected and cut), by default ``STEP_BUDGET_FACTOR``
+    times the nominal count (``tstop / max step`` plus two per breakpoint), at least ``MIN_STEP_BUDGET``;
+    beyond it a ConvergenceError says where the run stood (the shipped testbenches take at most ~21x
+    the nominal count)."""
     tstop = float(analysis.tstop)
     hmax = float(analysis.tmax) if analysis.tmax is not None else tstop / 50.0
     hmax = min(hmax, tstop)
@@ -297,8 +308,16 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     h = _ladder(min(min(tstop / 100.0, hmax) / 10.0, bound0), hmax)
     h = min(h, FIRST_STEP_FRACTION * stops[0])
     hmin = MIN_STEP * hmax
+    budget = max_steps if max_steps is not None else max(MIN_STEP_BUDGET, int(
+        STEP_BUDGET_FACTOR * (tstop / hmax + 2 * bp.size)))
     rejected = newton_cuts = accepted = 0
     while nxt < stops.size:
+        if accepted + rejected + newton_cuts >= budget:
+            raise ConvergenceError(
+                f"transient: {budget} step attempts ({accepted} accepted) reached only t = {t:.6g} s of "
+                f"{tstop:g} s (last step {h:.3g} s; the maximum step is {hmax:.3g} s): the circuit is too stiff "
+                f"for the step control here (a device switching at extreme drive?); circuit.options['max_steps'] "
+                f"raises the budget", t)
         target = stops[nxt]
         h = min(h, hmax)
         planned = h
@@ -343,6 +362,10 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
         vext[1:] = y[:nv]
         bound = system.nonlinear.bound_step(vext) if has_devices else math.inf
         h = _ladder(min(limit, 2.0 * h1, hmax, bound), hmax)
+        if not h >= hmin:                           # the estimate or a model's $bound_step asks for less
+            raise ConvergenceError(f"transient: timestep too small at {t:.6g} s (the truncation estimate or a "
+                                   f"device's step bound asks for {min(limit, bound):.3g} s, below "
+                                   f"{hmin:.3g} s)", t)
         be_left -= 1
         if at_stop:
             nxt += 1

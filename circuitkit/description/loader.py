@@ -15,7 +15,7 @@ from ..circuit.model import IDENTIFIER, MosfetModel
 from ..circuit.waveforms import DC, PWL, Pulse, Sine
 from ..devices.registry import get_model, load_models_dir
 from .. import limits
-from ..errors import DescriptionError, Location, ParameterError
+from ..errors import DescriptionError, Location, ParameterError, printable
 from . import safeio
 from .parser import Call, ParsedDescription, Setting, Statement, Symbol, parse_file, parse_text
 
@@ -40,7 +40,7 @@ def _err(msg: str, loc: Location) -> DescriptionError:
 
 def _number(value, what: str, loc: Location, *, positive=False, nonneg=False) -> float:
     if isinstance(value, Symbol):
-        raise _err(f"{what}: unknown parameter '{value}'", loc)
+        raise _err(f"{what}: unknown parameter '{printable(value, 64)}'", loc)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _err(f"{what} must be a number, got {d.brief(value)}", loc)
     value = float(value)
@@ -77,7 +77,8 @@ def _word(value, what: str, loc: Location, choices: tuple[str, ...]) -> str:
 
 def _name(value: str, what: str, loc: Location) -> str:
     if not IDENTIFIER.match(value):
-        raise _err(f"{what} '{value}' is not a safe identifier", loc)
+        raise _err(f"{what} '{printable(value, 64)}' is not a safe identifier (a letter, then up to 63 letters, "
+                   "digits or _)", loc)
     return value
 
 
@@ -93,9 +94,9 @@ def _path(value, base: Path | None, what: str, loc: Location) -> Path:
     except (OSError, ValueError):
         found = regular = False
     if not found:
-        raise _err(f"{what}: file '{value}' not found", loc)
+        raise _err(f"{what}: file '{printable(value, 200)}' not found", loc)
     if not regular:
-        raise _err(f"{what}: '{p.name}' is not a regular file", loc)
+        raise _err(f"{what}: '{printable(p.name, 200)}' is not a regular file", loc)
     return p
 
 
@@ -161,20 +162,34 @@ class _Block:
 
 # -- waveforms, models ---------------------------------------------------------
 
+def _volts(value, what: str, loc: Location) -> float:
+    """A source voltage: a finite number within +-:data:`~circuitkit.limits.V_MAX`."""
+    v = _number(value, what, loc)
+    if abs(v) > limits.V_MAX:
+        raise _err(f"{what} = {v:g} V is outside [-{limits.V_MAX:g}, {limits.V_MAX:g}] V", loc)
+    return v
+
+
 def _waveform(value, loc: Location):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return DC(float(value))
+        return DC(_volts(value, "source value", loc))
     if isinstance(value, Call) and value.name not in ("dc", "sine", "pulse", "pwl"):
         raise _err(f"unknown waveform '{value.name}' (known: dc, sine, pulse, pwl)", value.location)
     a = _Kwargs(value, "source waveform", loc, positional=_WAVE_POSITIONAL.get(getattr(value, "name", ""), ()))
     name = value.name
     try:
         if name == "dc":
-            w = DC(a.get("value", conv=_number, required=True))
+            w = DC(a.get("value", conv=_volts, required=True))
         elif name == "sine":
-            w = Sine(offset=a.get("offset", 0.0, _number), amplitude=a.get("amplitude", conv=_number, required=True),
+            # damping is ngspice's THETA, the decay rate of exp(-theta (t - td)): a negative one grows without bound
+            offset, amplitude = a.get("offset", 0.0, _volts), a.get("amplitude", conv=_volts, required=True)
+            if abs(offset) + abs(amplitude) > limits.V_MAX:
+                raise _err(f"sine(): |offset| + |amplitude| = {abs(offset) + abs(amplitude):g} V exceeds "
+                           f"{limits.V_MAX:g} V", a.loc)
+            w = Sine(offset=offset, amplitude=amplitude,
                      freq=a.get("freq", conv=_number, required=True, positive=True),
-                     delay=a.get("delay", 0.0, _number, nonneg=True), damping=a.get("damping", 0.0, _number),
+                     delay=a.get("delay", 0.0, _number, nonneg=True), damping=a.get("damping", 0.0, _number,
+                                                                                    nonneg=True),
                      phase=a.get("phase", 0.0, _number))
         elif name == "pulse":
             rise = a.get("rise", 1e-9, _number, positive=True)
@@ -184,7 +199,7 @@ def _waveform(value, loc: Location):
             period = a.get("period", None, _number, positive=True)
             if period is None:
                 period = 1e30
-            w = Pulse(v1=a.get("v1", 0.0, _number), v2=a.get("v2", conv=_number, required=True),
+            w = Pulse(v1=a.get("v1", 0.0, _volts), v2=a.get("v2", conv=_volts, required=True),
                       delay=delay, rise=rise, fall=fall, width=width, period=period)
         elif name == "pwl":
             times = a.get("times", required=True)
@@ -192,7 +207,7 @@ def _waveform(value, loc: Location):
             if not (isinstance(times, list) and isinstance(values, list)):
                 raise _err("pwl(times=[...], values=[...]) needs two lists", a.loc)
             w = PWL(tuple(_number(t, "pwl time", a.loc) for t in times),
-                    tuple(_number(v, "pwl value", a.loc) for v in values))
+                    tuple(_volts(v, "pwl value", a.loc) for v in values))
         else:
             raise _err(f"unknown waveform '{name}' (known: dc, sine, pulse, pwl)", a.loc)
     except ValueError as exc:
@@ -683,6 +698,14 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
         if design.crossbar is None:
             raise _err("a wires section needs a crossbar", wires[1])
         design.crossbar.wires = wires[0]
+    where = Location(file=design.source, line=1, column=1)         # the whole description is to blame
+    if not parsed.statements:
+        raise _err("the description is empty: it has no statements (only blank lines, comments or params)"
+                   if not parsed.params else "the description has only params: no elements, crossbar or analysis",
+                   where)
+    if have_analysis is None and design.crossbar is None:
+        raise _err("the description has no analysis: add 'analysis tran(step = ..., stop = ...)' or "
+                   "'analysis op()'", where)
     design.check()
     limits.check_design(design)
     return design

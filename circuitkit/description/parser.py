@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,7 +21,7 @@ import lark
 
 from .. import limits
 from ..cachedir import cache_root
-from ..errors import DescriptionError, Location
+from ..errors import DescriptionError, Location, printable
 from ..units import parse_si
 from . import safeio
 
@@ -63,6 +65,8 @@ def _rand(n, low, high, seed=0):
 
 #: functions that build lists (read vectors whose length follows a parameter)
 LISTS = {"fill": _fill, "linspace": _linspace, "rand": _rand}
+_LIST_USAGE = {"fill": "fill(n, value)", "linspace": "linspace(start, stop, n)",
+               "rand": "rand(n, low, high, seed=)"}
 
 
 class _BracketNewlines:
@@ -185,6 +189,16 @@ class _Budget:
     def __init__(self):
         self.values = 0
         self.files = 0
+        self.source_bytes = 0            # text parsed so far: the description, its includes, --set texts
+
+    def spend_source(self, n: int, loc: Location) -> None:
+        """Count ``n`` more bytes of text to parse; refuse, before parsing them, past
+        :data:`~circuitkit.limits.MAX_SOURCE_BYTES` in total."""
+        self.source_bytes += n
+        if self.source_bytes > limits.MAX_SOURCE_BYTES:
+            raise DescriptionError(
+                f"the description and its includes hold {self.source_bytes:,} bytes of text so far, more than "
+                f"the limit of {limits.MAX_SOURCE_BYTES:,} in total (put large data in a .npy or .csv file)", loc)
 
     def spend(self, n: int, ev: "_Evaluator", tree) -> None:
         self.values += n
@@ -304,6 +318,9 @@ class _Evaluator:
                 v = math.inf
             if not math.isfinite(v):
                 raise DescriptionError(f"number {str(tok)[:30]} is too large", self.loc(tok))
+            if v == 0 and re.search(r"[1-9]", re.split(r"[eE]", str(tok))[0]):
+                raise DescriptionError(f"number {str(tok)[:30]} is too small: it rounds to 0 "
+                                       "(the smallest is about 1e-308)", self.loc(tok))
             return v
         return str(tok)
 
@@ -334,7 +351,10 @@ class _Evaluator:
         if name in LISTS:
             try:
                 out = LISTS[name](*args, **kwargs)
-            except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+            except TypeError as exc:           # wrong arguments: say which, in the description's terms
+                text = _plain(exc).replace(f"_{name}()", "").strip()
+                raise self.error(f"{name}(): {text}; usage: {_LIST_USAGE[name]}", tree) from None
+            except (ValueError, OverflowError, ZeroDivisionError) as exc:
                 raise self.error(f"{name}(): {_plain(exc)}", tree) from None
             self.budget.spend(len(out), self, tree)
             return out
@@ -361,8 +381,51 @@ class Symbol(str):
     """A bare identifier used as a value (an option such as ``differential``)."""
 
 
+def check_overrides(overrides) -> dict[str, str]:
+    """``overrides`` (``--set`` values) as a dict of name -> expression text, or a DescriptionError naming
+    the argument: a mapping (not a ``"name=value"`` string or a list of pairs) from parameter names
+    (``str``) to expressions (``str``) or finite numbers."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise DescriptionError(f"overrides must be a mapping of parameter name to value, e.g. {{'nr': '8'}}; "
+                               f"got {type(overrides).__name__}", Location(parameter="overrides"))
+    out = {}
+    for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise DescriptionError(f"overrides: a parameter name must be a str, got {type(key).__name__}",
+                                   Location(parameter="overrides"))
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise DescriptionError(f"overrides: the value of '{printable(key, 64)}' must be a str or a number, "
+                                   f"got {type(value).__name__}", Location(parameter=key))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DescriptionError(f"overrides: the value of '{printable(key, 64)}' must be finite, got {value}",
+                                   Location(parameter=key))
+        out[key] = value if isinstance(value, str) else repr(value)
+    return out
+
+
+def check_path_argument(path, what: str = "description") -> Path:
+    """A description's file name given to the Python API: ``str`` or ``os.PathLike`` of ``str``."""
+    if isinstance(path, (bytes, bytearray)) or (isinstance(path, os.PathLike)
+                                                and not isinstance(os.fspath(path), str)):
+        raise DescriptionError(f"{what}: give the file name as a str or pathlib.Path, not bytes",
+                               Location(parameter=what))
+    if not isinstance(path, (str, os.PathLike)):
+        raise DescriptionError(f"{what}: expected a file name (str or pathlib.Path), got {type(path).__name__}",
+                               Location(parameter=what))
+    return Path(path)
+
+
 def parse_text(text: str, file: str | Path | None = None, overrides: Mapping[str, str] | None = None) -> ParsedDescription:
     """Parse description text; ``file`` names it in errors and anchors includes."""
+    if not isinstance(text, str):
+        raise DescriptionError(f"text: expected the description as a str, got {type(text).__name__}",
+                               Location(parameter="text"))
+    overrides = check_overrides(overrides)
+    if file is not None:
+        check_path_argument(file, "file")
+        safeio.check_path_text(str(file), Location(parameter="file"), "file")
     path = Path(file).resolve() if file is not None else None
     params: dict[str, Any] = {}
     statements: list[Statement] = []
@@ -384,7 +447,8 @@ def parse_text(text: str, file: str | Path | None = None, overrides: Mapping[str
 
 
 def parse_file(path: str | Path, overrides: Mapping[str, str] | None = None) -> ParsedDescription:
-    path = Path(path)
+    path = check_path_argument(path)
+    overrides = check_overrides(overrides)
     text = safeio.read_text(path, Location(file=str(path)))
     return parse_text(text, path, overrides)
 
@@ -397,9 +461,13 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, file: str | N
         line, col = None, None
     if not quote:
         return DescriptionError("not a description (syntax error)", Location(file=file, line=line, column=col))
+    # Lark counts lines by "\n" only: so must the snippet (splitlines() also breaks at form feeds, U+2028, ...)
+    lines = text.split("\n")
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
-        ch = text.splitlines()[line - 1][col - 1:col] if line else "?"
-        msg = f"unexpected character {ch!r}"
+        ch = lines[line - 1][col - 1:col] if line and line <= len(lines) else ""
+        msg = f"unexpected character {ch!r}" if ch else "unexpected character"
+        if ch and ch.isdigit() and not ch.isascii():
+            msg += " (numbers are written with the ASCII digits 0-9)"
     elif isinstance(exc, lark.exceptions.UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
@@ -407,15 +475,14 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, file: str | N
         elif tok.type == "_NL":
             msg = "unexpected end of line"
         else:
-            msg = f"unexpected {tok.type.lower()} {str(tok)[:40]!r}"
+            msg = f"unexpected {tok.type.lower()} {printable(str(tok), 40)!r}"
         expected = sorted(e for e in exc.expected if not e.startswith("_") and e not in ("$END",))
         pretty = [_TOKEN_NAMES.get(e, e.lower()) for e in expected][:8]
         if pretty:
             msg += f"; expected {', '.join(pretty)}"
     else:
         msg = "syntax error"
-    lines = text.splitlines()
-    snippet = lines[line - 1].strip()[:120] if line and line <= len(lines) else ""
+    snippet = printable(lines[line - 1].strip(), 120) if line and line <= len(lines) else ""
     if snippet:
         msg += f"\n    {snippet}"
     return DescriptionError(msg, Location(file=file, line=line, column=col))
@@ -437,11 +504,16 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
             chain = " -> ".join(p.name for p in stack + (path,))
             raise DescriptionError(f"include cycle: {chain}", where or Location(file=file))
         files.append(path)
-    if len(text.encode("utf-8", "surrogatepass")) > limits.MAX_DESCRIPTION_BYTES:
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) > limits.MAX_DESCRIPTION_BYTES:
         raise DescriptionError(f"description larger than {limits.MAX_DESCRIPTION_BYTES:,} bytes", Location(file=file))
-    digest.update(f"\0file {path.name if path else '<text>'}\0".encode() + text.encode("utf-8", "surrogatepass"))
+    budget.spend_source(len(raw), where or Location(file=file))
+    digest.update(f"\0file {path.name if path else '<text>'}\0".encode() + raw)
+    # CR LF and a bare CR (old Mac files) end a line as LF does; columns are unchanged
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
+    _check_nesting(text, file)
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
@@ -461,17 +533,20 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
                 used.add(name)
                 text_o = str(pending[name])
                 bad = any(ch in text_o for ch in "\r\n;\\{}#") or len(text_o) > 10_000
+                if not bad:
+                    budget.spend_source(len(text_o.encode("utf-8", "surrogatepass")), Location(parameter=name))
+                    _check_nesting(text_o, "--set")
                 try:
                     tree_o = None if bad else _parser().parse(f"param {name} = {text_o}\n")
                 except lark.exceptions.UnexpectedInput:
                     tree_o = None
                 if tree_o is None or len(tree_o.children) != 1:
-                    raise DescriptionError(f"--set {name}={text_o[:60]!r}: not a single valid expression",
+                    raise DescriptionError(f"--set {name}={printable(text_o, 60)!r}: not a single valid expression",
                                            Location(parameter=name))
                 try:
                     value = _Evaluator("--set", params, budget).eval(tree_o.children[0].children[1])
                 except DescriptionError as exc:
-                    raise DescriptionError(f"--set {name}={text_o[:60]!r}: {exc.message}",
+                    raise DescriptionError(f"--set {name}={printable(text_o, 60)!r}: {exc.message}",
                                            Location(file=file, line=loc.line, column=loc.column,
                                                     parameter=name)) from None
             else:
@@ -520,6 +595,39 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
                 else:
                     sigs.append((names[0], (), ev.loc(s)))
             statements.append(Statement("record", loc, signals=sigs))
+
+
+_BRACKETS = re.compile(r'"[^"\n]*"|#[^\n]*|[A-Za-z0-9_][ \t]*\(|[(\[]|[)\]]')
+
+
+def _check_nesting(text: str, file: str | None) -> None:
+    """Check bracket nesting on the text (strings and comments skipped) before Lark spends time and
+    memory on it (the evaluator's depth limit comes only after the whole file has been parsed): calls and
+    lists (``f(``, ``[``), which are expression levels, at most :data:`~circuitkit.limits.MAX_DEPTH`
+    deep, as the evaluator counts them; all brackets, grouping parentheses included (which cost the
+    evaluator nothing), at most :data:`~circuitkit.limits.MAX_NESTING`."""
+    if text.count("(") + text.count("[") <= limits.MAX_DEPTH:
+        return
+    stack: list[bool] = []          # True: a call or a list (an expression level)
+    levels = 0
+    for m in _BRACKETS.finditer(text):
+        tok = m.group()
+        if tok[0] in '"#':                  # a string or a comment
+            continue
+        last = tok[-1]
+        if last in "([":
+            level = last == "[" or len(tok) > 1
+            stack.append(level)
+            levels += level
+            if levels > limits.MAX_DEPTH or len(stack) > limits.MAX_NESTING:
+                pos = m.end() - 1
+                line = text.count("\n", 0, pos) + 1
+                col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+                msg = (f"expression nested more than {limits.MAX_DEPTH} levels deep" if levels > limits.MAX_DEPTH
+                       else f"brackets nested more than {limits.MAX_NESTING:,} deep")
+                raise DescriptionError(msg, Location(file=file, line=line, column=col))
+        elif tok in (")", "]") and stack:
+            levels -= stack.pop()
 
 
 def _node_name(tree, ev: _Evaluator) -> str:

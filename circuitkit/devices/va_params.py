@@ -89,11 +89,13 @@ def _statement_end(text: str, start: int) -> int:
 
 def read_va(path: str | Path) -> VaModule:
     """Parse module name, ports and parameter declarations of the .va file at ``path``."""
+    from ..errors import CompileError
+    from ..spice.osdi import read_va_text
     path = Path(path)
     try:
-        source = path.read_text()
-    except OSError as exc:
-        raise ParameterError(f"cannot read Verilog-A file: {exc.strerror}", Location(file=str(path))) from None
+        source = read_va_text(path)        # a regular file of bounded size (not a FIFO or /dev/zero)
+    except CompileError as exc:
+        raise ParameterError(f"cannot read Verilog-A file: {exc.message}", Location(file=str(path))) from None
     return parse_va(source, str(path))
 
 

@@ -28,19 +28,25 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
 
 from ..cachedir import cache_root
-from ..errors import CompileError, Location, ToolchainError
+from ..errors import CompileError, Location, ToolchainError, printable
 from .toolchain import find_openvaf
 
 #: includes OpenVAF provides itself (hashed through the compiler identity)
 STANDARD_INCLUDES = frozenset({"disciplines.vams", "constants.vams", "discipline.h", "constants.h"})
 COMPILE_TIMEOUT_S = 600.0
 
-_INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"', re.MULTILINE)
+#: a Verilog-A source or a file it includes is at most this large (the shipped models are under 30 kB)
+MAX_VA_BYTES = 1 << 20
+#: `include nesting and the number of included files of one model
+MAX_VA_INCLUDES = 64
+
+_INCLUDE = re.compile(r'`include\b\s*("([^"\n]*)")?')
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ERROR = re.compile(r"^error(?:\[[^\]]*\])?:\s*(.*)$")
 _WHERE = re.compile(r"^\s*-->\s*(.+?):(\d+):(\d+)\s*$")
@@ -102,31 +108,97 @@ def compiler_identity(compiler: Path | None = None) -> str:
     return _compiler_identity(str(compiler), st.st_size, st.st_mtime_ns)
 
 
-def _included_files(va_path: Path, seen: set[Path] | None = None) -> list[Path]:
-    """Every non-standard file included (recursively) by ``va_path``, resolved next to its includer."""
+def read_va_text(path: Path, location: Location | None = None) -> str:
+    """The text of a Verilog-A file: a regular file (not a device, FIFO or directory, refused unread) of
+    at most :data:`MAX_VA_BYTES`; errors name the file, never quote it."""
+    location = location or Location(file=str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError) as exc:
+        raise CompileError(f"cannot read Verilog-A file '{printable(Path(path).name, 200)}': "
+                           f"{getattr(exc, 'strerror', None) or exc}", location) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CompileError(f"'{printable(Path(path).name, 200)}' is not a regular file", location)
+        data = b""
+        while len(data) <= MAX_VA_BYTES:
+            chunk = os.read(fd, MAX_VA_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > MAX_VA_BYTES:
+            raise CompileError(f"'{printable(Path(path).name, 200)}' is larger than the limit of "
+                               f"{MAX_VA_BYTES:,} bytes for a Verilog-A file", location)
+        return data.decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise CompileError(f"cannot read '{printable(Path(path).name, 200)}': {exc.strerror}", location) from None
+    finally:
+        os.close(fd)
+
+
+def _blank_comments(text: str) -> str:
+    from ..devices.va_params import blank_comments
+    return blank_comments(text)
+
+
+def _included_files(va_path: Path, seen: set[Path] | None = None, root: Path | None = None,
+                    depth: int = 0) -> list[Path]:
+    """Every non-standard file included (recursively) by ``va_path``, resolved next to its includer,
+    each checked before OpenVAF reads it: a regular file of at most :data:`MAX_VA_BYTES` inside the
+    model's own directory (``root``). The standard ``disciplines.vams`` / ``constants.vams`` (not present
+    next to the includer) come with the compiler (hashed through its identity). Anything else, an
+    unquoted `include or a path outside the directory (``/dev/zero``, ``/etc/passwd``, ``../x``, a FIFO),
+    is a :class:`CompileError` at the .va file and line, so OpenVAF never opens it."""
     seen = set() if seen is None else seen
+    root = root or va_path.parent.resolve()
+    text = read_va_text(va_path)
     found = []
-    for name in _INCLUDE.findall(va_path.read_text(errors="replace")):
-        candidate = (va_path.parent / name).resolve()
-        if not candidate.is_file():
-            # a standard include comes with the compiler (hashed via its identity);
-            # any other missing include is reported by OpenVAF with its line
+    for m in _INCLUDE.finditer(_blank_comments(text)):
+        line = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        where = Location(file=str(va_path), line=line, column=col)
+        name = m.group(2)
+        if name is None:
+            raise CompileError("`include must name a file in double quotes", where)
+        shown = printable(name, 200)
+        candidate = va_path.parent / name
+        if name in STANDARD_INCLUDES and not os.path.lexists(candidate):
             continue
-        if candidate in seen:
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):
+            raise CompileError(f'`include "{shown}": no such file next to {va_path.name} '
+                               f"(only {', '.join(sorted(STANDARD_INCLUDES))} come with the compiler)",
+                               where) from None
+        if not real.is_relative_to(root):
+            raise CompileError(f'`include "{shown}": a model may include only files inside its own directory '
+                               f"({printable(str(root), 200)})", where)
+        try:
+            regular = stat.S_ISREG(os.stat(real).st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            raise CompileError(f'`include "{shown}": not a regular file', where)
+        if real in seen:
             continue
-        seen.add(candidate)
-        found.append(candidate)
-        found.extend(_included_files(candidate, seen))
+        if depth >= MAX_VA_INCLUDES or len(seen) >= MAX_VA_INCLUDES:
+            raise CompileError(f"more than {MAX_VA_INCLUDES} included files (or nested that deep)", where)
+        read_va_text(real, where)            # regular, bounded: refused here, not by OpenVAF
+        seen.add(real)
+        found.append(real)
+        found.extend(_included_files(real, seen, root, depth + 1))
     return found
 
 
 def cache_key(va_path: Path, compiler: Path | None = None) -> str:
     """sha256 over the source, its local includes and the compiler identity."""
+    included = _included_files(va_path)          # checks every `include before anything else reads it
     h = hashlib.sha256()
     h.update(compiler_identity(compiler).encode())
     h.update(b"\0source\0")
     h.update(va_path.read_bytes())
-    for inc in _included_files(va_path):
+    for inc in included:
         h.update(b"\0include\0" + inc.name.encode() + b"\0")
         h.update(inc.read_bytes())
     return h.hexdigest()
@@ -148,6 +220,7 @@ def compile_va(va_path: Path) -> Path:
     va_path = Path(va_path).expanduser()
     if not va_path.is_file():
         raise CompileError("Verilog-A file not found", Location(file=str(va_path)))
+    read_va_text(va_path)                        # a regular file of bounded size
     va_path = va_path.resolve()
     key = cache_key(va_path)
     target = cache_dir() / f"{va_path.stem}-{key[:24]}.osdi"
