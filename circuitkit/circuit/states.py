@@ -33,7 +33,7 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
     elif s.kind == "uniform":
         first = np.random.default_rng(s.seed).uniform(s.low, s.high, size=(R, C))
     elif s.kind == "file":
-        first = load_matrix(s.path, loc)
+        first = load_matrix(s.path, loc, "state file()")
         if first.shape != (R, C):
             raise DescriptionError(f"state file '{Path(s.path).name}' has shape {first.shape}, expected ({R}, {C})", loc)
     elif s.kind == "values":
@@ -41,7 +41,7 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
         if first.shape != (R, C):
             raise DescriptionError(f"state values have shape {first.shape}, expected ({R}, {C})", loc)
     elif s.kind == "weights":
-        g = weights_to_conductance(load_matrix(s.path, loc), s, R, C, loc)
+        g = weights_to_conductance(load_matrix(s.path, loc, "state weights()"), s, R, C, loc)
         first = conductance_to_state(model, p, g, s.vread, loc)
     else:  # pragma: no cover - loader checks kinds
         raise DescriptionError(f"unknown state kind '{s.kind}'", loc)
@@ -54,17 +54,13 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
     return out
 
 
-def load_matrix(path, loc) -> np.ndarray:
-    """A 2-D array from ``.npy`` or a comma-separated text file; empty or non-finite is an error at ``loc``."""
-    path = Path(path)
-    try:
-        arr = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise DescriptionError(f"cannot read '{path.name}': {exc}", loc) from None
-    arr = np.asarray(arr, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)):
-        raise DescriptionError(f"'{path.name}' is empty or holds non-finite values", loc)
-    return arr
+def load_matrix(path, loc, what: str = "data file") -> np.ndarray:
+    """A finite, non-empty 2-D array from ``.npy`` or a comma-separated text file (``.csv``, ``.txt``), read
+    once through :func:`circuitkit.description.safeio.read_matrix`: a regular file within the data size limit
+    (devices, FIFOs and symlinks to them refused unread), no pickles, errors by line and field, never quoting
+    the file."""
+    from ..description import safeio
+    return safeio.read_matrix(Path(path), loc, what)
 
 
 def weights_to_conductance(w: np.ndarray, s: StateInit, rows: int, cols: int, loc) -> np.ndarray:

@@ -93,36 +93,114 @@ def read_matrix(path: Path, loc: Location | None, what: str = "data file") -> np
         raise DescriptionError(f"{what}: '{path.name}' is empty", loc)
     if not np.all(np.isfinite(arr)):
         raise DescriptionError(f"{what}: '{path.name}' holds non-finite values (nan or inf)", loc)
-    return arr
+    return np.asarray(arr, dtype=float)
 
 
-def _npy(data: bytes, path: Path, loc, what) -> np.ndarray:
-    import io
+def read_array(path: Path, loc: Location | None, what: str = "data file", *, max_bytes: int | None = None,
+               max_array_bytes: int | None = None, keys: tuple[str, ...] = (), only_ok: bool = True,
+               required: bool = True, keep_dtype: bool = False) -> np.ndarray | None:
+    """A numeric array (any number of dimensions) from ``.npy``, ``.npz`` or comma-separated text.
+
+    Every file is read through :func:`read_bytes` (regular files only, at most ``max_bytes``, default
+    :data:`limits.MAX_DATA_BYTES`). In an ``.npz`` the member is the first of ``keys`` it holds (else its
+    only array when ``only_ok``); its header (dtype, shape) and its uncompressed size are checked against
+    ``max_array_bytes`` before a byte of it is decompressed, so a zip bomb is refused unread. With
+    ``required=False`` an ``.npz`` without any of ``keys`` gives None. Text gives a 2-D array.
+    """
+    path = Path(path)
+    max_bytes = limits.MAX_DATA_BYTES if max_bytes is None else max_bytes
+    max_array_bytes = max_bytes if max_array_bytes is None else max_array_bytes
+    suffix = path.suffix.lower()
+    if suffix not in DATA_SUFFIXES + (".npz",):
+        raise DescriptionError(f"{what}: '{path.name}' must be a .npy, .npz, .csv or .txt file", loc)
+    if suffix == ".npy":
+        data = read_bytes(path, loc, what, min(max_bytes, max_array_bytes + 4096))
+        return _npy(data, path, loc, what, keep_dtype=keep_dtype)
+    data = read_bytes(path, loc, what, max_bytes)
+    if suffix == ".npz":
+        return _npz(data, path, loc, what, keys, only_ok, required, max_array_bytes, keep_dtype)
+    return _csv(data, path, loc, what)
+
+
+def _npy_header(fh, path: Path, loc, what):
+    """(shape, fortran, dtype, data bytes) of a numeric .npy stream, checked; the stream is left at the data."""
     fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+    else:
+        shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise ValueError("not a numeric array")
+    if len(shape) > 8:
+        raise ValueError("too many dimensions")
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return shape, fortran, dtype, n * dtype.itemsize
+
+
+def _npz(data: bytes, path: Path, loc, what, keys, only_ok, required, max_array_bytes, keep_dtype):
+    import io
+    import zipfile
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = {i.filename[:-4] if i.filename.endswith(".npy") else i.filename: i for i in zf.infolist()}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise DescriptionError(f"{what}: '{path.name}' is not an .npz (zip) archive", loc) from None
+    if len(infos) > 10_000:
+        raise DescriptionError(f"{what}: '{path.name}' holds {len(infos):,} arrays, more than 10,000", loc)
+    name = next((k for k in keys if k in infos), None)
+    if name is None and only_ok and len(infos) == 1:
+        name = next(iter(infos))
+    if name is None:
+        if not required:
+            return None
+        if len(keys) == 1:
+            raise DescriptionError(f"{what}: '{path.name}' has no array '{keys[0]}'", loc)
+        want = " or ".join(f"'{k}'" for k in keys) if keys else "a name"
+        raise DescriptionError(f"{what}: '{path.name}' holds {len(infos)} arrays and none is {want}; "
+                               "name the array as FILE:KEY", loc)
+    info = infos[name]
+    if info.file_size > max_array_bytes + 4096:
+        raise DescriptionError(f"{what}: array '{name}' of '{path.name}' has {info.file_size:,} bytes "
+                               f"uncompressed, more than the limit of {max_array_bytes:,}", loc)
+    try:
+        with zf.open(info) as fh:
+            shape, fortran, dtype, nbytes = _npy_header(fh, path, loc, what)
+            if nbytes > max_array_bytes:
+                raise DescriptionError(f"{what}: array '{name}' of '{path.name}' has shape {tuple(shape)}, "
+                                       f"{nbytes:,} bytes, more than the limit of {max_array_bytes:,}", loc)
+            raw = fh.read(nbytes + 1)
+        if len(raw) != nbytes:
+            raise ValueError("header does not match the data")
+        arr = np.frombuffer(raw, dtype=dtype)
+        arr = arr.reshape(shape[::-1]).transpose() if fortran else arr.reshape(shape)
+    except DescriptionError:
+        raise
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError, zipfile.BadZipFile, RuntimeError,
+            NotImplementedError):
+        raise DescriptionError(f"{what}: array '{name}' of '{path.name}' is not a numeric .npy array", loc) from None
+    return np.array(arr) if keep_dtype else np.asarray(arr, dtype=float)
+
+
+def _npy(data: bytes, path: Path, loc, what, keep_dtype: bool = False) -> np.ndarray:
+    import io
     fh = io.BytesIO(data)
     try:
-        version = fmt.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-        else:
-            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-        if dtype.hasobject or dtype.kind not in "biuf":
-            raise ValueError("not a numeric array")
-        if len(shape) > 8:
-            raise ValueError("too many dimensions")
-        n = 1
-        for s in shape:
-            n *= int(s)
-        if n * dtype.itemsize != len(data) - fh.tell():
+        _shape, _fortran, _dtype, nbytes = _npy_header(fh, path, loc, what)
+        if nbytes != len(data) - fh.tell():
             raise ValueError("header does not match the data")
         arr = np.load(io.BytesIO(data), allow_pickle=False)
-        return np.asarray(arr, dtype=float)
+        return np.asarray(arr) if keep_dtype else np.asarray(arr, dtype=float)
     except (ValueError, OSError, EOFError, TypeError, SyntaxError):
         raise DescriptionError(f"{what}: '{path.name}' is not a numeric .npy array", loc) from None
 
 
 def _csv(data: bytes, path: Path, loc, what) -> np.ndarray:
     text = decode(data, str(path), what)
+    if text.startswith("\ufeff"):         # a byte-order mark written by spreadsheet programs
+        text = text[1:]
     rows: list[list[float]] = []
     for k, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()

@@ -41,6 +41,7 @@ from .store import PointStore
 KEY_SCHEMA = "circuitkit-sweep-point/1"
 REBUILD_EVERY_S = 30.0
 _QUOTED = re.compile(r'"([^"\n\\]+)"')
+_QUOTED_OR_COMMENT = re.compile(r'"([^"\n\\]*)"|#[^\n]*')
 
 
 # -- versions and keys -----------------------------------------------------------
@@ -66,11 +67,14 @@ def tool_versions(engines: tuple[str, ...]) -> dict[str, str | None]:
 
 
 _DIGEST_MAX_BYTES = 1 << 30        # a data file larger than this is hashed by size and time, not content
+_DIGEST_TOTAL_BYTES = 4 << 30      # content hashed per description; files beyond it by size and time
 _MODEL_SUFFIXES = (".va", ".py", ".npy", ".csv", ".txt", ".json", ".toml")
 
 
-def _file_digest(path: Path, h) -> None:
-    """Hash a regular file (never a device or FIFO), or a models directory's own model files (not a tree walk)."""
+def _file_digest(path: Path, h, budget: list[int] | None = None) -> None:
+    """Hash a regular file (never a device or FIFO: opened without blocking, checked on the open file),
+    or a models directory's own model files (not a tree walk). ``budget`` ([bytes left]) bounds the content
+    hashed; a file beyond it, or beyond ``_DIGEST_MAX_BYTES``, is hashed by size and modification time."""
     import stat as _stat
     try:
         st = path.stat()
@@ -78,15 +82,29 @@ def _file_digest(path: Path, h) -> None:
         return
     if _stat.S_ISREG(st.st_mode):
         h.update(f"\0{path.name}\0".encode())
-        if st.st_size > _DIGEST_MAX_BYTES:
+        if st.st_size > _DIGEST_MAX_BYTES or (budget is not None and st.st_size > budget[0]):
             h.update(f"size={st.st_size} mtime={st.st_mtime_ns}".encode())
             return
         try:
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return
+        try:
+            if not _stat.S_ISREG(os.fstat(fd).st_mode):       # replaced by a FIFO or device since the stat
+                return
+            left = st.st_size
+            while left > 0:                                    # never past the size seen (a growing file)
+                chunk = os.read(fd, min(1 << 20, left))
+                if not chunk:
+                    break
+                h.update(chunk)
+                left -= len(chunk)
+            if budget is not None:
+                budget[0] -= st.st_size
         except OSError:
             pass
+        finally:
+            os.close(fd)
     elif _stat.S_ISDIR(st.st_mode):
         try:
             entries = sorted(p for p in path.iterdir() if p.suffix in _MODEL_SUFFIXES)[:1000]
@@ -95,30 +113,61 @@ def _file_digest(path: Path, h) -> None:
         for p in entries:
             if p.is_file():
                 h.update(f"\0{p.name}\0".encode())
-                _file_digest(p, h)
+                _file_digest(p, h, budget)
+
+
+def _quoted_names(text: str) -> list[tuple[str, bool]]:
+    """(name, on a ``models`` line) of every quoted string outside comments."""
+    out = []
+    for line in text.splitlines():
+        is_models = line.lstrip().startswith("models")
+        for m in _QUOTED_OR_COMMENT.finditer(line):
+            if m.group(1) is None:             # a comment: the rest of the line
+                break
+            if m.group(1):
+                out.append((m.group(1), is_models))
+    return out
 
 
 def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
     """Hash of the files a description reads besides itself: data files, included files, models.
 
-    Found as quoted names in the description text (and string overrides),
-    resolved relative to the description; the parser's own digest covers the
-    description text, its includes and the overrides.
+    Found as quoted names in the description text outside comments (and string overrides),
+    resolved relative to the description; the parser's own digest covers the description text,
+    its includes and the overrides. Only what the loader could read is hashed: ``.xbar`` files
+    through :func:`safeio.read_text` (regular files within the description size limit, at most
+    ``limits.MAX_FILES`` of them), data files (``.npy``, ``.csv``, ``.txt``) within the data size
+    limit, models directories; at most ``_DIGEST_TOTAL_BYTES`` of content in all.
     """
+    from .. import limits
+    from ..description import safeio
     h = hashlib.sha256()
     seen: set[Path] = set()
     todo = [description.resolve()]
+    budget = [_DIGEST_TOTAL_BYTES]
+    texts = 0
+    read: dict[Path, str] = {}
+
+    def xbar_text(p: Path) -> str | None:
+        if p not in read:
+            try:
+                read[p] = safeio.read_text(p, None)
+            except CircuitkitError:      # the loader refuses it too (not regular, too large, not UTF-8)
+                read[p] = None
+        return read[p]
+
     while todo:
         f = todo.pop()
         if f in seen:
             continue
         seen.add(f)
-        try:
-            text = f.read_text()
-        except (OSError, UnicodeDecodeError):
+        if texts >= limits.MAX_FILES + 1:
+            break
+        texts += 1
+        text = xbar_text(f)
+        if text is None:
             continue
-        names = [(name, line.lstrip().startswith("models")) for line in text.splitlines()
-                 for name in _QUOTED.findall(line)]
+        names = _quoted_names(text)
         names += [(v.strip('"'), False) for v in overrides.values() if '"' in v]
         for name, is_models in names:
             try:
@@ -128,10 +177,19 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
             except (OSError, ValueError):
                 continue
             if p.suffix == ".xbar":
-                todo.append(p)
-            else:
-                seen.add(p)
-            _file_digest(p, h)
+                inc = xbar_text(p)
+                if inc is not None:
+                    h.update(f"\0{p.name}\0".encode() + inc.encode())
+                    todo.append(p)
+                continue
+            seen.add(p)
+            if is_models or p.suffix.lower() in safeio.DATA_SUFFIXES:
+                try:
+                    if p.is_file() and p.stat().st_size > limits.MAX_DATA_BYTES:
+                        continue                 # refused by the loader: cannot change a result
+                except OSError:
+                    continue
+                _file_digest(p, h, budget)
     return h.hexdigest()
 
 

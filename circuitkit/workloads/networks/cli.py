@@ -31,8 +31,6 @@ def add_network_commands(sub) -> None:
 
 
 def cmd_infer(args) -> int:
-    import numpy as np
-
     from .engine import run_network
     from .report import load_array, write_results
     from .spec import NetworkError, load_network, parse_overrides
@@ -44,8 +42,7 @@ def cmd_infer(args) -> int:
     if args.labels:
         y = load_array(args.labels, "labels")
     elif str(args.data).endswith(".npz"):
-        with np.load(args.data, allow_pickle=False) as f:
-            y = f["y"] if "y" in f else (f["labels"] if "labels" in f else None)
+        y = load_array(args.data, "labels", required=False)
     if args.limit is not None:
         if args.limit < 1:
             raise NetworkError("--limit must be positive", Location(parameter="--limit"))

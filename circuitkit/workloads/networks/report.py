@@ -15,31 +15,33 @@ from .spec import NetworkError
 MAX_DATA_BYTES = 2_000_000_000
 
 
-def load_array(path: str | Path, what: str = "data", key: str | None = None) -> np.ndarray:
-    """An array from ``.npy``, ``.npz`` (``key``, else ``x``/``data``/``labels``/``y`` or its only array) or ``.csv``."""
+def _data_limit() -> int:
+    """Largest data array (bytes): MAX_DATA_BYTES, and at most a quarter of the memory limit."""
+    from ... import limits
+    return int(min(MAX_DATA_BYTES, limits.current().memory // 4))
+
+
+def load_array(path: str | Path, what: str = "data", key: str | None = None, required: bool = True):
+    """An array from ``.npy``, ``.npz`` (``key``, else ``x``/``data``/``labels``/``y`` or its only array) or ``.csv``.
+
+    Read through :func:`circuitkit.description.safeio.read_array` (regular files only, sizes and an
+    ``.npz`` member's header checked before anything is decompressed). ``required=False``: None when an
+    ``.npz`` holds none of the names (labels inside a data file).
+    """
+    from ...description import safeio
+    from ...errors import DescriptionError
     path = Path(path)
     loc = Location(file=str(path), parameter=what)
+    pref = (key,) if key else (("x", "data", "images") if what == "data" else ("y", "labels", "target"))
     try:
-        if path.stat().st_size > MAX_DATA_BYTES:
-            raise NetworkError(f"{what} file is larger than {MAX_DATA_BYTES} bytes", loc)
-        if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                names = list(f.keys())
-                pref = [key] if key else (["x", "data", "images"] if what == "data" else ["y", "labels", "target"])
-                pick = next((k for k in pref if k in names), names[0] if len(names) == 1 else None)
-                if pick is None:
-                    raise NetworkError(f"{path.name} holds {names}; name the array as FILE:KEY", loc)
-                arr = f[pick]
-        elif path.suffix in (".csv", ".txt"):
-            arr = np.loadtxt(path, delimiter=",", ndmin=2 if what == "data" else 1)
-        else:
-            raise NetworkError(f"{what}: only .npy, .npz and .csv files are read, got '{path.suffix}'", loc)
-    except NetworkError:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise NetworkError(f"cannot read {what}: {exc}", loc) from None
+        arr = safeio.read_array(path, loc, what, max_bytes=_data_limit(), max_array_bytes=_data_limit(),
+                                keys=pref, only_ok=required, required=required, keep_dtype=True)
+    except DescriptionError as exc:
+        raise NetworkError(exc.message, loc) from None
+    if arr is None:
+        return None
+    if what != "data" and path.suffix.lower() in (".csv", ".txt") and 1 in arr.shape:
+        arr = arr.reshape(-1)
     arr = np.asarray(arr)
     if arr.dtype.kind not in "fiub":
         raise NetworkError(f"{what}: expected numbers, got dtype {arr.dtype}", loc)

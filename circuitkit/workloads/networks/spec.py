@@ -54,13 +54,14 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ...errors import LocatedError, Location
+from ...errors import DescriptionError, LocatedError, Location
 
 MAPPINGS = ("differential", "offset")
 ACTIVATIONS = ("relu", "none", "argmax")
@@ -72,6 +73,23 @@ MAX_TILE_CELLS = 1024 * 1024
 
 class NetworkError(LocatedError):
     """A network description that cannot be run; the location names the file, line and key path."""
+
+
+@contextmanager
+def as_network_error(loc: Location | None = None):
+    """Re-raise a :mod:`safeio` refusal as a NetworkError (at ``loc`` when given)."""
+    try:
+        yield
+    except DescriptionError as exc:
+        raise NetworkError(exc.message, loc or exc.location) from None
+
+
+def read_toml_text(path: Path, what: str, max_bytes: int = 1_000_000) -> str:
+    """The text of a TOML file through :mod:`safeio`: a regular file of at most ``max_bytes``, UTF-8."""
+    from ...description import safeio
+    with as_network_error():
+        data = safeio.read_bytes(Path(path), Location(file=str(path)), what, max_bytes)
+        return safeio.decode(data, str(path), what)
 
 
 @dataclass
@@ -153,12 +171,7 @@ class Network:
 def load_network(path: str | Path, overrides: Mapping[str, str] | None = None) -> Network:
     """Read and check a network file; ``overrides`` maps dotted key paths to TOML values (``--set``)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NetworkError(f"cannot read the network file: {exc}", Location(file=str(path))) from None
-    if len(text) > 1_000_000:
-        raise NetworkError("network file is larger than 1 MB", Location(file=str(path)))
+    text = read_toml_text(path, "network file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -432,34 +445,37 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
 
 
 def _load_array(ref, base: Path, c: _Checker, key: str, ndim: int) -> np.ndarray:
-    """``file.npy`` or ``file.npz:KEY`` relative to the network file; no pickles, no absolute escapes."""
+    """``file.npy`` or ``file.npz:KEY`` relative to the network file; no pickles, no absolute paths.
+
+    Read through :func:`circuitkit.description.safeio.read_array`: a regular file (a symlink's target is
+    checked, devices and FIFOs are refused unread) of at most ``8 * MAX_WEIGHTS`` bytes, an ``.npz`` member's
+    header and uncompressed size checked before it is decompressed.
+    """
+    from ...description import safeio
     if not isinstance(ref, str) or not ref:
         c.fail(key, f"'{key}' must be a file name (.npy, or .npz:KEY)")
     fname, _, member = ref.partition(":")
+    try:
+        safeio.check_path_text(ref, None, key)
+    except DescriptionError as exc:
+        c.fail(key, f"'{key}': {exc.message}")
+    if Path(fname).is_absolute() or fname.startswith("~"):
+        c.fail(key, f"'{key}': {fname!r} is an absolute path; weight files are named relative to the "
+                    "network file")
     p = (base / fname)
     if p.suffix not in (".npy", ".npz"):
         c.fail(key, f"'{key}': only .npy and .npz files are read, got {fname!r}")
     if p.suffix == ".npz" and not member:
         c.fail(key, f"'{key}': name the array in the .npz file as '{fname}:KEY'")
-    if not p.is_file():
+    if not p.exists() and not p.is_symlink():
         c.fail(key, f"'{key}': file '{fname}' not found (relative to {base})")
+    if p.suffix == ".npy" and member:
+        c.fail(key, f"'{key}': a .npy file holds one array; remove ':{member}'")
     try:
-        if p.stat().st_size > 8 * MAX_WEIGHTS:
-            c.fail(key, f"'{key}': {fname} is larger than {8 * MAX_WEIGHTS} bytes")
-        with np.load(p, allow_pickle=False) as f:
-            arr = f[member] if p.suffix == ".npz" else f
-            arr = np.asarray(arr)
-    except NetworkError:
-        raise
-    except KeyError:
-        c.fail(key, f"'{key}': {fname} has no array '{member}'")
-    except TypeError:   # np.load of .npy returns an array, not a context manager
-        try:
-            arr = np.asarray(np.load(p, allow_pickle=False))
-        except (OSError, ValueError) as exc:
-            c.fail(key, f"'{key}': cannot read {fname}: {exc}")
-    except (OSError, ValueError) as exc:
-        c.fail(key, f"'{key}': cannot read {fname}: {exc}")
+        arr = safeio.read_array(p, None, f"'{key}'", max_bytes=8 * MAX_WEIGHTS, max_array_bytes=8 * MAX_WEIGHTS,
+                                keys=(member,) if member else (), only_ok=False, keep_dtype=True)
+    except DescriptionError as exc:
+        c.fail(key, f"{exc.message} (file {fname!r} relative to {base})")
     if arr.dtype.kind not in "fiu" or arr.ndim != ndim or arr.size == 0 or arr.size > MAX_WEIGHTS:
         c.fail(key, f"'{key}': {fname} must hold a non-empty {ndim}-D numeric array, got shape {arr.shape} "
                     f"dtype {arr.dtype}")

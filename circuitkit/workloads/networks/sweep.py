@@ -22,12 +22,10 @@ energy, latency, ADC clipping) and ``OUT/accuracy_energy.png``.
 """
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ...errors import Location
@@ -35,7 +33,7 @@ from ...results import atomic_write_bytes, atomic_write_parquet
 from ...sweep.grid import GridError, combine, expand_values
 from .engine import run_network
 from .report import load_array
-from .spec import NetworkError, load_network
+from .spec import NetworkError, load_network, read_toml_text
 
 KEYS = ("name", "network", "data", "labels", "limit", "mode", "zip", "parameters")
 
@@ -50,11 +48,9 @@ def _fail(path, text, key, msg):
 
 def load_sweep(path: str | Path) -> dict:
     path = Path(path)
+    text = read_toml_text(path, "sweep file")
     try:
-        text = path.read_text()
         data = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NetworkError(f"cannot read the sweep file: {exc}", Location(file=str(path))) from None
     except tomllib.TOMLDecodeError as exc:
         raise NetworkError(f"TOML syntax: {exc}", Location(file=str(path))) from None
     for k in data:
@@ -84,34 +80,64 @@ def load_sweep(path: str | Path) -> dict:
     return {"path": path, "name": data.get("name", path.stem), "network": path.parent / data["network"],
             "data": path.parent / data["data"],
             "labels": None if data.get("labels") is None else path.parent / data["labels"],
-            "limit": limit, "points": points, "parameters": list(values)}
+            "limit": limit, "points": points, "parameters": list(values), "text": text}
+
+
+def _point_overrides(pt) -> dict[str, str]:
+    ov = {}
+    for name, value in pt.params.items():
+        for key in name.split("+"):
+            ov[key] = str(value) if not isinstance(value, str) else value
+    return ov
+
+
+def _load_point(spec: dict, pt, k: int):
+    """The network of sweep point ``k``; a bad value names the sweep file and the parameter that carried it."""
+    try:
+        return load_network(spec["network"], _point_overrides(pt))
+    except NetworkError as exc:
+        bad = exc.location.parameter
+        if bad is None:                 # the network file itself cannot be read
+            _fail(spec["path"], spec["text"], "network", f"network file '{spec['network']}': {exc.message}")
+        for name, value in pt.params.items():
+            if bad in name.split("+"):
+                _fail(spec["path"], spec["text"], name, f"point {k + 1} of {len(spec['points'])}: {exc.message} "
+                      f"(network key '{bad}' of {spec['network']})")
+        where = ", ".join(f"{n}={v}" for n, v in pt.params.items())
+        raise NetworkError(f"{exc.message} (sweep {spec['path']}, point {k + 1}: {where})", exc.location) from None
 
 
 def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit: int | None = None) -> pd.DataFrame:
+    """Run every point; all points are checked before the first runs, and ``results.parquet`` /
+    ``results.csv`` are rewritten (atomically) after each point, so a failure keeps the finished points."""
     spec = load_sweep(path)
     if limit is not None:
         if limit < 1:
             raise NetworkError("--limit must be a positive integer", Location(parameter="--limit"))
         spec["limit"] = limit
     out = Path(out or Path("results") / "sweeps" / spec["name"])
-    x = load_array(spec["data"], "data")
+    def data(key, what, **kw):
+        try:
+            return load_array(spec[key], what, **kw)
+        except NetworkError as exc:
+            _fail(spec["path"], spec["text"], key, f"{key} file '{spec[key]}': {exc.message}")
+
+    x = data("data", "data")
     if spec["labels"] is not None:
-        y = load_array(spec["labels"], "labels")
+        y = data("labels", "labels")
     elif spec["data"].suffix == ".npz":
-        with np.load(spec["data"], allow_pickle=False) as f:
-            y = f["y"] if "y" in f else None
+        y = data("data", "labels", required=False)
     else:
         y = None
     if spec["limit"]:
         x = x[:spec["limit"]]
         y = None if y is None else y[:spec["limit"]]
+    for k, pt in enumerate(spec["points"]):        # every point's network is valid before any runs
+        _load_point(spec, pt, k)
     rows = []
-    for pt in spec["points"]:
-        ov = {}
-        for name, value in pt.params.items():
-            for key in name.split("+"):
-                ov[key] = str(value) if not isinstance(value, str) else value
-        net = load_network(spec["network"], ov)
+    table = pd.DataFrame()
+    for k, pt in enumerate(spec["points"]):
+        net = _load_point(spec, pt, k)
         res = run_network(net, x, y)
         row = dict(pt.params)
         row.update(accuracy=res.accuracy, float_accuracy=res.float_accuracy, agreement=res.agreement,
@@ -119,12 +145,12 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
                    adc_clipped=int(sum(L.adc_clipped for L in res.layers)),
                    adc_conversions=int(sum(L.adc_conversions for L in res.layers)), run_s=res.wall_s)
         rows.append(row)
+        table = pd.DataFrame(rows)
+        atomic_write_parquet(out / "results.parquet", table)
+        atomic_write_bytes(out / "results.csv", table.to_csv(index=False).encode())
         if log:
             log(", ".join(f"{k}={v}" for k, v in pt.params.items()) + f": accuracy {res.accuracy}, "
                 f"energy {res.energy_per_inference:.3e} J ({res.wall_s:.1f} s)")
-    table = pd.DataFrame(rows)
-    atomic_write_parquet(out / "results.parquet", table)
-    atomic_write_bytes(out / "results.csv", table.to_csv(index=False).encode())
     plot_sweep(table, spec["parameters"], out / "accuracy_energy.png")
     return table
 

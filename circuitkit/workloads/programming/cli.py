@@ -166,11 +166,35 @@ def _policy(name: str, args):
     raise CircuitkitError(f"unknown policy '{name}' (known: {', '.join(POLICIES)})")
 
 
+#: conductance targets a file may ask for (S): the resistances a description may hold, 1e-6 .. 1e15 ohm
+G_TARGET_RANGE = (1e-15, 1e6)
+
+
+def load_targets(path, shape: tuple[int, int]) -> np.ndarray:
+    """Target conductances (S) from ``--targets``: read through :mod:`safeio` (a regular .csv/.txt/.npy file within
+    the data size limit), of the array's ``shape``, every value in :data:`G_TARGET_RANGE`. Errors name the file,
+    a row and a column, never the file's contents."""
+    from ...circuit.states import load_matrix
+    from ...errors import DescriptionError, Location
+    loc = Location(file=str(path), parameter="--targets")
+    target = load_matrix(path, loc, "--targets")
+    if target.shape != tuple(shape):
+        raise DescriptionError(f"--targets: '{Path(path).name}' holds {target.shape[0]} x {target.shape[1]} values; "
+                               f"the crossbar is {shape[0]} x {shape[1]}", loc)
+    lo, hi = G_TARGET_RANGE
+    bad = np.argwhere(~((target >= lo) & (target <= hi)))
+    if bad.size:
+        r, c = (int(v) + 1 for v in bad[0])
+        more = f" (and {len(bad) - 1} more cells)" if len(bad) > 1 else ""
+        raise DescriptionError(f"--targets: '{Path(path).name}' row {r}, column {c}{more} is not a number in the "
+                               f"allowed conductance range [{lo:g}, {hi:g}] S", loc)
+    return target
+
+
 def _program(args, design, desc: Path) -> int:
     import pandas as pd
 
-    from ...circuit.states import load_matrix
-    from ...errors import CircuitkitError, Location
+    from ...errors import CircuitkitError
     from ...results import atomic_write_json, atomic_write_parquet
     from .run import program
     if args.targets is None:
@@ -179,8 +203,24 @@ def _program(args, design, desc: Path) -> int:
     if not names:
         raise CircuitkitError("--policy names no policy")
     policies = [_policy(n, args) for n in names]           # every option checked before anything runs
-    target = load_matrix(args.targets, Location(file=str(args.targets)))
+    target = load_targets(args.targets, (design.crossbar.rows, design.crossbar.cols))
     results = []
+
+    def save() -> tuple:               # after every policy: a failure later keeps the finished policies
+        done = names[:len(results)]
+        frames = [r.to_frame() for r in results]
+        frame = pd.concat([f for f in frames if not f.empty] or [pd.DataFrame()], ignore_index=True)
+        atomic_write_parquet(args.out / "results.parquet", frame)
+        summary = {"description": str(desc), "targets": str(args.targets), "engine": args.engine,
+                   "verify": args.verify, "tol": args.tol, "c2c": args.c2c, "c2c_seed": args.c2c_seed,
+                   "rpd_definition": "rpd = 100 (G - G*)/G*; rpd_sym = 200 |G - G*|/(G + G*)",
+                   "policies": {n: r.summary() for n, r in zip(done, results)},
+                   "pulses_per_cell": {n: r.pulse_counts().tolist() for n, r in zip(done, results)},
+                   "complete": len(done) == len(names)}
+        atomic_write_json(args.out / "summary.json", summary)
+        return frame, summary
+
+    args.out.mkdir(parents=True, exist_ok=True)
     for name, policy in zip(names, policies):
         array = _array(args, design)
         res = program(array, target, policy, max_rounds=args.max_rounds,
@@ -193,16 +233,7 @@ def _program(args, design, desc: Path) -> int:
               f"{_fmt(s['to_10pct']['pulses_mean'])}, all cells after "
               f"{'(not reached)' if s['to_10pct']['rounds'] is None else s['to_10pct']['rounds']} rounds "
               f"({s['rounds']} rounds, {s['wall_s']:.1f} s)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    frames = [r.to_frame() for r in results]
-    frame = pd.concat([f for f in frames if not f.empty] or [pd.DataFrame()], ignore_index=True)
-    atomic_write_parquet(args.out / "results.parquet", frame)
-    summary = {"description": str(desc), "targets": str(args.targets), "engine": args.engine,
-               "verify": args.verify, "tol": args.tol, "c2c": args.c2c, "c2c_seed": args.c2c_seed,
-               "rpd_definition": "rpd = 100 (G - G*)/G*; rpd_sym = 200 |G - G*|/(G + G*)",
-               "policies": {n: r.summary() for n, r in zip(names, results)},
-               "pulses_per_cell": {n: r.pulse_counts().tolist() for n, r in zip(names, results)}}
-    atomic_write_json(args.out / "summary.json", summary)
+        frame, summary = save()
     if not frame.empty:
         plot_results(frame, summary, args.out)
     print(f"-> {args.out}")
@@ -327,6 +358,7 @@ def _report(dirs: list[Path], out: Path) -> int:
         else:
             summary["policies"].update(s["policies"])
             summary["pulses_per_cell"].update(s["pulses_per_cell"])
+            summary["complete"] = summary.get("complete", True) and s.get("complete", True)
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.concat(frames, ignore_index=True)
     atomic_write_parquet(out / "results.parquet", frame)

@@ -1,6 +1,7 @@
 """``circuitkit stdp DESC`` (the STDP window of a device) and ``circuitkit snn TASK.toml`` (a learning run)."""
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -118,38 +119,123 @@ _SECTIONS = {
     "variability": None,
     "c2c": None,
 }
+MAX_SEED = 2 ** 32
+MAX_TRAIN = 100_000                 # training presentations
+MAX_TEST = 10_000                   # test presentations per evaluation
+#: (kind, low, high, low open): "float" finite number, "int" integer, "bool"; times in s, voltages in V
+_RANGES = {
+    "neuron.tau": ("float", 0.0, 1.0, True), "neuron.cm": ("float", 0.0, 1.0, True),
+    "neuron.threshold": ("float", 0.0, 1e4, True), "neuron.refractory": ("float", 0.0, 1.0, False),
+    "neuron.v_reset": ("float", -1e4, 1e4, False), "neuron.rectify": ("bool", None, None, False),
+    "neuron.adapt": ("float", 0.0, 1e4, False), "neuron.adapt_tau": ("float", 0.0, 1.0, True),
+    "task.n_inputs": ("int", 2, 4096, False), "task.k": ("int", 1, 4095, False),
+    "task.period": ("float", 0.0, 1e-3, True), "task.onset": ("float", 0.0, 1e-3, False),
+    "task.p_noise": ("float", 0.0, 1.0, False), "task.train": ("int", 0, MAX_TRAIN, False),
+    "task.test": ("int", 1, MAX_TEST, False), "task.seed": ("int", 0, MAX_SEED, False),
+    "task.tail": ("float", 0.0, 1e-3, False),
+    "run.step": ("float", 1e-15, 1e-6, False), "run.max_chunk": ("float", 1e-12, 1e-3, False),
+    "run.eval_every": ("int", 1, MAX_TRAIN, False), "run.reward_amplitude": ("float", -1e4, 1e4, False),
+    "run.reward_width": ("float", 0.0, 1e-3, True), "run.reward_delay": ("float", 0.0, 1e-3, False),
+    "variability.seed": ("int", 0, MAX_SEED, False),
+}
+_SIGMA = ("float", 0.0, 3.0, False)          # lognormal sigma of [variability] and [c2c] parameters
+
+
+def _task_error(path, text: str, key: str, msg: str) -> DescriptionError:
+    """An error at the line of ``key`` ("table.name") in the task file, naming table and key."""
+    table, _, name = key.partition(".")
+    line, in_table = None, not name
+    for k, ln in enumerate(text.splitlines(), 1):
+        code = ln.split("#", 1)[0].strip()
+        if code.startswith("["):
+            in_table = code.strip("[] ") == table
+            if in_table and not name:
+                line = k
+                break
+        elif in_table and code.split("=", 1)[0].strip().strip('"') == (name or table):
+            line = k
+            break
+    where = f"[{table}] {name}" if name else table
+    return DescriptionError(f"{where}: {msg}", Location(file=str(path), line=line, parameter=key))
+
+
+def check_value(key: str, value, rule, fail):
+    """``value`` of ``key`` checked against ``rule`` = (kind, low, high, low open); ``fail(key, msg)`` raises."""
+    kind, lo, hi, lo_open = rule
+    if kind == "bool":
+        if not isinstance(value, bool):
+            fail(key, f"must be true or false, got {type(value).__name__}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(key, f"must be {'an integer' if kind == 'int' else 'a number'}, got {type(value).__name__}")
+    if not math.isfinite(value):
+        fail(key, f"must be finite, got {value}")
+    if kind == "int" and not float(value).is_integer():
+        fail(key, f"must be an integer, got {value}")
+    if value < lo or (lo_open and value == lo) or value > hi:
+        fail(key, f"{value:g} is outside {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+    return int(value) if kind == "int" else float(value)
 
 
 def load_task(path: Path) -> dict:
+    """Read and check a task file: every value typed, finite and in range; an error names file, table and key."""
     import tomllib
+
+    from ...description import safeio
     path = Path(path)
+    text = safeio.read_text(path, Location(file=str(path)), "task file")
     try:
-        spec = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(f"cannot read task file: {exc}", Location(file=str(path))) from None
+        spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DescriptionError(f"not valid TOML: {exc}", Location(file=str(path))) from None
+
+    def fail(key, msg):
+        raise _task_error(path, text, key, msg)
+
     for key, value in spec.items():
         if key == "array":
             continue
         if key not in _SECTIONS:
-            raise DescriptionError(f"unknown section '{key}' (known: array, {', '.join(_SECTIONS)})",
-                                   Location(file=str(path), parameter=key))
+            fail(key, f"unknown section '{key}' (known: array, {', '.join(_SECTIONS)})")
         if not isinstance(value, dict):
-            raise DescriptionError(f"'{key}' must be a table [{key}]", Location(file=str(path), parameter=key))
+            fail(key, f"'{key}' must be a table [{key}]")
         allowed = _SECTIONS[key]
         for k, v in value.items():
+            full = f"{key}.{k}"
             if allowed is not None and k not in allowed:
-                raise DescriptionError(f"[{key}] has no setting '{k}' (known: {', '.join(allowed)})",
-                                       Location(file=str(path), parameter=f"{key}.{k}"))
-            ok = isinstance(v, (int, float, bool)) or (k == "rules" and isinstance(v, list)) or k == "engine"
-            if not ok:
-                raise DescriptionError(f"[{key}] {k} must be a number", Location(file=str(path), parameter=f"{key}.{k}"))
+                fail(full, f"[{key}] has no setting '{k}' (known: {', '.join(allowed)})")
+            if full == "run.rules":
+                if not isinstance(v, list) or not v or not all(isinstance(r, str) and r in RULES for r in v):
+                    fail(full, f"must be a non-empty list of rules from {', '.join(RULES)}")
+            elif full == "run.engine":
+                if not isinstance(v, str) or v not in ENGINES:
+                    fail(full, f"must be one of {', '.join(ENGINES)}")
+            else:
+                value[k] = check_value(full, v, _RANGES.get(full, _SIGMA), fail)
     if not isinstance(spec.get("array"), str):
-        raise DescriptionError("array = \"DESC.xbar\" (the synaptic array and its pulse shapes) is required",
-                               Location(file=str(path), parameter="array"))
+        fail("array", "array = \"DESC.xbar\" (the synaptic array and its pulse shapes) is required")
+    try:
+        safeio.check_path_text(spec["array"], None, "array")
+    except DescriptionError as exc:
+        fail("array", exc.message)
     spec["array_path"] = (path.parent / spec["array"]).resolve()
+    spec["_text"] = text
     return spec
+
+
+def check_work(task, eval_every: int, step: float, max_chunk: float, fail) -> None:
+    """Refuse, with the numbers, a run whose presentations or transient time points exceed the limits."""
+    from ... import limits
+    evaluations = task.train // eval_every + 2
+    presentations = task.train + task.test * evaluations
+    points = presentations * task.period / step
+    lim = limits.current().timepoints
+    if points > lim:
+        fail("task.train", f"{task.train} training presentations and {task.test} test presentations per evaluation "
+             f"({evaluations} evaluations) of {task.period:g} s are {presentations:,} presentations, "
+             f"{points:.3g} time steps of {step:g} s: more than the limit of {lim:,} (CIRCUITKIT_MAX_TIMEPOINTS)")
+    if max_chunk < 4 * step:
+        fail("run.max_chunk", f"{max_chunk:g} s must be at least 4 time steps ({4 * step:g} s)")
 
 
 def cmd_snn(args) -> int:
@@ -174,32 +260,55 @@ def cmd_snn(args) -> int:
     for r in rules:
         if r not in RULES:
             raise DescriptionError(f"unknown rule '{r}' ({', '.join(RULES)})", Location(file=str(args.task), parameter="run.rules"))
+
+    def fail(key, msg):
+        raise _task_error(args.task, spec["_text"], key, msg)
+
+    def fail_cli(key, msg):
+        raise DescriptionError(f"{key} {msg}", Location(parameter=key))
+
     try:
         neuron = LIF(**spec.get("neuron", {}))
         task = Task(**spec.get("task", {}))
-        if args.train is not None:
-            task.train = args.train
-        if args.test is not None:
-            task.test = args.test
-        if task.k >= task.n_inputs or task.k < 1 or task.train < 0 or task.test < 1:
-            raise ValueError("task needs 1 <= k < n_inputs, train >= 0, test >= 1")
-        if task.n_inputs * 1 > 4096:
-            raise ValueError("at most 4096 inputs")
     except (TypeError, ValueError) as exc:
         raise DescriptionError(f"task: {exc}", loc) from None
+    if args.train is not None:
+        task.train = check_value("--train", args.train, _RANGES["task.train"], fail_cli)
+    if args.test is not None:
+        task.test = check_value("--test", args.test, _RANGES["task.test"], fail_cli)
+    if not 1 <= task.k < task.n_inputs:
+        fail("task.k", f"{task.k} must be at least 1 and less than n_inputs = {task.n_inputs}")
+    if task.onset >= task.period:
+        fail("task.onset", f"{task.onset:g} s must be less than the period ({task.period:g} s)")
+    step = run.get("step") or design.analysis.step or 2e-9
+    max_chunk = run.get("max_chunk", 0.2e-6)
+    eval_every = run.get("eval_every", 10)
+    check_work(task, eval_every, step, max_chunk, fail)
     if "three_factor_device" in rules and "reward_amplitude" not in run:
         raise DescriptionError("rule three_factor_device needs [run] reward_amplitude (and reward_width, reward_delay)",
                                Location(file=str(args.task), parameter="run.reward_amplitude"))
     variability = dict(spec.get("variability", {}))
     seed = int(variability.pop("seed", 0))
     model = design.crossbar.model
+    try:
+        from ...devices.registry import get_model
+        known = {prm.name for prm in get_model(model).parameters}
+    except Exception:  # noqa: BLE001 - the loader accepted the model; without its parameter list, skip the check
+        known = None
+    for table in ("variability", "c2c"):
+        for name in spec.get(table, {}):
+            if name != "seed" or table == "c2c":
+                if known is not None and name not in known:
+                    fail(f"{table}.{name}", f"model '{model}' has no parameter '{name}'")
     if args.spread is not None:
+        check_value("--spread", args.spread, _SIGMA, fail_cli)
         names = [k for k in variability] or list(SPREAD_PARAMS.get(model, ()))
         if not names:
             raise DescriptionError(f"--spread: list the parameters of '{model}' to vary in [variability]",
                                    Location(file=str(args.task), parameter="variability"))
         variability = {name: args.spread for name in names}
     if args.c2c is not None:
+        check_value("--c2c", args.c2c, _SIGMA, fail_cli)
         names = list(spec.get("c2c", {})) or list(C2C_PARAMS.get(model, ()))
         if not names:
             raise DescriptionError(f"--c2c: list the rate parameters of '{model}' in [c2c]",
@@ -224,9 +333,12 @@ def cmd_snn(args) -> int:
     results = {}
     for rule in rules:
         t0 = time.perf_counter()
-        res = learn(design, pre, post, neuron, task, rule=rule, engine=engine, c2c=c2c or None,
-                    step=run.get("step"), max_chunk=run.get("max_chunk", 0.2e-6), eval_every=run.get("eval_every", 10),
-                    reward_shape=reward, reward_delay=float(run.get("reward_delay", 0.1e-6)))
+        try:
+            res = learn(design, pre, post, neuron, task, rule=rule, engine=engine, c2c=c2c or None,
+                        step=run.get("step"), max_chunk=max_chunk, eval_every=eval_every,
+                        reward_shape=reward, reward_delay=float(run.get("reward_delay", 0.1e-6)))
+        except ValueError as exc:          # a combination of task values the co-simulation cannot run
+            raise DescriptionError(f"rule {rule}: {exc}", loc) from None
         wall = time.perf_counter() - t0
         results[rule] = res
         sim = res.cosim
@@ -237,6 +349,9 @@ def cmd_snn(args) -> int:
         summary["rules"][rule] = {"accuracy": res.accuracy, "curve": res.curve, "g_pattern": res.g_pattern,
                                   "g_other": res.g_other, "chunks": r.chunks, "simulated_chunks": r.simulated_chunks,
                                   "wall_s": wall}
+        summary["complete"] = len(summary["rules"]) == len(rules)     # a later failure keeps this rule's results
+        atomic_write_json(args.out / "summary.json", summary)
+        pd.DataFrame(curves).to_csv(args.out / "curves.csv", index=False)
         print(f"{rule}: accuracy {res.accuracy:.2f} after {task.train} presentations "
               f"(curve {[round(a, 2) for _, a in res.curve]}); G pattern {res.g_pattern * 1e6:.1f} uS, "
               f"other {res.g_other * 1e6:.1f} uS; {r.simulated_chunks} transients, {wall:.1f} s")
