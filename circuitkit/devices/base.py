@@ -277,21 +277,34 @@ class DeviceModel:
         return f - GLEAK * (x - x0.reshape(f.shape))
 
     @classmethod
+    def step_move(cls, x: np.ndarray, p: ParamSet):
+        """Largest move of each state in one time step besides half its distance to the bound, (S, n) or
+        broadcastable, or None (no other limit). Models whose current is steep in the state limit it
+        (the same term is in their ``$bound_step``)."""
+        return None
+
+    @classmethod
     def bound_step(cls, v: np.ndarray, x: np.ndarray, p: ParamSet) -> np.ndarray:
         """Largest time step the model allows at (v, x), shape (n,); ``inf`` where no state moves.
 
         The ``$bound_step`` of the Verilog-A files: a step moves each state at most half
-        its distance to the bound it moves towards (``dxdt`` without the GLEAK term).
+        its distance to the bound it moves towards (``dxdt`` without the GLEAK term), and at most
+        :meth:`step_move` where a model sets one.
         """
         v = np.asarray(v, dtype=float)
         x = np.asarray(x, dtype=float).reshape(cls.n_states(), -1)
         f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(cls.n_states(), -1)
+        move = cls.step_move(x, p)
         out = np.full(v.shape, np.inf)
         with np.errstate(divide="ignore", invalid="ignore"):
             for k, s in enumerate(cls.states):
                 fk = f[k]
-                up = 0.5 * np.maximum(s.upper - x[k], 1e-9) / fk
-                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9) / (-fk)
+                up = 0.5 * np.maximum(s.upper - x[k], 1e-9)
+                down = 0.5 * np.maximum(x[k] - s.lower, 1e-9)
+                if move is not None:
+                    up, down = np.minimum(up, move[k]), np.minimum(down, move[k])
+                up = up / fk
+                down = down / (-fk)
                 h = np.where(fk > 0, up, np.where(fk < 0, down, np.inf))
                 out = h if k == 0 and h.shape == out.shape else np.minimum(out, h)   # min(inf, h) is h
         return out

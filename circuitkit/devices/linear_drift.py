@@ -100,20 +100,12 @@ class LinearDrift(DeviceModel):
         return v / LinearDrift.resistance(x[0], p)
 
     @classmethod
-    def bound_step(cls, v, x, p):
-        """The ``$bound_step`` of the .va: half the distance to the bound the state moves towards, and at
-        most the move that changes R by 3 % (R = ron x + roff (1 - x) at the state clamped to [0, 1]):
-        the switching runaway (R falls, the current and the rate rise) amplifies a state error into a time
-        shift of the current spike."""
-        v = np.asarray(v, dtype=float)
-        x = np.asarray(x, dtype=float).reshape(1, -1)
-        f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(1, -1)[0]
+    def step_move(cls, x, p):
+        """The ``$bound_step``'s second term in the .va: at most the move that changes R by 3 % (R = ron x +
+        roff (1 - x) at the state clamped to [0, 1]): the switching runaway (R falls, the current and the
+        rate rise) amplifies a state error into a time shift of the current spike."""
         xc = np.minimum(np.maximum(x[0], 0.0), 1.0)
-        move = 0.03 * (p.ron * xc + p.roff * (1 - xc)) / np.maximum(np.abs(p.roff - p.ron), 1e-30)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.minimum(0.5 * np.maximum(1 - x[0], 1e-9), move) / f
-            down = np.minimum(0.5 * np.maximum(x[0], 1e-9), move) / (-f)
-        return np.broadcast_to(np.where(f > 0, up, np.where(f < 0, down, np.inf)), v.shape).copy()
+        return (0.03 * (p.ron * xc + p.roff * (1 - xc)) / np.maximum(np.abs(p.roff - p.ron), 1e-30))[None]
 
     @staticmethod
     def dxdt(v, x, p):

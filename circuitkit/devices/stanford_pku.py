@@ -127,17 +127,10 @@ class StanfordPku(DeviceModel):
             * taper(gam * np.abs(v) / p.tox - p.fmin, p.fblend)
 
     @classmethod
-    def bound_step(cls, v, x, p):
-        """The ``$bound_step`` of the .va: half the distance to the bound the gap moves towards,
-        and at most 0.2*g0 of gap per step (the current changes by at most ~20 %)."""
-        v = np.asarray(v, dtype=float)
-        x = np.asarray(x, dtype=float).reshape(1, -1)
-        f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(1, -1)[0]
-        move = 0.2 * p.g0 / (p.gmax - p.gmin)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.minimum(0.5 * np.maximum(1 - x[0], 1e-9), move) / f
-            down = np.minimum(0.5 * np.maximum(x[0], 1e-9), move) / (-f)
-        return np.broadcast_to(np.where(f > 0, up, np.where(f < 0, down, np.inf)), v.shape).copy()
+    def step_move(cls, x, p):
+        """The ``$bound_step``'s second term in the .va: at most 0.2*g0 of gap per step (the current,
+        exp(-g/g0), changes by at most ~20 %)."""
+        return np.atleast_1d(0.2 * p.g0 / (p.gmax - p.gmin))[None]
 
     @staticmethod
     def dxdt(v, x, p):

@@ -114,18 +114,10 @@ class Vcm(DeviceModel):
         return np.exp(p.ea / vt0 - p.ea / vt)
 
     @classmethod
-    def bound_step(cls, v, x, p):
-        """The ``$bound_step`` of the .va: half the distance to the bound the state moves towards, and at
-        most the move that changes G by 3 % (``0.03 / |ln(gon / goff)|``): the SET runs away (G, the
-        current and the Joule heating rise together)."""
-        v = np.asarray(v, dtype=float)
-        x = np.asarray(x, dtype=float).reshape(1, -1)
-        f = np.asarray(cls.dxdt(v, x, p), dtype=float).reshape(1, -1)[0]
-        move = 0.03 / np.maximum(np.abs(np.log(p.gon / p.goff)), 1e-30)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.minimum(0.5 * np.maximum(1 - x[0], 1e-9), move) / f
-            down = np.minimum(0.5 * np.maximum(x[0], 1e-9), move) / (-f)
-        return np.broadcast_to(np.where(f > 0, up, np.where(f < 0, down, np.inf)), v.shape).copy()
+    def step_move(cls, x, p):
+        """The ``$bound_step``'s second term in the .va: at most the move that changes G by 3 %
+        (``0.03 / |ln(gon / goff)|``): the SET runs away (G, the current and the Joule heating rise together)."""
+        return np.atleast_1d(0.03 / np.maximum(np.abs(np.log(p.gon / p.goff)), 1e-30))[None]
 
     @staticmethod
     def dxdt(v, x, p):
