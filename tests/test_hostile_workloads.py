@@ -411,3 +411,24 @@ def test_sweep_inputs_digest_is_bounded(tmp_path):
     assert inputs_digest(desc, {}) == a                 # only named in comments
     (tmp_path / "inc.xbar").write_text("param q = 2\n")
     assert inputs_digest(desc, {}) != a                 # an included file counts
+
+
+def test_pulse_predictor_file_is_read_safely(tmp_path):
+    """``--model``: the pulse-predictor file goes through the safe reader (regular file, size limit) and a
+    zip whose members claim to decompress past the limit is refused before anything is decompressed."""
+    import zipfile
+
+    from circuitkit.errors import CircuitkitError
+    from circuitkit.workloads.programming.predictor import MAX_MODEL_BYTES, PulsePredictor
+    shipped = Path(__file__).resolve().parent.parent / "examples" / "programming" / "vcm_predictor.npz"
+    assert PulsePredictor.load(shipped).meta["format"]               # the shipped model still loads
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(CircuitkitError, match="not a regular file"):
+        PulsePredictor.load(fifo)
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("w0.npy", b"\0" * (4 * MAX_MODEL_BYTES + 1))       # compresses to a few kB
+    assert bomb.stat().st_size < MAX_MODEL_BYTES
+    with pytest.raises(CircuitkitError, match="decompress to"):
+        PulsePredictor.load(bomb)

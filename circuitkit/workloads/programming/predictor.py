@@ -21,13 +21,16 @@ predicts the pulse that moves a device from its present conductance to the targe
 """
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ...description.safeio import read_bytes
 from ...devices.base import ParamSet
 from .array import ProgrammingArray, ProgrammingError, Pulses
 from .policies import _check_polarity, quantise_width
@@ -72,6 +75,10 @@ def _range(array: ProgrammingArray) -> tuple[float, float]:
         p = {name: float(np.median(np.asarray(array.params[name]))) for name in array.params}
         lo_hi.append(float(array.model.current(np.array([array.vread]), x, ParamSet(p))[0] / array.vread))
     return min(lo_hi), max(lo_hi)
+
+
+#: the largest pulse-predictor file read (the shipped one is a few kB)
+MAX_MODEL_BYTES = 16 << 20
 
 
 @dataclass
@@ -164,8 +171,19 @@ class PulsePredictor:
     @classmethod
     def load(cls, path: str | Path) -> "PulsePredictor":
         path = Path(path)
+        # untrusted like any input file: a regular file of bounded size whose members, as the zip
+        # directory states them, decompress to a bounded size (a zip bomb is refused unread)
+        data = read_bytes(path, None, "pulse-predictor file", MAX_MODEL_BYTES)
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                unpacked = sum(info.file_size for info in zf.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise ProgrammingError(f"{path}: not a circuitkit pulse-predictor file ({exc})") from None
+        if unpacked > 4 * MAX_MODEL_BYTES:
+            raise ProgrammingError(f"{path}: its arrays decompress to {unpacked:,} bytes, more than the limit "
+                                   f"of {4 * MAX_MODEL_BYTES:,}")
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 n = sum(1 for k in z.files if k.startswith("w"))
                 weights = [np.asarray(z[f"w{k}"], dtype=float) for k in range(n)]
