@@ -114,10 +114,10 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     full = reader._full(y, values)[:, 0]                       # node voltages by node id
     # state terminals are no unknowns of the read system: an operating point holds each at its
     # initial value (a stuck cell's clamp holds it at the same bound), as the full path's op rows do
-    fixed = set(int(n) + 1 for n in np.asarray(lr.fixed_nodes).ravel())      # node ids (0: ground)
+    fixed = np.asarray(lr.fixed_nodes, dtype=np.int64).ravel() + 1        # node ids (0: ground)
     for g in circuit.groups_of(Devices):
         nodes = np.asarray(g.states, dtype=np.int64).ravel()
-        keep = np.array([int(n) not in fixed for n in nodes], dtype=bool) if fixed else np.ones(nodes.size, bool)
+        keep = ~np.isin(nodes, fixed)
         full[nodes[keep]] = initial_states(g)[keep]
     currents = lr._outputs_from(y, values)[0]
     signals = {p.name: np.float64((full[k] if kind == "v" else currents[k]) * scale)
