@@ -136,10 +136,11 @@ class MnaSystem:
         """Unknown index of the branch current of element(s) ``k`` of a source group."""
         return self.branch_start[f"{group.prefix}:{group.name}"] + np.asarray(k, dtype=np.int64)
 
-    def source_vector(self, t: float, scale: float = 1.0) -> np.ndarray:
-        """``b(t)``: the source values on their branch rows (operating-point constants not included)."""
+    def source_vector(self, t: float, scale: float = 1.0, values: np.ndarray | None = None) -> np.ndarray:
+        """``b(t)``: the source values on their branch rows (operating-point constants not included);
+        ``values`` (one per source, in source order) replaces the sources' own values at ``t``."""
         b = np.zeros(self.size)
-        values = self.sources.values(t)
+        values = self.sources.values(t) if values is None else np.asarray(values, dtype=float)
         if scale != 1.0:
             values = scale * values
         b[self.n_v:self.n_v + self.n_sources] = values       # the source rows (a contiguous range)

@@ -34,7 +34,7 @@ def operating_point(system: MnaSystem, solver: Solver, t: float = 0.0,
     ``values`` (one per voltage source, in the system's source order) replaces the sources' values at
     ``t``: the operating point of one read vector (``batch.CrossbarReader``'s robust fallback)."""
     try:
-        return solver.solve(_start(system), system.b_op + _sources(system, t, 1.0, values), "op"), \
+        return solver.solve(_start(system), system.b_op + system.source_vector(t, 1.0, values), "op"), \
             {"source_steps": 0}
     except NewtonFailure:
         if not system.nonlinear:
@@ -52,7 +52,7 @@ def _limited_newton(system: MnaSystem, solver: Solver, t: float, values, steppin
     tol, limit = solver.tol, solver.limit
     solver.tol, solver.limit = replace(tol, max_iterations=LIMITED_ITERATIONS), LIMIT
     try:
-        y = solver.solve(_start(system), system.b_op + _sources(system, t, 1.0, values), "op")
+        y = solver.solve(_start(system), system.b_op + system.source_vector(t, 1.0, values), "op")
     except NewtonFailure as exc:
         raise NewtonFailure(f"{stepping}; Newton with updates limited to {LIMIT:g} V: {exc}") from exc
     finally:
@@ -68,21 +68,13 @@ def _start(system: MnaSystem) -> np.ndarray:
     return system.b_op.copy()
 
 
-def _sources(system: MnaSystem, t: float, scale: float, values: np.ndarray | None) -> np.ndarray:
-    if values is None:
-        return system.source_vector(t, scale)
-    b = np.zeros(system.size)
-    b[system.n_v:system.n_v + system.n_sources] = scale * np.asarray(values, dtype=float)
-    return b
-
-
 def _source_stepping(system: MnaSystem, solver: Solver, t: float,
                      values: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     y, scale, step, steps = _start(system), 0.0, FIRST_RAMP_STEP, 0
     while scale < 1.0:
         target = min(1.0, scale + step)
         try:
-            y = solver.solve(y, system.b_op + _sources(system, t, target, values), "op")
+            y = solver.solve(y, system.b_op + system.source_vector(t, target, values), "op")
         except NewtonFailure as exc:
             step /= 2
             if step < SMALLEST_RAMP_STEP:
