@@ -81,7 +81,7 @@ from ..devices.mosfet import level1
 from ..errors import ConvergenceError
 from .mna import initial_states, linear_stamp, shunt_conductance
 from .linesolve import LineSystem, NotLineStructured, small_pages
-from .newton import Tolerances
+from .newton import ROUNDOFF_FACTOR, Tolerances
 from .ordering import crossbar_coordinates, nested_dissection, propagate_coordinates
 from .sources import SourceBank
 
@@ -645,7 +645,6 @@ class LinearReads:
         # the devices sit on their linearisation to rounding (|deviation| within ROUNDOFF_FACTOR * eps of
         # the device currents): the update is then the linear solve's rounding noise on an ill-conditioned
         # system (1e-6 ohm wires next to 10 kohm cells), not a nonlinearity -- the linear read is the solution
-        from .newton import ROUNDOFF_FACTOR
         floor = ROUNDOFF_FACTOR * np.finfo(float).eps * scale
         ok |= np.abs(corr[self.free]).max(axis=0, initial=0.0) <= floor
         # max_residual: the devices' deviation from the linearisation (KCL, A); the step also corrects rounding

@@ -143,7 +143,7 @@ def _blank_comments(text: str) -> str:
 
 
 def _included_files(va_path: Path, seen: set[Path] | None = None, root: Path | None = None,
-                    depth: int = 0) -> list[Path]:
+                    depth: int = 0, location: Location | None = None) -> list[Path]:
     """Every non-standard file included (recursively) by ``va_path``, resolved next to its includer,
     each checked before OpenVAF reads it: a regular file of at most :data:`MAX_VA_BYTES` inside the
     model's own directory (``root``). The standard ``disciplines.vams`` / ``constants.vams`` (not present
@@ -152,7 +152,7 @@ def _included_files(va_path: Path, seen: set[Path] | None = None, root: Path | N
     is a :class:`CompileError` at the .va file and line, so OpenVAF never opens it."""
     seen = set() if seen is None else seen
     root = root or va_path.parent.resolve()
-    text = read_va_text(va_path)
+    text = read_va_text(va_path, location)      # regular, bounded: an include is refused at its includer's line
     found = []
     for m in _INCLUDE.finditer(_blank_comments(text)):
         line = text.count("\n", 0, m.start()) + 1
@@ -184,10 +184,9 @@ def _included_files(va_path: Path, seen: set[Path] | None = None, root: Path | N
             continue
         if depth >= MAX_VA_INCLUDES or len(seen) >= MAX_VA_INCLUDES:
             raise CompileError(f"more than {MAX_VA_INCLUDES} included files (or nested that deep)", where)
-        read_va_text(real, where)            # regular, bounded: refused here, not by OpenVAF
         seen.add(real)
         found.append(real)
-        found.extend(_included_files(real, seen, root, depth + 1))
+        found.extend(_included_files(real, seen, root, depth + 1, where))
     return found
 
 
