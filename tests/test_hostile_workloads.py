@@ -170,6 +170,39 @@ def test_data_csv_error_does_not_quote_contents(tmp_path):
     assert "hunter2" not in str(e.value) and "line 2, field 1" in str(e.value)
 
 
+def test_csv_forms_and_located_errors(tmp_path):
+    from circuitkit.description import safeio
+    from circuitkit.errors import DescriptionError
+    f = tmp_path / "m.csv"
+    f.write_bytes(b"\xef\xbb\xbf# written by a spreadsheet\n1, 2.5 # a comment\n\n-3e-3,4\r\n")
+    assert safeio.read_matrix(f, None).tolist() == [[1.0, 2.5], [-3e-3, 4.0]]
+    f.write_text("# c\n1,2\n3,4,5\n")
+    with pytest.raises(DescriptionError, match="line 3 has 3 values, the first row 2"):
+        safeio.read_matrix(f, None)
+    f.write_text("1,2\n3,\n")
+    with pytest.raises(DescriptionError, match="line 2, field 2 is not a number"):
+        safeio.read_matrix(f, None)
+
+
+def test_csv_size_bounded_before_parsing_and_parsed_without_python_lists(tmp_path):
+    """The value count is bounded from the separators before parsing; parsing costs about the array
+    itself (the old reader built Python lists: ~30 bytes a value, several GB for a legal 256 MB file)."""
+    import tracemalloc
+    from circuitkit.description import safeio
+    from circuitkit.errors import DescriptionError
+    f = tmp_path / "m.csv"
+    f.write_text("\n".join(",".join(["0.25"] * 100) for _ in range(2000)) + "\n")   # 200,000 values, 1 MB
+    with pytest.raises(DescriptionError, match="up to 200,001 values, more than the limit of 100,000"):
+        safeio.read_array(f, None, max_array_bytes=800_000)
+    data = f.read_bytes()
+    tracemalloc.start()
+    arr = safeio._csv(data, f, None, "data file")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert arr.shape == (2000, 100) and np.all(arr == 0.25)
+    assert peak < 3 * arr.nbytes, peak                   # lists of floats: > 6 MB for these 1.6 MB
+
+
 # -- infer-sweep ---------------------------------------------------------------------------------
 
 def _sweep(tmp: Path, body: str) -> Path:
@@ -307,7 +340,9 @@ def test_state_file_read_once_through_safeio(tmp_path, monkeypatch):
     assert "secret_token" not in str(e.value)
     seen = []
     monkeypatch.setattr(safeio, "read_bytes", lambda *a, **k: seen.append(a[0]) or b"0.5,0.5\n")
-    monkeypatch.setattr(np, "loadtxt", lambda *a, **k: pytest.fail("bare np.loadtxt"))
+    loadtxt = np.loadtxt               # numpy parses the bytes safeio read; it never opens a path itself
+    monkeypatch.setattr(np, "loadtxt", lambda f, *a, **k: pytest.fail("np.loadtxt of a path")
+                        if isinstance(f, (str, os.PathLike)) else loadtxt(f, *a, **k))
     assert states.load_matrix(tmp_path / "s.csv", None).shape == (1, 2) and len(seen) == 1
 
 

@@ -8,14 +8,17 @@ quote the contents of a file that is not a description (``/proc/self/environ``,
 """
 from __future__ import annotations
 
+import io
 import os
+import re
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .. import limits
-from ..errors import DescriptionError, Location
+from ..errors import DescriptionError, LocatedError, Location
 
 DATA_SUFFIXES = (".npy", ".csv", ".txt")
 
@@ -27,20 +30,24 @@ def check_path_text(text: str, loc: Location | None, what: str) -> None:
         raise DescriptionError(f"{what}: path longer than 4096 characters", loc)
 
 
-def read_bytes(path: Path, loc: Location | None, what: str, max_bytes: int, action: str | None = None) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``, or a located error."""
+def read_bytes(path: Path, loc: Location | None, what: str, max_bytes: int, action: str | None = None,
+               error: type[LocatedError] = DescriptionError) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (a device, FIFO or directory is refused
+    unopened for reading, an oversized file unread), or a located ``error`` naming the file, never
+    quoting it. The one reader of every file a description or a workload names."""
     check_path_text(str(path), loc, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise DescriptionError(f"cannot {action or 'read ' + what} '{path.name}': {exc.strerror}", loc) from None
+    except (OSError, ValueError) as exc:
+        raise error(f"cannot {action or 'read ' + what} '{path.name}': "
+                    f"{getattr(exc, 'strerror', None) or exc}", loc) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise DescriptionError(f"{what}: '{path.name}' is not a regular file", loc)
+            raise error(f"{what}: '{path.name}' is not a regular file", loc)
         if st.st_size > max_bytes:
-            raise DescriptionError(f"{what}: '{path.name}' has {st.st_size:,} bytes, more than the limit "
-                                   f"of {max_bytes:,}", loc)
+            raise error(f"{what}: '{path.name}' has {st.st_size:,} bytes, larger than the limit of "
+                        f"{max_bytes:,} bytes", loc)
         chunks, total = [], 0
         while True:                       # /proc files report size 0: read, but never past the limit
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
@@ -49,10 +56,10 @@ def read_bytes(path: Path, loc: Location | None, what: str, max_bytes: int, acti
             chunks.append(chunk)
             total += len(chunk)
             if total > max_bytes:
-                raise DescriptionError(f"{what}: '{path.name}' is larger than the limit of {max_bytes:,} bytes", loc)
+                raise error(f"{what}: '{path.name}' is larger than the limit of {max_bytes:,} bytes", loc)
         return b"".join(chunks)
     except OSError as exc:
-        raise DescriptionError(f"{what}: cannot read '{path.name}': {exc.strerror}", loc) from None
+        raise error(f"{what}: cannot read '{path.name}': {exc.strerror}", loc) from None
     finally:
         os.close(fd)
 
@@ -119,7 +126,7 @@ def read_array(path: Path, loc: Location | None, what: str = "data file", *, max
     data = read_bytes(path, loc, what, max_bytes)
     if suffix == ".npz":
         return _npz(data, path, loc, what, keys, only_ok, required, max_array_bytes, keep_dtype)
-    return _csv(data, path, loc, what)
+    return _csv(data, path, loc, what, max_array_bytes)
 
 
 def _npy_header(fh, path: Path, loc, what):
@@ -197,24 +204,39 @@ def _npy(data: bytes, path: Path, loc, what, keep_dtype: bool = False) -> np.nda
         raise DescriptionError(f"{what}: '{path.name}' is not a numeric .npy array", loc) from None
 
 
-def _csv(data: bytes, path: Path, loc, what) -> np.ndarray:
-    text = decode(data, str(path), what)
-    if text.startswith("\ufeff"):         # a byte-order mark written by spreadsheet programs
-        text = text[1:]
-    rows: list[list[float]] = []
-    for k, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        row = []
-        for c, cell in enumerate(line.split(","), 1):
-            try:
-                row.append(float(cell))
-            except ValueError:
-                raise DescriptionError(f"{what}: '{path.name}' line {k}, field {c} is not a number "
-                                       "(expected comma-separated numbers)", loc) from None
-        if rows and len(row) != len(rows[0]):
-            raise DescriptionError(f"{what}: '{path.name}' line {k} has {len(row)} values, the first row "
-                                   f"{len(rows[0])}", loc)
-        rows.append(row)
-    return np.array(rows, dtype=float)
+_LOADTXT_AT = re.compile(r"at row (\d+), column (\d+)")
+_LOADTXT_COLUMNS = re.compile(r"changed from (\d+) to (\d+) at row (\d+)")
+
+
+def _csv(data: bytes, path: Path, loc, what, max_array_bytes: int = limits.MAX_DATA_BYTES) -> np.ndarray:
+    """Comma-separated numbers (``#`` comments, blank lines, a leading byte-order mark allowed), parsed by
+    numpy's compiled reader straight from the bytes: memory is the array's own (before: Python lists,
+    ~30 bytes a value, several GB for a legal 256 MB file). The array's size is bounded from the count of
+    separators before parsing; errors give the line and field, never the contents."""
+    values = data.count(b",") + data.count(b"\n") + 1            # an upper bound on the values it holds
+    if values * 8 > max_array_bytes:
+        raise DescriptionError(f"{what}: '{path.name}' may hold up to {values:,} values, more than the limit "
+                               f"of {max_array_bytes // 8:,} ({max_array_bytes:,} bytes)", loc)
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0      # a byte-order mark written by spreadsheets
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                      # "input contained no data": checked by callers
+            arr = np.loadtxt(io.BytesIO(memoryview(data)[start:]), delimiter=",", comments="#", dtype=float,
+                             ndmin=2, encoding="utf-8")
+    except UnicodeDecodeError:
+        decode(data, str(path), what)                            # raises, located by line and column
+        raise DescriptionError(f"{what}: '{path.name}' is not UTF-8 text", loc) from None
+    except ValueError as exc:
+        msg = str(exc)
+        cols = _LOADTXT_COLUMNS.search(msg)
+        at = _LOADTXT_AT.search(msg)
+        if cols:
+            first, got, row = (int(g) for g in cols.groups())
+            raise DescriptionError(f"{what}: '{path.name}' line {row + 1} has {got} values, the first row "
+                                   f"{first}", loc) from None
+        if at:
+            row, col = (int(g) for g in at.groups())
+            raise DescriptionError(f"{what}: '{path.name}' line {row + 1}, field {col} is not a number "
+                                   "(expected comma-separated numbers)", loc) from None
+        raise DescriptionError(f"{what}: '{path.name}' is not comma-separated numbers", loc) from None
+    return arr

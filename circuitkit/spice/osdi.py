@@ -109,32 +109,13 @@ def compiler_identity(compiler: Path | None = None) -> str:
 
 
 def read_va_text(path: Path, location: Location | None = None) -> str:
-    """The text of a Verilog-A file: a regular file (not a device, FIFO or directory, refused unread) of
-    at most :data:`MAX_VA_BYTES`; errors name the file, never quote it."""
-    location = location or Location(file=str(path))
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except (OSError, ValueError) as exc:
-        raise CompileError(f"cannot read Verilog-A file '{printable(Path(path).name, 200)}': "
-                           f"{getattr(exc, 'strerror', None) or exc}", location) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise CompileError(f"'{printable(Path(path).name, 200)}' is not a regular file", location)
-        data = b""
-        while len(data) <= MAX_VA_BYTES:
-            chunk = os.read(fd, MAX_VA_BYTES + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
-        if len(data) > MAX_VA_BYTES:
-            raise CompileError(f"'{printable(Path(path).name, 200)}' is larger than the limit of "
-                               f"{MAX_VA_BYTES:,} bytes for a Verilog-A file", location)
-        return data.decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise CompileError(f"cannot read '{printable(Path(path).name, 200)}': {exc.strerror}", location) from None
-    finally:
-        os.close(fd)
+    """The text of a Verilog-A file through the one safe reader (:func:`~circuitkit.description.safeio.
+    read_bytes`): a regular file (a device, FIFO or directory is refused unread) of at most
+    :data:`MAX_VA_BYTES`; errors are :class:`CompileError` naming the file, never quoting it."""
+    from ..description.safeio import read_bytes
+    data = read_bytes(Path(path), location or Location(file=str(path)), "Verilog-A file", MAX_VA_BYTES,
+                      error=CompileError)
+    return data.decode("utf-8", errors="replace")
 
 
 def _blank_comments(text: str) -> str:
