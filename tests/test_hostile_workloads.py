@@ -256,6 +256,24 @@ def test_infer_sweep_keeps_finished_points(tmp_path, monkeypatch):
     table = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert list(table["periphery.adc.bits"]) == [4, 6]
     assert (tmp_path / "out" / "results.csv").exists()
+    # the same command again resumes: only point 3 runs, and its row joins the two kept ones
+    calls.clear()
+    monkeypatch.setattr(SW, "run_network", lambda net, x, y: calls.append(net.periphery.adc_bits) or real(net, x, y))
+    SW.run_sweep(p, tmp_path / "out", log=None)
+    table = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert calls == [8] and list(table["periphery.adc.bits"]) == [4, 6, 8]
+    # a changed weight file re-runs every point (the key covers the weights by content)
+    calls.clear()
+    np.savez(tmp_path / "w.npz", w1=np.random.default_rng(7).normal(size=(4, 3)))
+    SW.run_sweep(p, tmp_path / "out", log=None)
+    assert calls == [4, 6, 8]
+    # a damaged table is set aside, not trusted and not lost
+    calls.clear()
+    (tmp_path / "out" / "results.parquet").write_bytes(b"not parquet")
+    logs = []
+    SW.run_sweep(p, tmp_path / "out", log=logs.append)
+    assert calls == [4, 6, 8] and (tmp_path / "out" / "results.parquet.unreadable").read_bytes() == b"not parquet"
+    assert any("unreadable" in m for m in logs)
 
 
 # -- program --targets and state files -----------------------------------------------------------

@@ -19,13 +19,24 @@ parameters varied together (a parameter may also name several keys joined by
 the same value). The result is ``OUT/results.parquet`` and ``results.csv``
 (one row per point: the parameters, accuracy, float accuracy, agreement,
 energy, latency, ADC clipping) and ``OUT/accuracy_energy.png``.
+
+Resume: each row carries ``point_key``, a digest of everything the point's
+answer depends on (the loaded network -- every setting, weight and bias,
+after the point's overrides --, the inputs and labels used, circuitkit's
+version). Running the same command again keeps the rows whose key matches a
+point and runs only the others; a changed weight file, data file or value
+re-runs the points it touches. An unreadable earlier table is set aside
+(``results.parquet.unreadable``), never silently overwritten.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ...errors import Location
@@ -134,16 +145,25 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
         y = None if y is None else y[:spec["limit"]]
     for k, pt in enumerate(spec["points"]):        # every point's network is valid before any runs
         _load_point(spec, pt, k)
+    data_key = _array_digest(x) + _array_digest(y)
+    done = _finished_rows(out / "results.parquet", log)
     rows = []
     table = pd.DataFrame()
     for k, pt in enumerate(spec["points"]):
         net = _load_point(spec, pt, k)
+        key = point_key(net, data_key)
+        if key in done:
+            rows.append(done[key])
+            if log:
+                log(", ".join(f"{n}={v}" for n, v in pt.params.items()) + ": finished before (resumed)")
+            continue
         res = run_network(net, x, y)
         row = dict(pt.params)
         row.update(accuracy=res.accuracy, float_accuracy=res.float_accuracy, agreement=res.agreement,
                    energy_per_inference_j=res.energy_per_inference, latency_s=res.latency,
                    adc_clipped=int(sum(L.adc_clipped for L in res.layers)),
-                   adc_conversions=int(sum(L.adc_conversions for L in res.layers)), run_s=res.wall_s)
+                   adc_conversions=int(sum(L.adc_conversions for L in res.layers)), run_s=res.wall_s,
+                   point_key=key)
         rows.append(row)
         table = pd.DataFrame(rows)
         atomic_write_parquet(out / "results.parquet", table)
@@ -153,6 +173,46 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
                 f"energy {res.energy_per_inference:.3e} J ({res.wall_s:.1f} s)")
     plot_sweep(table, spec["parameters"], out / "accuracy_energy.png")
     return table
+
+
+def _array_digest(a) -> str:
+    if a is None:
+        return "none;"
+    a = np.ascontiguousarray(a)
+    return f"{a.dtype.str}{a.shape}:" + hashlib.sha256(a.tobytes()).hexdigest() + ";"
+
+
+def point_key(net, data_key: str = "") -> str:
+    """Digest of everything a point's result depends on: the network as loaded (overrides applied;
+    weights and biases by content, every other setting by value), the data and circuitkit's version."""
+    from ... import __version__
+    h = hashlib.sha256(f"circuitkit {__version__};{data_key}".encode())
+    for f in dataclasses.fields(net):
+        if f.name in ("path", "text", "overrides", "layers"):
+            continue                    # the text and overrides are what the loaded values come from
+        h.update(f"{f.name}={getattr(net, f.name)!r};".encode())
+    for layer in net.layers:
+        h.update(f"layer {layer.name} {layer.activation} {layer.input_max!r};".encode())
+        h.update((_array_digest(layer.weights) + _array_digest(layer.bias)).encode())
+    return h.hexdigest()[:32]
+
+
+def _finished_rows(path: Path, log) -> dict[str, dict]:
+    """Rows of an earlier run of this sweep by ``point_key`` (empty if none); an unreadable table is
+    renamed aside with a message, so it is neither trusted nor lost."""
+    if not path.is_file():
+        return {}
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 -- any damage: keep the file, start over
+        aside = path.with_name(path.name + ".unreadable")
+        path.replace(aside)
+        if log:
+            log(f"earlier results unreadable ({type(exc).__name__}); kept as {aside.name}, running every point")
+        return {}
+    if "point_key" not in table.columns:
+        return {}
+    return {r["point_key"]: r for r in table.to_dict("records") if isinstance(r.get("point_key"), str)}
 
 
 def plot_sweep(table: pd.DataFrame, params: list[str], path: Path) -> None:
