@@ -23,11 +23,12 @@ from ..errors import DescriptionError, LocatedError, Location
 DATA_SUFFIXES = (".npy", ".csv", ".txt")
 
 
-def check_path_text(text: str, loc: Location | None, what: str) -> None:
+def check_path_text(text: str, loc: Location | None, what: str,
+                    error: type[LocatedError] = DescriptionError) -> None:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise DescriptionError(f"{what}: a path may not contain control characters (NUL, newline, ...)", loc)
+        raise error(f"{what}: a path may not contain control characters (NUL, newline, ...)", loc)
     if len(text) > 4096:
-        raise DescriptionError(f"{what}: path longer than 4096 characters", loc)
+        raise error(f"{what}: path longer than 4096 characters", loc)
 
 
 def read_bytes(path: Path, loc: Location | None, what: str, max_bytes: int, action: str | None = None,
@@ -35,7 +36,7 @@ def read_bytes(path: Path, loc: Location | None, what: str, max_bytes: int, acti
     """The bytes of a regular file of at most ``max_bytes`` (a device, FIFO or directory is refused
     unopened for reading, an oversized file unread), or a located ``error`` naming the file, never
     quoting it. The one reader of every file a description or a workload names."""
-    check_path_text(str(path), loc, what)
+    check_path_text(str(path), loc, what, error)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except (OSError, ValueError) as exc:
