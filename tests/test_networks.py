@@ -284,3 +284,67 @@ def test_padded_tiles(tmp_path, digits):
     c = run_network(load_network(path, wires), xs, ys)
     d = run_network(load_network(path, {**wires, "tile.pad": "true"}), xs, ys)
     assert d.layers[1].rel_error > c.layers[1].rel_error
+
+
+# -- ADC calibration, sizes (from the independent audit of the workload) ----------------------------
+
+def test_batch_calibration_covers_both_halves_of_signed_inputs(tmp_path, digits):
+    """With every input in the calibration batch, no conversion can fall outside the range the batch set
+    (the same reads are converted). The signed layer's u- reads used to be converted over the range of
+    the u+ reads alone: most of them clipped."""
+    x, y = digits
+    path = _write(tmp_path, digits, act="none")
+    xs, ys = x[1500:1530], y[1500:1530]
+    r = run_network(load_network(path, {"periphery.adc.samples": "30"}), xs, ys)
+    assert r.layers[1].signed_inputs
+    assert r.layers[1].adc_conversions > 0 and r.layers[1].adc_clipped == 0
+    assert r.layers[0].adc_clipped == 0
+
+
+def test_calibration_ignores_noise_batches_and_padding(tmp_path, digits):
+    """Batch calibration uses the first ``adc.samples`` inputs however read noise batches them; weight
+    calibration counts only the block's own rows (padded rows sit at 0 V and draw nothing)."""
+    x, y = digits
+    path = _write(tmp_path, digits)
+    xs, ys = x[1500:1520], y[1500:1520]
+    base = {"periphery.adc.samples": "16"}
+    a = run_network(load_network(path, base), xs, ys)
+    noisy = {**base, "device.read_noise.sigma": "1e-12", "device.read_noise.batch": "3"}
+    b = run_network(load_network(path, noisy), xs, ys)
+    for la, lb in zip(a.layers, b.layers):
+        assert np.allclose(la.adc_ranges, lb.adc_ranges, rtol=1e-6)
+    ideal = {"periphery.wires.r_row": "0", "periphery.wires.r_col": "0", "periphery.adc.calibration": "weights",
+             "tile.cols": "48"}
+    c = run_network(load_network(path, ideal), xs, ys)
+    d = run_network(load_network(path, {**ideal, "tile.pad": "true"}), xs, ys)
+    assert d.layers[1].tile_shapes == [[24, 48]]
+    assert np.allclose(c.layers[1].adc_ranges, d.layers[1].adc_ranges, rtol=1e-12)
+    assert np.allclose(c.outputs, d.outputs, rtol=1e-9, atol=1e-12)
+
+
+def test_labels_must_pair_with_inputs_before_limit(tmp_path, digits, capsys):
+    x, y = digits
+    path = _write(tmp_path, digits)
+    np.savez(tmp_path / "d.npz", x=x[:10], y=y[:9])
+    assert cli_main(["infer", str(path), "--data", str(tmp_path / "d.npz"), "--limit", "5",
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "9 labels for 10 inputs" in capsys.readouterr().err
+
+
+def test_tile_count_and_tile_memory_refused_before_running(tmp_path, digits, monkeypatch):
+    from circuitkit import limits
+    from circuitkit.workloads.networks import spec as S
+    path = _write(tmp_path, digits)
+    monkeypatch.setattr(S, "MAX_TILES", 800)    # 1x2 tiles: 64 x 12 for the hidden layer, 12 x 10 for the output
+    with pytest.raises(NetworkError, match="888 tiles of 1x2, more than the limit of 800") as e:
+        load_network(path, {"tile.rows": "1", "tile.cols": "2"})
+    assert e.value.location.parameter == "tile.rows"
+    net = load_network(path, {"tile.rows": "64", "tile.cols": "64", "tile.pad": "true"})
+    tile = T.make_tiles(net, 0)[0]
+    limits.configure(memory=50 << 20)
+    try:
+        with pytest.raises(NetworkError, match="over the limit .* smaller tiles") as e:
+            T.build_tile(net, tile, tile.states)
+        assert e.value.location.parameter == "tile.rows"
+    finally:
+        limits.configure()

@@ -17,9 +17,10 @@ For every layer ``y = act(W^T x + b)``:
    (:func:`circuitkit.peripherals.adc_convert`; clipped conversions counted).
    The ADC range per tile comes from ``periphery.adc.vmin/vmax`` if given,
    else from ``calibration = "weights"`` (the largest column current the
-   programmed conductances can draw at full input, ``vread * max_j sum_i G_ij``,
-   times ``margin``) or ``"batch"`` (the largest TIA swing of the tile over
-   the calibration batch, times ``margin``).
+   programmed conductances can draw at full input, ``vread * max_j sum_i G_ij``
+   over the block's own rows, times ``margin``) or ``"batch"`` (the largest
+   TIA swing of the tile over the calibration batch -- every read of it, both
+   halves of a signed input, across noise batches -- times ``margin``).
 3. **Digital.** The codes are turned back into currents and decoded
    (differential ``I+ - I-``, offset ``I_k - I_offset``) into partial sums
    ``W_tile^T u * scale``; partial sums of a layer's tiles are added, the
@@ -227,7 +228,7 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
         for tile in tiles:
             C_used = tile.used[1]
             batch = net.device.noise_batch if net.device.read_noise > 0 else n
-            adc_range = None
+            raw = []                                   # (inputs, sign, TIA voltages) of every read
             for b, s0 in enumerate(range(0, n, batch)):
                 sl = slice(s0, min(s0 + batch, n))
                 states = T.noisy_states(net, tile, b)
@@ -248,22 +249,7 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
                             val = float(np.mean(pw)) * per.t_read
                             e_break[role] = e_break.get(role, 0.0) + val
                             e_array += val
-                    v_tia = -per.rf * cur
-                    if adc_range is None:
-                        adc_range = _adc_range(net, tile, v_tia[: cal.stop])
-                        ranges.append(list(adc_range))
-                    if per.adc_bits:
-                        lo, hi = adc_range
-                        adc_clipped += int(np.sum((v_tia < lo) | (v_tia > hi)))
-                        adc_conv += v_tia.size
-                        codes = adc_convert(v_tia, per.adc_bits, lo, hi)
-                        v_tia = lo + codes * (hi - lo) / (2 ** per.adc_bits - 1)
-                    i_dig = -v_tia / per.rf
-                    if net.mapping == "differential":
-                        p = (i_dig[:, 0::2] - i_dig[:, 1::2]) / ((gmax - gmin) * net.vread)
-                    else:
-                        p = (i_dig[:, :-1] - i_dig[:, -1:]) / (0.5 * (gmax - gmin) * net.vread)
-                    acc[sl, tile.outs] += sign * full * tile.scale * p
+                    raw.append((sl, sign, -per.rf * cur))
                     if tile.index in chosen and b == 0 and sign > 0:
                         pick = np.sort(vrng.choice(sl.stop - sl.start, size=min(verify_vectors, sl.stop - sl.start),
                                                    replace=False))
@@ -274,6 +260,24 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
                         if log:
                             log(f"  verified layer {k} tile {tile.index} on {len(pick)} vectors in ngspice: "
                                 f"relative error {err / scale:.2e}")
+            # the ADC range from the calibration inputs (the first ``adc.samples``, whichever noise batches
+            # they fall in) over every read of them -- u+ and u- of a signed input alike
+            v_cal = [v[: max(0, min(sl.stop, cal.stop) - sl.start)] for sl, _, v in raw]
+            adc_range = _adc_range(net, tile, np.concatenate(v_cal) if v_cal else np.zeros((0, C_used)))
+            ranges.append(list(adc_range))
+            for sl, sign, v_tia in raw:
+                if per.adc_bits:
+                    lo, hi = adc_range
+                    adc_clipped += int(np.sum((v_tia < lo) | (v_tia > hi)))
+                    adc_conv += v_tia.size
+                    codes = adc_convert(v_tia, per.adc_bits, lo, hi)
+                    v_tia = lo + codes * (hi - lo) / (2 ** per.adc_bits - 1)
+                i_dig = -v_tia / per.rf
+                if net.mapping == "differential":
+                    p = (i_dig[:, 0::2] - i_dig[:, 1::2]) / ((gmax - gmin) * net.vread)
+                else:
+                    p = (i_dig[:, :-1] - i_dig[:, -1:]) / (0.5 * (gmax - gmin) * net.vread)
+                acc[sl, tile.outs] += sign * full * tile.scale * p
         ylin = acc + offset * w.sum(axis=0) + (0.0 if layer.bias is None else layer.bias)
         ref_isolated = h @ w + (0.0 if layer.bias is None else layer.bias)
         ref_float = acts_f[k] @ w + (0.0 if layer.bias is None else layer.bias)
@@ -303,11 +307,13 @@ def _adc_range(net: Network, tile, v_cal: np.ndarray) -> tuple[float, float]:
     per = net.periphery
     if per.adc_vmin is not None:
         return per.adc_vmin, per.adc_vmax
+    # the cells a read can drive: the block's own rows (with tile.pad the unused rows sit at 0 V)
+    full_scale = per.rf * net.vread * float(tile.g_target[:tile.used[0], :tile.used[1]].sum(axis=0).max())
     if per.calibration == "weights":
-        swing = per.rf * net.vread * float(tile.g_target[:, :tile.used[1]].sum(axis=0).max())
+        swing = full_scale
     else:
         swing = float(np.max(-v_cal, initial=0.0))
     swing = swing * per.margin
     if swing <= 0:
-        swing = per.rf * net.vread * float(tile.g_target[:, :tile.used[1]].sum(axis=0).max())
+        swing = full_scale
     return -swing, 0.0

@@ -69,6 +69,9 @@ CALIBRATIONS = ("weights", "batch")
 #: largest weight matrix a network file may load (entries), and largest tile (cells)
 MAX_WEIGHTS = 50_000_000
 MAX_TILE_CELLS = 1024 * 1024
+#: tiles of a whole network: each is a circuit built and read on its own (~40 ms for a small one, measured),
+#: so 65,536 tiles are about 45 minutes; more is refused at load, before anything runs
+MAX_TILES = 65_536
 
 
 class NetworkError(LocatedError):
@@ -440,6 +443,13 @@ def _validate(data: dict, path: Path, text: str, overrides: dict) -> Network:
                        "remove 'input_max' from layer 0")
             im = float(rng[1] - rng[0])   # the first layer's full scale is the input range
         layers.append(Layer(lname, w, b, act, im))
+    per_tile = tc // 2 if mapping == "differential" else tc - 1
+    if per_tile < 1:
+        c.fail("tile.cols", f"a tile of {tc} columns holds no output with {mapping} mapping")
+    n_tiles = sum(-(-L.weights.shape[0] // tr) * -(-L.weights.shape[1] // per_tile) for L in layers)
+    if n_tiles > MAX_TILES:
+        c.fail("tile.rows", f"the network needs {n_tiles:,} tiles of {tr}x{tc}, more than the limit of "
+               f"{MAX_TILES:,} (each is built and read on its own): use larger tiles")
     return Network(path, name, seed, float(rng[0]), float(rng[1]), tr, tc, mapping, vread, gmin, gmax, dev, per,
                    layers, text, overrides, pad)
 

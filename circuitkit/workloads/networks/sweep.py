@@ -140,6 +140,10 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
         y = data("data", "labels", required=False)
     else:
         y = None
+    if y is not None and (1 if x.ndim == 1 else x.shape[0]) != (y.size if y.ndim <= 1 else y.shape[0]):
+        _fail(spec["path"], spec["text"], "labels" if spec["labels"] is not None else "data",
+              f"{y.size if y.ndim <= 1 else y.shape[0]} labels for {1 if x.ndim == 1 else x.shape[0]} inputs "
+              "(they must pair up one to one)")
     if spec["limit"]:
         x = x[:spec["limit"]]
         y = None if y is None else y[:spec["limit"]]

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ... import limits
 from ...circuit.build import build_circuit
 from ...circuit.layout import Role
 from ...circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, VoltageSources
@@ -203,8 +204,16 @@ def tile_design(net: Network, tile: Tile, states: np.ndarray, vector=None) -> De
 
 
 def build_tile(net: Network, tile: Tile, states: np.ndarray, vector=None) -> Circuit:
+    """The tile's circuit; refused (located at ``tile.rows``) when building and reading it would not fit in
+    the memory limit (:func:`circuitkit.limits.check_design`, the behavioural engine's estimate)."""
+    design = tile_design(net, tile, states, vector)
     try:
-        return build_circuit(tile_design(net, tile, states, vector))
+        limits.check_design(design, engine="behavioural")
+    except DescriptionError as exc:
+        raise NetworkError(f"tile {tile.index} of layer {tile.layer} ({tile.shape[0]}x{tile.shape[1]}): "
+                           f"{exc.message}; or use smaller tiles", net.location("tile.rows")) from None
+    try:
+        return build_circuit(design)
     except DescriptionError as exc:
         raise NetworkError(f"tile {tile.index} of layer {tile.layer}: {exc.message}",
                            net.location("device")) from None
