@@ -36,7 +36,11 @@ def cmd_characterise(args) -> int:
     if args.gaps:
         options["gaps"] = _floats(args.gaps, "gaps")
     if args.priming:
-        options["priming"] = [int(v) for v in _floats(args.priming, "priming")]
+        priming = _floats(args.priming, "priming")
+        if any(v != int(v) for v in priming):
+            raise ParameterError(f"--priming: pulse counts must be whole numbers, got {args.priming!r}",
+                                 Location(parameter="priming"))
+        options["priming"] = [int(v) for v in priming]
     result = characterise(device, args.protocol, _engines(args.engines), pulses, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,13 +64,19 @@ def cmd_cue_task(args) -> int:
     from .results import atomic_write_json, atomic_write_parquet
     from .workloads.stp_network import CueTask, compare_synapses
     import pandas as pd
+    from .engines import ENGINES
+    from .errors import printable
+    engine = args.engine
+    if engine not in ENGINES:
+        raise ParameterError(f"--engine: unknown engine '{printable(engine, 40)}' (known: {', '.join(ENGINES)})",
+                             Location(parameter="engine"))
     tables = []
     for spread in _floats(args.spread, "spread"):
         if not 0 <= spread <= 2:
             raise ParameterError(f"--spread: sigma {spread:g} outside [0, 2]", Location(parameter="spread"))
         task = CueTask(cues=args.cues, cols=args.cols, delay=args.delay,
                        variability={k: spread for k in ("gs", "ks", "gmin")} if spread else {})
-        tables.append(compare_synapses(task, args.trials, args.seed, args.engine).assign(spread=spread))
+        tables.append(compare_synapses(task, args.trials, args.seed, engine).assign(spread=spread))
     table = pd.concat(tables, ignore_index=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

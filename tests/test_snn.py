@@ -178,3 +178,30 @@ def test_cli_snn_writes_spikes_and_conductances(tmp_path):
     assert set(spikes.columns) == {"time", "kind", "index"} and (spikes.kind == "pre").sum() >= 2
     assert set(g.columns) == {"time", "row", "col", "g"} and g.row.max() == 3
     assert (out / "learning.png").exists() and (out / "summary.json").exists()
+
+
+def test_task_and_option_errors_are_located(tmp_path, capsys):
+    """From the independent audit: values that gave an unlocated numpy error, a traceback, or a run that
+    overwrote its own files are refused up front with the file, key or option."""
+    from pathlib import Path
+    src = Path(__file__).resolve().parent.parent / "testbenches" / "snn_coincidence.toml"
+    text = src.read_text().replace('array = "snn_vteam.xbar"', f'array = "{src.parent / "snn_vteam.xbar"}"')
+    cases = [
+        (text.replace("period = 3.5e-6", "period = 1.0e-6"), "task.period", "too short"),
+        (text.replace('rules = ["stdp", "three_factor"]', 'rules = ["stdp", "stdp"]'), "run.rules", "given twice"),
+        (text.replace(f'array = "{src.parent / "snn_vteam.xbar"}"', 'array = "/etc/passwd"'), "array", ".xbar"),
+    ]
+    for k, (body, key, words) in enumerate(cases):
+        task = tmp_path / f"t{k}.toml"
+        task.write_text(body)
+        assert main(["snn", str(task), "--out", str(tmp_path / f"o{k}"), "--train", "1", "--test", "1"]) == 2
+        err = capsys.readouterr().err
+        assert key in err and words in err and f"t{k}.toml" in err
+        assert not (tmp_path / f"o{k}").exists()
+    assert main(["cue-task", "--engine", "foo", "--trials", "1", "--out", str(tmp_path / "c")]) == 2
+    assert "unknown engine 'foo'" in capsys.readouterr().err
+    assert main(["characterise", str(src.parent / "multisynapse_train.xbar"), "--protocol", "meta",
+                 "--priming", "0,2.5", "--out", str(tmp_path / "m")]) == 2
+    assert "whole numbers" in capsys.readouterr().err
+    assert main(["stdp", DESC, "--step", "0", "--out", str(tmp_path / "s")]) == 2
+    assert "--step must be a positive" in capsys.readouterr().err

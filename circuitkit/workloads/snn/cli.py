@@ -5,7 +5,7 @@ import math
 import time
 from pathlib import Path
 
-from ...errors import DescriptionError, Location
+from ...errors import DescriptionError, Location, printable
 
 ENGINES = ("behavioural", "spice")
 RULES = ("stdp", "three_factor", "three_factor_device")     # circuitkit.workloads.snn.tasks.RULES
@@ -62,6 +62,8 @@ def cmd_stdp(args) -> int:
     from .stdp import stdp_window
     if args.points < 2 or not args.dt_max > 0:
         raise DescriptionError("--points must be >= 2 and --dt-max > 0", Location(parameter="points"))
+    if args.step is not None and not args.step > 0:
+        raise DescriptionError(f"--step must be a positive time step, got {args.step:g}", Location(parameter="step"))
     design = load_description(args.description, _overrides(args.overrides))
     delays = np.linspace(-args.dt_max, args.dt_max, args.points)
     engines = ENGINES if args.engine == "both" else (args.engine,)
@@ -218,6 +220,8 @@ def load_task(path: Path) -> dict:
         safeio.check_path_text(spec["array"], None, "array")
     except DescriptionError as exc:
         fail("array", exc.message)
+    if not spec["array"].lower().endswith(".xbar"):
+        fail("array", f"array = '{printable(spec['array'], 200)}': must name an .xbar description")
     spec["array_path"] = (path.parent / spec["array"]).resolve()
     spec["_text"] = text
     return spec
@@ -260,6 +264,11 @@ def cmd_snn(args) -> int:
     for r in rules:
         if r not in RULES:
             raise DescriptionError(f"unknown rule '{r}' ({', '.join(RULES)})", Location(file=str(args.task), parameter="run.rules"))
+    if len(set(rules)) != len(rules):
+        twice = sorted({r for r in rules if rules.count(r) > 1})
+        where = Location(parameter="--rule") if args.rule else Location(file=str(args.task), parameter="run.rules")
+        raise DescriptionError(f"rule {', '.join(twice)} given twice (each rule runs once; its files would be "
+                               "overwritten)", where)
 
     def fail(key, msg):
         raise _task_error(args.task, spec["_text"], key, msg)
@@ -280,6 +289,16 @@ def cmd_snn(args) -> int:
         fail("task.k", f"{task.k} must be at least 1 and less than n_inputs = {task.n_inputs}")
     if task.onset >= task.period:
         fail("task.onset", f"{task.onset:g} s must be less than the period ({task.period:g} s)")
+    # a presentation: the coincidence at onset, background spikes from onset + 0.3 us until tail + 0.1 us
+    # before the next presentation (tasks.presentations)
+    if task.period < task.onset + task.tail + 0.4e-6:
+        fail("task.period", f"{task.period:g} s is too short: a presentation needs onset + tail + 0.4 us = "
+             f"{task.onset + task.tail + 0.4e-6:g} s (the coincidence, then background spikes whose pulses end "
+             "before the next presentation)")
+    pre_len = max(pre.times) if pre.times else 0.0
+    if task.tail < pre_len:
+        fail("task.tail", f"{task.tail:g} s is shorter than the array's pre-synaptic pulse ({pre_len:g} s): "
+             "background pulses would run into the next presentation")
     step = run.get("step") or design.analysis.step or 2e-9
     max_chunk = run.get("max_chunk", 0.2e-6)
     eval_every = run.get("eval_every", 10)
