@@ -141,6 +141,23 @@ def test_predictor_storage_round_trip_and_refusals(tmp_path):
     np.savez(tmp_path / "pickled.npz", meta=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ProgrammingError):
         PulsePredictor.load(tmp_path / "pickled.npz")       # object arrays are never unpickled
+    # metadata that would program wrongly (SET at a negative voltage like RESET, no width range, a width
+    # grid that does not grow, zero scales) or not parse is refused at load, not found out in the run
+    import json
+    good = dict(np.load(tmp_path / "p.npz"))
+    meta = json.loads(str(good["meta"]))
+    for change, words in [(dict(vset=-1.0), "opposite signs"), (dict(wmin=-1.0, wmax=0.0), "0 < wmin < wmax"),
+                          (dict(ratio=0.0), "ratio"), ("list", "not a table")]:
+        arrays = dict(good)
+        arrays["meta"] = np.array(json.dumps([1, 2] if change == "list" else {**meta, **change}))
+        np.savez(tmp_path / "odd.npz", **arrays)
+        with pytest.raises(ProgrammingError, match=words):
+            PulsePredictor.load(tmp_path / "odd.npz")
+    arrays = dict(good)
+    arrays["scale"] = np.array([0.0, 1.0])
+    np.savez(tmp_path / "odd.npz", **arrays)
+    with pytest.raises(ProgrammingError, match="scales must be positive"):
+        PulsePredictor.load(tmp_path / "odd.npz")
 
 
 def test_shipped_predictor_one_shot_and_fine_tuning():
@@ -198,6 +215,10 @@ def test_cli_program_writes_results_summary_and_plots(tmp_path):
     (["--c2c", "kset"], "PARAM=SIGMA"),
     (["--width", "fast"], "--width: not a number"),
     (["--c2c", "nosuch=0.1"], "nosuch"),
+    (["--c2c", "kset=0.1", "--c2c-seed", "-1"], "--c2c-seed must be a non-negative integer"),
+    (["--tol", "nan"], "--tol is a relative tolerance in (0, 1)"),
+    (["--tol", "-0.5"], "--tol is a relative tolerance in (0, 1)"),
+    (["--max-rounds", "0"], "--max-rounds must be at least 1"),
 ])
 def test_cli_bad_options_exit_2_with_a_message(tmp_path, capsys, extra, message):
     args = ["program", "examples/programming/program_vcm.xbar", "--set", "n=4", "--targets",
@@ -212,3 +233,9 @@ def test_cli_bad_targets_file_is_located(tmp_path, capsys):
     assert main(["program", "examples/programming/program_vcm.xbar", "--set", "n=2", "--targets", str(bad),
                  "--out", str(tmp_path / "x")]) == 2
     assert "t.csv" in capsys.readouterr().err
+
+
+def test_cli_train_needs_a_round(tmp_path, capsys):
+    assert main(["program", "train", "examples/programming/program_vcm.xbar", "--set", "n=2", "--rounds", "0",
+                 "--out", str(tmp_path / "m.npz")]) == 2
+    assert "--rounds must be at least 1" in capsys.readouterr().err

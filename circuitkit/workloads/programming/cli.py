@@ -121,8 +121,27 @@ def cmd_program(args) -> int:
         raise SystemExit(f"error: program {'train ' if action == 'train' else ''}needs --out")
     if args.models_dir:
         load_models_dir(args.models_dir)
+    _check_options(args, action)
     design = load_description(desc, _overrides(args.overrides))
     return _train(args, design) if action == "train" else _program(args, design, desc)
+
+
+def _check_options(args, action: str) -> None:
+    """Option values with a meaning: refused with the option's name before anything runs."""
+    import math
+    from ...errors import Location, ParameterError
+
+    def bad(name, msg):
+        raise ParameterError(f"--{name} {msg}", Location(parameter=name))
+    if not 0 <= args.c2c_seed < 2 ** 63:
+        bad("c2c-seed", f"must be a non-negative integer, got {args.c2c_seed}")
+    if action == "train" and args.rounds < 1:
+        bad("rounds", f"must be at least 1, got {args.rounds}")
+    if action == "program":
+        if not (math.isfinite(args.tol) and 0 < args.tol < 1):
+            bad("tol", f"is a relative tolerance in (0, 1), got {args.tol:g}")
+        if args.max_rounds < 1:
+            bad("max-rounds", f"must be at least 1, got {args.max_rounds}")
 
 
 def _train(args, design) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,8 @@ class PulsePredictor:
                 mean, scale, out = (np.asarray(z[k], dtype=float) for k in ("mean", "scale", "out"))
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
             raise ProgrammingError(f"{path}: not a circuitkit pulse-predictor file ({exc})") from None
+        if not isinstance(meta, dict):
+            raise ProgrammingError(f"{path}: not a circuitkit pulse-predictor file (its metadata is not a table)")
         if meta.get("format") != FORMAT:
             raise ProgrammingError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
         shapes_ok = (n >= 1 and weights[0].shape[0] == 2 and weights[-1].shape[1] == 1 and mean.shape == (2,)
@@ -200,8 +203,23 @@ class PulsePredictor:
         if not shapes_ok or not all(np.all(np.isfinite(a)) for a in (*weights, *biases, mean, scale, out)):
             raise ProgrammingError(f"{path}: inconsistent or non-finite network arrays")
         for key in ("vset", "vreset", "wmin", "wmax"):
-            if not isinstance(meta.get(key), (int, float)):
+            if not isinstance(meta.get(key), (int, float)) or isinstance(meta.get(key), bool) \
+                    or not math.isfinite(meta[key]):
                 raise ProgrammingError(f"{path}: metadata lacks a number '{key}'")
+        # the pulses it predicts must be pulses: SET and RESET non-zero and of opposite signs (the policies'
+        # own rule), widths a positive range, the width grid a ratio above 1
+        vs, vr = meta["vset"], meta["vreset"]
+        if vs == 0 or vr == 0 or (vs > 0) == (vr > 0) or max(abs(vs), abs(vr)) > 100:
+            raise ProgrammingError(f"{path}: metadata vset = {vs:g} V and vreset = {vr:g} V must be non-zero, "
+                                   "of opposite signs and at most 100 V")
+        if not 0 < meta["wmin"] < meta["wmax"] <= 1.0:
+            raise ProgrammingError(f"{path}: metadata widths wmin = {meta['wmin']:g} s, wmax = {meta['wmax']:g} s "
+                                   "must satisfy 0 < wmin < wmax <= 1 s")
+        ratio = meta.get("ratio", 2 ** (1 / 8))
+        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 < ratio <= 16:
+            raise ProgrammingError(f"{path}: metadata ratio = {ratio!r}: the width grid's ratio must be in (1, 16]")
+        if np.any(scale <= 0) or out[1] <= 0:
+            raise ProgrammingError(f"{path}: the input and output scales must be positive")
         return cls(weights, biases, mean, scale, float(out[0]), float(out[1]), meta)
 
 
