@@ -219,6 +219,7 @@ def test_cli_program_writes_results_summary_and_plots(tmp_path):
     (["--tol", "nan"], "--tol is a relative tolerance in (0, 1)"),
     (["--tol", "-0.5"], "--tol is a relative tolerance in (0, 1)"),
     (["--max-rounds", "0"], "--max-rounds must be at least 1"),
+    (["--c2c", "xedge=10"], "cycle-to-cycle draw of round 0 (--c2c xedge=10, seed 0)"),
 ])
 def test_cli_bad_options_exit_2_with_a_message(tmp_path, capsys, extra, message):
     args = ["program", "examples/programming/program_vcm.xbar", "--set", "n=4", "--targets",

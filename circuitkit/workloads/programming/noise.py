@@ -63,5 +63,11 @@ class CycleNoise:
         out = self.factors(round_index, group.n)
         for name, f in out.items():
             group.params[name] = np.broadcast_to(np.asarray(base[name], dtype=float), (group.n,)) * f
-        group.resolved()            # checks the new values against the declared ranges
+        try:
+            group.resolved()        # checks the new values against the declared ranges
+        except ParameterError as exc:
+            raise ParameterError(f"cycle-to-cycle draw of round {round_index} (--c2c "
+                                 f"{', '.join(f'{k}={v:g}' for k, v in sorted(self.sigma.items()))}, seed "
+                                 f"{self.seed}): {exc.message}; a lognormal factor is unbounded, so a parameter "
+                                 "with a bounded range needs a small sigma", exc.location) from None
         return out
