@@ -173,20 +173,20 @@ def check_data(net: Network, data, labels=None, where: str = "data") -> tuple[np
     if x.ndim == 1:
         x = x[None]
     if x.ndim != 2 or x.shape[1] != net.n_inputs or x.shape[0] == 0:
-        raise NetworkError(f"{where}: expected (n, {net.n_inputs}) inputs, got shape {x.shape}",
-                           Location(file=where))
+        raise NetworkError(f"expected (n, {net.n_inputs}) inputs, got shape {x.shape}",
+                           Location(parameter=where))
     if not np.all(np.isfinite(x)):
-        raise NetworkError(f"{where}: inputs hold non-finite values", Location(file=where))
+        raise NetworkError("inputs hold non-finite values (nan or inf)", Location(parameter=where))
     y = None
     if labels is not None:
         y = np.asarray(labels).reshape(-1)
         if y.shape[0] != x.shape[0] or y.dtype.kind not in "iu" and not np.all(np.mod(y, 1) == 0):
-            raise NetworkError(f"labels: expected {x.shape[0]} integer labels, got shape {y.shape} "
-                               f"dtype {y.dtype}", Location(file="labels"))
+            raise NetworkError(f"expected {x.shape[0]} integer labels, got shape {y.shape} "
+                               f"dtype {y.dtype}", Location(parameter="labels"))
         y = y.astype(np.int64)
         if y.min() < 0 or y.max() >= net.n_outputs:
-            raise NetworkError(f"labels: values must be class indices 0..{net.n_outputs - 1}",
-                               Location(file="labels"))
+            raise NetworkError(f"values must be class indices 0..{net.n_outputs - 1}",
+                               Location(parameter="labels"))
     return x, y
 
 
