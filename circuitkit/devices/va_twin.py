@@ -15,7 +15,8 @@ The subset memristor models use (anything else is refused with its line and colu
   ``np.where``: both branches are evaluated on all devices and merged), assignments,
   contributions ``I(p, n) <+``, ``I(n, p) <+``, ``I(xs) <+``, and ``$bound_step(...)``;
 * expressions: numbers (scale factors too), + - * / unary - ! , comparisons, && ||,
-  ``?:``, ``V(a)``, ``V(a, b)``, ``$abstime``, and the functions ``exp ln log sqrt pow
+  ``?:``, ``V(a)``, ``V(a, b)``, ``$abstime``, ``$limit(value, "pnjlim", ...)`` (Newton
+  limiting in the simulator; the twin takes ``value``), and the functions ``exp ln log sqrt pow
   sinh cosh tanh abs min max limexp floor ceil sin cos tan asin acos atan atan2 hypot``;
 * ``ddt()`` only as ``I(xs) <+ ddt(V(xs));`` -- one unconditional ``ddt()`` per state.
 
@@ -54,6 +55,8 @@ FUNCTIONS = {
     "hypot": "np.hypot",
 }
 ARITY = {"pow": 2, "min": 2, "max": 2, "atan2": 2, "hypot": 2}
+#: the built-in Newton limiters of ``$limit`` (the twin evaluates the limited value as its argument)
+LIMITERS = {"pnjlim", "typedpnjlim", "fetlim", "limvds"}
 KEYWORDS = {"begin", "end", "if", "else", "analog", "function", "endfunction", "module", "endmodule",
             "input", "inout", "output", "electrical", "real", "integer", "parameter", "ground", "branch"}
 
@@ -327,6 +330,19 @@ class Parser:
             if self.peek().text != "(":
                 return Node("name", tok, value=tok.text)
             self.take("(")
+            if tok.text == "$limit":
+                # $limit(value, "pnjlim" | "fetlim" | ..., args): a simulator's Newton limiting, which steers
+                # the iterations and leaves the converged equations alone -- the twin takes the value
+                e = self.expr()
+                self.take(",")
+                how = self.take(kind="string")
+                if how.text.strip('"') not in LIMITERS:
+                    self.error(f"$limit: limiter {how.text} is outside the twin generator's subset "
+                               f"(supported: {', '.join(sorted(LIMITERS))})", how)
+                while self.accept(","):
+                    self.expr()
+                self.take(")")
+                return e
             if tok.text == "V":
                 a = self.take(kind="name").text
                 b = self.take(kind="name").text if self.accept(",") else None
