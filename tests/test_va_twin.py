@@ -48,6 +48,7 @@ def test_generated_twin_matches_the_hand_written_one(name):
     ("analog begin case (1) endcase end", (7, 14), "case"),
     ("analog begin I(p, n) <+ erfc(V(p, n)); end", (7, 25), "erfc"),
     ("analog begin if (V(p, n) > 0) I(xs) <+ ddt(V(xs)); I(p, n) <+ V(p, n); end", (7, 40), "under a condition"),
+    ('analog begin I(p, n) <+ $limit(V(p, n), "bogus", 1)/r; end', (7, 41), '"bogus"'),
 ])
 def test_constructs_outside_the_subset_are_refused_with_line_and_column(text, where, what):
     source = ("module m(p, n, xs);\ninout p, n, xs;\nelectrical p, n, xs;\nparameter real r = 1 from (0:inf);\n"
@@ -56,6 +57,23 @@ def test_constructs_outside_the_subset_are_refused_with_line_and_column(text, wh
         generate(source, "m.va")
     assert (err.value.location.line, err.value.location.column) == where, str(err.value)
     assert what in str(err.value) or what.strip("'") in str(err.value)
+
+
+def test_limit_is_its_value_in_the_twin(tmp_path):
+    """$limit steers the simulator's Newton iterations only: the twin evaluates its first argument."""
+    body = ("module m(p, n);\ninout p, n;\nelectrical p, n;\nparameter real r = 2 from (0:inf);\nreal v;\n"
+            "analog begin v = {v}; I(p, n) <+ v*v/r; end\nendmodule\n")
+    twins = []
+    for k, v in enumerate(("V(p, n)", '$limit(V(p, n), "pnjlim", 0.05, 0.6)')):
+        (tmp_path / str(k)).mkdir()
+        (tmp_path / str(k) / "m.va").write_text(body.format(v=v))
+        twins.append(twin_from_va(tmp_path / str(k) / "m.va"))
+    plain, limited = twins
+    v = np.linspace(-3, 3, 61)
+    p = plain.resolve({})
+    np.testing.assert_array_equal(limited.current(v, np.zeros((0, v.size)), limited.resolve({})),
+                                  plain.current(v, np.zeros((0, v.size)), p))
+    np.testing.assert_allclose(plain.current(v, np.zeros((0, v.size)), p), v * v / 2)
 
 
 def test_portability_rule_flags_the_old_pattern_and_hidden_state():

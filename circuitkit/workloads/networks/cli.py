@@ -49,6 +49,8 @@ def cmd_infer(args) -> int:
             raise NetworkError("--limit must be positive", Location(parameter="--limit"))
         x = x[:args.limit]
         y = None if y is None else y[:args.limit]
+    from .engine import check_data
+    x, y = check_data(net, x, y, files=(str(args.data), str(args.labels or args.data)))
     if args.verify_tiles < 0 or args.verify_vectors < 1:
         raise NetworkError("--verify-tiles must be >= 0 and --verify-vectors >= 1", Location(parameter="--verify-tiles"))
     result = run_network(net, x, y, verify_tiles=args.verify_tiles, verify_vectors=args.verify_vectors,

@@ -168,25 +168,28 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / (np.linalg.norm(b) or 1.0))
 
 
-def check_data(net: Network, data, labels=None, where: str = "data") -> tuple[np.ndarray, np.ndarray | None]:
+def check_data(net: Network, data, labels=None, where: str = "data", files: tuple = (None, None)
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs (n, inputs) and integer labels, checked; errors name ``where`` (and the data / labels file
+    of ``files`` when they came from one)."""
     x = np.asarray(data, dtype=float)
     if x.ndim == 1:
         x = x[None]
     if x.ndim != 2 or x.shape[1] != net.n_inputs or x.shape[0] == 0:
         raise NetworkError(f"expected (n, {net.n_inputs}) inputs, got shape {x.shape}",
-                           Location(parameter=where))
+                           Location(file=files[0], parameter=where))
     if not np.all(np.isfinite(x)):
-        raise NetworkError("inputs hold non-finite values (nan or inf)", Location(parameter=where))
+        raise NetworkError("inputs hold non-finite values (nan or inf)", Location(file=files[0], parameter=where))
     y = None
     if labels is not None:
         y = np.asarray(labels).reshape(-1)
         if y.shape[0] != x.shape[0] or y.dtype.kind not in "iu" and not np.all(np.mod(y, 1) == 0):
             raise NetworkError(f"expected {x.shape[0]} integer labels, got shape {y.shape} "
-                               f"dtype {y.dtype}", Location(parameter="labels"))
+                               f"dtype {y.dtype}", Location(file=files[1], parameter="labels"))
         y = y.astype(np.int64)
         if y.min() < 0 or y.max() >= net.n_outputs:
             raise NetworkError(f"values must be class indices 0..{net.n_outputs - 1}",
-                               Location(parameter="labels"))
+                               Location(file=files[1], parameter="labels"))
     return x, y
 
 
