@@ -485,3 +485,14 @@ def test_pulse_predictor_file_is_read_safely(tmp_path):
     assert bomb.stat().st_size < MAX_MODEL_BYTES
     with pytest.raises(CircuitkitError, match="decompress to"):
         PulsePredictor.load(bomb)
+
+
+def test_infer_sweep_labels_pair_with_the_whole_data(tmp_path):
+    from circuitkit.workloads.networks.sweep import run_sweep
+    p = _sweep(tmp_path, 'network = "net.toml"\ndata = "data.npz"\nlabels = "l.npy"\nlimit = 3\n[parameters]\n'
+                         '"periphery.adc.bits" = [4]\n')
+    np.save(tmp_path / "l.npy", np.arange(5) % 3)           # 5 labels for the 6 inputs of data.npz
+    with pytest.raises(NetworkError, match="5 labels for 6 inputs") as e:
+        run_sweep(p, tmp_path / "out", log=None)
+    assert e.value.location.file == str(p) and e.value.location.parameter == "labels"
+    assert not (tmp_path / "out").exists()

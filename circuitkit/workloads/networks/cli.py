@@ -43,14 +43,13 @@ def cmd_infer(args) -> int:
         y = load_array(args.labels, "labels")
     elif str(args.data).endswith(".npz"):
         y = load_array(args.data, "labels", required=False)
-    _same_count(x, y, args.labels or args.data)
+    from .engine import check_data          # the whole files pair up, before --limit cuts both
+    x, y = check_data(net, x, y, files=(str(args.data), str(args.labels or args.data)))
     if args.limit is not None:
         if args.limit < 1:
             raise NetworkError("--limit must be positive", Location(parameter="--limit"))
         x = x[:args.limit]
         y = None if y is None else y[:args.limit]
-    from .engine import check_data
-    x, y = check_data(net, x, y, files=(str(args.data), str(args.labels or args.data)))
     if args.verify_tiles < 0 or args.verify_vectors < 1:
         raise NetworkError("--verify-tiles must be >= 0 and --verify-vectors >= 1", Location(parameter="--verify-tiles"))
     result = run_network(net, x, y, verify_tiles=args.verify_tiles, verify_vectors=args.verify_vectors,
@@ -58,20 +57,6 @@ def cmd_infer(args) -> int:
     write_results(result, args.out, {"network_file": str(args.network), "overrides": net.overrides})
     print(result.summary())
     return 0 if result.verify_ok in (None, True) else 1
-
-
-def _same_count(x, y, labels_file) -> None:
-    """Labels and inputs pair up one to one over the whole files, before ``--limit`` cuts both (a count
-    mismatch means they do not belong together, whatever prefix is used)."""
-    from .spec import NetworkError
-    from ...errors import Location
-    if y is None:
-        return
-    n_x = 1 if x.ndim == 1 else x.shape[0]
-    n_y = int(y.size) if y.ndim <= 1 else int(y.shape[0])
-    if n_y != n_x:
-        raise NetworkError(f"labels: {n_y} labels for {n_x} inputs (they must pair up one to one)",
-                           Location(file=str(labels_file)))
 
 
 def cmd_infer_sweep(args) -> int:

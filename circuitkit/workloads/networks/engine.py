@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import LocatedError, Location
+from ...errors import Location
 from ...peripherals import adc_convert, dac_quantize
 from .spec import Network, NetworkError
 from . import tiles as T
@@ -183,7 +183,10 @@ def check_data(net: Network, data, labels=None, where: str = "data", files: tupl
     y = None
     if labels is not None:
         y = np.asarray(labels).reshape(-1)
-        if y.shape[0] != x.shape[0] or y.dtype.kind not in "iu" and not np.all(np.mod(y, 1) == 0):
+        if y.shape[0] != x.shape[0]:
+            raise NetworkError(f"{y.shape[0]} labels for {x.shape[0]} inputs (they must pair up one to one)",
+                               Location(file=files[1], parameter="labels"))
+        if y.dtype.kind not in "iu" and not np.all(np.mod(y, 1) == 0):
             raise NetworkError(f"expected {x.shape[0]} integer labels, got shape {y.shape} "
                                f"dtype {y.dtype}", Location(file=files[1], parameter="labels"))
         y = y.astype(np.int64)

@@ -42,7 +42,7 @@ import pandas as pd
 from ...errors import Location
 from ...results import atomic_write_bytes, atomic_write_parquet
 from ...sweep.grid import GridError, combine, expand_values
-from .engine import run_network
+from .engine import check_data, run_network
 from .report import load_array
 from .spec import NetworkError, load_network, read_toml_text
 
@@ -140,15 +140,17 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
         y = data("data", "labels", required=False)
     else:
         y = None
-    if y is not None and (1 if x.ndim == 1 else x.shape[0]) != (y.size if y.ndim <= 1 else y.shape[0]):
-        _fail(spec["path"], spec["text"], "labels" if spec["labels"] is not None else "data",
-              f"{y.size if y.ndim <= 1 else y.shape[0]} labels for {1 if x.ndim == 1 else x.shape[0]} inputs "
-              "(they must pair up one to one)")
+    first = _load_point(spec, spec["points"][0], 0)     # every point's network is valid before any runs
+    for k, pt in enumerate(spec["points"][1:], 1):
+        _load_point(spec, pt, k)
+    try:                                  # the whole files pair up, before 'limit' cuts both
+        x, y = check_data(first, x, y)
+    except NetworkError as exc:
+        key = "labels" if exc.location.parameter == "labels" and spec["labels"] is not None else "data"
+        _fail(spec["path"], spec["text"], key, f"{key} file '{spec[key]}': {exc.message}")
     if spec["limit"]:
         x = x[:spec["limit"]]
         y = None if y is None else y[:spec["limit"]]
-    for k, pt in enumerate(spec["points"]):        # every point's network is valid before any runs
-        _load_point(spec, pt, k)
     data_key = _array_digest(x) + _array_digest(y)
     done = _finished_rows(out / "results.parquet", log)
     rows = []
