@@ -149,7 +149,6 @@ def _npy_header(fh, path: Path, loc, what):
 
 
 def _npz(data: bytes, path: Path, loc, what, keys, only_ok, required, max_array_bytes, keep_dtype):
-    import io
     import zipfile
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -193,7 +192,6 @@ def _npz(data: bytes, path: Path, loc, what, keys, only_ok, required, max_array_
 
 
 def _npy(data: bytes, path: Path, loc, what, keep_dtype: bool = False) -> np.ndarray:
-    import io
     fh = io.BytesIO(data)
     try:
         _shape, _fortran, _dtype, nbytes = _npy_header(fh, path, loc, what)

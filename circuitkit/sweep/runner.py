@@ -40,7 +40,6 @@ from .store import PointStore
 
 KEY_SCHEMA = "circuitkit-sweep-point/1"
 REBUILD_EVERY_S = 30.0
-_QUOTED = re.compile(r'"([^"\n\\]+)"')
 _QUOTED_OR_COMMENT = re.compile(r'"([^"\n\\]*)"|#[^\n]*')
 
 
