@@ -209,9 +209,12 @@ class PulsePredictor:
         # the pulses it predicts must be pulses: SET and RESET non-zero and of opposite signs (the policies'
         # own rule), widths a positive range, the width grid a ratio above 1
         vs, vr = meta["vset"], meta["vreset"]
-        if vs == 0 or vr == 0 or (vs > 0) == (vr > 0) or max(abs(vs), abs(vr)) > 100:
-            raise ProgrammingError(f"{path}: metadata vset = {vs:g} V and vreset = {vr:g} V must be non-zero, "
-                                   "of opposite signs and at most 100 V")
+        try:
+            _check_polarity(vs, vr)
+        except ProgrammingError as exc:
+            raise ProgrammingError(f"{path}: metadata {exc}") from None
+        if max(abs(vs), abs(vr)) > 100:
+            raise ProgrammingError(f"{path}: metadata vset = {vs:g} V, vreset = {vr:g} V: at most 100 V")
         if not 0 < meta["wmin"] < meta["wmax"] <= 1.0:
             raise ProgrammingError(f"{path}: metadata widths wmin = {meta['wmin']:g} s, wmax = {meta['wmax']:g} s "
                                    "must satisfy 0 < wmin < wmax <= 1 s")
