@@ -257,13 +257,8 @@ def cmd_snn(args) -> int:
     design = load_description(spec["array_path"], _overrides(args.overrides))
     pre, post = shapes_from(design)
     run = dict(spec.get("run", {}))
-    engine = args.engine or run.get("engine", "behavioural")
-    if engine not in ENGINES:
-        raise DescriptionError(f"engine '{engine}' (known: {', '.join(ENGINES)})", Location(file=str(args.task), parameter="run.engine"))
+    engine = args.engine or run.get("engine", "behavioural")     # both checked: argparse choices, load_task
     rules = args.rule or run.get("rules", ["stdp", "three_factor"])
-    for r in rules:
-        if r not in RULES:
-            raise DescriptionError(f"unknown rule '{r}' ({', '.join(RULES)})", Location(file=str(args.task), parameter="run.rules"))
     if len(set(rules)) != len(rules):
         twice = sorted({r for r in rules if rules.count(r) > 1})
         where = Location(parameter="--rule") if args.rule else Location(file=str(args.task), parameter="run.rules")
