@@ -9,7 +9,10 @@ point refusing, although the circuit is well defined; each is now held to the ex
   falls back to the engine's operating point (``CrossbarReader._solve_chunk_robust``), which the
   reader's ``solver`` reports;
 * linear cells behind 1e-6 ohm wires: ``LinearReads.check()`` said "not converged" for exactly
-  linear cells (the update was rounding noise).
+  linear cells (the update was rounding noise);
+* (a session-22 audit) nonlinear cells between fixed nodes (no wires, ideal drivers) or behind a stiff
+  node: ``check()`` said "converged" for a linear read 45 % off; it now also holds the sensed currents to
+  the criterion.
 """
 from __future__ import annotations
 
@@ -88,6 +91,48 @@ def test_check_of_exactly_linear_cells_behind_tiny_wires(tmp_path):
     assert lr.check()["converged"]
     res = CrossbarReader(c).read(np.array([vector]), force="newton")
     assert np.abs(res.currents - ref).max() <= 1e-8 * np.abs(ref).max()
+
+
+
+def _unwired(tmp_path, device, r_out, r_col):
+    text = f"""title "cells between fixed nodes"
+crossbar xb {{ rows = 4; cols = 4; cell = 1R; device = {device}; state = constant(1) }}
+wires {{ r_row = 0; r_col = {r_col} }}
+driver rows {{ r_out = {r_out} }}
+sense cols {{ tia = ideal(rf = 1k) }}
+stimulus {{ read = [0.5, 0.5, 0.5, 0.5] }}
+analysis op()
+record column_currents
+"""
+    path = tmp_path / "unwired.xbar"
+    path.write_text(text)
+    return load(path)[1]
+
+
+@pytest.mark.parametrize("r_out, r_col", [("0", "0"), ("1u", "0"), ("0", "1u")],
+                         ids=["no free node", "stiff driver node", "stiff sense wire"])
+def test_check_sees_nonlinear_cells_between_fixed_or_stiff_nodes(tmp_path, r_out, r_col):
+    """No wires and ideal drivers: every cell sits between fixed nodes (no free unknown sees it), or
+    behind a 1e-6 ohm stiff node (Newton moves it less than vntol); the sensed current of the linear
+    read is 45 % off the closed form (the sum of I(0.5 V, x) down each column), and check() must say so.
+    The same circuits with linear cells must pass."""
+    from circuitkit.circuit.model import Devices
+    vectors = np.array([[0.5, 0.5, 0.5, 0.5], [0.3, -0.3, 0.5, 0.0]])
+    c = _unwired(tmp_path, "stanford_pku()", r_out, r_col)
+    g = c.groups_of(Devices)[0]
+    p = g.resolved()
+    x = np.ones((1, 16))
+    exact = np.array([g.model.current(np.repeat(v, 4), x, p).reshape(4, 4).sum(0) for v in vectors])
+    lr = LinearReads(c)
+    linear = lr.read_many_linear(vectors)
+    assert np.abs(linear - exact).max() > 0.3 * np.abs(exact).max()       # the linearisation at 0 V is off
+    chk = lr.check(vectors)
+    assert not chk["converged"] and chk["failed_vectors"] == 2
+    assert chk["max_output_change"] >= 0.5 * np.abs(linear - exact).max()
+    assert np.abs(lr.read_many(vectors) - exact).max() <= 1e-6 * np.abs(exact).max()
+    lin = LinearReads(_unwired(tmp_path, "vteam(iv = 0, ron = 10k, roff = 100k)", r_out, r_col))
+    lin.read_many(vectors)
+    assert lin.check()["converged"]
 
 
 FLOATING_1T1R = """title "1T1R, floating rows and columns"

@@ -614,8 +614,9 @@ class LinearReads:
         transistor equations at the linear solution of every vector and takes one Newton step
         with the linear system's factorisation. Returns the largest KCL residual (A), the
         largest update (V or A), ``converged``: every vector's update meets the engine's
-        criterion, or its devices' deviation from the linearisation is at the rounding floor of
-        their currents (``newton.ROUNDOFF_FACTOR`` * eps; the update is then the rounding noise of an
+        criterion and so do the sensed currents (the linear read's against that Newton step's, the
+        devices' deviation at a fixed sense node included: ``max_output_change``, A), or the
+        devices' deviation from the linearisation is at the rounding floor of their currents (``newton.ROUNDOFF_FACTOR`` * eps; the update is then the rounding noise of an
         ill-conditioned solve), so the linear read *is* the DC solution of the nonlinear circuit, and
         ``vectors`` / ``failed_vectors`` counts. (:meth:`read_many` does not rely on this: it
         solves the nonlinear circuit when the cells are not linear.)
@@ -642,14 +643,29 @@ class LinearReads:
         dy = -self._solve(r, values, method)
         atol = np.where(self.free < self.n_v, tolerances.vntol, tolerances.abstol)[:, None]
         ok = np.all(np.abs(dy) <= tolerances.reltol * np.abs(y_free) + atol, axis=0)
+        # the sensed currents: the linear read's against one Newton step's. A stiff free node (1e-6 ohm to a
+        # sense node) moves by less than vntol while its current is far off; cells on a sensed node that is
+        # fixed (an ideal TIA with no wire before it) put their deviation from the linearisation straight
+        # into that output current, where no free unknown sees it (no wires and ideal drivers: none at all)
+        reader = self._reader
+        lin = self._outputs_from(y_free, values)                                   # (k, outputs)
+        stepped = self._outputs_from(y_free + dy, values)
+        dev_out = np.zeros(values.shape[1])
+        if reader._out_needs_voltages():
+            dev = (reader._out_sign[:, None] * reader._out_deviation(vext)).T
+            stepped[:, reader._out_elim] += dev
+            dev_out = np.abs(dev).max(axis=1, initial=0.0)
+        change = np.abs(stepped - lin)
+        ok &= np.all(change <= tolerances.reltol * np.abs(stepped) + tolerances.abstol, axis=1)
         # the devices sit on their linearisation to rounding (|deviation| within ROUNDOFF_FACTOR * eps of
         # the device currents): the update is then the linear solve's rounding noise on an ill-conditioned
         # system (1e-6 ohm wires next to 10 kohm cells), not a nonlinearity -- the linear read is the solution
         floor = ROUNDOFF_FACTOR * np.finfo(float).eps * scale
-        ok |= np.abs(corr[self.free]).max(axis=0, initial=0.0) <= floor
+        ok |= (np.abs(corr[self.free]).max(axis=0, initial=0.0) <= floor) & (dev_out <= floor)
         # max_residual: the devices' deviation from the linearisation (KCL, A); the step also corrects rounding
         return {"max_residual": float(np.abs(corr[self.free]).max(initial=0.0)), "current_scale": scale,
-                "max_update": float(np.abs(dy).max(initial=0.0)), "converged": bool(ok.all()),
+                "max_update": float(np.abs(dy).max(initial=0.0)),
+                "max_output_change": float(change.max(initial=0.0)), "converged": bool(ok.all()),
                 "vectors": int(ok.size), "failed_vectors": int((~ok).sum())}
 
     @property
