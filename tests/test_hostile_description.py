@@ -314,3 +314,16 @@ def test_api_numbers_as_overrides_work(tmp_path):
     with pytest.raises(DescriptionError, match="expected the description as a str"):
         parse_text(b"param a = 1\n")
     assert issubclass(DescriptionError, CircuitkitError)
+
+
+def test_a_signal_recorded_twice_is_located(tmp_path):
+    """Found by the fuzzer (a mutated description repeating its record line): the message named the file
+    but not where; now the second record's line and column, and the first's line."""
+    path = tmp_path / "dup.xbar"
+    path.write_text("source vin (a, 0) dc(1)\nresistor r1 (a, 0) 1k\nanalysis op()\n"
+                    "record v(a), i(r1)\nrecord i(r1)\n")
+    from circuitkit.workflow import load
+    with pytest.raises(DescriptionError) as exc:
+        load(path)
+    assert "i(r1) is recorded twice (first at line 4)" in exc.value.message
+    assert (exc.value.location.line, exc.value.location.column) == (5, 8)

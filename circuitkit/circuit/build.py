@@ -138,6 +138,7 @@ def _elements(design: d.Design, c: Circuit, node: _Nodes) -> None:
 def _element_probes(design: d.Design, c: Circuit, node: _Nodes) -> None:
     devices = {dv.name: dv for dv in design.devices}
     sources = {s.name for s in design.sources}
+    seen: dict[str, Location] = {}
     for rec in design.records:
         if not rec.args:
             continue
@@ -146,6 +147,11 @@ def _element_probes(design: d.Design, c: Circuit, node: _Nodes) -> None:
             raise DescriptionError(f"{rec.what}(...) takes one name", loc)
         arg = rec.args[0]
         label = f"{rec.what}({arg})"
+        if label in seen:
+            first = seen[label]
+            at = f" (first at line {first.line})" if first.line else ""
+            raise DescriptionError(f"{label} is recorded twice{at}: record each signal once", loc)
+        seen[label] = loc
         if rec.what == "v":
             if arg not in node.ids or arg == "0":
                 raise DescriptionError(f"v({arg}): no node named '{arg}'", loc)
