@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -178,12 +179,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_message(exc: OSError) -> str:
+    """One line for a failed file operation: the path and what is wrong with it."""
+    name = printable(str(exc.filename), 300) if exc.filename is not None else None
+    if isinstance(exc, FileExistsError) and name:
+        return f"'{name}' exists and is not a directory (an output directory was expected)"
+    if isinstance(exc, IsADirectoryError) and name:
+        return f"'{name}' is a directory (a file name was expected)"
+    if isinstance(exc, NotADirectoryError) and name:
+        return f"'{name}': a part of this path is a file, not a directory"
+    what = printable(exc.strerror or str(exc), 300)
+    return f"'{name}': {what}" if name else what
+
+
+def _check_outputs(args) -> None:
+    """Output paths refused before any work: a file option (``--report``, ``--plot``, ``-o``) naming a
+    directory, an ``--out`` directory naming a file (``program train --out`` names a file)."""
+    from .results import writable_file
+    for name in ("report", "plot", "output"):
+        value = getattr(args, name, None)
+        if isinstance(value, Path):
+            writable_file(value)
+    out = getattr(args, "out", None)
+    trains = getattr(args, "command", None) == "program" and (getattr(args, "target", None) or [""])[0] == "train"
+    if isinstance(out, Path) and not trains:
+        probe = out
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise (FileExistsError(errno.EEXIST, "File exists", str(out)) if probe == out
+                   else NotADirectoryError(errno.ENOTDIR, "Not a directory", str(out)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except CircuitkitError as exc:
         print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
+        return 2
+    except OSError as exc:                  # a path the user gave that cannot be written or read: no traceback
+        print(f"error: {_os_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

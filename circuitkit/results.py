@@ -7,6 +7,7 @@ transient and 0-D (a single value) for an operating point.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -51,9 +52,18 @@ class Waveforms:
         return pd.DataFrame(self.columns(exclude))
 
 
+def writable_file(path: Path) -> Path:
+    """``path`` as a file to (over)write: refused, naming it, when it is a directory (the rename of the
+    finished temporary file would fail only after the work, with the temporary's name)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers never see a partial file."""
-    path = Path(path)
+    path = writable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -99,7 +109,7 @@ def _arrow_column(values):
 def atomic_write_parquet(path: Path, frame: "pd.DataFrame | Mapping[str, np.ndarray]") -> None:
     """Write a ``DataFrame``, or a mapping of column name to equal-length 1-D array (written through
     pyarrow alone, without loading pandas), so readers never see a partial file."""
-    path = Path(path)
+    path = writable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -89,3 +89,32 @@ def test_compare_report_and_plot(tmp_path):
     per_column = data["outputs"]["column_rel_error"]
     assert sorted(map(int, per_column)) == list(range(8)) and max(per_column.values()) < 1e-6
     assert plot.stat().st_size > 1000
+
+
+# -- output paths (a documentation audit found tracebacks) --------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["simulate", str(TB / "read_8x8.xbar")],
+    ["stdp", str(TB / "stdp_vteam.xbar")],
+    ["characterise", str(TB / "multisynapse_train.xbar"), "--protocol", "ppf"],
+    ["snn", str(TB / "snn_coincidence.toml")],
+], ids=lambda a: a[0])
+def test_an_out_directory_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, args):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    assert main([*args, "--out", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert "afile' exists and is not a directory" in err and "Traceback" not in err
+    assert afile.read_text() == "keep me"
+    assert main([*args, "--out", str(afile / "below")]) == 2
+    assert "a part of this path is a file" in capsys.readouterr().err
+
+
+def test_a_file_option_naming_a_directory_is_refused_before_any_work(tmp_path, capsys):
+    for args in (["generate", str(TB / "read_8x8.xbar"), "-o", str(tmp_path)],
+                 ["compare", str(TB / "vteam_sine.xbar"), "--report", str(tmp_path)],
+                 ["compare", str(TB / "vteam_sine.xbar"), "--plot", str(tmp_path)]):
+        assert main(args) == 2
+        captured = capsys.readouterr()
+        assert f"'{tmp_path}' is a directory (a file name was expected)" in captured.err
+        assert "PASSED" not in captured.out                      # refused before the comparison ran

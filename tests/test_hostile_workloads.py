@@ -262,6 +262,20 @@ def test_infer_sweep_keeps_finished_points(tmp_path, monkeypatch):
     SW.run_sweep(p, tmp_path / "out", log=None)
     table = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert calls == [8] and list(table["periphery.adc.bits"]) == [4, 6, 8]
+    # nothing left to run: the table is written again whole (it was left empty: a KeyError in the plot)
+    calls.clear()
+    SW.run_sweep(p, tmp_path / "out", log=None)
+    table = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert calls == [] and list(table["periphery.adc.bits"]) == [4, 6, 8]
+    # a new point before finished ones: the finished rows after it are kept (they were dropped)
+    p2 = _sweep(tmp_path, 'network = "net.toml"\ndata = "data.npz"\n[parameters]\n'
+                          '"periphery.adc.bits" = [3, 4, 6, 8]\n')
+    SW.run_sweep(p2, tmp_path / "out", log=None)
+    table = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert calls == [3] and list(table["periphery.adc.bits"]) == [3, 4, 6, 8]
+    assert list(pd.read_csv(tmp_path / "out" / "results.csv")["periphery.adc.bits"]) == [3, 4, 6, 8]
+    p = _sweep(tmp_path, 'network = "net.toml"\ndata = "data.npz"\n[parameters]\n'
+                         '"periphery.adc.bits" = [4, 6, 8]\n')
     # a changed weight file re-runs every point (the key covers the weights by content)
     calls.clear()
     np.savez(tmp_path / "w.npz", w1=np.random.default_rng(7).normal(size=(4, 3)))

@@ -116,7 +116,8 @@ class Simulator:
         copied into ``stage`` (default: ``<deck stem>_osdi/`` next to the deck).
         """
         from ..netlist.render import render_netlist
-        path = Path(path)
+        from ..results import writable_file
+        path = writable_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         check_resources(circuit, path.parent, self.engine, run=stage is not None)
         osdi = stage_osdi(compile_models(circuit), stage or path.with_name(f"{path.stem}_osdi"))

@@ -128,6 +128,10 @@ def plot_sweep(root, x: str, y: str, hue: str | None = None, z: str | None = Non
     if out is None:
         out = root / (f"{z}_over_{x}_{y}.png" if z else f"{y}_vs_{x}" + (f"_by_{hue}" if hue else "") + ".png")
     out = Path(out)
+    if not out.suffix:                  # matplotlib would add '.png' itself, to a name we did not report
+        out = out.with_name(out.name + ".png")
+    from ..results import writable_file
+    out = writable_file(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -154,7 +154,13 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
     data_key = _array_digest(x) + _array_digest(y)
     done = _finished_rows(out / "results.parquet", log)
     rows = []
-    table = pd.DataFrame()
+
+    def write():
+        table = pd.DataFrame(rows)
+        atomic_write_parquet(out / "results.parquet", table)
+        atomic_write_bytes(out / "results.csv", table.to_csv(index=False).encode())
+        return table
+
     for k, pt in enumerate(spec["points"]):
         net = _load_point(spec, pt, k)
         key = point_key(net, data_key)
@@ -171,12 +177,11 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
                    adc_conversions=int(sum(L.adc_conversions for L in res.layers)), run_s=res.wall_s,
                    point_key=key)
         rows.append(row)
-        table = pd.DataFrame(rows)
-        atomic_write_parquet(out / "results.parquet", table)
-        atomic_write_bytes(out / "results.csv", table.to_csv(index=False).encode())
+        write()                         # after every point: an interrupted sweep keeps what it finished
         if log:
             log(", ".join(f"{k}={v}" for k, v in pt.params.items()) + f": accuracy {res.accuracy}, "
                 f"energy {res.energy_per_inference:.3e} J ({res.wall_s:.1f} s)")
+    table = write()                     # every point of this sweep, resumed ones included, in its order
     plot_sweep(table, spec["parameters"], out / "accuracy_energy.png")
     return table
 
