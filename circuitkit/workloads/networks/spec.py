@@ -230,23 +230,10 @@ def _apply_override(data: dict, key: str, value, path: Path):
 
 
 def _locate(path, text: str, key: str) -> Location:
-    """File and line where the last part of ``key`` is set (best effort), with the key path."""
-    line = None
-    if text:
-        last = key.split(".")[-1]
-        if not last.isdigit():
-            pat = re.compile(rf"(^|[\s{{,])\"?{re.escape(last)}\"?\s*=")
-            heads = [p for p in key.split(".")[:-1] if not p.isdigit()]
-            start = 0
-            parts = key.split(".")
-            if heads:       # start the search at the table header that names the first head
-                found = list(re.finditer(rf"^\s*\[\[?\s*{re.escape(heads[0])}\b", text, re.M))
-                nth = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
-                start = found[nth].start() if nth < len(found) else 0
-            for k, ln in enumerate(text[start:].splitlines()):
-                if pat.search(ln.split("#")[0]):
-                    line = text[:start].count("\n") + k + 1
-                    break
+    """File and line where ``key`` is set (:func:`~circuitkit.tomlkeys.key_line`: else the line of the
+    table that holds it), with the key path."""
+    from ...tomlkeys import key_line
+    line = key_line(text, key) if text else None
     return Location(file=None if path is None else str(path), line=line, parameter=key)
 
 

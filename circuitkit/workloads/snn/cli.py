@@ -145,18 +145,9 @@ _SIGMA = ("float", 0.0, 3.0, False)          # lognormal sigma of [variability] 
 
 def _task_error(path, text: str, key: str, msg: str) -> DescriptionError:
     """An error at the line of ``key`` ("table.name") in the task file, naming table and key."""
+    from ...tomlkeys import key_line
     table, _, name = key.partition(".")
-    line, in_table = None, not name
-    for k, ln in enumerate(text.splitlines(), 1):
-        code = ln.split("#", 1)[0].strip()
-        if code.startswith("["):
-            in_table = code.strip("[] ") == table
-            if in_table and not name:
-                line = k
-                break
-        elif in_table and code.split("=", 1)[0].strip().strip('"') == (name or table):
-            line = k
-            break
+    line = key_line(text, key)
     where = f"[{table}] {name}" if name else table
     return DescriptionError(f"{where}: {msg}", Location(file=str(path), line=line, parameter=key))
 
