@@ -6,7 +6,7 @@ import errno
 import sys
 from pathlib import Path
 
-from .errors import CircuitkitError, printable
+from .errors import CircuitkitError, UsageError, printable
 from .models_cli import add_models_commands, trusted_models_dir
 
 
@@ -31,10 +31,21 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"error: --set expects name=value, got '{printable(pair, 200)}'")
+            raise UsageError(f"--set expects name=value, got '{printable(pair, 200)}'")
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
+
+
+def _tolerance(text: str) -> float:
+    """A relative tolerance: a finite number in (0, 1] (argparse reports anything else, exit status 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{printable(text, 40)}' is not a number") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not in (0, 1]")
+    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -86,7 +97,7 @@ def cmd_compare(args) -> int:
     try:
         engines = parse_engines(args.engines)
     except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise UsageError(f"{exc}") from None
     _, circuit = load(args.description, _overrides(args.overrides), trusted_models_dir(args), engines=engines)
     check = cross_check(circuit, tolerance=args.tol, backend=args.backend, engines=engines)
     many = len(check.comparisons) > 1
@@ -151,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engines", default="spice,behavioural", metavar="A,B[,C]",
                    help=f"engines to compare, the first is the reference (of {', '.join(ENGINES)}; "
                         "default: spice,behavioural)")
-    p.add_argument("--tol", type=float, default=0.01,
-                   help="relative RMS tolerance per signal; exit status 1 when a signal exceeds it")
+    p.add_argument("--tol", type=_tolerance, default=0.01,
+                   help="relative RMS tolerance per signal, in (0, 1] (default 0.01); exit status 1 when a "
+                        "signal exceeds it")
     p.add_argument("--backend", choices=("batch", "shared"), default="batch",
                    help="how ngspice runs: 'batch' a subprocess, 'shared' libngspice in a child process")
     p.add_argument("--report", type=Path, help="write the comparison as JSON to this file (default: none)")

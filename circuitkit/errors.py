@@ -61,6 +61,10 @@ class CircuitkitError(Exception):
     """Base class of circuitkit's own errors."""
 
 
+class UsageError(CircuitkitError):
+    """A command line that cannot be run as given (the CLI reports it and exits with status 2)."""
+
+
 class LocatedError(CircuitkitError):
     """An error in user input with the place it was found."""
 

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .errors import UsageError
+
 
 def trusted_models_dir(args) -> Path | None:
     """Load ``--models-dir`` (the user named it: its Python twins are imported) and say
@@ -87,7 +89,7 @@ def cmd_models(args) -> int:
         return 0
     if args.action == "show":
         if not args.name:
-            raise SystemExit("error: models show needs a model name")
+            raise UsageError("models show needs a model name")
         _show(devices.get_model(args.name))
         return 0
     if args.action == "compile":
@@ -101,13 +103,13 @@ def cmd_models(args) -> int:
         return 0 if all(ok) else 1
     if args.action == "twin":
         if not args.name:
-            raise SystemExit("error: models twin needs a Verilog-A file")
+            raise UsageError("models twin needs a Verilog-A file")
         from .devices.va_twin import generate
         path = Path(args.name)
         try:
             source = path.read_text()
         except (OSError, UnicodeDecodeError) as exc:
-            raise SystemExit(f"error: cannot read {path}: {exc.__class__.__name__}") from None
+            raise UsageError(f"cannot read {path}: {exc.__class__.__name__}") from None
         gen = generate(source, str(path))
         if args.output:
             args.output.write_text(gen.source)
@@ -115,7 +117,7 @@ def cmd_models(args) -> int:
         else:
             sys.stdout.write(gen.source)
         return 0
-    raise SystemExit(f"error: unknown models action '{args.action}' (list, show, compile, check, twin)")
+    raise UsageError(f"unknown models action '{args.action}' (list, show, compile, check, twin)")
 
 
 def add_models_commands(sub) -> None:

@@ -118,3 +118,18 @@ def test_a_file_option_naming_a_directory_is_refused_before_any_work(tmp_path, c
         captured = capsys.readouterr()
         assert f"'{tmp_path}' is a directory (a file name was expected)" in captured.err
         assert "PASSED" not in captured.out                      # refused before the comparison ran
+
+
+def test_usage_errors_exit_2_not_1(tmp_path, capsys):
+    """Exit status 1 means a comparison exceeded its tolerance; a command line that cannot run is 2."""
+    for args, message in ((["simulate", str(TB / "read_8x8.xbar"), "--set", "amp", "--out", str(tmp_path)],
+                           "--set expects name=value"),
+                          (["compare", str(TB / "vteam_sine.xbar"), "--engines", "behavioural,behavioural"],
+                           "--engines needs two or three distinct engines"),
+                          (["models", "show"], "models show needs a model name")):
+        assert main(args) == 2
+        assert message in capsys.readouterr().err
+    for tol in ("-1", "0", "nan", "2"):
+        with pytest.raises(SystemExit) as exc:
+            main(["compare", str(TB / "vteam_sine.xbar"), "--tol", tol])
+        assert exc.value.code == 2

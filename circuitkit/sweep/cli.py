@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
+
 ACTIONS = ("run", "check")
 
 
@@ -67,7 +69,7 @@ def _target(args) -> tuple[str, Path]:
         return "run", Path(t[0])
     if len(t) == 2 and t[0] in ACTIONS:
         return t[0], Path(t[1])
-    raise SystemExit("usage: circuitkit sweep [run|check] SWEEP.toml [--out DIR] ...")
+    raise UsageError("usage: circuitkit sweep [run|check] SWEEP.toml [--out DIR] ...")
 
 
 def cmd_sweep(args) -> int:
@@ -98,7 +100,7 @@ def cmd_sweep(args) -> int:
 def cmd_plot(args) -> int:
     from .plot import plot_sweep
     if args.z is None and args.y is None:
-        raise SystemExit("error: plot needs --y")
+        raise UsageError("plot needs --y")
     out = plot_sweep(args.dir, args.x, args.y, hue=args.hue, z=args.z, out=args.output, where=args.where,
                      logx=args.logx, logy=args.logy)
     print(f"plot: {out}")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import UsageError
+
 POLICIES = ("verify", "ispp", "halving", "predictor")
 
 
@@ -109,16 +111,16 @@ def cmd_program(args) -> int:
         return _compare(Path(t[1]), Path(t[2]))
     if len(t) >= 2 and t[0] == "report":
         if args.out is None:
-            raise SystemExit("error: program report needs --out DIR")
+            raise UsageError("program report needs --out DIR")
         return _report([Path(x) for x in t[1:]], args.out)
     if len(t) == 2 and t[0] == "train":
         action, desc = "train", Path(t[1])
     elif len(t) == 1:
         action, desc = "program", Path(t[0])
     else:
-        raise SystemExit("usage: circuitkit program [train] DESC --out ... | program compare DIR_A DIR_B")
+        raise UsageError("usage: circuitkit program [train] DESC --out ... | program compare DIR_A DIR_B")
     if args.out is None:
-        raise SystemExit(f"error: program {'train ' if action == 'train' else ''}needs --out")
+        raise UsageError(f"program {'train ' if action == 'train' else ''}needs --out")
     if args.models_dir:
         load_models_dir(args.models_dir)
     _check_options(args, action)
