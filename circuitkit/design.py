@@ -147,9 +147,9 @@ def real(value, loc: Location | None, what: str, lo: float | None = None, hi: fl
         return 0.0
     if lo is not None and (v <= lo if lo_open else v < lo):
         raise DescriptionError(f"{what} must be {'>' if lo_open else '>='} {lo:g}{' (or 0)' if zero_ok else ''}, "
-                               f"got {v:g}", loc)
+                               f"got {v:.15g}", loc)
     if hi is not None and v > hi:
-        raise DescriptionError(f"{what} must be <= {hi:g}, got {v:g}", loc)
+        raise DescriptionError(f"{what} must be <= {hi:.15g}, got {v:.15g}", loc)
     return v
 
 
@@ -157,9 +157,9 @@ def integer(value, loc: Location | None, what: str, lo: int = 0, hi: int = limit
     """A whole number in [lo, hi]."""
     v = real(value, loc, what)
     if v != math.floor(v):
-        raise DescriptionError(f"{what} must be a whole number, got {v:g}", loc)
+        raise DescriptionError(f"{what} must be a whole number, got {v:.15g}", loc)
     if not lo <= v <= hi:
-        raise DescriptionError(f"{what} must be from {lo} to {hi}, got {v:g}", loc)
+        raise DescriptionError(f"{what} must be from {lo} to {hi}, got {v:.15g}", loc)
     return int(v)
 
 

@@ -327,3 +327,29 @@ def test_a_signal_recorded_twice_is_located(tmp_path):
         load(path)
     assert "i(r1) is recorded twice (first at line 4)" in exc.value.message
     assert (exc.value.location.line, exc.value.location.column) == (5, 8)
+
+
+def test_out_of_range_states_name_the_line_and_the_first_cell(tmp_path):
+    """A state file with a value past the model's range: the message had the file but no line (audit)."""
+    import numpy as np
+
+    from circuitkit.workflow import load
+    states = np.full((8, 8), 0.5)
+    states[2, 3], states[5, 1] = 1.5, -0.2
+    np.save(tmp_path / "oor.npy", states)
+    text = (ROOT / "testbenches" / "read_8x8.xbar").read_text()
+    lines = text.splitlines()
+    k = next(i for i, ln in enumerate(lines) if ln.strip().startswith("state ="))
+    lines[k] = lines[k].split("state")[0] + 'state = file("oor.npy")'
+    (tmp_path / "oor.xbar").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DescriptionError) as exc:
+        load(tmp_path / "oor.xbar")
+    assert exc.value.location.line == k + 1
+    assert "2 cells, the first at row 2, column 3 = 1.5" in exc.value.message
+
+
+def test_a_count_past_its_limit_is_printed_whole(tmp_path):
+    """pulses(count = 1000001) was refused as 'must be <= 1000000, got 1e+06'."""
+    text = (ROOT / "testbenches" / "write_vhalf_8x8.xbar").read_text().replace("count = 3,", "count = 1000001,")
+    with pytest.raises(DescriptionError, match=r"must be <= 1000000, got 1000001$"):
+        load_text(text, str(tmp_path / "w.xbar"))

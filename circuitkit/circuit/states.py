@@ -27,7 +27,9 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
     if ns == 0:
         return out
     s = xb.state
-    loc = Location(file=source, parameter="state")
+    at = getattr(s, "location", None)
+    loc = Location(file=source, line=getattr(at, "line", None), column=getattr(at, "column", None),
+                   parameter="state")
     if s.kind == "constant":
         first = np.full((R, C), float(s.value))
     elif s.kind == "uniform":
@@ -49,7 +51,11 @@ def initial_states(xb: Crossbar, model: type[DeviceModel], source: str | None) -
     bad = ((prm.lower is not None) & (first < (prm.lower if prm.lower is not None else -np.inf))) | \
           ((prm.upper is not None) & (first > (prm.upper if prm.upper is not None else np.inf)))
     if np.any(bad):
-        raise DescriptionError(f"initial states outside the range {prm.range_text()} of '{prm.name}'", loc)
+        r, c = (int(k) for k in np.argwhere(bad)[0])
+        count = int(bad.sum())
+        raise DescriptionError(f"initial states outside the range {prm.range_text()} of '{prm.name}': "
+                               f"{count} cell{'s' if count > 1 else ''}, the first at row {r}, column {c} = "
+                               f"{first[r, c]:.6g}", loc)
     out[0] = first
     return out
 

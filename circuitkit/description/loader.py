@@ -56,12 +56,12 @@ def _number(value, what: str, loc: Location, *, positive=False, nonneg=False) ->
 def _integer(value, what: str, loc: Location, *, minimum: int | None = None, maximum: int | None = None) -> int:
     v = _number(value, what, loc)
     if v != int(v):
-        raise _err(f"{what} must be a whole number, got {v:g}", loc)
+        raise _err(f"{what} must be a whole number, got {v:.15g}", loc)
     if minimum is not None and v < minimum:
-        raise _err(f"{what} must be >= {minimum}, got {v:g}", loc)
+        raise _err(f"{what} must be >= {minimum}, got {v:.15g}", loc)
     hi = limits.MAX_SEED if maximum is None else maximum
     if v > hi:
-        raise _err(f"{what} must be <= {hi}, got {v:g}", loc)
+        raise _err(f"{what} must be <= {hi}, got {v:.15g}", loc)
     return int(v)
 
 
