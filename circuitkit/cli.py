@@ -1,4 +1,6 @@
-"""``circuitkit`` command line: generate, simulate, compare, models, doctor, sweep, plot, table."""
+"""circuitkit: circuit-level simulation of memristive crossbars, in ngspice, VACASK and a behavioural engine.
+
+Run 'circuitkit COMMAND -h' for a command's options and their defaults."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +22,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 and action.nargs not in ("?", "*")):
             return text
         return f"{text} (default: %(default)s)"
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """Every subcommand's parser (however its module adds it) lists its options' defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["formatter_class"] = HelpFormatter
+        super().__init__(*args, **kwargs)
 
 
 def add_parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
@@ -130,7 +140,7 @@ def cmd_doctor(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="circuitkit", description=__doc__, formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
 
     from .engines import ENGINES, SPICE_ENGINES
     p = add_parser(sub, "generate", help="write the ngspice (or VACASK) netlist of a description")

@@ -87,8 +87,7 @@ def cmd_cue_task(args) -> int:
 
 
 def add_synapse_commands(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = sub.add_parser("characterise", formatter_class=fmt,
+    p = sub.add_parser("characterise",
                        help="device protocols: paired-pulse facilitation, decay, LTP/LTD, meta-plasticity")
     p.add_argument("description", type=Path, help="element description (.xbar); its first 'device' is measured")
     p.add_argument("--protocol", required=True, choices=("ppf", "decay", "ltp", "meta"), help="what to measure")
@@ -106,7 +105,7 @@ def add_synapse_commands(sub) -> None:
     p.add_argument("--priming", help="meta: comma-separated priming pulse counts, e.g. 0,5,10,20")
     p.set_defaults(func=cmd_characterise)
 
-    p = sub.add_parser("cue-task", formatter_class=fmt,
+    p = sub.add_parser("cue-task",
                        help="short-term-memory task (which cue came first) with short-term vs non-volatile synapses")
     p.add_argument("--cues", type=int, default=4, help="number of cues (word lines)")
     p.add_argument("--cols", type=int, default=4, help="output columns")

@@ -21,14 +21,20 @@ import numpy as np
 from ...errors import UsageError
 
 POLICIES = ("verify", "ispp", "halving", "predictor")
+USAGE = """circuitkit program DESC --targets FILE --out DIR [--policy P[,P...]] [options]
+       circuitkit program train DESC --out MODEL.npz [options]
+       circuitkit program compare DIR_A DIR_B
+       circuitkit program report DIR [DIR ...] --out DIR"""
 
 
 def add_program_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "program", help="program a crossbar to target conductances (write-and-verify, ISPP, learned predictor)",
-        description="Program a crossbar: 'circuitkit program DESC --targets FILE --policy ... --out DIR', "
-                    "or train a pulse predictor: 'circuitkit program train DESC --out MODEL.npz'.")
-    p.add_argument("target", nargs="+", metavar="[train] DESC", help="the description, after 'train' to train")
+        usage=USAGE,
+        description="Program a crossbar to target conductances, train a pulse predictor, compare two "
+                    "programming runs, or report the runs of a study (the four forms above).")
+    p.add_argument("target", nargs="+", metavar="ARGS",
+                   help="DESC; train DESC; compare DIR_A DIR_B; or report DIR [DIR ...]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a 'param' of the description (repeatable)")
     p.add_argument("--models-dir", type=Path, help="directory with extra NAME.va + NAME.py device models")
@@ -118,7 +124,7 @@ def cmd_program(args) -> int:
     elif len(t) == 1:
         action, desc = "program", Path(t[0])
     else:
-        raise UsageError("usage: circuitkit program [train] DESC --out ... | program compare DIR_A DIR_B")
+        raise UsageError("usage: " + USAGE)
     if args.out is None:
         raise UsageError(f"program {'train ' if action == 'train' else ''}needs --out")
     if args.models_dir:
