@@ -344,3 +344,17 @@ def test_both_engines_cross_check(tmp_path):
     assert (t["speedup"] > 0).all() and (t["wall_s_spice"] > 0).all()
     assert t["ngspice_version"].str.len().min() > 0
     assert len(list((out / "netlists").glob("*/circuit.cir"))) == 2
+
+
+def test_sweep_check_finds_an_output_directory_that_cannot_be_written(tmp_path, capsys):
+    """docs/sweeps.md: every problem is reported before anything runs, an unwritable output directory
+    included; 'sweep check' said nothing about it (audit). It creates nothing where it can write."""
+    sweep = Path(__file__).resolve().parents[1] / "sweeps" / "ir_drop.toml"
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for out in (afile / "x", afile) + ((Path("/proc/circuitkit-x"),) if Path("/proc/self").exists() else ()):
+        assert cli_main(["sweep", "check", str(sweep), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "not a directory" in err or "output directory '/proc/circuitkit-x' is not writable" in err
+    assert cli_main(["sweep", "check", str(sweep), "--out", str(tmp_path / "new" / "x")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

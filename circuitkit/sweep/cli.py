@@ -72,6 +72,29 @@ def _target(args) -> tuple[str, Path]:
     raise UsageError("usage: circuitkit sweep [run|check] SWEEP.toml [--out DIR] ...")
 
 
+def _check_writable(out: Path) -> None:
+    """What ``sweep run`` would find when it creates ``out``, found without creating anything: the
+    nearest existing part of the path must be a directory this process can write into."""
+    import os
+    import tempfile
+
+    from ..errors import Location
+    from .spec import SweepError
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"output directory '{out}' exists and is not a directory", Location(parameter="out"))
+    reason = "not a directory" if not probe.is_dir() else None
+    if reason is None:
+        try:                            # a trial directory, removed at once (permission bits alone can lie: root)
+            os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".circuitkit-check-"))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+    if reason:
+        raise SweepError(f"output directory '{out}' is not writable ('{probe}': {reason})", Location(parameter="out"))
+
+
 def cmd_sweep(args) -> int:
     from .runner import default_out, prepare, run_sweep, tool_versions
     from .spec import SweepError, load_spec
@@ -83,6 +106,7 @@ def cmd_sweep(args) -> int:
         except SweepError as exc:
             raise SweepError(exc.message, spec.location("engines")) from None
         points = prepare(spec, versions)
+        _check_writable(Path(args.out or default_out(spec)))
         print(f"{path}: {len(points)} points over {', '.join(spec.parameters)}; engines {', '.join(spec.engines)}; "
               f"output {args.out or default_out(spec)}")
         return 0

@@ -10,7 +10,7 @@ the metrics::
     zip         = [["rows", "cols"]]        # parameters that vary together
     mode        = "product"                 # or "zip": every parameter together
     tolerance   = 0.01                      # cross-check pass/fail threshold
-    timeout     = 600                       # seconds per ngspice run
+    timeout     = 3600                      # seconds per ngspice run
     backend     = "batch"                   # ngspice backend: batch or shared
     keep_netlists = false                   # keep netlists + logs in OUT/netlists/<key>/
 

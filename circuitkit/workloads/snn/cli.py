@@ -121,7 +121,7 @@ _SECTIONS = {
     "variability": None,
     "c2c": None,
 }
-MAX_SEED = 2 ** 32
+MAX_SEED = 2 ** 32 - 1                 # seeds in [0, 2^32)
 MAX_TRAIN = 100_000                 # training presentations
 MAX_TEST = 10_000                   # test presentations per evaluation
 #: (kind, low, high, low open): "float" finite number, "int" integer, "bool"; times in s, voltages in V
@@ -166,7 +166,7 @@ def check_value(key: str, value, rule, fail):
     if kind == "int" and not float(value).is_integer():
         fail(key, f"must be an integer, got {value}")
     if value < lo or (lo_open and value == lo) or value > hi:
-        fail(key, f"{value:g} is outside {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+        fail(key, f"{value:.15g} is outside {'(' if lo_open else '['}{lo:.15g}, {hi:.15g}]")
     return int(value) if kind == "int" else float(value)
 
 
