@@ -161,6 +161,9 @@ def test_waveforms_vacask_cannot_express_are_refused(wave, match):
     render_text(c, {})                                    # fine for ngspice
     with pytest.raises(NetlistError, match=match):
         render_text(c, {}, "vacask")
+    c.source = "bench.xbar"                               # the refusal names the description (audit)
+    with pytest.raises(NetlistError, match=r"^bench\.xbar: voltage sources 'v'"):
+        render_text(c, {}, "vacask")
 
 
 def test_a_failed_vacask_run_is_typed_with_its_log(tmp_path):

@@ -40,6 +40,7 @@ import numpy as np
 from ..circuit.model import (VCCS, VCVS, Capacitors, Circuit, Devices, Mosfets, OperatingPoint, Probe,
                              Resistors, Transient, VoltageSources)
 from ..circuit.waveforms import DC, PWL, Pulse, Sine
+from ..errors import printable
 from .safety import (NetlistError, check_unique, comment_text, format_number, format_numbers, safe_name,
                      safe_node_name, safe_path)
 
@@ -87,6 +88,16 @@ def render_netlist(circuit: Circuit, osdi: Mapping[str, Path | str], fh: IO[str]
     """
     if dialect not in DIALECTS:
         raise NetlistError(f"unknown netlist dialect {dialect!r} (known: {', '.join(DIALECTS)})")
+    try:
+        _render(circuit, osdi, fh, dialect)
+    except NetlistError as exc:         # name the description the refused element comes from
+        source = getattr(circuit, "source", None)
+        if source and not str(exc).startswith(str(source)):
+            raise NetlistError(f"{printable(str(source), 300)}: {exc}") from None
+        raise
+
+
+def _render(circuit: Circuit, osdi: Mapping[str, Path | str], fh: IO[str], dialect: str) -> None:
     deck = _Deck(circuit, osdi, dialect)
     env = environment()
     prefix = DIALECTS[dialect]
