@@ -353,3 +353,47 @@ def test_a_count_past_its_limit_is_printed_whole(tmp_path):
     text = (ROOT / "testbenches" / "write_vhalf_8x8.xbar").read_text().replace("count = 3,", "count = 1000001,")
     with pytest.raises(DescriptionError, match=r"must be <= 1000000, got 1000001$"):
         load_text(text, str(tmp_path / "w.xbar"))
+
+
+# -- model files whose names or values would have become code (a hostile-input audit) ----------------
+
+def test_a_model_file_name_never_becomes_code(tmp_path, no_compiler, capsys):
+    """The file name of a user Verilog-A model was written into the generated twin's docstring, which is
+    compiled and run: a name closing the docstring ran Python (os.system) at load. The name must be the
+    module's identifier, checked before anything is read; the generator writes names only as literals."""
+    from circuitkit.devices.va_twin import generate
+    marker = tmp_path / "ran"
+    evil = f'x""";open(chr(47).join({str(marker).split("/")!r}), "w");"""y.va'     # no '/' in a file name
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / evil).write_text((ROOT / "examples" / "user_models" / "pershin.va").read_text())
+    (tmp_path / "t.xbar").write_text('models "models"\nsource v1 (a, 0) dc(0.1)\nresistor r1 (a, 0) 1k\n'
+                                     "analysis op()\n")
+    assert main(["generate", str(tmp_path / "t.xbar"), "-o", str(tmp_path / "t.cir")]) == 2
+    assert "the name before .va must be the module's name" in capsys.readouterr().err
+    assert not marker.exists()
+    gen = generate((ROOT / "examples" / "user_models" / "pershin.va").read_text(), evil)
+    namespace: dict = {}
+    exec(compile(gen.source, "twin", "exec"), namespace)      # the generated code itself is inert
+    assert not marker.exists() and namespace["TWIN"].name == "pershin"
+
+
+def test_a_model_default_that_overflows_is_refused(tmp_path):
+    from circuitkit.devices.va_twin import VaSubsetError, generate
+    va = (ROOT / "examples" / "user_models" / "pershin.va").read_text()
+    import re as _re
+    m = _re.search(r"parameter real (\w+) = ([^ ;]+)", va)
+    assert m
+    bad = va.replace(m.group(0), f"parameter real {m.group(1)} = 1e308*10", 1)
+    with pytest.raises(VaSubsetError, match=f"parameter '{m.group(1)}': its default .* is not a finite number"):
+        generate(bad, "pershin.va")
+
+
+def test_a_user_model_differing_from_a_shipped_one_only_in_case_is_refused(tmp_path):
+    from circuitkit.devices.registry import load_models_dir
+    from circuitkit.errors import ParameterError
+    va = (ROOT / "verilog_a" / "vteam.va").read_text().replace("module vteam", "module VTEAM", 1)
+    assert "module VTEAM" in va
+    (tmp_path / "VTEAM.va").write_text(va)
+    with pytest.raises(ParameterError, match="differs from the model 'vteam' only in case"):
+        load_models_dir(tmp_path)

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..errors import Location, ParameterError
+from ..errors import Location, ParameterError, printable
 from .base import REGISTRY, VERILOG_A_DIR, DeviceModel
 
 #: shipped twins: every ``verilog_a/NAME.va`` with a module ``circuitkit/devices/NAME.py``
@@ -99,7 +99,17 @@ def load_models_dir(directory: str | Path, trust_python: bool = False) -> Loaded
                        if getattr(cls, "va_dir", None) == directory and not getattr(cls, "generated", False)]
     else:
         ignored = [py.name for py in pys]
+    from ..circuit.model import IDENTIFIER          # (circuit.model imports this module)
     for va in sorted(directory.glob("*.va")):
+        if not IDENTIFIER.match(va.stem):
+            # the stem is the model's name (MODULE.va): refused before anything reads or generates from it
+            raise ParameterError(f"model file '{printable(va.name, 80)}': the name before .va must be the "
+                                 f"module's name (a letter, then up to 63 letters, digits or underscores)",
+                                 Location(file=str(directory)))
+        clash = [n for n in REGISTRY if n.lower() == va.stem.lower() and n != va.stem]
+        if clash:
+            raise ParameterError(f"model '{va.stem}' differs from the model '{clash[0]}' only in case (simulators "
+                                 f"fold the case of model names)", Location(file=str(va)))
         existing = REGISTRY.get(va.stem)
         if existing is not None:
             if Path(getattr(existing, "va_dir", VERILOG_A_DIR)).resolve() == directory:

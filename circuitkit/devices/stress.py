@@ -22,6 +22,8 @@ DRIVES = {
     "volatile": dict(amplitude=1.0, freq=1e5, rseries=100, params={"klt": 1e5}),
     "stanford_pku": dict(amplitude=1.25, freq=1e6, rseries=100),
     "selector": dict(amplitude=1.0, freq=1e3, rseries=100),
+    "vcm": dict(amplitude=1.0, freq=1e3, rseries=100),
+    "multisynapse": dict(amplitude=1.5, freq=1e6, rseries=100),
 }
 SCALES = (0.5, 1.0, 2.0)
 POINTS = (4000, 400, 40, 10, 4, 2)

@@ -589,6 +589,9 @@ def _generate(source: str, file: str) -> Generated:
     body = gen.lines
     pdefs = []
     for prm in module.parameters:
+        if not math.isfinite(float(prm.default)):
+            raise VaSubsetError(f"parameter '{prm.name}': its default ({float(prm.default)}) is not a finite number",
+                                Location(file))
         pdefs.append(f"        Parameter({prm.name!r}, {float(prm.default)!r}, {prm.units!r}, {prm.description!r}, "
                      f"{_num(prm.lower)}, {_num(prm.upper)}, {prm.lower_inclusive!r}, {prm.upper_inclusive!r}, "
                      f"{prm.instance!r}),")
@@ -596,7 +599,8 @@ def _generate(source: str, file: str) -> Generated:
              for s in state_list]
     cls = _class_name(name)
     head = [
-        f'"""Numpy twin of {Path(file).name}, generated from its Verilog-A by circuitkit.devices.va_twin."""',
+        # the file name is the user's: only ever written as a literal (repr), never as code or docstring text
+        repr(f"Numpy twin of {_plain(Path(file).name)}, generated from its Verilog-A by circuitkit.devices.va_twin."),
         "import numpy as np",
         "",
         "from circuitkit.devices.base import DeviceModel, Parameter, State",
@@ -643,7 +647,7 @@ def _generate(source: str, file: str) -> Generated:
         "",
         f"class {cls}(DeviceModel):",
         f"    name = {name!r}",
-        f"    description = {('generated twin of ' + Path(file).name)!r}",
+        f"    description = {('generated twin of ' + _plain(Path(file).name))!r}",
         "    generated = True",
         "    parameters = (",
     ] + pdefs + ["    )", "    states = ("] + sdefs + ["    )", "",
@@ -671,7 +675,19 @@ def _generate(source: str, file: str) -> Generated:
 
 
 def _num(value):
-    return "None" if value is None else repr(float(value))
+    """A bound as Python source: None, a finite literal, or float('inf') / float('-inf')."""
+    if value is None:
+        return "None"
+    v = float(value)
+    if math.isnan(v):
+        raise VaSubsetError("a parameter range bound is not a number")
+    return repr(v) if math.isfinite(v) else f"float({repr(v)!r})"
+
+
+def _plain(text: str, limit: int = 120) -> str:
+    """``text`` reduced to printable ASCII (a file name in a message or a generated literal)."""
+    from ..errors import printable
+    return printable(text, limit)
 
 
 def twin_from_va(path: str | Path, va_dir: Path | None = None) -> type[DeviceModel]:
