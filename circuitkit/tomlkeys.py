@@ -153,3 +153,23 @@ def key_line(text: str, key: str) -> int | None:
             expect_key = bool(stack) and stack[-1][0] == "{"
         i += 1
     return best[1]
+
+
+#: TOML integers are unbounded in Python's reader; beyond 64 bits every consumer (float(), numpy, seeds)
+#: would fail or overflow, so they are refused where the file is read
+MAX_INT = 2 ** 63 - 1
+
+
+def oversized_int(data, prefix: str = "") -> str | None:
+    """The dotted key (list entries by index) of the first integer in parsed TOML ``data`` outside
+    [-2^63 + 1, 2^63 - 1], or None."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            return key
+        if isinstance(v, (dict, list)):
+            found = oversized_int(v, key)
+            if found is not None:
+                return found
+    return None

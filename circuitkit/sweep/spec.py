@@ -30,7 +30,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CircuitkitError, LocatedError, Location
+from ..errors import CircuitkitError, LocatedError, Location, printable
 from ..engines import ENGINES
 from .grid import GridError, Point, Value, combine, expand_values, format_value
 
@@ -149,6 +149,11 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, path, text) from None
     loc = lambda key, table=None: Location(file=str(path), line=key_line(text, key, table))  # noqa: E731
+    from ..tomlkeys import MAX_INT, oversized_int
+    huge = oversized_int(data)
+    if huge is not None:
+        raise SweepError(f"'{printable(huge, 200)}': an integer beyond +-{MAX_INT} (64 bits)",
+                         Location(file=str(path)))
 
     for key in data:
         if key not in TOP_KEYS:

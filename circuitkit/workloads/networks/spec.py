@@ -184,6 +184,10 @@ def load_network(path: str | Path, overrides: Mapping[str, str] | None = None) -
     ov = {}
     for key, value in (overrides or {}).items():
         ov[key] = _apply_override(data, key, value, path)
+    from ...tomlkeys import MAX_INT, oversized_int
+    huge = oversized_int(data)
+    if huge is not None:
+        raise NetworkError(f"'{huge}': an integer beyond +-{MAX_INT} (64 bits)", _locate(path, text, huge))
     return _validate(data, path, text, ov)
 
 
@@ -456,10 +460,10 @@ def _load_array(ref, base: Path, c: _Checker, key: str, ndim: int) -> np.ndarray
         safeio.check_path_text(ref, None, key)
     except DescriptionError as exc:
         c.fail(key, f"'{key}': {exc.message}")
-    if Path(fname).is_absolute() or fname.startswith("~"):
-        c.fail(key, f"'{key}': {fname!r} is an absolute path; weight files are named relative to the "
-                    "network file")
-    p = (base / fname)
+    try:
+        p = safeio.contained(base, fname, None, f"'{key}'")
+    except DescriptionError as exc:
+        c.fail(key, exc.message)
     if p.suffix not in (".npy", ".npz"):
         c.fail(key, f"'{key}': only .npy and .npz files are read, got {fname!r}")
     if p.suffix == ".npz" and not member:

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...errors import Location
+from ...description import safeio
+from ...errors import DescriptionError, Location, printable
 from ...results import atomic_write_bytes, atomic_write_parquet
 from ...sweep.grid import GridError, combine, expand_values
 from .engine import check_data, run_network
@@ -47,6 +48,7 @@ from .report import load_array
 from .spec import NetworkError, load_network, read_toml_text
 
 KEYS = ("name", "network", "data", "labels", "limit", "mode", "zip", "parameters")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")          # as a sweep's name (circuitkit.sweep.spec)
 
 
 def _fail(path, text, key, msg):
@@ -66,7 +68,15 @@ def load_sweep(path: str | Path) -> dict:
         raise NetworkError(f"TOML syntax: {exc}", Location(file=str(path))) from None
     for k in data:
         if k not in KEYS:
-            _fail(path, text, k, f"unknown key '{k}' (known: {', '.join(KEYS)})")
+            _fail(path, text, k, f"unknown key '{printable(k, 100)}' (known: {', '.join(KEYS)})")
+    from ...tomlkeys import MAX_INT, oversized_int
+    huge = oversized_int(data)
+    if huge is not None:
+        _fail(path, text, huge.split(".")[0], f"'{printable(huge, 200)}': an integer beyond +-{MAX_INT} (64 bits)")
+    zipped = data.get("zip", [])
+    if not isinstance(zipped, list) or not all(isinstance(g, list) and all(isinstance(n, str) for n in g)
+                                               for g in zipped):
+        _fail(path, text, "zip", "'zip' must be a list of lists of parameter names, e.g. [[\"a\", \"b\"]]")
     for k in ("network", "data"):
         if not isinstance(data.get(k), str):
             _fail(path, text, k, f"'{k}' must name a file")
@@ -88,10 +98,23 @@ def load_sweep(path: str | Path) -> dict:
         _fail(path, text, "limit", "'limit' must be a positive integer")
     if len(points) > 10_000:
         _fail(path, text, "parameters", f"{len(points)} points: more than 10000")
-    return {"path": path, "name": data.get("name", path.stem), "network": path.parent / data["network"],
-            "data": path.parent / data["data"],
-            "labels": None if data.get("labels") is None else path.parent / data["labels"],
-            "limit": limit, "points": points, "parameters": list(values), "text": text}
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        _fail(path, text, "name", "'name' must be a plain name (a letter or digit, then up to 99 letters, digits, "
+                                  "'_', '.' or '-'): it names the output directory results/sweeps/NAME")
+    if data.get("labels") is not None and not isinstance(data["labels"], str):
+        _fail(path, text, "labels", "'labels' must name a file")
+    files = {}
+    for k in ("network", "data", "labels"):
+        if data.get(k) is not None:
+            try:
+                files[k] = safeio.contained(path.parent, data[k], None, f"'{k}'")
+            except DescriptionError as exc:
+                _fail(path, text, k, exc.message)
+    if files["network"].suffix.lower() != ".toml":
+        _fail(path, text, "network", f"'network' = '{printable(data['network'], 200)}': must name a .toml network file")
+    return {"path": path, "name": name, "network": files["network"], "data": files["data"],
+            "labels": files.get("labels"), "limit": limit, "points": points, "parameters": list(values), "text": text}
 
 
 def _point_overrides(pt) -> dict[str, str]:

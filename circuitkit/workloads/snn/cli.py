@@ -185,6 +185,10 @@ def load_task(path: Path) -> dict:
     def fail(key, msg):
         raise _task_error(path, text, key, msg)
 
+    from ...tomlkeys import MAX_INT, oversized_int
+    huge = oversized_int(spec)
+    if huge is not None:
+        fail(huge, f"an integer beyond +-{MAX_INT} (64 bits)")
     for key, value in spec.items():
         if key == "array":
             continue
