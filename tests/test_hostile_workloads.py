@@ -566,3 +566,29 @@ def test_a_small_archive_of_a_huge_array_is_refused_before_decompressing(tmp_pat
         assert R.load_array(tmp_path / "ok.npz", "data").shape == (100_000, 8)
     finally:
         limits.configure()
+
+
+def test_run_directories_are_read_as_untrusted_files(tmp_path, capsys):
+    """program compare/report and the sweep store read their own earlier files back: a summary.json
+    linked to /dev/zero exhausted memory, a FIFO hung, a summary without the run's tables was a
+    KeyError traceback (audit). Now: refused unopened or named in one line; a damaged point re-runs."""
+    from circuitkit.cli import main
+    from circuitkit.sweep.store import PointStore
+    for name in ("z", "f", "a", "b"):
+        (tmp_path / name).mkdir()
+    os.symlink("/dev/zero", tmp_path / "z" / "summary.json")
+    os.mkfifo(tmp_path / "f" / "summary.json")
+    (tmp_path / "a" / "summary.json").write_text("{}")
+    for bad, words in (("z", "not a regular file"), ("f", "not a regular file"), ("a", "no 'policies'")):
+        assert main(["program", "compare", str(tmp_path / bad), str(tmp_path / "b")]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
+    assert main(["program", "report", str(tmp_path / "a"), "--out", str(tmp_path / "rep")]) == 2
+    assert "no 'policies'" in capsys.readouterr().err
+    store = PointStore(tmp_path / "sweep")
+    store.prepare()
+    os.symlink("/dev/zero", store.point_path("aaaa"))
+    os.mkfifo(store.point_path("bbbb"))
+    (store.root / "sweep.json").symlink_to("/dev/zero")
+    assert store.read_point("aaaa") is None and store.read_point("bbbb") is None
+    assert store.finished() == {} and store.manifest() is None

@@ -158,6 +158,21 @@ def test_predictor_storage_round_trip_and_refusals(tmp_path):
     np.savez(tmp_path / "odd.npz", **arrays)
     with pytest.raises(ProgrammingError, match="scales must be positive"):
         PulsePredictor.load(tmp_path / "odd.npz")
+    # a second hostile-input audit: each of these was a traceback or (complex) silently truncated
+    crafted = [({"w0": good["w0"][0]}, "inconsistent"), ({"w0": good["w0"] + 1j}, "not real numbers"),
+               ({"meta": np.array(json.dumps({**meta, "vset": 10 ** 400}))}, "'vset'"),
+               ({"meta": np.array("[" * 100_000)}, "nesting too deep")]
+    for change, words in crafted:
+        np.savez(tmp_path / "odd.npz", **{**good, **change})
+        with pytest.raises(ProgrammingError, match=words):
+            PulsePredictor.load(tmp_path / "odd.npz")
+    np.savez_compressed(tmp_path / "odd.npz", **good)
+    raw = bytearray((tmp_path / "odd.npz").read_bytes())
+    at = raw.index(b"w0.npy") + 200                              # inside the first member's compressed data
+    raw[at] ^= 0xFF
+    (tmp_path / "odd.npz").write_bytes(bytes(raw))
+    with pytest.raises(ProgrammingError, match="not a circuitkit pulse-predictor"):
+        PulsePredictor.load(tmp_path / "odd.npz")
 
 
 def test_shipped_predictor_one_shot_and_fine_tuning():

@@ -43,6 +43,25 @@ LAST_COLUMNS = ("status", "error", "engines", "run_s", "description_hash", "circ
                 "ngspice_version", "key")
 
 
+#: largest point record or manifest read back (a record is a few kB)
+MAX_RECORD_BYTES = 16 << 20
+
+
+def _read_json(path: Path):
+    """A JSON file of the store, read as untrusted: a regular file of at most MAX_RECORD_BYTES (a FIFO or
+    a link to /dev/zero is refused unopened); anything else raises ValueError (the caller treats the
+    file as missing: the point runs again)."""
+    from ..description.safeio import read_bytes
+    from ..errors import DescriptionError
+    try:
+        data = read_bytes(path, None, "sweep record", MAX_RECORD_BYTES)
+    except DescriptionError as exc:
+        if not path.exists() and not path.is_symlink():
+            raise FileNotFoundError(str(path)) from None
+        raise ValueError(exc.message) from None
+    return json.loads(data)
+
+
 class PointStore:
     """The output directory of one sweep."""
 
@@ -84,7 +103,7 @@ class PointStore:
     def read_point(self, key: str) -> dict | None:
         """The record of point ``key``, or None when missing, unreadable or failing its checksum."""
         try:
-            rec = json.loads(self.point_path(key).read_text())
+            rec = _read_json(self.point_path(key))
         except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             return None
         if not (isinstance(rec, dict) and rec.get("key") == key):
@@ -109,8 +128,8 @@ class PointStore:
 
     def manifest(self) -> dict | None:
         try:
-            return json.loads((self.root / "sweep.json").read_text())
-        except (OSError, ValueError):
+            return _read_json(self.root / "sweep.json")
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             return None
 
     @contextmanager

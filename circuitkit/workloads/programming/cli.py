@@ -279,11 +279,9 @@ def _compare(a: Path, b: Path) -> int:
     from ...errors import CircuitkitError
     runs, frames = [], []
     for d in (a, b):
-        try:
-            runs.append(json.loads((d / "summary.json").read_text()))
-            frames.append(pd.read_parquet(d / "results.parquet"))
-        except (OSError, ValueError) as exc:
-            raise CircuitkitError(f"{d}: no readable summary.json and results.parquet ({exc})") from None
+        summary, frame = _read_run(d)
+        runs.append(summary)
+        frames.append(frame)
     common = [n for n in runs[0]["pulses_per_cell"] if n in runs[1]["pulses_per_cell"]]
     if not common:
         raise CircuitkitError(f"{a} and {b} share no policy")
@@ -367,6 +365,45 @@ def plot_results(frame, summary: dict, out: Path) -> None:
     plt.close(fig)
 
 
+#: largest summary.json / results.parquet of a programming run read back (a 128x128 study: a few MB)
+MAX_RUN_FILE = 256 << 20
+
+
+def _read_run(d: Path):
+    """(summary, results frame) of a programming run directory, read as untrusted files: regular files of
+    bounded size (a FIFO or a link to /dev/zero is refused unopened), the summary a table with the
+    run's policies and pulse counts; anything else a one-line error naming the file."""
+    import os
+    import stat
+
+    import pandas as pd
+
+    from ...description.safeio import read_bytes
+    from ...errors import CircuitkitError, DescriptionError
+    path = d / "summary.json"
+    try:
+        summary = json.loads(read_bytes(path, None, "summary.json", MAX_RUN_FILE, error=DescriptionError))
+    except DescriptionError as exc:
+        raise CircuitkitError(f"{d}: {exc.message}") from None
+    except (ValueError, RecursionError):
+        raise CircuitkitError(f"{path}: not a programming run's summary (not JSON)") from None
+    if not isinstance(summary, dict) or not all(isinstance(summary.get(k), dict)
+                                                for k in ("policies", "pulses_per_cell")):
+        raise CircuitkitError(f"{path}: not a programming run's summary (no 'policies' and 'pulses_per_cell' "
+                              f"tables)")
+    path = d / "results.parquet"
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RUN_FILE:
+            raise CircuitkitError(f"{path}: not a regular file of at most {MAX_RUN_FILE:,} bytes")
+        frame = pd.read_parquet(path)
+    except CircuitkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- pyarrow raises its own kinds for a damaged file
+        raise CircuitkitError(f"{path}: not readable ({type(exc).__name__})") from None
+    return summary, frame
+
+
 def _report(dirs: list[Path], out: Path) -> int:
     """Merge runs (e.g. one policy per process) into one results.parquet, summary.json and plots."""
     import pandas as pd
@@ -375,11 +412,8 @@ def _report(dirs: list[Path], out: Path) -> int:
     from ...results import atomic_write_json, atomic_write_parquet
     frames, summary = [], None
     for d in dirs:
-        try:
-            s = json.loads((d / "summary.json").read_text())
-            frames.append(pd.read_parquet(d / "results.parquet"))
-        except (OSError, ValueError) as exc:
-            raise CircuitkitError(f"{d}: no readable summary.json and results.parquet ({exc})") from None
+        s, frame = _read_run(d)
+        frames.append(frame)
         if summary is None:
             summary = s
         else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import json
-import math
+import zlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ...description.safeio import read_bytes
+from ...errors import printable
 from ...devices.base import ParamSet
 from .array import ProgrammingArray, ProgrammingError, Pulses
 from .policies import _check_polarity, quantise_width
@@ -183,29 +184,40 @@ class PulsePredictor:
         if unpacked > 4 * MAX_MODEL_BYTES:
             raise ProgrammingError(f"{path}: its arrays decompress to {unpacked:,} bytes, more than the limit "
                                    f"of {4 * MAX_MODEL_BYTES:,}")
+        def real(a):                    # real numbers only: a complex array would lose its imaginary part
+            a = np.asarray(a)
+            if a.dtype.kind not in "fiu":
+                raise ValueError(f"an array of dtype {a.dtype}, not real numbers")
+            return a.astype(float)
+
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 n = sum(1 for k in z.files if k.startswith("w"))
-                weights = [np.asarray(z[f"w{k}"], dtype=float) for k in range(n)]
-                biases = [np.asarray(z[f"b{k}"], dtype=float) for k in range(n)]
-                mean, scale, out = (np.asarray(z[k], dtype=float) for k in ("mean", "scale", "out"))
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise ProgrammingError(f"{path}: not a circuitkit pulse-predictor file ({exc})") from None
+                weights = [real(z[f"w{k}"]) for k in range(n)]
+                biases = [real(z[f"b{k}"]) for k in range(n)]
+                mean, scale, out = (real(z[k]) for k in ("mean", "scale", "out"))
+        except (OSError, KeyError, ValueError, EOFError, TypeError, json.JSONDecodeError, zipfile.BadZipFile,
+                zlib.error, RecursionError, NotImplementedError) as exc:
+            # a damaged member (bad CRC, corrupt deflate), nesting too deep for the JSON reader, ...
+            what = printable(str(exc), 200) if not isinstance(exc, RecursionError) else "nesting too deep"
+            raise ProgrammingError(f"{path}: not a circuitkit pulse-predictor file ({what})") from None
         if not isinstance(meta, dict):
             raise ProgrammingError(f"{path}: not a circuitkit pulse-predictor file (its metadata is not a table)")
         if meta.get("format") != FORMAT:
             raise ProgrammingError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-        shapes_ok = (n >= 1 and weights[0].shape[0] == 2 and weights[-1].shape[1] == 1 and mean.shape == (2,)
+        shapes_ok = (n >= 1 and all(w.ndim == 2 for w in weights) and all(b.ndim == 1 for b in biases)
+                     and weights[0].shape[0] == 2 and weights[-1].shape[1] == 1 and mean.shape == (2,)
                      and scale.shape == (2,) and out.shape == (2,)
                      and all(w.shape[1] == b.shape[0] for w, b in zip(weights, biases))
                      and all(a.shape[1] == b.shape[0] for a, b in zip(weights, weights[1:])))
         if not shapes_ok or not all(np.all(np.isfinite(a)) for a in (*weights, *biases, mean, scale, out)):
             raise ProgrammingError(f"{path}: inconsistent or non-finite network arrays")
         for key in ("vset", "vreset", "wmin", "wmax"):
-            if not isinstance(meta.get(key), (int, float)) or isinstance(meta.get(key), bool) \
-                    or not math.isfinite(meta[key]):
-                raise ProgrammingError(f"{path}: metadata lacks a number '{key}'")
+            v = meta.get(key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not -1e300 < v < 1e300:
+                raise ProgrammingError(f"{path}: metadata lacks a (finite) number '{key}'")
+            meta[key] = float(v)
         # the pulses it predicts must be pulses: SET and RESET non-zero and of opposite signs (the policies'
         # own rule), widths a positive range, the width grid a ratio above 1
         vs, vr = meta["vset"], meta["vreset"]
