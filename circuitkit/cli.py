@@ -8,7 +8,7 @@ import errno
 import sys
 from pathlib import Path
 
-from .errors import CircuitkitError, UsageError, printable
+from .errors import CircuitkitError, ConvergenceError, SpiceError, ToolchainError, UsageError, printable
 from .models_cli import add_models_commands, trusted_models_dir
 
 
@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_outputs(args)
         return int(args.func(args) or 0)
     except CircuitkitError as exc:
-        print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
+        # a simulator's log excerpt or a usage text keeps its lines; anything that may echo input is one line
+        lines = isinstance(exc, (UsageError, SpiceError, ConvergenceError, ToolchainError))
+        print(f"error: {printable(str(exc), keep_newlines=lines)}", file=sys.stderr)
         return 2
     except OSError as exc:                  # a path the user gave that cannot be written or read: no traceback
         print(f"error: {_os_message(exc)}", file=sys.stderr)

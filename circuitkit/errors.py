@@ -69,7 +69,7 @@ class LocatedError(CircuitkitError):
     """An error in user input with the place it was found."""
 
     def __init__(self, message: str, location: Location | None = None):
-        message = printable(message, keep_newlines=True)      # a snippet or a name never drives the terminal
+        message = printable(message)      # one line: a snippet or a name never drives the terminal or forges a line
         self.message = message
         self.location = location or Location()
         super().__init__(f"{self.location}: {message}" if location else message)

@@ -592,3 +592,16 @@ def test_run_directories_are_read_as_untrusted_files(tmp_path, capsys):
     (store.root / "sweep.json").symlink_to("/dev/zero")
     assert store.read_point("aaaa") is None and store.read_point("bbbb") is None
     assert store.finished() == {} and store.manifest() is None
+
+
+def test_errors_stay_on_one_line(tmp_path, capsys):
+    """A quoted TOML key with a newline reached the error text raw: a second, forged line (audit)."""
+    from circuitkit.cli import main
+    _net(tmp_path)
+    text = (tmp_path / "net.toml").read_text()
+    (tmp_path / "net.toml").write_text('"x\\nerror: none, all good" = 1\n' + text)
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 4)))
+    assert main(["infer", str(tmp_path / "net.toml"), "--data", str(tmp_path / "d.npz"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "x\\nerror: none, all good" in err

@@ -188,7 +188,9 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
         net = _load_point(spec, pt, k)
         key = point_key(net, data_key)
         if key in done:
-            rows.append(done[key])
+            # the same network and data under this sweep's parameter names (an earlier sweep may have
+            # reached it by other names: its row lacks these columns)
+            rows.append({**pt.params, **{k: v for k, v in done[key].items() if k not in pt.params}})
             if log:
                 log(", ".join(f"{n}={v}" for n, v in pt.params.items()) + ": finished before (resumed)")
             continue
