@@ -143,7 +143,7 @@ $(DIGITS)/weights.npz $(DIGITS)/test.npz: $(DIGITS)/train.py | $(STAMP)
 .PHONY: infer-digits
 infer-digits: setup $(DIGITS)/weights.npz
 	$(CK) infer $(DIGITS)/network.toml --data $(DIGITS)/test.npz --verify-tiles 1 --out results/digits
-	$(CK) infer-sweep sweeps/digits_accuracy.toml --out results/sweeps/digits_accuracy
+	$(CK) infer-sweep examples/digits/digits_accuracy.toml --out results/sweeps/digits_accuracy
 
 # -- spiking networks (docs/snn.md) ----------------------------------------------
 .PHONY: snn-window snn-learn snn-sweep bench-snn

@@ -3,8 +3,8 @@
 A network sweep file (TOML)::
 
     name    = "digits_accuracy"
-    network = "../examples/digits/network.toml"     # relative to this file
-    data    = "../examples/digits/test.npz"         # x (inputs) and y (labels)
+    network = "network.toml"                        # inside this file's directory
+    data    = "test.npz"                            # x (inputs) and y (labels), likewise
     limit   = 360                                   # first N inputs (optional)
     mode    = "product"                             # or "zip"
 
