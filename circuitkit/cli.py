@@ -4,7 +4,6 @@ Run 'circuitkit COMMAND -h' for a command's options and their defaults."""
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from pathlib import Path
 
@@ -33,8 +32,8 @@ class _SubcommandParser(argparse.ArgumentParser):
 
 
 def add_parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
-    """A subcommand whose help lists each option's default."""
-    return sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+    """A subcommand (its parser lists each option's default: :class:`_SubcommandParser`)."""
+    return sub.add_parser(name, **kwargs)
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -217,7 +216,7 @@ def _os_message(exc: OSError) -> str:
 def _check_outputs(args) -> None:
     """Output paths refused before any work: a file option (``--report``, ``--plot``, ``-o``) naming a
     directory, an ``--out`` directory naming a file (``program train --out`` names a file)."""
-    from .results import writable_file
+    from .results import output_dir, writable_file
     for name in ("report", "plot", "output"):
         value = getattr(args, name, None)
         if isinstance(value, Path):
@@ -225,12 +224,7 @@ def _check_outputs(args) -> None:
     out = getattr(args, "out", None)
     trains = getattr(args, "command", None) == "program" and (getattr(args, "target", None) or [""])[0] == "train"
     if isinstance(out, Path) and not trains:
-        probe = out
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        if probe.exists() and not probe.is_dir():
-            raise (FileExistsError(errno.EEXIST, "File exists", str(out)) if probe == out
-                   else NotADirectoryError(errno.ENOTDIR, "Not a directory", str(out)))
+        output_dir(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,19 @@ def writable_file(path: Path) -> Path:
     return path
 
 
+def output_dir(path: Path) -> Path:
+    """``path`` as a directory to create (or write into): refused, naming it, when it or a part of it is
+    a file. Returns its nearest existing part (``path`` itself when it exists), where it would be created."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise (FileExistsError(errno.EEXIST, "File exists", str(path)) if probe == path
+               else NotADirectoryError(errno.ENOTDIR, "Not a directory", str(path)))
+    return probe
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers never see a partial file."""
     path = writable_file(path)

@@ -616,9 +616,10 @@ class LinearReads:
         largest update (V or A), ``converged``: every vector's update meets the engine's
         criterion and so do the sensed currents (the linear read's against that Newton step's, the
         devices' deviation at a fixed sense node included: ``max_output_change``, A), or the
-        devices' deviation from the linearisation is at the rounding floor of their currents (``newton.ROUNDOFF_FACTOR`` * eps; the update is then the rounding noise of an
-        ill-conditioned solve), so the linear read *is* the DC solution of the nonlinear circuit, and
-        ``vectors`` / ``failed_vectors`` counts. (:meth:`read_many` does not rely on this: it
+        devices' deviation from the linearisation is at the rounding floor of their currents
+        (``newton.ROUNDOFF_FACTOR`` * eps; the update is then the rounding noise of an ill-conditioned
+        solve), so the linear read *is* the DC solution of the nonlinear circuit, and ``vectors`` /
+        ``failed_vectors`` counts. (:meth:`read_many` does not rely on this: it
         solves the nonlinear circuit when the cells are not linear.)
         """
         from .batch import CrossbarReader

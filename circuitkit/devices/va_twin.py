@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Location, ParameterError
+from ..errors import Location, ParameterError, printable
 from .base import GLEAK, DeviceModel, Parameter, State
 from .va_params import SCALE, parse_va
 
@@ -600,7 +600,8 @@ def _generate(source: str, file: str) -> Generated:
     cls = _class_name(name)
     head = [
         # the file name is the user's: only ever written as a literal (repr), never as code or docstring text
-        repr(f"Numpy twin of {_plain(Path(file).name)}, generated from its Verilog-A by circuitkit.devices.va_twin."),
+        repr(f"Numpy twin of {printable(Path(file).name, 120)}, generated from its Verilog-A by "
+             "circuitkit.devices.va_twin."),
         "import numpy as np",
         "",
         "from circuitkit.devices.base import DeviceModel, Parameter, State",
@@ -647,7 +648,7 @@ def _generate(source: str, file: str) -> Generated:
         "",
         f"class {cls}(DeviceModel):",
         f"    name = {name!r}",
-        f"    description = {('generated twin of ' + _plain(Path(file).name))!r}",
+        f"    description = {('generated twin of ' + printable(Path(file).name, 120))!r}",
         "    generated = True",
         "    parameters = (",
     ] + pdefs + ["    )", "    states = ("] + sdefs + ["    )", "",
@@ -683,11 +684,6 @@ def _num(value):
         raise VaSubsetError("a parameter range bound is not a number")
     return repr(v) if math.isfinite(v) else f"float({repr(v)!r})"
 
-
-def _plain(text: str, limit: int = 120) -> str:
-    """``text`` reduced to printable ASCII (a file name in a message or a generated literal)."""
-    from ..errors import printable
-    return printable(text, limit)
 
 
 def twin_from_va(path: str | Path, va_dir: Path | None = None) -> type[DeviceModel]:

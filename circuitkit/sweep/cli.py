@@ -79,20 +79,14 @@ def _check_writable(out: Path) -> None:
     import tempfile
 
     from ..errors import Location
+    from ..results import output_dir
     from .spec import SweepError
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"output directory '{out}' exists and is not a directory", Location(parameter="out"))
-    reason = "not a directory" if not probe.is_dir() else None
-    if reason is None:
-        try:                            # a trial directory, removed at once (permission bits alone can lie: root)
-            os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".circuitkit-check-"))
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-    if reason:
-        raise SweepError(f"output directory '{out}' is not writable ('{probe}': {reason})", Location(parameter="out"))
+    probe = output_dir(out)             # a file in the way: refused, naming it
+    try:                                # a trial directory, removed at once (permission bits alone can lie: root)
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".circuitkit-check-"))
+    except OSError as exc:
+        raise SweepError(f"output directory '{out}' is not writable ('{probe}': {exc.strerror or exc})",
+                         Location(parameter="out")) from None
 
 
 def cmd_sweep(args) -> int:

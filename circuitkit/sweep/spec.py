@@ -47,7 +47,8 @@ TOP_KEYS = ("name", "description", "engines", "metrics", "zip", "mode", "toleran
 #: table columns a parameter may not be called
 RESERVED = ("point", "status", "error", "key", "description_hash", "circuitkit_version", "ngspice_version",
             "engines", "run_s")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+#: a sweep's name (it names its output directory results/sweeps/NAME): network sweeps use it too
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class SweepError(LocatedError):
@@ -171,7 +172,7 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
         return v
 
     name = get("name", str, path.stem, what="a name (letters, digits, '_', '-', '.')")
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise SweepError(f"name {name!r} is not usable as a directory name "
                          "(letters, digits, '_', '-', '.'; must start with a letter or digit)", loc("name"))
 

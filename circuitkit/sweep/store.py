@@ -49,15 +49,13 @@ MAX_RECORD_BYTES = 16 << 20
 
 def _read_json(path: Path):
     """A JSON file of the store, read as untrusted: a regular file of at most MAX_RECORD_BYTES (a FIFO or
-    a link to /dev/zero is refused unopened); anything else raises ValueError (the caller treats the
-    file as missing: the point runs again)."""
+    a link to /dev/zero is refused unopened); a missing or unreadable one raises ValueError (the callers
+    treat both as missing: the point runs again)."""
     from ..description.safeio import read_bytes
     from ..errors import DescriptionError
     try:
         data = read_bytes(path, None, "sweep record", MAX_RECORD_BYTES)
     except DescriptionError as exc:
-        if not path.exists() and not path.is_symlink():
-            raise FileNotFoundError(str(path)) from None
         raise ValueError(exc.message) from None
     return json.loads(data)
 

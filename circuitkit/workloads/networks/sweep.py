@@ -43,12 +43,12 @@ from ...description import safeio
 from ...errors import DescriptionError, Location, printable
 from ...results import atomic_write_bytes, atomic_write_parquet
 from ...sweep.grid import GridError, combine, expand_values
+from ...sweep.spec import NAME
 from .engine import check_data, run_network
 from .report import load_array
 from .spec import NetworkError, load_network, read_toml_text
 
 KEYS = ("name", "network", "data", "labels", "limit", "mode", "zip", "parameters")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")          # as a sweep's name (circuitkit.sweep.spec)
 
 
 def _fail(path, text, key, msg):
@@ -99,7 +99,7 @@ def load_sweep(path: str | Path) -> dict:
     if len(points) > 10_000:
         _fail(path, text, "parameters", f"{len(points)} points: more than 10000")
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         _fail(path, text, "name", "'name' must be a plain name (a letter or digit, then up to 99 letters, digits, "
                                   "'_', '.' or '-'): it names the output directory results/sweeps/NAME")
     if data.get("labels") is not None and not isinstance(data["labels"], str):
@@ -190,7 +190,7 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
         if key in done:
             # the same network and data under this sweep's parameter names (an earlier sweep may have
             # reached it by other names: its row lacks these columns)
-            rows.append({**pt.params, **{k: v for k, v in done[key].items() if k not in pt.params}})
+            rows.append({**pt.params, **{c: v for c, v in done[key].items() if c not in pt.params}})
             if log:
                 log(", ".join(f"{n}={v}" for n, v in pt.params.items()) + ": finished before (resumed)")
             continue

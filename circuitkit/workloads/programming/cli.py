@@ -373,34 +373,33 @@ def _read_run(d: Path):
     """(summary, results frame) of a programming run directory, read as untrusted files: regular files of
     bounded size (a FIFO or a link to /dev/zero is refused unopened), the summary a table with the
     run's policies and pulse counts; anything else a one-line error naming the file."""
-    import os
-    import stat
+    import io
 
     import pandas as pd
 
     from ...description.safeio import read_bytes
     from ...errors import CircuitkitError, DescriptionError
+
+    def read(name: str) -> bytes:
+        try:
+            return read_bytes(d / name, None, name, MAX_RUN_FILE)
+        except DescriptionError as exc:
+            raise CircuitkitError(f"{d}: {exc.message}") from None
+
     path = d / "summary.json"
     try:
-        summary = json.loads(read_bytes(path, None, "summary.json", MAX_RUN_FILE, error=DescriptionError))
-    except DescriptionError as exc:
-        raise CircuitkitError(f"{d}: {exc.message}") from None
+        summary = json.loads(read("summary.json"))
     except (ValueError, RecursionError):
         raise CircuitkitError(f"{path}: not a programming run's summary (not JSON)") from None
     if not isinstance(summary, dict) or not all(isinstance(summary.get(k), dict)
                                                 for k in ("policies", "pulses_per_cell")):
         raise CircuitkitError(f"{path}: not a programming run's summary (no 'policies' and 'pulses_per_cell' "
                               f"tables)")
-    path = d / "results.parquet"
+    data = read("results.parquet")
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RUN_FILE:
-            raise CircuitkitError(f"{path}: not a regular file of at most {MAX_RUN_FILE:,} bytes")
-        frame = pd.read_parquet(path)
-    except CircuitkitError:
-        raise
+        frame = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises its own kinds for a damaged file
-        raise CircuitkitError(f"{path}: not readable ({type(exc).__name__})") from None
+        raise CircuitkitError(f"{d / 'results.parquet'}: not readable ({type(exc).__name__})") from None
     return summary, frame
 
 
