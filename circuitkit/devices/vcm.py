@@ -13,8 +13,12 @@ disc; 1: LRS)::
     T     = t0 + rth v I                             quasi-static Joule heating (v I >= 0)
     heat  = exp(ea/vt0 - ea/vt)                      Arrhenius acceleration, 1 at T = t0
             vt = kB T/q, vt0 = kB t0/q
-    dx/dt = kset heat sinh(v/vset) wall(1 - x, xedge)           v > 0  (SET)
-          = -kreset heat sinh(-v/vreset) wall(x, xedge)         v < 0  (RESET)
+    dx/dt = ratecap(kset heat sinh(v/vset), rmax) wall(1 - x, xedge)        v > 0  (SET)
+          = -ratecap(kreset heat sinh(-v/vreset), rmax) wall(x, xedge)      v < 0  (RESET)
+    ratecap(r, rmax) = r / (1 + (r/rmax)^4)^(1/4)    r below rmax, rmax above
+
+``G`` takes the state clamped to [0, 1] (a Newton iterate past a bound must not
+overflow it); the state itself is not clipped.
 
 What it reproduces (and the tests check):
 
@@ -29,17 +33,24 @@ What it reproduces (and the tests check):
   gradual RESET), as measured on VCM cells and reproduced by JART;
 * **state dependence** through the temperature, **gradual** conductance
   change under repeated identical pulses;
-* **bounded states by the equations**: ``wall`` (see
-  :func:`circuitkit.devices.stanford_pku.wall`) makes the rate vanish at the
-  bound approached and drives a state a time step carried past it back.
+* **bounded states by the equations**: :func:`wall` makes the rate vanish at
+  the bound approached (a C1 taper over ``xedge``) and drives a state a time
+  step or a Newton iterate carried past it back, in proportion to the
+  distance (linear past the bound: a constant push made ngspice's Newton
+  cycle between +-50 on a 2 V step);
+* **a largest rate** ``rmax`` (1e10 /s, about one full switch per 100 ps, the
+  fastest VCM SET reported): without it the SET rate at 2 V through 100 Ohm
+  reached 1e16 /s, the model's ``$bound_step`` asked for steps of 1e-18 s,
+  below ngspice's minimum (1e-11 of the maximum step), and ngspice stopped
+  with "Timestep too small". At 1 V the cap changes the rate by ~1e-13.
 
 Cycle-to-cycle variability is not in the model (OpenVAF has no random
 numbers): the programming workload draws lognormal per-cell factors on
 ``kset``/``kreset`` for every programming round and writes them into the
 netlist and the behavioural circuit alike
 (:mod:`circuitkit.workloads.programming.noise`). A factor ``F`` on the rate
-constant is a rescaling of time: the state after a pulse of width ``w`` is
-the nominal state after ``F w``.
+constant is a rescaling of time (while the rate stays well below ``rmax``):
+the state after a pulse of width ``w`` is the nominal state after ``F w``.
 
 Parameter set (illustrative, circuitkit): HRS 200 kOhm, LRS 10 kOhm at low
 voltage; at +1 V a full SET takes about 0.3 us, at -1.2 V a full RESET
@@ -55,7 +66,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import DeviceModel, Parameter, ParamSet, State, register
-from .stanford_pku import KB, Q, wall
+from .smooth import taper
+from .stanford_pku import KB, Q
 
 
 @register
@@ -87,6 +99,8 @@ class Vcm(DeviceModel):
         Parameter("ea", 0.1, "eV", "activation energy of the thermal acceleration", 0.0, None),
         Parameter("rth", 1e6, "K/W", "thermal resistance of the filament", 0.0, None),
         Parameter("t0", 298.0, "K", "ambient temperature", 0.0, None, lower_inclusive=False),
+        Parameter("rmax", 1e10, "1/s", "largest state rate (hopping attempt limit): see ratecap", 0.0, None,
+                  lower_inclusive=False),
         Parameter("xedge", 0.01, "", "state taper width at the bounds", 0.0, 0.5, lower_inclusive=False),
         Parameter("x0", 0.0, "", "initial state", 0.0, 1.0, instance=True),
     )
@@ -95,7 +109,7 @@ class Vcm(DeviceModel):
     @staticmethod
     def conductance(x: np.ndarray, p: ParamSet) -> np.ndarray:
         """Low-voltage conductance (S) at state ``x`` (one state row)."""
-        return p.goff * np.exp(np.log(p.gon / p.goff) * x)
+        return p.goff * np.exp(np.log(p.gon / p.goff) * np.clip(x, 0.0, 1.0))
 
     @staticmethod
     def current(v, x, p):
@@ -124,6 +138,22 @@ class Vcm(DeviceModel):
         v = np.asarray(v, dtype=float)
         xs = np.asarray(x, dtype=float)[0]
         h = Vcm.heat(v, x, p)
-        set_rate = p.kset * np.sinh(np.maximum(v, 0.0) / p.vset) * wall(1 - xs, p.xedge)
-        reset_rate = -p.kreset * np.sinh(np.maximum(-v, 0.0) / p.vreset) * wall(xs, p.xedge)
-        return (h * np.where(v > 0, set_rate, reset_rate))[None, :]
+        with np.errstate(over="ignore"):
+            set_rate = ratecap(p.kset * h * np.sinh(np.maximum(v, 0.0) / p.vset), p.rmax) * wall(1 - xs, p.xedge)
+            reset_rate = -ratecap(p.kreset * h * np.sinh(np.maximum(-v, 0.0) / p.vreset), p.rmax) * wall(xs, p.xedge)
+        return np.where(v > 0, set_rate, reset_rate)[None, :]
+
+
+def wall(u, d):
+    """:func:`taper` inside the range (``u >= 0``), ``u/d`` past the bound: the rate vanishes at the
+    bound approached, and a state past it is driven back in proportion to the distance."""
+    u = np.asarray(u, dtype=float)
+    return np.where(u < 0, u / d, taper(np.maximum(u, 0.0), d))
+
+
+def ratecap(r, rmax):
+    """``r / (1 + (r/rmax)^4)^(1/4)``: ``r`` well below ``rmax``, ``rmax`` above (and for an overflowed ``r``)."""
+    r = np.asarray(r, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = r / rmax
+        return np.where(q < 1e8, r / np.sqrt(np.sqrt(1 + q * q * q * q)), rmax)   # not rmax + 0 r: inf
