@@ -90,6 +90,36 @@ def test_gap_cannot_leave_its_bounds():
     assert np.max(np.abs(np.diff(slope))) < 0.01 * np.max(np.abs(slope))
 
 
+def test_a_state_far_past_a_bound_is_driven_back_in_proportion_and_the_current_stays_finite():
+    """A Newton iterate far past a bound (ngspice reached x = 244 and -238 on a 3 V pulse edge): the push
+    back grows with the distance (the wall is linear there, not a constant), and the current takes the gap
+    clamped to the range (``exp(-g/g0)`` overflowed at x = -238 and turned every unknown into NaN)."""
+    p = SPKU.resolve()
+    far = np.array([1.5, 10.0, 244.0])
+    r = rate(np.full(far.shape, -2.0), far)
+    assert np.all(r < 0) and np.all(np.diff(r) < 0)            # RESET past gmax: pushed back, harder further out
+    r = rate(np.full(far.shape, 2.0), -far)
+    assert np.all(r > 0) and np.all(np.diff(r) > 0)            # SET past gmin, likewise
+    x = np.array([[-238.0, -1.0, 0.0, 1.0, 2.0, 244.0]])
+    i = SPKU.current(np.full(6, -3.0), x, p)
+    assert np.all(np.isfinite(i))
+    assert i[0] == i[1] == i[2] and i[3] == i[4] == i[5]       # the gap clamped to [gmin, gmax]
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("drive, amplitude", [("pulse", 3.0), ("sine", 4.0)])
+@pytest.mark.parametrize("step", [0.2e-6, 1e-6])
+def test_spice_finishes_overdriven_switching_at_coarse_steps(drive, amplitude, step):
+    """3 V pulses and 4 V sines through 100 Ohm at requested steps of 0.2-1 us stopped ngspice with
+    "Timestep too small" while the wall pushed back by a constant and the current used the unclamped gap."""
+    from circuitkit.devices.probe import device_transient
+    out = device_transient(SPKU, "ngspice", drive=drive, amplitude=amplitude, freq=1e6, rseries=100,
+                           stop=2e-6, step=step)
+    assert out["time"][-1] == pytest.approx(2e-6)
+    assert out["x"].min() >= -1e-9 and out["x"].max() <= 1 + 1e-9
+    assert out["x"].max() > 0.99                               # it did RESET fully
+
+
 def test_empty_gap_range_is_rejected_by_name():
     with pytest.raises(ParameterError, match="'gmax'"):
         SPKU.resolve({"gmin": 1e-9, "gmax": 0.5e-9})

@@ -22,16 +22,10 @@ from circuitkit.workflow import load
 TB = Path(__file__).resolve().parent.parent / "testbenches"
 BENCHES = sorted(p.name for p in TB.glob("stress_*.xbar"))
 CONTRACT = 0.01
-#: ngspice (tmax = tstep from the netlist, its default truncation tolerances) misses the contract here; the
-#: Verilog-A state stays in its bounds (since the models' bounded states landed) -- it is ngspice's accuracy
-SPICE_XFAIL = {
-    "stress_stanford_sine.xbar": "ngspice at tmax = tstep = 50 ns with its default truncation tolerances is 2.3 % "
-                                 "off the converged reference on stanford_pku's x (the behavioural engine 0.17 %): "
-                                 "the gap's rate switches on within a ~9 mV field blend, which ngspice crosses in "
-                                 "one 34-50 ns step (reltol 1e-3 x trtol 7 accepts it), and the RESET's positive "
-                                 "feedback turns that offset into a time shift (measured: reltol 1e-5 and trtol 1 "
-                                 "1.2 %, tmax 10 ns 0.24 %)",
-}
+#: benches where ngspice (tmax = tstep from the netlist, its default truncation tolerances) would miss the
+#: contract, with the reason (strict xfail). Empty: stress_stanford_sine was here (2.3 % off) until
+#: stanford_pku's $bound_step limited a step's move near the field threshold (docs/models.md)
+SPICE_XFAIL: dict[str, str] = {}
 
 
 def _reference(circuit):

@@ -9,8 +9,8 @@ the low-resistance end (g = gmin), 1 the high-resistance end (g = gmax)::
     gam   = gamma0 - beta (g/g1)^3
     dg/dt = -vel0 exp(-ea/vt) sinh(gam a0 v/(tox vt)) taper(gam |v|/tox - fmin, fblend)
     vt    = kB T / q                             (ea in eV)
-    dx/dt = dg/dt/(gmax - gmin) wall(x, xedge)         v > 0: the gap closes (SET)
-          = dg/dt/(gmax - gmin) wall(1 - x, xedge)     v < 0: the gap opens (RESET)
+    dx/dt = dg/dt/(gmax - gmin) edge_wall(x, xedge)         v > 0: the gap closes (SET)
+          = dg/dt/(gmax - gmin) edge_wall(1 - x, xedge)     v < 0: the gap opens (RESET)
 
 Reworked from the public v1.0.0 file for OpenVAF, which keeps no variable
 between time steps and has no ``$rdist_*``:
@@ -22,17 +22,28 @@ between time steps and has no ``$rdist_*``:
 * the hard field threshold of the original ("gamma = 0 when gamma |v|/tox <
   fmin") is a C1 :func:`~circuitkit.devices.smooth.taper` of width
   ``fblend``; beyond ``fmin + fblend`` the published law holds exactly;
-* the gap is kept in [gmin, gmax] by :func:`wall` (a taper of width
-  ``xedge``, extended as an odd function): the rate vanishes at the bound
-  being approached, and a state a time step carried past it is driven back,
-  so it stays within about ``xedge`` of the range (with the plain taper a
-  trapezoidal step during an abrupt RESET could land anywhere past gmax, and
-  stay there); the field enhancement uses the gap clamped to the range.
+* the gap is kept in [gmin, gmax] by :func:`edge_wall` (a taper of width
+  ``xedge`` inside the range, C1, and linear far past the bound): the rate
+  vanishes at the bound being approached, and a state a time step (or a Newton iterate)
+  carried past it is driven back in proportion to the distance, so it stays
+  within about ``xedge`` of the range (with the plain taper a trapezoidal
+  step during an abrupt RESET could land anywhere past gmax, and stay there);
+* the current and the field enhancement use the gap clamped to [gmin, gmax]
+  (the state itself is not clipped): a Newton iterate far past a bound must
+  not overflow ``exp(-g/g0)``, and past gmax the field would fall below the
+  threshold and stop the wall.
 
-Numerics: a strongly overdriven RESET (e.g. 3 V through 100 Ohm) is a
-thermal runaway that ngspice's default trapezoidal integration cannot
-follow ("timestep too small", with or without these changes);
-``.options method=gear`` gets through.
+Numerics: 3 V pulses and 4 V sines through 100 Ohm at requested steps of
+0.2-1 us stopped ngspice with "timestep too small": a long step into a
+strong RESET (a drive edge, or a 0.41 us step across a zero crossing) sent
+Newton's state iterates far past a bound (the 3 V pulse: cycling on a
+spurious root near x = 0.8, then an iterate past gmax, where the earlier
+odd wall pushed back by a constant, with no slope for Newton, and on to
+x = 244 and -238; the 4 V sine: x = 242 and v = -365 V in one update).
+There ``exp(-g/g0)`` overflowed (or underflowed against an overflowed
+sinh), the current became inf or NaN, then every unknown, and ngspice
+retried each shorter step from that NaN iterate. The clamped gap alone
+removes all of these; the linear wall alone only the pulse ones; both are in.
 
 The defaults are the published set: at 0.1 V the resistance is 542 Ohm at
 gmin and 218.6 kOhm at gmax; SET at +1.8 V and RESET at -1.3 V switch within
@@ -105,7 +116,9 @@ class StanfordPku(DeviceModel):
 
     @staticmethod
     def current(v, x, p):
-        return p.i0 * np.exp(-StanfordPku.gap(x[0], p) / p.g0) * np.sinh(v / p.v0)
+        """Device current (A); the gap clamped to [gmin, gmax] (an iterate far past a bound must not
+        overflow the exponential), the state itself not clipped."""
+        return p.i0 * np.exp(-StanfordPku.gap(np.clip(x[0], 0.0, 1.0), p) / p.g0) * np.sinh(v / p.v0)
 
     @staticmethod
     def temperature(v, x, p):
@@ -113,34 +126,79 @@ class StanfordPku(DeviceModel):
         return p.t0 + v * StanfordPku.current(v, x, p) * p.rth
 
     @staticmethod
-    def gap_rate(v, x, p):
-        """dg/dt (m/s) of the published law with the C1 field threshold; no bound tapers.
+    def _law(v, x, p):
+        """``(dg/dt of the published law without the field threshold, field excess over fmin (V/m), vt)``.
 
         The field enhancement uses the gap clamped to [gmin, gmax]: past gmax
-        it would fall below the threshold and stop the :func:`wall` from
+        it would fall below the threshold and stop the :func:`edge_wall` from
         driving an overshooting state back.
         """
         g = StanfordPku.gap(np.clip(x[0], 0.0, 1.0), p)
         vt = KB * StanfordPku.temperature(v, x, p) / Q
         gam = p.gamma0 - p.beta * (g / p.g1) * (g / p.g1) * (g / p.g1)
-        return -p.vel0 * np.exp(-p.ea / vt) * np.sinh(gam * p.a0 * v / (p.tox * vt)) \
-            * taper(gam * np.abs(v) / p.tox - p.fmin, p.fblend)
+        return (-p.vel0 * np.exp(-p.ea / vt) * np.sinh(gam * p.a0 * v / (p.tox * vt)),
+                gam * np.abs(v) / p.tox - p.fmin, vt)
+
+    @staticmethod
+    def gap_rate(v, x, p):
+        """dg/dt (m/s) of the published law with the C1 field threshold; no bound tapers."""
+        law, excess, _ = StanfordPku._law(v, x, p)
+        return law * taper(excess, p.fblend)
 
     @classmethod
     def step_move(cls, x, p):
-        """The ``$bound_step``'s second term in the .va: at most 0.2*g0 of gap per step (the current,
-        exp(-g/g0), changes by at most ~20 %)."""
-        return np.atleast_1d(0.2 * p.g0 / (p.gmax - p.gmin))[None]
+        """The ``$bound_step``'s second term in the .va: at most 0.05*g0 of gap per step (the current,
+        exp(-g/g0), changes by at most ~5 %)."""
+        return np.atleast_1d(0.05 * p.g0 / (p.gmax - p.gmin))[None]
+
+    @classmethod
+    def bound_step(cls, v, x, p):
+        """:meth:`DeviceModel.bound_step`, and near the field threshold (below it and up to one e-fold
+        of the sinh above it) at most 0.006*g0 of gap per step at the rate the law would have without
+        the threshold: the rate switches on and off within the ``fblend`` taper, and a step across it
+        misplaces the state by up to half its move (the same term as the .va's ``$bound_step``)."""
+        v = np.asarray(v, dtype=float)
+        x = np.asarray(x, dtype=float).reshape(1, -1)
+        h = super().bound_step(v, x, p)
+        law, excess, vt = cls._law(v, x, p)
+        f0 = law / (p.gmax - p.gmin) * _window(v, x[0], p)
+        near = (excess * p.a0 < vt) & (f0 != 0)
+        with np.errstate(divide="ignore"):
+            h0 = np.where(near, 0.006 * p.g0 / (p.gmax - p.gmin) / np.abs(np.where(near, f0, 1.0)), np.inf)
+        return np.minimum(h, h0)
 
     @staticmethod
     def dxdt(v, x, p):
         rate = StanfordPku.gap_rate(v, x, p) / (p.gmax - p.gmin)
-        window = np.where(v > 0, wall(x[0], p.xedge), wall(1 - x[0], p.xedge))
-        return (rate * window)[None, :]
+        return (rate * _window(v, x[0], p))[None, :]
+
+
+def _window(v, x, p):
+    """The :func:`edge_wall` towards the bound the drive moves the state to (x: one state row)."""
+    return np.where(v > 0, edge_wall(x, p.xedge), edge_wall(1 - x, p.xedge))
+
+
+def edge_wall(u, d):
+    """stanford_pku's wall: :func:`taper` inside the range (``u >= 0``); past the bound ``-(u/d)^2``
+    down to ``u = -d/2``, then ``u/d + 1/4``.
+
+    ``u`` is the distance of the state from the bound the drive moves it
+    towards. Inside the range the rate vanishes at the bound (the exact
+    solution never reaches it); a state a time step or a Newton iterate has
+    carried past the bound is driven back in proportion to the distance. The
+    odd extension (:func:`wall`, a constant push beyond ``d``) gave Newton no
+    slope there: ngspice's iterates on a 3 V pulse edge went on to x = 244
+    and x = -238 and overflowed the current. C1 everywhere (slope 0 at the
+    bound from both sides, 1/d at u = -d/2 from both sides).
+    """
+    u = np.asarray(u, dtype=float)
+    s = np.maximum(-u / d, 0.0)
+    return np.where(u >= 0, taper(np.maximum(u, 0.0), d), np.where(s < 0.5, -s * s, 0.25 - s))
 
 
 def wall(u, d):
-    """:func:`taper` extended as an odd function: -taper(-u, d) for u < 0.
+    """:func:`taper` extended as an odd function: -taper(-u, d) for u < 0 (kept for code that imports
+    it; no shipped model uses it: stanford_pku uses :func:`edge_wall`, vcm its own linear wall).
 
     ``u`` is the distance of the state from the bound the drive moves it
     towards. Inside the range this is the taper (the rate vanishes at the
