@@ -246,3 +246,38 @@ def test_spice_runs_the_stress_drives_that_stopped_it(drive, amplitude, step):
     if drive == "sine":
         ref = device_transient(VCM, "ngspice", step=step / 100, **kw)
         assert rel_rms(ref["time"], ref["x"], out["time"], out["x"]) <= 0.01
+
+
+def test_float_kernel_equals_the_numpy_twin():
+    """One-device groups evaluate vcm on Python floats (``Vcm.scalar_kernel``): the same expressions as
+    the twin, so current, rate, step bound and linearisation agree to rounding -- over both drive
+    polarities, the ceiling ``rmax``, the tapers and states past the bounds. Where floats overflow
+    (``math.sinh``) the kernel raises ArithmeticError and the engine takes the numpy twin."""
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.uniform(-2.5, 2.5, 300), [0.0, 1e-3, -1e-3, 1.4, -1.2, 2.0, 40.0]])
+    x = np.concatenate([rng.uniform(-0.05, 1.05, 300), [0.0, 1.0, 0.5, 0.005, 0.995, 1.0, 0.5]])
+    for overrides in ({}, {"rmax": 1e6, "ea": 0.0}, {"vset": 0.1, "rth": 0.0}):
+        p = VCM.resolve({**overrides, "x0": 0.3})
+        kernel = VCM.scalar_kernel(p)
+        cur = VCM.current(v, x[None], p)
+        with np.errstate(over="ignore"):
+            rate_ = VCM.dxdt(v, x[None], p)[0]
+            bound = VCM.bound_step(v, x[None], p)
+        checked = 0
+        for k, (a, b) in enumerate(zip(v, x)):
+            try:
+                got = (kernel.current(a, b), kernel.dxdt(a, b), VCM.bound_step_one(kernel, a, b))
+            except ArithmeticError:
+                with np.errstate(over="ignore"):                                  # only where sinh overflows
+                    assert not np.isfinite(np.sinh(a / min(p.vset, p.vreset))), a
+                continue
+            for g, w in zip(got, (cur[k], rate_[k], bound[k])):
+                assert g == w or abs(g - w) <= 1e-13 * abs(w), (a, b, g, w)
+            lin = VCM.linearize_one(kernel, float(a), float(b), 0.3)
+            want = VCM.linearize(np.array([a]), np.array([[b]]), p)
+            for g, w in zip(lin, want):
+                w = float(np.ravel(w)[0])
+                assert abs(g - w) <= 1e-8 * max(abs(w), 1e-300), (a, b, g, w)
+            checked += 1
+        assert checked >= 300
+    assert VCM.scalar_kernel(VCM.resolve({"kset": np.array([1e-3, 2e-3])})) is None

@@ -63,9 +63,11 @@ the programming of the other cells (measured).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .base import DeviceModel, Parameter, ParamSet, State, register
+from .base import DeviceModel, Parameter, ParamSet, ScalarKernel, State, register
 from .smooth import taper
 from .stanford_pku import KB, Q
 
@@ -142,6 +144,71 @@ class Vcm(DeviceModel):
             set_rate = ratecap(p.kset * h * np.sinh(np.maximum(v, 0.0) / p.vset), p.rmax) * wall(1 - xs, p.xedge)
             reset_rate = -ratecap(p.kreset * h * np.sinh(np.maximum(-v, 0.0) / p.vreset), p.rmax) * wall(xs, p.xedge)
         return np.where(v > 0, set_rate, reset_rate)[None, :]
+
+
+    @classmethod
+    def scalar_kernel(cls, p):
+        """``(current, dxdt)`` on floats for one device (see ``DeviceModel.scalar_kernel``): the
+        expressions of :meth:`conductance`, :meth:`current`, :meth:`heat`, :meth:`dxdt`, :func:`ratecap`
+        and :func:`wall` operation for operation. None unless every parameter is one number."""
+        q = {}
+        for prm in cls.parameters:
+            if prm.instance:
+                continue
+            value = np.asarray(p[prm.name], dtype=float)
+            if value.size != 1:
+                return None
+            q[prm.name] = float(value.reshape(-1)[0])
+        return _Kernel(q)
+
+    @classmethod
+    def bound_step_one(cls, kernel, v, x):
+        """:meth:`bound_step` through the kernel: half the way to the bound, at most :meth:`step_move`."""
+        f = kernel.dxdt(v, x)
+        if f > 0:
+            return min(0.5 * max(1.0 - x, 1e-9), kernel.move) / f
+        if f < 0:
+            return min(0.5 * max(x - 0.0, 1e-9), kernel.move) / (-f)
+        return math.inf
+
+
+class _Kernel(ScalarKernel):
+    """VCM on floats (:meth:`Vcm.scalar_kernel`); ``math`` raises where numpy would overflow to inf
+    (``sinh``, ``exp``), and the caller then evaluates the numpy twin."""
+
+    def __init__(self, q: dict):
+        self.goff, self.log_ratio, self.vnl = q["goff"], math.log(q["gon"] / q["goff"]), q["vnl"]
+        self.kset, self.kreset, self.vset, self.vreset = q["kset"], q["kreset"], q["vset"], q["vreset"]
+        self.ea, self.rth, self.t0, self.rmax, self.xedge = q["ea"], q["rth"], q["t0"], q["rmax"], q["xedge"]
+        self.vt0 = KB * self.t0 / Q
+        self.move = 0.03 / max(abs(self.log_ratio), 1e-30)
+
+    def current(self, v, x):
+        g = self.goff * math.exp(self.log_ratio * min(max(x, 0.0), 1.0))
+        return g * self.vnl * math.sinh(v / self.vnl)
+
+    def dxdt(self, v, x):
+        vt = KB * (self.t0 + self.rth * v * self.current(v, x)) / Q
+        h = math.exp(self.ea / self.vt0 - self.ea / vt)
+        if v > 0:
+            return _ratecap_s(self.kset * h * math.sinh(max(v, 0.0) / self.vset), self.rmax) * _wall_s(1 - x, self.xedge)
+        return -_ratecap_s(self.kreset * h * math.sinh(max(-v, 0.0) / self.vreset), self.rmax) * _wall_s(x, self.xedge)
+
+
+def _wall_s(u, d):
+    """:func:`wall` on a float (same operations)."""
+    if u < 0:
+        return u / d
+    s = min(max(max(u, 0.0) / d, 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def _ratecap_s(r, rmax):
+    """:func:`ratecap` on a float (same operations)."""
+    q = r / rmax
+    if q < 1e8:
+        return r / math.sqrt(math.sqrt(1 + q * q * q * q))
+    return rmax
 
 
 def wall(u, d):
