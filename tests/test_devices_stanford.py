@@ -256,3 +256,39 @@ def test_behavioural_matches_spice(tmp_path, kind):
     xedge = SPKU.resolve().xedge      # an overshooting step lands at most about xedge past a bound
     for engine, (_, sig) in runs.items():
         assert np.all((sig["x(m1)"] > -xedge) & (sig["x(m1)"] < 1 + xedge)), engine
+
+
+def test_float_kernel_equals_the_numpy_twin():
+    """One-device groups evaluate stanford_pku on Python floats (``StanfordPku.scalar_kernel``): the
+    same expressions as the twin, so current, rate, the three-term step bound (half way, 5 % of the
+    current, the near-threshold move) and the linearisation agree to rounding -- both polarities, around
+    the field threshold, on the tapers and past the bounds. Where floats overflow the kernel raises
+    ArithmeticError and the engine takes the numpy twin."""
+    rng = np.random.default_rng(4)
+    v = np.concatenate([rng.uniform(-3.0, 3.0, 300), rng.uniform(0.9, 1.3, 100), rng.uniform(-1.3, -0.9, 100),
+                        [0.0, 1e-3, -1e-3, 1.1, -1.1, 200.0]])
+    x = np.concatenate([rng.uniform(-0.05, 1.05, 500), [0.0, 1.0, 0.5, 0.005, 0.995, 0.5]])
+    for overrides in ({}, {"fblend": 1e8, "rth": 0.0}, {"xedge": 0.05, "ea": 0.3}):
+        p = SPKU.resolve({**overrides, "x0": 0.3})
+        kernel = SPKU.scalar_kernel(p)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cur = SPKU.current(v, x[None], p)
+            rate_ = SPKU.dxdt(v, x[None], p)[0]
+            bound = SPKU.bound_step(v, x[None], p)
+        checked = 0
+        for k, (a, b) in enumerate(zip(v, x)):
+            try:
+                got = (kernel.current(a, b), kernel.dxdt(a, b), SPKU.bound_step_one(kernel, a, b))
+            except ArithmeticError:
+                assert abs(a) > 50, a                       # only where sinh overflows
+                continue
+            for g, w in zip(got, (cur[k], rate_[k], bound[k])):
+                assert g == w or abs(g - w) <= 1e-13 * abs(w), (a, b, g, w)
+            lin = SPKU.linearize_one(kernel, float(a), float(b), 0.3)
+            want = SPKU.linearize(np.array([a]), np.array([[b]]), p)
+            for g, w in zip(lin, want):
+                w = float(np.ravel(w)[0])
+                assert abs(g - w) <= 1e-8 * max(abs(w), 1e-300), (a, b, g, w)
+            checked += 1
+        assert checked >= 500
+    assert SPKU.scalar_kernel(SPKU.resolve({"i0": np.array([1e-3, 2e-3])})) is None

@@ -53,10 +53,12 @@ at gmin (a compliance resistor in series limits it, as in measurements).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import Location, ParameterError
-from .base import DeviceModel, Parameter, ParamSet, State, register
+from .base import DeviceModel, Parameter, ParamSet, ScalarKernel, State, register
 from .smooth import taper
 
 #: elementary charge (C) and Boltzmann constant (J/K); the same literals as the .va file
@@ -172,6 +174,83 @@ class StanfordPku(DeviceModel):
         rate = StanfordPku.gap_rate(v, x, p) / (p.gmax - p.gmin)
         return (rate * _window(v, x[0], p))[None, :]
 
+    @classmethod
+    def scalar_kernel(cls, p):
+        """``(current, dxdt)`` on floats for one device (see ``DeviceModel.scalar_kernel``): the
+        expressions of :meth:`current`, :meth:`temperature`, :meth:`_law`, :meth:`gap_rate`,
+        :meth:`dxdt` and :func:`edge_wall` operation for operation. None unless every parameter is one
+        number."""
+        q = {}
+        for prm in cls.parameters:
+            if prm.instance:
+                continue
+            value = np.asarray(p[prm.name], dtype=float)
+            if value.size != 1:
+                return None
+            q[prm.name] = float(value.reshape(-1)[0])
+        return _Kernel(q)
+
+    @classmethod
+    def bound_step_one(cls, kernel, v, x):
+        """:meth:`bound_step` through the kernel (the same three terms)."""
+        law, excess, vt, w = kernel.parts(v, x)
+        f = law * _taper_s(excess, kernel.fblend) / kernel.span * w
+        if f > 0:
+            h = min(0.5 * max(1.0 - x, 1e-9), kernel.move) / f
+        elif f < 0:
+            h = min(0.5 * max(x - 0.0, 1e-9), kernel.move) / (-f)
+        else:
+            h = math.inf
+        f0 = law / kernel.span * w
+        if excess * kernel.a0 < vt and f0 != 0:
+            h = min(h, kernel.near / abs(f0))
+        return h
+
+
+class _Kernel(ScalarKernel):
+    """Stanford-PKU on floats (:meth:`StanfordPku.scalar_kernel`); ``math`` raises where numpy would
+    overflow to inf (``sinh``), and the caller then evaluates the numpy twin."""
+
+    def __init__(self, q: dict):
+        for name in ("i0", "g0", "v0", "vel0", "ea", "a0", "tox", "gamma0", "beta", "g1", "fmin", "fblend",
+                     "gmin", "gmax", "rth", "t0", "xedge"):
+            setattr(self, name, q[name])
+        self.span = self.gmax - self.gmin
+        self.move = 0.05 * self.g0 / self.span
+        self.near = 0.006 * self.g0 / self.span
+
+    def current(self, v, x):
+        g = self.gmin + self.span * min(max(x, 0.0), 1.0)
+        return self.i0 * math.exp(-g / self.g0) * math.sinh(v / self.v0)
+
+    def parts(self, v, x):
+        """(law, field excess, vt, window) of :meth:`StanfordPku._law` and :func:`_window`."""
+        g = self.gmin + self.span * min(max(x, 0.0), 1.0)
+        vt = KB * (self.t0 + v * self.current(v, x) * self.rth) / Q
+        r = g / self.g1
+        gam = self.gamma0 - self.beta * r * r * r
+        law = -self.vel0 * math.exp(-self.ea / vt) * math.sinh(gam * self.a0 * v / (self.tox * vt))
+        w = _edge_wall_s(x, self.xedge) if v > 0 else _edge_wall_s(1 - x, self.xedge)
+        return law, gam * abs(v) / self.tox - self.fmin, vt, w
+
+    def dxdt(self, v, x):
+        law, excess, _, w = self.parts(v, x)
+        return law * _taper_s(excess, self.fblend) / self.span * w
+
+
+def _taper_s(u, d):
+    """``smooth.taper`` on a float (same operations)."""
+    s = min(max(u / d, 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def _edge_wall_s(u, d):
+    """:func:`edge_wall` on a float (same operations)."""
+    if u >= 0:
+        return _taper_s(max(u, 0.0), d)
+    s = max(-u / d, 0.0)
+    return -s * s if s < 0.5 else 0.25 - s
+
 
 def _window(v, x, p):
     """The :func:`edge_wall` towards the bound the drive moves the state to (x: one state row)."""
@@ -186,7 +265,7 @@ def edge_wall(u, d):
     towards. Inside the range the rate vanishes at the bound (the exact
     solution never reaches it); a state a time step or a Newton iterate has
     carried past the bound is driven back in proportion to the distance. The
-    odd extension (:func:`wall`, a constant push beyond ``d``) gave Newton no
+    odd extension used before (``-taper(-u, d)``, a constant push beyond ``d``) gave Newton no
     slope there: ngspice's iterates on a 3 V pulse edge went on to x = 244
     and x = -238 and overflowed the current. C1 everywhere (slope 0 at the
     bound from both sides, 1/d at u = -d/2 from both sides).
@@ -195,18 +274,3 @@ def edge_wall(u, d):
     s = np.maximum(-u / d, 0.0)
     return np.where(u >= 0, taper(np.maximum(u, 0.0), d), np.where(s < 0.5, -s * s, 0.25 - s))
 
-
-def wall(u, d):
-    """:func:`taper` extended as an odd function: -taper(-u, d) for u < 0 (kept for code that imports
-    it; no shipped model uses it: stanford_pku uses :func:`edge_wall`, vcm its own linear wall).
-
-    ``u`` is the distance of the state from the bound the drive moves it
-    towards. Inside the range this is the taper (the rate vanishes at the
-    bound, so the exact solution never reaches it); a state that a time step
-    has carried past the bound is driven back by the same drive. A
-    trapezoidal step that overshoots (its explicit half uses the rate before
-    the bound) then lands at most about ``d`` outside instead of anywhere.
-    C1: the taper's slope is zero at u = 0 from both sides.
-    """
-    u = np.asarray(u, dtype=float)
-    return np.sign(u) * taper(np.abs(u), d)
