@@ -59,3 +59,32 @@ def loop_area(v, i) -> float:
             return 0.0
         return 0.5 * abs(np.sum(a[:-1] * b[1:] - a[1:] * b[:-1]) + a[-1] * b[0] - a[0] * b[-1])
     return lobe(v >= 0) + lobe(v < 0)
+
+
+def check_scalar_kernel(model, p, v, x, overflows) -> int:
+    """Compare ``model.scalar_kernel(p)`` with the numpy twin at the points ``(v, x)``: current, rate and
+    step bound to 1e-13 relative, the float linearisation with the batched one to 1e-8. Where the kernel
+    raises ArithmeticError (floats overflow; the engine then takes the twin) ``overflows(v)`` must hold.
+    Returns the number of points compared."""
+    kernel = model.scalar_kernel(p)
+    x0 = float(np.ravel(p["x0"])[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        cur = model.current(v, x[None], p)
+        rate_ = model.dxdt(v, x[None], p)[0]
+        bound = model.bound_step(v, x[None], p)
+    checked = 0
+    for k, (a, b) in enumerate(zip(v, x)):
+        try:
+            got = (kernel.current(a, b), kernel.dxdt(a, b), model.bound_step_one(kernel, a, b))
+        except ArithmeticError:
+            assert overflows(a), a
+            continue
+        for g, w in zip(got, (cur[k], rate_[k], bound[k])):
+            assert g == w or abs(g - w) <= 1e-13 * abs(w), (a, b, g, w)
+        lin = model.linearize_one(kernel, float(a), float(b), x0)
+        want = model.linearize(np.array([a]), np.array([[b]]), p)
+        for g, w in zip(lin, want):
+            w = float(np.ravel(w)[0])
+            assert abs(g - w) <= 1e-8 * max(abs(w), 1e-300), (a, b, g, w)
+        checked += 1
+    return checked

@@ -13,7 +13,7 @@ from scipy.integrate import solve_ivp
 
 from circuitkit.devices import get_model
 from circuitkit.errors import ParameterError
-from devicekit import cosimulate, rate as _rate, rel_rms
+from devicekit import check_scalar_kernel, cosimulate, rate as _rate, rel_rms
 
 SPKU = get_model("stanford_pku")
 
@@ -270,25 +270,5 @@ def test_float_kernel_equals_the_numpy_twin():
     x = np.concatenate([rng.uniform(-0.05, 1.05, 500), [0.0, 1.0, 0.5, 0.005, 0.995, 0.5]])
     for overrides in ({}, {"fblend": 1e8, "rth": 0.0}, {"xedge": 0.05, "ea": 0.3}):
         p = SPKU.resolve({**overrides, "x0": 0.3})
-        kernel = SPKU.scalar_kernel(p)
-        with np.errstate(over="ignore", invalid="ignore"):
-            cur = SPKU.current(v, x[None], p)
-            rate_ = SPKU.dxdt(v, x[None], p)[0]
-            bound = SPKU.bound_step(v, x[None], p)
-        checked = 0
-        for k, (a, b) in enumerate(zip(v, x)):
-            try:
-                got = (kernel.current(a, b), kernel.dxdt(a, b), SPKU.bound_step_one(kernel, a, b))
-            except ArithmeticError:
-                assert abs(a) > 50, a                       # only where sinh overflows
-                continue
-            for g, w in zip(got, (cur[k], rate_[k], bound[k])):
-                assert g == w or abs(g - w) <= 1e-13 * abs(w), (a, b, g, w)
-            lin = SPKU.linearize_one(kernel, float(a), float(b), 0.3)
-            want = SPKU.linearize(np.array([a]), np.array([[b]]), p)
-            for g, w in zip(lin, want):
-                w = float(np.ravel(w)[0])
-                assert abs(g - w) <= 1e-8 * max(abs(w), 1e-300), (a, b, g, w)
-            checked += 1
-        assert checked >= 500
+        assert check_scalar_kernel(SPKU, p, v, x, lambda a: abs(a) > 50) >= 500    # only sinh overflows
     assert SPKU.scalar_kernel(SPKU.resolve({"i0": np.array([1e-3, 2e-3])})) is None

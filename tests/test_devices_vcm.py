@@ -12,7 +12,7 @@ from scipy.integrate import solve_ivp
 
 from circuitkit.devices import get_model
 from circuitkit.errors import ParameterError
-from devicekit import cosimulate, rate as _rate, rel_rms
+from devicekit import check_scalar_kernel, cosimulate, rate as _rate, rel_rms
 
 VCM = get_model("vcm")
 
@@ -258,26 +258,7 @@ def test_float_kernel_equals_the_numpy_twin():
     x = np.concatenate([rng.uniform(-0.05, 1.05, 300), [0.0, 1.0, 0.5, 0.005, 0.995, 1.0, 0.5]])
     for overrides in ({}, {"rmax": 1e6, "ea": 0.0}, {"vset": 0.1, "rth": 0.0}):
         p = VCM.resolve({**overrides, "x0": 0.3})
-        kernel = VCM.scalar_kernel(p)
-        cur = VCM.current(v, x[None], p)
         with np.errstate(over="ignore"):
-            rate_ = VCM.dxdt(v, x[None], p)[0]
-            bound = VCM.bound_step(v, x[None], p)
-        checked = 0
-        for k, (a, b) in enumerate(zip(v, x)):
-            try:
-                got = (kernel.current(a, b), kernel.dxdt(a, b), VCM.bound_step_one(kernel, a, b))
-            except ArithmeticError:
-                with np.errstate(over="ignore"):                                  # only where sinh overflows
-                    assert not np.isfinite(np.sinh(a / min(p.vset, p.vreset))), a
-                continue
-            for g, w in zip(got, (cur[k], rate_[k], bound[k])):
-                assert g == w or abs(g - w) <= 1e-13 * abs(w), (a, b, g, w)
-            lin = VCM.linearize_one(kernel, float(a), float(b), 0.3)
-            want = VCM.linearize(np.array([a]), np.array([[b]]), p)
-            for g, w in zip(lin, want):
-                w = float(np.ravel(w)[0])
-                assert abs(g - w) <= 1e-8 * max(abs(w), 1e-300), (a, b, g, w)
-            checked += 1
-        assert checked >= 300
+            overflows = lambda a: not np.isfinite(np.sinh(a / min(p.vset, p.vreset)))    # noqa: E731
+            assert check_scalar_kernel(VCM, p, v, x, overflows) >= 300
     assert VCM.scalar_kernel(VCM.resolve({"kset": np.array([1e-3, 2e-3])})) is None

@@ -371,6 +371,20 @@ class DeviceModel:
         return None
 
     @classmethod
+    def scalar_params(cls, p: ParamSet) -> dict[str, float] | None:
+        """The model (not instance) parameters of ``p`` as floats for a :class:`ScalarKernel`, or None
+        when any of them is not one number (a group whose devices differ)."""
+        q = {}
+        for prm in cls.parameters:
+            if prm.instance:
+                continue
+            value = np.asarray(p[prm.name], dtype=float)
+            if value.size != 1:
+                return None
+            q[prm.name] = float(value.reshape(-1)[0])
+        return q
+
+    @classmethod
     def linearize_one(cls, kernel: "ScalarKernel", v: float, x: float, x0: float) -> tuple[float, ...]:
         """:meth:`linearize` of one one-state device through its :meth:`scalar_kernel`.
 

@@ -180,15 +180,8 @@ class StanfordPku(DeviceModel):
         expressions of :meth:`current`, :meth:`temperature`, :meth:`_law`, :meth:`gap_rate`,
         :meth:`dxdt` and :func:`edge_wall` operation for operation. None unless every parameter is one
         number."""
-        q = {}
-        for prm in cls.parameters:
-            if prm.instance:
-                continue
-            value = np.asarray(p[prm.name], dtype=float)
-            if value.size != 1:
-                return None
-            q[prm.name] = float(value.reshape(-1)[0])
-        return _Kernel(q)
+        q = cls.scalar_params(p)
+        return None if q is None else _Kernel(q)
 
     @classmethod
     def bound_step_one(cls, kernel, v, x):

@@ -151,15 +151,8 @@ class Vcm(DeviceModel):
         """``(current, dxdt)`` on floats for one device (see ``DeviceModel.scalar_kernel``): the
         expressions of :meth:`conductance`, :meth:`current`, :meth:`heat`, :meth:`dxdt`, :func:`ratecap`
         and :func:`wall` operation for operation. None unless every parameter is one number."""
-        q = {}
-        for prm in cls.parameters:
-            if prm.instance:
-                continue
-            value = np.asarray(p[prm.name], dtype=float)
-            if value.size != 1:
-                return None
-            q[prm.name] = float(value.reshape(-1)[0])
-        return _Kernel(q)
+        q = cls.scalar_params(p)
+        return None if q is None else _Kernel(q)
 
     @classmethod
     def bound_step_one(cls, kernel, v, x):
