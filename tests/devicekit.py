@@ -63,7 +63,8 @@ def loop_area(v, i) -> float:
 
 def check_scalar_kernel(model, p, v, x, overflows) -> int:
     """Compare ``model.scalar_kernel(p)`` with the numpy twin at the points ``(v, x)``: current, rate and
-    step bound to 1e-13 relative, the float linearisation with the batched one to 1e-8. Where the kernel
+    step bound to 1e-13 relative, the float linearisation with the batched one to 1e-8, ``points`` (parts
+    shared between the five difference points) exactly the values one by one. Where the kernel
     raises ArithmeticError (floats overflow; the engine then takes the twin) ``overflows(v)`` must hold.
     Returns the number of points compared."""
     kernel = model.scalar_kernel(p)
@@ -74,13 +75,17 @@ def check_scalar_kernel(model, p, v, x, overflows) -> int:
         bound = model.bound_step(v, x[None], p)
     checked = 0
     for k, (a, b) in enumerate(zip(v, x)):
+        one = [(a, b), (a + 1e-7, b), (a - 1e-7, b), (a, b + 1e-7), (a, b - 1e-7)]
         try:
             got = (kernel.current(a, b), kernel.dxdt(a, b), model.bound_step_one(kernel, a, b))
+            pts = kernel.points(a, b, a + 1e-7, a - 1e-7, b + 1e-7, b - 1e-7)    # parts shared between points
+            each = tuple(kernel.current(*q) for q in one) + tuple(kernel.dxdt(*q) for q in one)
         except ArithmeticError:
             assert overflows(a), a
             continue
         for g, w in zip(got, (cur[k], rate_[k], bound[k])):
             assert g == w or abs(g - w) <= 1e-13 * abs(w), (a, b, g, w)
+        assert pts == each, (a, b)                           # the same numbers as one by one
         lin = model.linearize_one(kernel, float(a), float(b), x0)
         want = model.linearize(np.array([a]), np.array([[b]]), p)
         for g, w in zip(lin, want):

@@ -40,3 +40,17 @@ def taper(u, d):
     u = np.asarray(u, dtype=float)
     s = np.minimum(np.maximum(u / d, 0.0), 1.0)  # the three branches: 0, s^2 (3 - 2s), 1 (= value at s = 1)
     return s * s * (3.0 - 2.0 * s)
+
+
+def ramp_float(u: float, d: float) -> float:
+    """:func:`ramp` on a Python float (the same operations), for the models' float kernels."""
+    if u < d:
+        c = min(max(u, 0.0), d)
+        return c * c * (2.0 - c / d) / d
+    return u
+
+
+def taper_float(u: float, d: float) -> float:
+    """:func:`taper` on a Python float (the same operations), for the models' float kernels."""
+    s = min(max(u / d, 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)

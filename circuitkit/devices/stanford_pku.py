@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import Location, ParameterError
 from .base import DeviceModel, Parameter, ParamSet, ScalarKernel, State, register
-from .smooth import taper
+from .smooth import taper, taper_float
 
 #: elementary charge (C) and Boltzmann constant (J/K); the same literals as the .va file
 Q = 1.602176634e-19
@@ -186,8 +186,8 @@ class StanfordPku(DeviceModel):
     @classmethod
     def bound_step_one(cls, kernel, v, x):
         """:meth:`bound_step` through the kernel (the same three terms)."""
-        law, excess, vt, w = kernel.parts(v, x)
-        f = law * _taper_s(excess, kernel.fblend) / kernel.span * w
+        law, excess, vt, w = kernel.parts(v, x, kernel.current(v, x))
+        f = kernel.combine(law, excess, w)
         if f > 0:
             h = min(0.5 * max(1.0 - x, 1e-9), kernel.move) / f
         elif f < 0:
@@ -216,31 +216,40 @@ class _Kernel(ScalarKernel):
         g = self.gmin + self.span * min(max(x, 0.0), 1.0)
         return self.i0 * math.exp(-g / self.g0) * math.sinh(v / self.v0)
 
-    def parts(self, v, x):
-        """(law, field excess, vt, window) of :meth:`StanfordPku._law` and :func:`_window`."""
+    def parts(self, v, x, i):
+        """(law, field excess, vt, window) of :meth:`StanfordPku._law` and :func:`_window`, given the
+        device current ``i`` at ``(v, x)`` (its heating)."""
         g = self.gmin + self.span * min(max(x, 0.0), 1.0)
-        vt = KB * (self.t0 + v * self.current(v, x) * self.rth) / Q
+        vt = KB * (self.t0 + v * i * self.rth) / Q
         r = g / self.g1
         gam = self.gamma0 - self.beta * r * r * r
         law = -self.vel0 * math.exp(-self.ea / vt) * math.sinh(gam * self.a0 * v / (self.tox * vt))
         w = _edge_wall_s(x, self.xedge) if v > 0 else _edge_wall_s(1 - x, self.xedge)
         return law, gam * abs(v) / self.tox - self.fmin, vt, w
 
+    def combine(self, law, excess, w):
+        """dx/dt from :meth:`parts`: the law through the field-threshold taper, per unit of state, walled."""
+        return law * taper_float(excess, self.fblend) / self.span * w
+
     def dxdt(self, v, x):
-        law, excess, _, w = self.parts(v, x)
-        return law * _taper_s(excess, self.fblend) / self.span * w
+        law, excess, _, w = self.parts(v, x, self.current(v, x))
+        return self.combine(law, excess, w)
 
-
-def _taper_s(u, d):
-    """``smooth.taper`` on a float (same operations)."""
-    s = min(max(u / d, 0.0), 1.0)
-    return s * s * (3.0 - 2.0 * s)
+    def points(self, v, x, vp, vm, xp, xm):
+        """As :meth:`ScalarKernel.points`, each point's current computed once (the rate's heating uses it)."""
+        pts = ((v, x), (vp, x), (vm, x), (v, xp), (v, xm))
+        currents = tuple(self.current(a, b) for a, b in pts)
+        rates = []
+        for (a, b), i in zip(pts, currents):
+            law, excess, _, w = self.parts(a, b, i)
+            rates.append(self.combine(law, excess, w))
+        return currents + tuple(rates)
 
 
 def _edge_wall_s(u, d):
     """:func:`edge_wall` on a float (same operations)."""
     if u >= 0:
-        return _taper_s(max(u, 0.0), d)
+        return taper_float(max(u, 0.0), d)
     s = max(-u / d, 0.0)
     return -s * s if s < 0.5 else 0.25 - s
 

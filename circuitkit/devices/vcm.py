@@ -68,7 +68,7 @@ import math
 import numpy as np
 
 from .base import DeviceModel, Parameter, ParamSet, ScalarKernel, State, register
-from .smooth import taper
+from .smooth import taper, taper_float
 from .stanford_pku import KB, Q
 
 
@@ -181,7 +181,17 @@ class _Kernel(ScalarKernel):
         return g * self.vnl * math.sinh(v / self.vnl)
 
     def dxdt(self, v, x):
-        vt = KB * (self.t0 + self.rth * v * self.current(v, x)) / Q
+        return self.rate(v, x, self.current(v, x))
+
+    def points(self, v, x, vp, vm, xp, xm):
+        """As :meth:`ScalarKernel.points`, each point's current computed once (the rate's heating uses it)."""
+        pts = ((v, x), (vp, x), (vm, x), (v, xp), (v, xm))
+        currents = tuple(self.current(a, b) for a, b in pts)
+        return currents + tuple(self.rate(a, b, i) for (a, b), i in zip(pts, currents))
+
+    def rate(self, v, x, i):
+        """dx/dt at ``(v, x)`` given the device current ``i`` there."""
+        vt = KB * (self.t0 + self.rth * v * i) / Q
         h = math.exp(self.ea / self.vt0 - self.ea / vt)
         if v > 0:
             return _ratecap_s(self.kset * h * math.sinh(max(v, 0.0) / self.vset), self.rmax) * _wall_s(1 - x, self.xedge)
@@ -190,10 +200,7 @@ class _Kernel(ScalarKernel):
 
 def _wall_s(u, d):
     """:func:`wall` on a float (same operations)."""
-    if u < 0:
-        return u / d
-    s = min(max(max(u, 0.0) / d, 0.0), 1.0)
-    return s * s * (3.0 - 2.0 * s)
+    return u / d if u < 0 else taper_float(max(u, 0.0), d)
 
 
 def _ratecap_s(r, rmax):

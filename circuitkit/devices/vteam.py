@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .base import DeviceModel, Parameter, ParamSet, ScalarKernel, State, register
-from .smooth import ramp, taper
+from .smooth import ramp, ramp_float, taper, taper_float
 
 
 @register
@@ -139,16 +139,16 @@ class _Kernel(ScalarKernel):
         """(branch, voltage factor): 1 and ``koff * power`` beyond voff, -1 and ``kon * power`` below
         von, (0, 0.0) in between."""
         if v > self.voff:
-            return 1, self.koff * _power_s(_ramp_s(v - self.voff, self.vblend) / self.voff, self.alphaoff)
+            return 1, self.koff * _power_s(ramp_float(v - self.voff, self.vblend) / self.voff, self.alphaoff)
         if v < self.von:
-            return -1, self.kon * _power_s(_ramp_s(self.von - v, self.vblend) / -self.von, self.alphaon)
+            return -1, self.kon * _power_s(ramp_float(self.von - v, self.vblend) / -self.von, self.alphaon)
         return 0, 0.0
 
     def window(self, branch, x):
         """(window, taper) of the state ``x`` for the OFF (1) or ON (-1) branch."""
         if branch > 0:
-            return math.exp(-math.exp(min((x - self.aoff) / self.wc, 700.0))), _taper_s(1 - x, self.xedge)
-        return math.exp(-math.exp(min(-(x - self.aon) / self.wc, 700.0))), _taper_s(x, self.xedge)
+            return math.exp(-math.exp(min((x - self.aoff) / self.wc, 700.0))), taper_float(1 - x, self.xedge)
+        return math.exp(-math.exp(min(-(x - self.aon) / self.wc, 700.0))), taper_float(x, self.xedge)
 
     def dxdt(self, v, x):
         branch, k = self.drive(v)
@@ -174,20 +174,6 @@ class _Kernel(ScalarKernel):
         d0 = self.drive(v)
         return currents + (rate(d0, x), rate(self.drive(vp), x), rate(self.drive(vm), x),
                            rate(d0, xp), rate(d0, xm))
-
-
-def _ramp_s(u, d):
-    """``smooth.ramp`` on a float (same operations)."""
-    if u < d:
-        c = min(max(u, 0.0), d)
-        return c * c * (2.0 - c / d) / d
-    return u
-
-
-def _taper_s(u, d):
-    """``smooth.taper`` on a float (same operations)."""
-    s = min(max(u / d, 0.0), 1.0)
-    return s * s * (3.0 - 2.0 * s)
 
 
 def _power_s(base, exponent):
