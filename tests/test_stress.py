@@ -5,7 +5,8 @@ bounds, every model with a state). The reference is the same circuit with a
 maximum step (and print step) 100x finer, in the behavioural engine: the
 contract is 1 % time-weighted relative RMS on every recorded signal, sampled
 at the coarse run's own points, for the behavioural engine and for ngspice
-(which gets ``tmax = tstep`` from the netlist; see ``SPICE_XFAIL``). States stay in [0, 1].
+(which gets ``tmax = tstep`` from the netlist; see ``SPICE_XFAIL``) and VACASK
+(likewise). States stay in [0, 1].
 """
 from __future__ import annotations
 
@@ -82,4 +83,17 @@ def test_ngspice_within_contract_of_converged_reference(name, references):
     from circuitkit.engines import simulate as run
     c, ref = references(name)
     errors = _errors(run(c, "spice"), ref)
+    assert max(errors.values()) <= CONTRACT, errors
+
+
+@pytest.mark.slow
+@pytest.mark.spice
+@pytest.mark.parametrize("name", BENCHES)
+def test_vacask_within_contract_of_converged_reference(name, references):
+    """VACASK (``tmax = tstep``, ngspice's step-rejection rule: ``render.VACASK_DECK_OPTIONS``). With
+    VACASK's own default (accept a step up to 2.5x the one its error estimate asks for) it was 1.9 % off
+    on ``stress_multisynapse_sine`` (on ``l``); measured now at most 5.5e-3 over the eight benches."""
+    from circuitkit.engines import simulate as run
+    c, ref = references(name)
+    errors = _errors(run(c, "vacask"), ref)
     assert max(errors.values()) <= CONTRACT, errors

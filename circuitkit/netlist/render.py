@@ -68,6 +68,12 @@ VACASK_BUILTIN_OSDI = {Resistors: ("resistor.osdi", "resistor"), Capacitors: ("c
 VACASK_BUILTINS = {VoltageSources: "vsource", VCVS: "vcvs", VCCS: "vccs"}
 #: simulator options VACASK shares with ngspice under the same name and meaning
 VACASK_OPTIONS = frozenset({"reltol", "abstol", "vntol", "gmin", "temp", "tnom"})
+#: VACASK options of every deck. ``tran_redofactor``: ngspice rejects a time step when its truncation
+#: error asks for a step below 0.9 of the one just taken (dctran.c: ``newdelta > .9 * CKTdelta`` accepts);
+#: VACASK's default (2.5) accepts steps up to 2.5x the step its error estimate asks for. With ngspice's
+#: rule VACASK's coarse-step answers move to within the contract of the converged one (measured on
+#: ``stress_multisynapse_sine``: 1.9 % -> 0.17 % relative RMS on ``l``, 4 % more time points)
+VACASK_DECK_OPTIONS = ("tran_redofactor=1.1111111111111112",)
 _PREFIX = {Resistors: "R", Capacitors: "C", VoltageSources: "V", VCVS: "E", VCCS: "G", Devices: "N", Mosfets: "M"}
 
 
@@ -503,7 +509,7 @@ class _Deck:
         """
         if not isinstance(extra, Mapping):
             raise NetlistError(f"spice_options must map option names to numbers, got {extra!r}")
-        out = list(OPTIONS) if dialect == "ngspice" else []
+        out = list(OPTIONS) if dialect == "ngspice" else list(VACASK_DECK_OPTIONS)
         for name in sorted(extra):
             safe_name(name, "ngspice option")
             if dialect == "vacask" and name.lower() not in VACASK_OPTIONS:
