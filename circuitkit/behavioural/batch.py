@@ -149,13 +149,15 @@ class CrossbarReader:
 
     ``solver``: the inner linear solve of :class:`~.reads.LinearReads` (``auto``:
     line solver on plain 1R arrays). ``linear_rtol``: threshold of the linear shortcut;
-    0 forces the nonlinear path.
+    0 forces the nonlinear path. ``t``: time at which the sources that are not read inputs (word-select
+    gates) are evaluated (:class:`~.reads.LinearReads`; default the first read phase's sample time of a
+    transient description, 0 for an operating point).
     """
 
     def __init__(self, circuit: Circuit, *, tolerances: Tolerances = Tolerances(),
-                 linear_rtol: float = LINEAR_RTOL, solver: str = "auto", reads=None):
+                 linear_rtol: float = LINEAR_RTOL, solver: str = "auto", reads=None, t: float | None = None):
         from .reads import LinearReads
-        self.lr = reads if reads is not None else LinearReads(circuit, method=solver)
+        self.lr = reads if reads is not None else LinearReads(circuit, method=solver, t=t)
         self.circuit = circuit
         self.tol = tolerances
         self.linear_rtol = linear_rtol
@@ -485,6 +487,9 @@ class CrossbarReader:
         """A solve function for the matrix with pattern data ``data`` (line solver on 1R arrays, else LU)."""
         self.factorizations += 1
         lr = self.lr
+        if not np.all(np.isfinite(data)):
+            # an iterate thrown far off (a chord step on steep cells): the devices overflowed there
+            raise ConvergenceError("crossbar reads: Jacobian not finite")
         M = self.pattern.matrix(data)
         if lr.lines is not None and not self._mos:
             seed = np.full(self.nf, -1, np.int64)
@@ -497,14 +502,17 @@ class CrossbarReader:
                 return lines.solve
             except NotLineStructured:
                 pass
-        if self._order is None:
-            lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A")
-            q = np.argsort(lu.perm_c)
-            self._order = (q, np.argsort(q))
-            return lu.solve
-        q, inv = self._order
-        lu = spla.splu(M[q][:, q].tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.1,
-                       options=dict(SymmetricMode=True))
+        try:
+            if self._order is None:
+                lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A")
+                q = np.argsort(lu.perm_c)
+                self._order = (q, np.argsort(q))
+                return lu.solve
+            q, inv = self._order
+            lu = spla.splu(M[q][:, q].tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.1,
+                           options=dict(SymmetricMode=True))
+        except RuntimeError as exc:                                  # SuperLU: singular Jacobian
+            raise ConvergenceError(f"crossbar reads: Jacobian not factorable ({exc})") from None
         return lambda b: lu.solve(b[q])[inv]
 
     def _linear_solve(self, rhs: np.ndarray) -> np.ndarray:
@@ -894,7 +902,9 @@ def _evaluate(model, v: np.ndarray, x: np.ndarray, params, derivatives: bool):
 
 
 def read_crossbar(circuit: Circuit, vectors, *, tolerances: Tolerances = Tolerances(),
-                  linear_rtol: float = LINEAR_RTOL, solver: str = "auto", force: str | None = None) -> ReadResult:
-    """Column currents (k, cols) of read vectors (k, rows) on ``circuit`` as DC solutions (see module docstring)."""
-    return CrossbarReader(circuit, tolerances=tolerances, linear_rtol=linear_rtol, solver=solver).read(
+                  linear_rtol: float = LINEAR_RTOL, solver: str = "auto", force: str | None = None,
+                  t: float | None = None) -> ReadResult:
+    """Column currents (k, cols) of read vectors (k, rows) on ``circuit`` as DC solutions (see module docstring);
+    ``t``: see :class:`CrossbarReader`."""
+    return CrossbarReader(circuit, tolerances=tolerances, linear_rtol=linear_rtol, solver=solver, t=t).read(
         vectors, force=force)

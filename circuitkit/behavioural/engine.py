@@ -83,7 +83,7 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     from .linesolve import NotLineStructured
     from .reads import LinearReads
     try:
-        lr = LinearReads(circuit, method="auto")
+        lr = LinearReads(circuit, method="auto", t=0.0)
     except (ValueError, ConvergenceError) as exc:
         return None, f"read system: {exc}"
     if lr.lines is None:

@@ -76,7 +76,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, VoltageSources
+from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, Transient, VoltageSources
 from ..devices.mosfet import level1
 from ..errors import ConvergenceError
 from .mna import initial_states, linear_stamp, shunt_conductance
@@ -103,19 +103,24 @@ class LinearReads:
     rows ignored). Outputs are the crossbar's sensed column currents in the
     sign of the ``icol_j`` signals (SPICE: into the + terminal of the column
     source or ammeter), one per column, 0 for floating columns. ``t``: time at
-    which the other sources (gates, column biases) are evaluated.
+    which the other sources (gates, column biases) are evaluated; default (None)
+    :func:`read_time`: the sample time of the first read phase of a transient
+    description (at t = 0 its stimulus has not risen: 1T1R word-select gates
+    are still at 0 V), 0 for an operating point.
     ``method``: ``"auto"`` (line solver when it applies, else direct),
     ``"direct"`` or ``"pcg"`` (the line solver; ValueError when it does not
     apply) for :meth:`read` and :meth:`check`; the factorisation is only
     computed when a direct solve or the transfer matrix needs it.
     """
 
-    def __init__(self, circuit: Circuit, inputs: list[str] | None = None, t: float = 0.0,
+    def __init__(self, circuit: Circuit, inputs: list[str] | None = None, t: float | None = None,
                  method: str = "auto"):
         if method not in METHODS:
             raise ValueError(f"linear reads: method must be one of {', '.join(METHODS)}, got {method!r}")
         self.circuit = circuit
         self.method = method
+        self.t = read_time(circuit) if t is None else float(t)
+        t = self.t
         self.n_v = circuit.n_nodes - 1
         self._number_unknowns()
         self._inputs(inputs)
@@ -703,6 +708,20 @@ def _conductance(model, v0: np.ndarray, x: np.ndarray, params) -> tuple[np.ndarr
     h = 1e-6 * np.maximum(np.abs(v0), 1e-3)
     i0 = model.current(v0, x, params)
     return i0, (model.current(v0 + h, x, params) - model.current(v0 - h, x, params)) / (2 * h)
+
+
+def read_time(circuit: Circuit) -> float:
+    """Time at which a read evaluates the sources that are not read inputs (word-select gates, column
+    sources): the sample time of the first read phase when the circuit's analysis is a transient (its
+    sources are waveforms that start from 0 V at t = 0, before the phase's edges: a 1T1R array read there
+    has every access transistor off), else 0 (an operating point's sources are DC)."""
+    xb = circuit.crossbar
+    if xb is None or not isinstance(circuit.analysis, Transient):
+        return 0.0
+    phases = xb.read_phases()
+    if not phases or phases[0].sample is None:
+        return 0.0
+    return float(phases[0].sample)
 
 
 def _rows_to_cols(T: np.ndarray, out_line: np.ndarray, n_cols: int) -> np.ndarray:
