@@ -232,6 +232,8 @@ def _program(args, design, desc: Path) -> int:
     policies = [_policy(n, args) for n in names]           # every option checked before anything runs
     target = load_targets(args.targets, (design.crossbar.rows, design.crossbar.cols))
     results = []
+    # the summary's tolerances: +-50 %, +-10 % and the run's own (the plot and report read to_<tol>pct)
+    tols = tuple(sorted({0.5, 0.1, float(args.tol)}, reverse=True))
 
     def save() -> tuple:               # after every policy: a failure later keeps the finished policies
         done = names[:len(results)]
@@ -241,7 +243,7 @@ def _program(args, design, desc: Path) -> int:
         summary = {"description": str(desc), "targets": str(args.targets), "engine": args.engine,
                    "verify": args.verify, "tol": args.tol, "c2c": args.c2c, "c2c_seed": args.c2c_seed,
                    "rpd_definition": "rpd = 100 (G - G*)/G*; rpd_sym = 200 |G - G*|/(G + G*)",
-                   "policies": {n: r.summary() for n, r in zip(done, results)},
+                   "policies": {n: r.summary(tols) for n, r in zip(done, results)},
                    "pulses_per_cell": {n: r.pulse_counts().tolist() for n, r in zip(done, results)},
                    "complete": len(done) == len(names)}
         atomic_write_json(args.out / "summary.json", summary)
@@ -254,7 +256,7 @@ def _program(args, design, desc: Path) -> int:
                       progress=lambda k, g: print(f"  {name} round {k}: {100 * np.mean(np.abs(g / target - 1) <= args.tol):.1f} "
                                                   f"% within {100 * args.tol:g} %", flush=True))
         results.append(res)
-        s = res.summary()
+        s = res.summary(tols)
         print(f"{name:<10} one shot: {100 * s['one_shot']['within_50pct']:5.1f} % within 50 %, "
               f"{100 * s['one_shot']['within_10pct']:5.1f} % within 10 %; pulses to 10 %: mean "
               f"{_fmt(s['to_10pct']['pulses_mean'])}, all cells after "
@@ -353,7 +355,7 @@ def plot_results(frame, summary: dict, out: Path) -> None:
     top = max(int(c.max()) for c in counts.values()) + 1
     b = np.arange(0, top + 1) - 0.5
     for n in names:
-        reach = summary["policies"][n][f"to_{int(100 * tol)}pct"]["pulses_mean"]
+        reach = (summary["policies"][n].get(f"to_{int(100 * tol)}pct") or {}).get("pulses_mean")
         ax.hist(counts[n], bins=b, histtype="step", lw=1.5,
                 label=f"{n}: {counts[n].mean():.1f} pulses/cell; to +-{100 * tol:.0f} %: {_fmt(reach)}")
     ax.set_xlabel("pulses per cell (whole run)")
@@ -403,6 +405,15 @@ def _read_run(d: Path):
     return summary, frame
 
 
+#: settings of a run's summary.json that the runs merged by ``program report`` must share
+SETUP_KEYS = ("engine", "verify", "tol", "c2c", "c2c_seed")
+
+
+def _setup_value(summary: dict, key: str):
+    v = summary.get(key)
+    return sorted(map(str, v)) if isinstance(v, list) else v
+
+
 def _report(dirs: list[Path], out: Path) -> int:
     """Merge runs (e.g. one policy per process) into one results.parquet, summary.json and plots."""
     import pandas as pd
@@ -410,8 +421,30 @@ def _report(dirs: list[Path], out: Path) -> int:
     from ...errors import CircuitkitError
     from ...results import atomic_write_json, atomic_write_parquet
     frames, summary = [], None
+    owner: dict[str, Path] = {}                 # policy -> the run that holds it
+    targets = None                              # (row, col) -> target of the first run
     for d in dirs:
         s, frame = _read_run(d)
+        # one study: every policy once (summary.json keeps one summary per policy; its rows of
+        # results.parquet would be mixed with another run's), the same setup and the same targets
+        for n in s["policies"]:
+            if n in owner:
+                raise CircuitkitError(f"policy '{n}' is in both {owner[n]} and {d}: a report merges runs of "
+                                      "different policies of one study (compare two runs with 'program compare')")
+            owner[n] = d
+        if summary is not None:
+            for key in SETUP_KEYS:
+                mine, theirs = _setup_value(s, key), _setup_value(summary, key)
+                if mine != theirs:
+                    raise CircuitkitError(f"{d}: '{key}' is {mine!r}, but {theirs!r} in {dirs[0]}: "
+                                          "a report merges runs of one study")
+        if not frame.empty and {"row", "col", "target"} <= set(frame.columns):
+            t = frame.drop_duplicates(["row", "col"]).set_index(["row", "col"])["target"].sort_index()
+            if targets is None:
+                targets = t
+            elif not (t.index.equals(targets.index) and np.array_equal(t.to_numpy(), targets.to_numpy())):
+                raise CircuitkitError(f"{d}: its targets differ from those of {dirs[0]}: "
+                                      "a report merges runs of one study")
         frames.append(frame)
         if summary is None:
             summary = s
