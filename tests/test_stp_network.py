@@ -60,3 +60,30 @@ def test_cli_refuses_bad_protocol_options_with_the_parameter(tmp_path, capsys):
     assert "parameter 'gaps'" in capsys.readouterr().err
     assert main(["characterise", "testbenches/multisynapse_train.xbar", "--protocol", "ppf",
                  "--engines", "nope", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("delay", [20e-9, 50e-9, 150e-9, 400e-9])
+def test_probe_follows_the_last_cue_after_the_delay_asked(delay):
+    # 'delay' is from the last cue to the probe; any delay below the cue spacing's gap (198 ns at the
+    # defaults) used to give the probe 198 ns after the cue, without a word (audit)
+    from circuitkit.circuit.build import build_circuit
+    task = CueTask(delay=delay, variability=NO_SPREAD)
+    order = (1, 3, 0, 2)
+    c = build_circuit(task.design(order, seed=0))
+    lay = c.crossbar
+    wave = c.group(lay.row_sources[0]).waveforms[order[-1]]         # the last cue's word line
+    top = max(t for t, v in zip(wave.times, wave.values) if v >= task.amplitude * (1 - 1e-12))
+    probes = [p for p in lay.read_phases() if any(p.vector)]
+    assert len(probes) == 2 * task.cues
+    # the cue's flat top ends, its fall edge, then the delay
+    expected = top + task.edge + delay
+    assert probes[task.cues].start == pytest.approx(expected, abs=1e-13), probes[task.cues].start - top
+
+
+def test_a_shorter_delay_leaves_more_of_the_newest_cue():
+    # the newest cue's short-term trace decays as exp(-t / (tau_s (1 + nu h))), tau_s = 1 us, nu = 0.5,
+    # h in [0, 1]: 100 ns more delay keeps a fraction exp(-0.1 / [1, 1.5]) = 0.905 .. 0.936 of it
+    order = (0, 1, 2, 3)
+    short = run_trial(CueTask(delay=50e-9, cols=1, variability=NO_SPREAD), order, seed=0).growth[3]
+    long_ = run_trial(CueTask(delay=150e-9, cols=1, variability=NO_SPREAD), order, seed=0).growth[3]
+    assert 0.85 < long_ / short < 0.95

@@ -74,9 +74,13 @@ class CueTask:
         probe = [d.ReadPhase([self.vread if i == k else 0.0 for i in range(K)], duration=self.read_time)
                  for k in range(K)]
         gap = self.interval - self.width - 2 * self.edge
+        # the delay before the probe: the last cue's phase ends with min(gap, delay) at 0 V (a shorter
+        # delay than the cue spacing used to be lengthened to the spacing without a word), the rest of a
+        # longer one is a phase of its own
+        last = len(order) - 1
         cues = [d.ProgramPhase(row=int(k), col=list(range(N)), amplitude=self.amplitude, width=self.width,
-                               count=1, gap=gap, scheme="v2") for k in order]
-        # the delay before the probe: the last cue's period already holds `gap`
+                               count=1, gap=gap if n < last else min(gap, self.delay), scheme="v2")
+                for n, k in enumerate(order)]
         rest = d.ReadPhase([0.0] * K, duration=max(self.delay - gap, 4 * self.edge)) if self.delay > gap else None
         stimulus = probe + cues + ([rest] if rest else []) + probe
         xb = d.Crossbar(name="xb", rows=K, cols=N, cell="1R", model=self.model, params=dict(self.params),
