@@ -207,3 +207,23 @@ def test_task_and_option_errors_are_located(tmp_path, capsys):
     assert "whole numbers" in capsys.readouterr().err
     assert main(["stdp", DESC, "--step", "0", "--out", str(tmp_path / "s")]) == 2
     assert "--step must be a positive" in capsys.readouterr().err
+
+
+def test_device_eligibility_rule_needs_a_volatile_synapse():
+    """Rule three_factor_device on VTEAM synapses (no state relaxes) ran without a word: its reward pulse
+    was one more potentiating pulse on every synapse of the neuron, reported as a three-factor result
+    (audit). Refused now; the volatile array still runs."""
+    from circuitkit.workloads.snn.tasks import Task, learn
+    reward = d.SpikeShape((0, 10e-9, 110e-9, 120e-9), (0, 0.9, 0.9, 0))
+    task = Task(n_inputs=4, k=2, train=0, test=1)
+    for desc, ok in (("testbenches/snn_vteam.xbar", False), ("testbenches/snn_volatile.xbar", True)):
+        design = load_description(desc)
+        pre, post = shapes_from(design)
+        if ok:
+            res = learn(design, pre, post, LIF(threshold=1e9), task, rule="three_factor_device",
+                        reward_shape=reward, step=4e-9)
+            assert res.curve[0][0] == 0
+        else:
+            with pytest.raises(ValueError, match="relaxes at 0 V"):
+                learn(design, pre, post, LIF(threshold=1e9), task, rule="three_factor_device",
+                      reward_shape=reward, step=4e-9)

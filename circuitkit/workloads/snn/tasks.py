@@ -126,6 +126,15 @@ def learn(design: d.Design, pre_shape: d.SpikeShape, post_shape: d.SpikeShape, n
     des.crossbar.rows, des.crossbar.cols = task.n_inputs, 1
     sim = CoSim(des, pre_shape, post_shape, neuron, engine=engine, step=step, max_chunk=max_chunk,
                 c2c=c2c, seed=task.seed + 1000)
+    if rule == "three_factor_device":
+        # the eligibility trace is a device state that relaxes by itself: with none (e.g. VTEAM) the
+        # reward pulse is one more plasticity pulse on every synapse of the neuron, not a third factor
+        n = sim.R * sim.C
+        p = sim.model.resolve(sim._params(sim.x, c2c=False))
+        if not np.any(sim.model.dxdt(np.zeros(n), np.full_like(sim.x, 0.5), p) != 0):
+            raise ValueError(f"rule three_factor_device needs synapses with a volatile state (the eligibility "
+                             f"trace, e.g. the 'volatile' model with klt > 0); no state of '{sim.model.name}' "
+                             "relaxes at 0 V")
     rng = np.random.default_rng(task.seed)
     test_rng = np.random.default_rng(task.seed + 1)
     curve = [(0, _evaluate(sim, task, test_rng))]
