@@ -94,3 +94,29 @@ def test_program_with_its_own_tolerance_reports_it(tmp_path):
     assert to20["cells_reached"] == np.mean(~np.isnan(reach)) >= 0.5
     assert to20["pulses_mean"] == np.nanmean(reach)
     assert (tmp_path / "a" / "pulses_per_cell.png").exists()
+
+
+def test_predictor_of_another_model_or_read_voltage_is_refused(tmp_path, capsys):
+    """The shipped predictor (trained on VCM cells, verify at 0.2 V) ran on a VTEAM crossbar, whose ON
+    state is x = 0: its +1.0 V 'SET' lowers a VTEAM cell's conductance, every predicted pulse went the
+    wrong way, without a word (audit). Refused now, as is another verify read voltage."""
+    from circuitkit.cli import main
+    model = "examples/programming/vcm_predictor.npz"
+    vteam = tmp_path / "vteam.xbar"
+    vteam.write_text('''title "vteam crossbar"
+crossbar xb {
+    rows = 2; cols = 2
+    device = vteam(ron = 10k, roff = 100k, voff = 0.5, von = -0.5)
+    state = 0.5
+}
+stimulus { read = fill(2, 0.2) }
+analysis tran(step = 1n)
+''')
+    t = _targets(tmp_path, "t.csv", [[3.9e-5, 2e-5], [5e-5, 3e-5]])
+    base = ["--targets", str(t), "--policy", "predictor", "--model", model, "--max-rounds", "1"]
+    assert main(["program", str(vteam), *base, "--out", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert "trained on model 'vcm'" in err and "'vteam'" in err
+    assert main(["program", PROG, "--set", "n=2", *base, "--vread", "0.1", "--out", str(tmp_path / "r")]) == 2
+    assert "verify reads at 0.2 V" in capsys.readouterr().err
+    assert main(["program", PROG, "--set", "n=2", *base, "--out", str(tmp_path / "ok")]) == 0

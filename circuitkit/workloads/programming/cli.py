@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UsageError
+from ...errors import UsageError, printable
 
 POLICIES = ("verify", "ispp", "halving", "predictor")
 USAGE = """circuitkit program DESC --targets FILE --out DIR [--policy P[,P...]] [options]
@@ -193,6 +193,28 @@ def _policy(name: str, args):
     raise CircuitkitError(f"unknown policy '{name}' (known: {', '.join(POLICIES)})")
 
 
+def _check_predictors(policies, model: str, vread: float, path) -> None:
+    """A pulse predictor answers for the device model and the verify read it was trained with: on another
+    model its SET and RESET amplitudes may have the other polarity (VTEAM's ON state is x = 0), at another
+    read voltage it sees other conductances; refused, naming both."""
+    import math
+
+    from ...errors import CircuitkitError
+    from .predictor import PredictorPolicy
+    for pol in policies:
+        if not isinstance(pol, PredictorPolicy):
+            continue
+        meta = pol.predictor.meta
+        trained = meta.get("model")
+        if isinstance(trained, str) and trained != model:
+            raise CircuitkitError(f"--model {path}: the predictor was trained on model '{printable(trained, 40)}', "
+                                  f"the crossbar's cells are '{model}' (train one for them with 'program train')")
+        v = meta.get("vread")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isclose(v, vread, rel_tol=1e-9):
+            raise CircuitkitError(f"--model {path}: the predictor was trained with verify reads at {v:g} V, "
+                                  f"this run reads at {vread:g} V (--vread {v:g}, or train one at {vread:g} V)")
+
+
 #: conductance targets a file may ask for (S): the resistances a description may hold, 1e-6 .. 1e15 ohm
 G_TARGET_RANGE = (1e-15, 1e6)
 
@@ -230,6 +252,7 @@ def _program(args, design, desc: Path) -> int:
     if not names:
         raise CircuitkitError("--policy names no policy")
     policies = [_policy(n, args) for n in names]           # every option checked before anything runs
+    _check_predictors(policies, design.crossbar.model, _num(args.vread, "vread"), args.model)
     target = load_targets(args.targets, (design.crossbar.rows, design.crossbar.cols))
     results = []
     # the summary's tolerances: +-50 %, +-10 % and the run's own (the plot and report read to_<tol>pct)
