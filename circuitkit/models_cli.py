@@ -104,12 +104,13 @@ def cmd_models(args) -> int:
     if args.action == "twin":
         if not args.name:
             raise UsageError("models twin needs a Verilog-A file")
-        from .devices.va_twin import generate
+        from .description import safeio
+        from .devices.va_twin import MAX_SOURCE_CHARS, generate
+        from .errors import Location
         path = Path(args.name)
-        try:
-            source = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {path}: {exc.__class__.__name__}") from None
+        # untrusted like every input: a regular file of bounded size (/dev/zero or a FIFO refused unread)
+        data = safeio.read_bytes(path, Location(file=str(path)), "Verilog-A file", MAX_SOURCE_CHARS)
+        source = safeio.decode(data, str(path), "Verilog-A file")
         gen = generate(source, str(path))
         if args.output:
             args.output.write_text(gen.source)

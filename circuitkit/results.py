@@ -58,6 +58,11 @@ def writable_file(path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    if path.exists() and not path.is_file():
+        # a device, FIFO or socket (or a link to one): the finished file would be renamed over it --
+        # as root, '-o /dev/null' replaced the device node with a netlist
+        raise OSError(errno.EINVAL, "exists and is not a regular file (a device, FIFO or socket): "
+                                    "refused as an output, it would be replaced", str(path))
     return path
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from .errors import Location, ParameterError
@@ -37,7 +38,7 @@ def cmd_characterise(args) -> int:
         options["gaps"] = _floats(args.gaps, "gaps")
     if args.priming:
         priming = _floats(args.priming, "priming")
-        if any(v != int(v) for v in priming):
+        if any(not math.isfinite(v) or v != int(v) for v in priming):
             raise ParameterError(f"--priming: pulse counts must be whole numbers, got {args.priming!r}",
                                  Location(parameter="priming"))
         options["priming"] = [int(v) for v in priming]
@@ -70,8 +71,14 @@ def cmd_cue_task(args) -> int:
     if engine not in ENGINES:
         raise ParameterError(f"--engine: unknown engine '{printable(engine, 40)}' (known: {', '.join(ENGINES)})",
                              Location(parameter="engine"))
+    if not 0 <= args.seed < 2 ** 63:
+        raise ParameterError(f"--seed must be a non-negative integer below 2^63, got {args.seed}",
+                             Location(parameter="seed"))
+    spreads = _floats(args.spread, "spread")
+    if not spreads:
+        raise ParameterError(f"--spread: no sigma given in '{printable(args.spread, 40)}'", Location(parameter="spread"))
     tables = []
-    for spread in _floats(args.spread, "spread"):
+    for spread in spreads:
         if not 0 <= spread <= 2:
             raise ParameterError(f"--spread: sigma {spread:g} outside [0, 2]", Location(parameter="spread"))
         task = CueTask(cues=args.cues, cols=args.cols, delay=args.delay,

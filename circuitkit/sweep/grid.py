@@ -155,13 +155,18 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
             raise GridError(f"'{key}': logrange needs start and stop > 0, got [{start}, {stop}]", key)
         if how == "num":
             ratio = stop / start
+            if not (math.isfinite(ratio) and ratio > 0):
+                raise GridError(f"'{key}': logrange [{start}, {stop}] spans more than a float can hold", key)
             values = [start * ratio ** (k / (num - 1)) for k in range(num)] if num > 1 else [start]
             whole = False
         else:
             factor = _number(spec["factor"], "factor", key)
             if factor <= 0 or factor == 1 or (stop - start) * (factor - 1) < 0:
                 raise GridError(f"'{key}': factor {factor} does not lead from {start} to {stop}", key)
-            n_float = math.log(stop / start) / math.log(factor) + 1e-9
+            ratio = stop / start
+            if not (math.isfinite(ratio) and ratio > 0):      # 1e300 -> 1e-300: the ratio underflows to 0
+                raise GridError(f"'{key}': logrange [{start}, {stop}] spans more than a float can hold", key)
+            n_float = math.log(ratio) / math.log(factor) + 1e-9
             n = int(math.floor(n_float)) + 1 if math.isfinite(n_float) and n_float < 1e15 else 10 ** 15
             if n > MAX_VALUES:
                 raise GridError(f"'{key}': logrange has {n} values (at most 1e6)", key)

@@ -38,10 +38,10 @@ def resolve_column(frame: pd.DataFrame, name: str, what: str, root) -> str:
 def parameters(root, frame: pd.DataFrame) -> list[str]:
     """The swept parameter names (from the manifest, else the columns before the metrics)."""
     from .store import PointStore
-    manifest = PointStore(root).manifest() or {}
-    names = manifest.get("parameters")
-    if names:
-        return [n for n in names if n in frame.columns]
+    manifest = PointStore(root).manifest()
+    names = manifest.get("parameters") if isinstance(manifest, dict) else None
+    if isinstance(names, list):         # read back from disk: only names that are columns count
+        return [n for n in names if isinstance(n, str) and n in frame.columns]
     return []
 
 
@@ -85,7 +85,10 @@ def plot_sweep(root, x: str, y: str, hue: str | None = None, z: str | None = Non
     y = resolve_column(frame, y, "--y", root)
     hue = resolve_column(frame, hue, "--hue", root) if hue else None
     z = resolve_column(frame, z, "--z", root) if z else None
-    axes_cols = [c for c in (x, y if z else None, hue) if c]
+    if z and len({x, y, z}) != 3:                       # pandas: "Grouper for 'x' not 1-dimensional"
+        raise SweepError(f"plot: a heatmap needs three different columns for --x, --y and --z (got {x}, {y}, {z})",
+                         Location(file=str(root)))
+    axes_cols = list(dict.fromkeys(c for c in (x, y if z else None, hue) if c))
     value = z or y
     if not pd.api.types.is_numeric_dtype(frame[value]):
         raise SweepError(f"'{value}' is not numeric", Location(file=str(root)))
@@ -168,6 +171,9 @@ def pivot_table(root, index: str | None = None, columns: str | None = None, valu
     if agg not in ("mean", "min", "max", "median", "count", "std"):
         raise SweepError(f"--agg must be mean, min, max, median, count or std, got '{agg}'", Location(file=str(root)))
     axes = [c for c in (index, columns) if c]
+    if len(set(axes + [values])) != len(axes) + 1:      # pandas: "Grouper for 'x' not 1-dimensional"
+        raise SweepError(f"table: --index, --columns and --values must name different columns "
+                         f"(got {', '.join(axes + [values])})", Location(file=str(root)))
     hidden = {p: int(frame.groupby(axes, dropna=False)[p].nunique().max()) for p in parameters(root, frame)
               if p not in axes}
     hidden = {p: n for p, n in hidden.items() if n > 1}           # zipped parameters do not count

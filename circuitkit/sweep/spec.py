@@ -188,7 +188,7 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
     if not engines:
         raise SweepError(f"engines is empty (use some of {', '.join(ENGINES)})", loc("engines"))
     for e in engines:
-        if e not in ENGINES:
+        if not isinstance(e, str) or e not in ENGINES:
             raise SweepError(f"unknown engine {e!r} (known: {', '.join(ENGINES)})", loc("engines"))
     if len(set(engines)) != len(engines):
         raise SweepError("an engine is listed twice", loc("engines"))
@@ -200,7 +200,7 @@ def parse_spec(text: str, path: Path) -> SweepSpec:
         if not metrics:
             raise SweepError("metrics is empty (leave it out to record every metric that applies)", loc("metrics"))
         for m in metrics:
-            if m not in METRICS:
+            if not isinstance(m, str) or m not in METRICS:
                 raise SweepError(f"unknown metric {m!r} (known: {', '.join(METRICS)})", loc("metrics"))
         if "cross_check" in metrics and len(engines) < 2:
             raise SweepError("metric 'cross_check' needs engines = [\"spice\", \"behavioural\"]", loc("metrics"))

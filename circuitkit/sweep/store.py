@@ -130,6 +130,25 @@ class PointStore:
         except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             return None
 
+    def _manifest_grid(self) -> list[dict]:
+        """The grid recorded in ``sweep.json`` (none when there is no manifest), each entry checked: the
+        manifest is read back from disk, so an edited or damaged one is a located error, not a traceback."""
+        manifest = self.manifest()
+        if manifest is None:
+            return []
+        where = Location(file=str(self.root / "sweep.json"), parameter="points")
+        grid = manifest.get("points", []) if isinstance(manifest, dict) else None
+        if not isinstance(grid, list):
+            raise SweepError("the sweep manifest is damaged: 'points' is not a list of points; run the sweep "
+                             "again to rewrite it", where)
+        for n, entry in enumerate(grid):
+            if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)
+                    and isinstance(entry.get("index"), int) and not isinstance(entry.get("index"), bool)
+                    and isinstance(entry.get("params", {}), (dict, type(None)))):
+                raise SweepError(f"the sweep manifest is damaged: entry {n} of 'points' is not a point "
+                                 "(index, key, params); run the sweep again to rewrite it", where)
+        return grid
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         with open(self.root / ".results.lock", "a+") as fh:
@@ -142,8 +161,7 @@ class PointStore:
     def table(self, grid: list[dict] | None = None) -> pd.DataFrame:
         """One row per finished point of ``grid`` (the manifest's grid by default), in grid order."""
         if grid is None:
-            manifest = self.manifest() or {}
-            grid = manifest.get("points", [])
+            grid = self._manifest_grid()
         rows = []
         for entry in grid:
             rec = self.read_point(entry["key"])
@@ -199,7 +217,11 @@ def load_results(root: str | Path) -> pd.DataFrame:
     store = PointStore(root)
     path = store.root / "results.parquet"
     if path.is_file():
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 -- truncated, edited or not Parquet at all
+            raise SweepError(f"results table '{path}' is unreadable ({type(exc).__name__}); the point files "
+                             "are kept: run the sweep again to rebuild it", Location(file=str(path))) from None
     if store.manifest() is not None:
         return store.table()
     raise SweepError(f"'{root}' holds no sweep results (no results.parquet or sweep.json); "

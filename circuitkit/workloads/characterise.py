@@ -106,7 +106,11 @@ class _Train:
         return self.t[-1]
 
     def waveform(self) -> PWL:
-        return PWL(tuple(self.t), tuple(self.v))
+        try:
+            return PWL(tuple(self.t), tuple(self.v))
+        except ValueError:      # a width, edge or delay too short to tell apart from its start in floats
+            raise ParameterError("characterise: the pulse times do not increase (width, edge or delay too short "
+                                 f"for a train of {self.t[-1]:g} s)", Location(parameter="width")) from None
 
 
 def _run(device: Device, train: _Train, stop: float, engine: str, max_step: float):

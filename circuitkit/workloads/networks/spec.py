@@ -218,7 +218,7 @@ def _apply_override(data: dict, key: str, value, path: Path):
     node: Any = data
     for k, part in enumerate(parts[:-1]):
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            if not re.fullmatch(r"[0-9]{1,9}", part) or int(part) >= len(node):
                 raise NetworkError(f"--set: no entry {part} in '{'.'.join(parts[:k])}' "
                                    f"({len(node)} entries)", Location(file=str(path), parameter=key))
             node = node[int(part)]

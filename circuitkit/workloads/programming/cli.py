@@ -145,6 +145,8 @@ def _check_options(args, action: str) -> None:
         bad("c2c-seed", f"must be a non-negative integer, got {args.c2c_seed}")
     if action == "train" and args.rounds < 1:
         bad("rounds", f"must be at least 1, got {args.rounds}")
+    if action == "train" and not 0 <= args.seed < 2 ** 32:     # numpy and scikit-learn seeds
+        bad("seed", f"must be an integer in [0, 2^32), got {args.seed}")
     if action == "program":
         if not (math.isfinite(args.tol) and 0 < args.tol < 1):
             bad("tol", f"is a relative tolerance in (0, 1), got {args.tol:g}")

@@ -159,15 +159,17 @@ class PulsePredictor:
 
     # -- storage: plain arrays, no pickle -----------------------------------------------
     def save(self, path: str | Path) -> Path:
+        from ...results import atomic_write_bytes
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"w{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"b{k}": b for k, b in enumerate(self.biases)})
         arrays.update(mean=self.mean, scale=self.scale, out=np.array([self.out_mean, self.out_scale]),
                       meta=np.array(json.dumps({"format": FORMAT, **self.meta})))
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+        # written through a unique temporary file (atomic_write_bytes), not a fixed '<name>.tmp.npz' that a
+        # symbolic link could redirect and that a failed rename left behind
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     @classmethod
