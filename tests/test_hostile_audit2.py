@@ -178,6 +178,19 @@ def test_program_train_seed(tmp_path, capsys, seed):
                                               "--rounds", "1", "--seed", seed])
 
 
+@pytest.mark.parametrize("argv", [
+    ["program", "train", "{desc}", "--out", "{tmp}/m.npz", "--rounds", "99999999999"],
+    ["program", "{desc}", "--targets", "{tmp}/t.csv", "--out", "{tmp}/o", "--max-rounds", "99999999999"],
+])
+def test_program_rounds_are_bounded(tmp_path, capsys, argv):
+    """``program train --rounds 99999999999`` ran (each round a transient, memory growing) until killed."""
+    desc = ROOT / "examples" / "programming" / "program_vcm.xbar"
+    argv = [a.format(desc=desc, tmp=tmp_path) for a in argv]
+    msg = _one_line_error(capsys, argv)
+    assert "rounds" in msg and "100,000" in msg
+    assert not (tmp_path / "m.npz").exists() and not (tmp_path / "o").exists()
+
+
 def test_everything_is_a_circuitkit_error_from_the_python_api(tmp_path):
     from circuitkit.sweep.grid import GridError, expand_values
     with pytest.raises(GridError):

@@ -21,6 +21,9 @@ import numpy as np
 from ...errors import UsageError, printable
 
 POLICIES = ("verify", "ispp", "halving", "predictor")
+#: rounds a run or a training set may ask for (each round is one transient of the array; the shipped
+#: 32x32 runs need at most 50): a larger request is refused before anything runs, not left to run for days
+MAX_ROUNDS = 100_000
 USAGE = """circuitkit program DESC --targets FILE --out DIR [--policy P[,P...]] [options]
        circuitkit program train DESC --out MODEL.npz [options]
        circuitkit program compare DIR_A DIR_B
@@ -143,15 +146,15 @@ def _check_options(args, action: str) -> None:
         raise ParameterError(f"--{name} {msg}", Location(parameter=name))
     if not 0 <= args.c2c_seed < 2 ** 63:
         bad("c2c-seed", f"must be a non-negative integer, got {args.c2c_seed}")
-    if action == "train" and args.rounds < 1:
-        bad("rounds", f"must be at least 1, got {args.rounds}")
+    if action == "train" and not 1 <= args.rounds <= MAX_ROUNDS:
+        bad("rounds", f"must be between 1 and {MAX_ROUNDS:,}, got {args.rounds}")
     if action == "train" and not 0 <= args.seed < 2 ** 32:     # numpy and scikit-learn seeds
         bad("seed", f"must be an integer in [0, 2^32), got {args.seed}")
     if action == "program":
         if not (math.isfinite(args.tol) and 0 < args.tol < 1):
             bad("tol", f"is a relative tolerance in (0, 1), got {args.tol:g}")
-        if args.max_rounds < 1:
-            bad("max-rounds", f"must be at least 1, got {args.max_rounds}")
+        if not 1 <= args.max_rounds <= MAX_ROUNDS:
+            bad("max-rounds", f"must be between 1 and {MAX_ROUNDS:,}, got {args.max_rounds}")
 
 
 def _train(args, design) -> int:
