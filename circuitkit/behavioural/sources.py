@@ -73,6 +73,19 @@ class SourceBank:
         points = np.unique(np.concatenate(points)) if points else np.empty(0)
         return points[(points > 0) & (points < tstop)]
 
+    def shortest_feature(self, tstop: float) -> float:
+        """The shortest gap between two corners of one waveform (a pulse's rise, width or fall, a PWL
+        interval) in [0, tstop), ``inf`` without any. Gaps below 1e-11 of ``tstop`` are rounding (a
+        period equal to rise + width + fall puts two corners at the same time) and do not count."""
+        shortest = math.inf
+        for wave in {repr(w): w for w in self.waveforms}.values():
+            points = np.unique(np.append(np.asarray(wave.breakpoints(tstop), dtype=float), 0.0))
+            gaps = np.diff(points[points < tstop])
+            gaps = gaps[gaps > 1e-11 * tstop]
+            if gaps.size:
+                shortest = min(shortest, float(gaps.min()))
+        return shortest
+
 
 def _pulse(t, v1, v2, delay, rise, fall, width, period):
     tt = t - delay

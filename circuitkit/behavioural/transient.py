@@ -291,7 +291,11 @@ def run_transient(system: MnaSystem, solver: Solver, analysis: Transient,
     tstop = float(analysis.tstop)
     hmax = float(analysis.tmax) if analysis.tmax is not None else tstop / 50.0
     hmax = min(hmax, tstop)
-    min_break = MIN_BREAK * min(hmax, float(analysis.tstep))
+    # corners closer than min_break are merged (rounding in corners shared by several sources), but
+    # never a source's own feature: a pulse narrower than MIN_BREAK of the print step was stepped over
+    # (its corners dropped, the source evaluated only on either side of it) and silently lost
+    min_break = min(MIN_BREAK * min(hmax, float(analysis.tstep)),
+                    0.5 * system.sources.shortest_feature(tstop))
     bp = np.asarray(system.sources.breakpoints(tstop), dtype=float)
     bp = np.unique(bp[(bp > min_break) & (bp < tstop - min_break)])
     if bp.size:
