@@ -30,6 +30,12 @@ def cmd_characterise(args) -> int:
     from .results import atomic_write_json, atomic_write_parquet
     from .workloads.characterise import Device, Pulses, characterise, plot
     from .cli import _overrides
+    from .limits import V_MAX
+    for name in ("amplitude", "vread"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and abs(value) <= V_MAX):
+            raise ParameterError(f"--{name}: {value:g} V is not a voltage within [-{V_MAX:g}, {V_MAX:g}] V",
+                                 Location(parameter=name))
     device = Device.from_description(args.description, _overrides(args.overrides))
     pulses = Pulses(amplitude=args.amplitude, width=args.width, edge=args.edge, vread=args.vread,
                     delay=args.delay, period=args.period)

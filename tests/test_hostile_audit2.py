@@ -212,3 +212,22 @@ def test_table_and_plot_with_one_column_twice(finished_sweep, tmp_path, capsys, 
     if argv[0] == "plot":
         argv += ["-o", str(tmp_path / "p.png")]
     assert "different columns" in _one_line_error(capsys, argv)
+
+
+@pytest.mark.parametrize("argv, words", [
+    # a 1e5 V verify read ran to the end with overflow warnings (descriptions refuse voltages past 1e4 V)
+    (["program", "{vcm}", "--targets", "{tmp}/t.csv", "--out", "{tmp}/o", "--vread", "1e5"], ["--vread", "100000 V"]),
+    (["program", "{vcm}", "--targets", "{tmp}/t.csv", "--out", "{tmp}/o", "--vset=-2e4"], ["--vset", "V"]),
+    (["program", "train", "{vcm}", "--out", "{tmp}/m.npz", "--vreset", "1e300"], ["--vreset", "V"]),
+    (["characterise", "{ms}", "--protocol", "ppf", "--amplitude", "1e300", "--out", "{tmp}/c"], ["--amplitude"]),
+    (["characterise", "{ms}", "--protocol", "ppf", "--vread", "nan", "--out", "{tmp}/c"], ["--vread"]),
+    # one crossbar column per delay: 1e8 points was refused as the description's 'cols' at its line 11
+    (["stdp", "{stdp}", "--points", "100000000"], ["--points", "65,536"]),
+    (["stdp", "{stdp}", "--dt-max", "inf"], ["--dt-max"]),
+])
+def test_workload_voltages_and_counts_are_bounded(tmp_path, capsys, argv, words):
+    paths = {"vcm": ROOT / "examples" / "programming" / "program_vcm.xbar", "tmp": tmp_path,
+             "ms": ROOT / "testbenches" / "multisynapse_train.xbar", "stdp": ROOT / "testbenches" / "stdp_vteam.xbar"}
+    err = _one_line_error(capsys, [a.format(**paths) for a in argv])
+    assert all(w in err for w in words), err
+    assert "cols" not in err and not any(p.exists() for p in tmp_path.iterdir())

@@ -233,7 +233,7 @@ def test_cli_program_writes_results_summary_and_plots(tmp_path):
     (["--c2c", "kset=0.1", "--c2c-seed", "-1"], "--c2c-seed must be a non-negative integer"),
     (["--tol", "nan"], "--tol is a relative tolerance in (0, 1)"),
     (["--tol", "-0.5"], "--tol is a relative tolerance in (0, 1)"),
-    (["--max-rounds", "0"], "--max-rounds must be at least 1"),
+    (["--max-rounds", "0"], "--max-rounds must be between 1 and 100,000, got 0"),
     (["--c2c", "xedge=10"], "cycle-to-cycle draw of round 0 (--c2c xedge=10, seed 0)"),
 ])
 def test_cli_bad_options_exit_2_with_a_message(tmp_path, capsys, extra, message):
@@ -254,4 +254,4 @@ def test_cli_bad_targets_file_is_located(tmp_path, capsys):
 def test_cli_train_needs_a_round(tmp_path, capsys):
     assert main(["program", "train", "examples/programming/program_vcm.xbar", "--set", "n=2", "--rounds", "0",
                  "--out", str(tmp_path / "m.npz")]) == 2
-    assert "--rounds must be at least 1" in capsys.readouterr().err
+    assert "--rounds must be between 1 and 100,000, got 0" in capsys.readouterr().err

@@ -86,6 +86,17 @@ def _num(text: str, what: str) -> float:
     return float(value)
 
 
+def _volts(text: str, what: str) -> float:
+    """:func:`_num` of a voltage: within +-``limits.V_MAX``, as a description's voltages are (a 1e5 V
+    verify read overflowed the device equations into warnings and nonsense)."""
+    from ...errors import CircuitkitError
+    from ...limits import V_MAX
+    value = _num(text, what)
+    if abs(value) > V_MAX:
+        raise CircuitkitError(f"--{what}: {value:g} V is outside [-{V_MAX:g}, {V_MAX:g}] V")
+    return value
+
+
 def _noise(args):
     from ...errors import CircuitkitError
     from .noise import CycleNoise
@@ -107,7 +118,7 @@ def _array(args, design):
             raise CircuitkitError(f"--spice-option expects NAME=VALUE, got '{pair}'")
         k, v = pair.split("=", 1)
         options[k.strip()] = _num(v, "spice-option")
-    return ProgrammingArray(design, engine=args.engine, scheme=args.scheme, vread=_num(args.vread, "vread"),
+    return ProgrammingArray(design, engine=args.engine, scheme=args.scheme, vread=_volts(args.vread, "vread"),
                             verify=args.verify, noise=_noise(args), spice_options=options)
 
 
@@ -160,7 +171,7 @@ def _check_options(args, action: str) -> None:
 def _train(args, design) -> int:
     from ...results import atomic_write_parquet
     from .predictor import PulsePredictor, training_set
-    vset, vreset = _num(args.vset, "vset"), _num(args.vreset, "vreset")
+    vset, vreset = _volts(args.vset, "vset"), _volts(args.vreset, "vreset")
     wmin, wmax = _num(args.wmin, "wmin"), _num(args.wmax, "wmax")
     array = _array(args, design)
     data = training_set(array, vset=vset, vreset=vreset, wmin=wmin, wmax=wmax, rounds=args.rounds, seed=args.seed)
@@ -180,14 +191,14 @@ def _policy(name: str, args):
     from ...errors import CircuitkitError
     from .policies import ISPP, FixedPulse, WidthHalving
     from .predictor import PredictorPolicy, PulsePredictor
-    vset, vreset, width = _num(args.vset, "vset"), _num(args.vreset, "vreset"), _num(args.width, "width")
+    vset, vreset, width = _volts(args.vset, "vset"), _volts(args.vreset, "vreset"), _num(args.width, "width")
     if name == "verify":
         return FixedPulse(vset, vreset, width, tol=args.tol)
     if name == "ispp":
-        start = [_num(v, "ispp-start") for v in str(args.ispp_start).split(",")]
+        start = [_volts(v, "ispp-start") for v in str(args.ispp_start).split(",")]
         if len(start) != 2:
             raise CircuitkitError("--ispp-start expects SET,RESET amplitudes, e.g. 0.8,-1.0")
-        return ISPP(start[0], start[1], width, vstep=_num(args.vstep, "vstep"), vmax=_num(args.vmax, "vmax"),
+        return ISPP(start[0], start[1], width, vstep=_volts(args.vstep, "vstep"), vmax=_volts(args.vmax, "vmax"),
                     tol=args.tol)
     if name == "halving":
         return WidthHalving(vset, vreset, 8 * width, tol=args.tol)
@@ -257,7 +268,7 @@ def _program(args, design, desc: Path) -> int:
     if not names:
         raise CircuitkitError("--policy names no policy")
     policies = [_policy(n, args) for n in names]           # every option checked before anything runs
-    _check_predictors(policies, design.crossbar.model, _num(args.vread, "vread"), args.model)
+    _check_predictors(policies, design.crossbar.model, _volts(args.vread, "vread"), args.model)
     target = load_targets(args.targets, (design.crossbar.rows, design.crossbar.cols))
     results = []
     # the summary's tolerances: +-50 %, +-10 % and the run's own (the plot and report read to_<tol>pct)

@@ -60,8 +60,14 @@ def cmd_stdp(args) -> int:
     import numpy as np
 
     from .stdp import stdp_window
-    if args.points < 2 or not args.dt_max > 0:
-        raise DescriptionError("--points must be >= 2 and --dt-max > 0", Location(parameter="points"))
+    from ...limits import MAX_LINES
+    if not 2 <= args.points <= MAX_LINES:
+        # one crossbar column per delay: a larger count was refused as the description's 'cols', misleadingly
+        raise DescriptionError(f"--points must be between 2 and {MAX_LINES:,} (one crossbar column per delay), "
+                               f"got {args.points}", Location(parameter="points"))
+    if not (math.isfinite(args.dt_max) and args.dt_max > 0):
+        raise DescriptionError(f"--dt-max must be a positive finite delay, got {args.dt_max:g}",
+                               Location(parameter="dt-max"))
     if args.step is not None and not args.step > 0:
         raise DescriptionError(f"--step must be a positive time step, got {args.step:g}", Location(parameter="step"))
     design = load_description(args.description, _overrides(args.overrides))
