@@ -113,7 +113,8 @@ def cmd_models(args) -> int:
         source = safeio.decode(data, str(path), "Verilog-A file")
         gen = generate(source, str(path))
         if args.output:
-            args.output.write_text(gen.source)
+            from .results import atomic_write_bytes
+            atomic_write_bytes(args.output, gen.source.encode())     # never written into a device or FIFO
             print(f"wrote the twin of {gen.name} to {args.output}")
         else:
             sys.stdout.write(gen.source)

@@ -231,3 +231,14 @@ def test_workload_voltages_and_counts_are_bounded(tmp_path, capsys, argv, words)
     err = _one_line_error(capsys, [a.format(**paths) for a in argv])
     assert all(w in err for w in words), err
     assert "cols" not in err and not any(p.exists() for p in tmp_path.iterdir())
+
+
+def test_models_twin_output_is_never_a_fifo_or_device(tmp_path, capsys):
+    """``models twin X.va -o FIFO`` is refused unopened (the CLI checks output paths first); the twin itself is
+    written atomically, like every other output, so a failed write leaves no partial file."""
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    err = _one_line_error(capsys, ["models", "twin", ROOT / "examples" / "user_models" / "pershin.va", "-o", fifo])
+    assert "not a regular file" in err and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert main(["models", "twin", str(ROOT / "examples" / "user_models" / "pershin.va"), "-o", str(tmp_path / "t.py")]) == 0
+    assert "def " in (tmp_path / "t.py").read_text()
