@@ -119,6 +119,27 @@ def test_adc_clipping_is_counted(tmp_path, digits):
     assert 0 < r.layers[0].adc_clipped <= r.layers[0].adc_conversions
 
 
+def test_adc_clipping_counts_what_changes_a_code(tmp_path, digits):
+    """A conversion is clipped where the clip changes its code: more than half an LSB outside the range
+    (``peripherals.adc_clip``, as a crossbar's ``outputs.adc_clipped``). The networks counted any excess."""
+    x, y = digits
+    path = _write(tmp_path, digits)
+    xs, ys = x[1500:1520], y[1500:1520]
+    # the range calibrated on all 20 inputs with no margin: [-M, 0] per tile, M the largest TIA swing
+    cal = run_network(load_network(path, {"periphery.adc.samples": "1000", "periphery.adc.margin": "1"}), xs, ys)
+    M = max(-lo for lo, _ in cal.layers[0].adc_ranges)
+    assert M > 0 and cal.layers[0].adc_clipped == 0
+    # 1 bit over [-M/1.4, 0]: every TIA voltage lies within [1.4 vmin, 0], inside half an LSB (|vmin|/2) of the
+    # range, so no code changes; the largest swing is past vmin (counted as clipped before)
+    def run(vmin):
+        net = load_network(path, {"periphery.adc.bits": "1", "periphery.adc.vmin": repr(vmin),
+                                  "periphery.adc.vmax": "0"})
+        return run_network(net, xs, ys).layers[0]
+    assert run(-M / 1.4).adc_clipped == 0
+    # over [-M/1.6, 0] the largest swing is past 1.5 vmin: its code is clipped
+    assert run(-M / 1.6).adc_clipped >= 1
+
+
 def test_tile_energy_is_sum_g_v2_without_wires(tmp_path, digits):
     net = load_network(_write(tmp_path, digits), {"periphery.wires.r_row": "0", "periphery.wires.r_col": "0"})
     tile = T.make_tiles(net, 0)[0]

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import Location
-from ...peripherals import adc_convert, dac_quantize
+from ...peripherals import adc_clip, adc_convert, dac_quantize
 from .spec import Network, NetworkError
 from . import tiles as T
 
@@ -274,7 +274,9 @@ def run_network(net: Network, data, labels=None, *, verify_tiles: int = 0, verif
             for sl, sign, v_tia in raw:
                 if per.adc_bits:
                     lo, hi = adc_range
-                    adc_clipped += int(np.sum((v_tia < lo) | (v_tia > hi)))
+                    # clipped where the clip changes the code (more than half an LSB outside the range), as
+                    # peripherals.adc_clip and a crossbar's outputs.adc_clipped count it
+                    adc_clipped += int(np.count_nonzero(adc_clip(v_tia, per.adc_bits, lo, hi)))
                     adc_conv += v_tia.size
                     codes = adc_convert(v_tia, per.adc_bits, lo, hi)
                     v_tia = lo + codes * (hi - lo) / (2 ** per.adc_bits - 1)
