@@ -731,12 +731,22 @@ def _rows_to_cols(T: np.ndarray, out_line: np.ndarray, n_cols: int) -> np.ndarra
 
 
 def dc_read(circuit: Circuit, vector=None, method: str = "auto") -> np.ndarray:
-    """Column currents (cols,) of one linear DC read (``vector``: row voltages; None: the circuit's own).
+    """Column currents (cols,) of one DC read: the DC solution of the circuit (``vector``: row voltages;
+    None: the circuit's own read inputs).
 
-    ``method``: see :class:`LinearReads` (``auto`` uses the line solver on plain 1R crossbars).
+    The linear solve when the cells are linear at the read's voltages, else Newton, decided from the model
+    as :meth:`LinearReads.read_many` decides (this used to return the linearised read whatever the cells:
+    66 % off for a ``stanford_pku`` cell at 0.7 V). ``method``: the linear solver (see :class:`LinearReads`;
+    ``auto`` uses the line solver on plain 1R crossbars).
     """
     reads = LinearReads(circuit, method=method)
-    return reads.read(None if vector is None else np.asarray(vector, dtype=float)[None])[0]
+    if vector is None:
+        vector = np.zeros(reads.n_in)
+        vector[reads.in_line] = reads.source_values[reads.in_source]
+        if not np.array_equal(reads._source_values(vector[None])[:, 0], reads.source_values):
+            raise ValueError("dc_read: the circuit's input sources of one row differ (e.g. both ends driven "
+                             "at other values); pass the read vector")
+    return reads.read_many(np.asarray(vector, dtype=float)[None])[0]
 
 
 def read_many(circuit: Circuit, vectors) -> np.ndarray:
