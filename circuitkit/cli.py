@@ -92,6 +92,8 @@ def cmd_simulate(args) -> int:
     en, clip = summary.get("energy") or {}, summary["adc_clipping"]
     if en.get("recorded"):
         print(f"energy: {en['total_J']:.4g} J dissipated, {en['supplied_J']:.4g} J supplied -> {args.out / 'energy.parquet'}")
+    if wf.meta.get("conditioning"):                # also in summary.json (engine_meta.conditioning)
+        print(f"note: {wf.meta['conditioning']}")
     if clip["clipped"]:
         print(f"note: the ADC clipped {clip['clipped']} of {clip['samples']} samples "
               f"({clip['below']} below, {clip['above']} above its range; column adc_clipped in outputs.parquet)")

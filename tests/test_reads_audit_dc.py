@@ -139,3 +139,39 @@ def test_batched_reads_recover_from_a_chord_step_into_overflow(tmp_path):
     ref = exact_reads(circuit, vectors)
     res = read_crossbar(circuit, vectors)            # raised RuntimeError: Factor is exactly singular
     assert np.abs(res.currents - ref).max() <= 1e-8 * np.abs(ref).max(), res.summary()
+
+
+ILL = """title "floating row of 1e-6 ohm wires over 100 Mohm..1 Gohm cells"
+crossbar xb {{
+    rows = 5; cols = 6
+    cell = 1R
+    device = vteam(iv = 1, ron = 100meg, roff = 1g, voff = 0.5, von = -0.5)
+    state = uniform(0, 1, seed = 79)
+}}
+wires {{ r_row = 1e-06; r_col = 100000.0; drive = both; sense = bottom }}
+driver rows {{ r_out = 0.0 }}
+sense cols {{ tia = ideal(rf = 1k) }}
+stimulus {{
+    duration = 20n
+    read = read([-0.4523, -0.7103, {row}, -1.3109, 0.019], sense = [0, 2, 5])
+}}
+analysis op()
+record column_currents
+"""
+
+
+def test_an_ill_conditioned_operating_point_says_so(tmp_path, capsys):
+    """A floating row of 1e-6 ohm wires over 100 Mohm cells keeps its tie (1e-8 S against a 2e6 S diagonal)
+    to a few digits: the fast path was 7.2e-3 off an exact rational solve (the full path and ngspice
+    6.4e-4) and said nothing. Now the rounding check sends it to the full path with a note; with the row
+    driven (well conditioned, every path exact) the fast path is taken without one."""
+    from circuitkit.behavioural import simulate
+    from circuitkit.cli import main
+    (tmp_path / "ill.xbar").write_text(ILL.format(row="float"))
+    (tmp_path / "ok.xbar").write_text(ILL.format(row="-0.9"))
+    wf = simulate(load(tmp_path / "ill.xbar")[1])
+    assert wf.meta["conditioning"].startswith("ill-conditioned") and wf.meta["fast_path"] == wf.meta["conditioning"]
+    ok = simulate(load(tmp_path / "ok.xbar")[1])
+    assert ok.meta["fast_path"] is True and "conditioning" not in ok.meta
+    assert main(["simulate", str(tmp_path / "ill.xbar"), "--out", str(tmp_path / "o")]) == 0
+    assert "note: ill-conditioned" in capsys.readouterr().out

@@ -40,6 +40,7 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
         if fast is not None:
             return Waveforms("behavioural", None, fast["signals"], wall_s=time.perf_counter() - start,
                              meta={**fast["meta"], "fast_path": True})
+    conditioning = fast_reason if fast_reason.startswith("ill-conditioned") else None
     system = MnaSystem(circuit)
     solver = Solver(system, tolerances)
     index, scale = probe_indices(system, circuit.probes)
@@ -72,6 +73,8 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
             "max_newton_iterations": solver.max_iterations_seen, "factorizations": solver.factorizations,
             "linear_solver": solver.linear_solver, "roundoff_stops": solver.roundoff_stops,
             "setup_s": setup_s, "fast_path": fast_reason, **stats}
+    if conditioning:
+        meta["conditioning"] = conditioning
     return Waveforms("behavioural", times, signals, wall_s=time.perf_counter() - start, meta=meta)
 
 
@@ -93,6 +96,17 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     lin = reader.linearity(reader.vmax(values))
     if any(e > LINEAR_RTOL for e in lin.values()):
         return None, "cells nonlinear at the source values"
+    y = None
+    if _wide_spread(lr.K):
+        # checked whatever the probes (energy probes send the answer to the full path, which stores the
+        # same rounded conductances): an ill-conditioned answer carries a note on either path
+        try:
+            y = lr.lines.solve(lr._rhs(values))
+        except NotLineStructured as exc:
+            return None, f"line solver: {exc}"
+        sensitivity = _rounding_sensitivity(lr, y, values)
+        if sensitivity is not None:
+            return None, sensitivity
     names = [g.name for g in lr.sources]
     offsets = np.cumsum([0] + [g.n for g in lr.sources])
     out_pos = {int(s): j for j, s in enumerate(lr.out_source)}
@@ -107,10 +121,11 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
             plan.append(("i", out_pos[src], p.scale))
         else:
             return None, f"probe '{p.name}' is not a node voltage or a sensed column current"
-    try:
-        y = lr.lines.solve(lr._rhs(values))
-    except NotLineStructured as exc:
-        return None, f"line solver: {exc}"
+    if y is None:
+        try:
+            y = lr.lines.solve(lr._rhs(values))
+        except NotLineStructured as exc:
+            return None, f"line solver: {exc}"
     full = reader._full(y, values)[:, 0]                       # node voltages by node id
     # state terminals are no unknowns of the read system: an operating point holds each at its
     # initial value (a stuck cell's clamp holds it at the same bound), as the full path's op rows do
@@ -125,6 +140,56 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     meta = {"unknowns": int(lr.free.size), "method": "line solver", "iterations": lr.lines.last_iterations,
             "newton_iterations": 0, "factorizations": 0, "linearity": lin}
     return {"signals": signals, "meta": meta}, ""
+
+
+#: conductance spread (largest over smallest entry of the read system) from which the fast operating point
+#: measures how far the rounding of its stored conductances moves the sensed currents; below it the
+#: rounding cannot reach 1e-7 of them (eps * 1e8 ~ 2e-8), and the check costs nothing
+SPREAD_CHECK = 1e8
+#: relative uncertainty of the sensed currents, from that rounding alone, above which the fast path is not
+#: taken and the answer carries a note (``Waveforms.meta["conditioning"]``, printed by ``simulate``)
+ROUNDING_NOTE = 1e-6
+
+
+def _wide_spread(K) -> bool:
+    """The read system's entries span more than :data:`SPREAD_CHECK` (largest over smallest magnitude)."""
+    mags = np.abs(K.data)
+    mags = mags[mags > 0]
+    return bool(mags.size) and bool(mags.max() > SPREAD_CHECK * mags.min())
+
+
+def _rounding_sensitivity(lr, y: np.ndarray, values: np.ndarray) -> str | None:
+    """None, or why the sensed currents of the read system's solution ``y`` are uncertain beyond
+    :data:`ROUNDING_NOTE` from the rounding of the stored matrix alone.
+
+    A node tied to the rest by conductances far below those on its diagonal (a floating line of
+    1e-6 ohm wires over 100 Mohm cells: 1e-8 S against 2e6 S, whose ulp is 2.3e-10) keeps its tie only
+    to a few digits in double precision, and no solver of that matrix can do better (an audit measured
+    7.2e-3 here, the full nodal path and ngspice 6.4e-4, against an exact rational solve). Measured
+    directly: the sensed currents' first-order change when every diagonal entry moves by one unit of
+    roundoff (random signs, fixed seed): ``K z = dD y``, one more solve with the same line system."""
+    K = lr.K
+    mags = np.abs(K.data)
+    mags = mags[mags > 0]
+    base = lr._outputs_from(y, values)[0]
+    scale = float(np.max(np.abs(base), initial=0.0))
+    if scale == 0.0:
+        return None
+    eps = np.finfo(float).eps
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], K.shape[0])
+    dy = K.diagonal() * eps * signs * y[:, 0]
+    try:
+        z = lr.lines.solve(dy[:, None])             # first order: (K + dD)(y - z) = b
+    except Exception:  # noqa: BLE001 - the check only decides the path; the full path follows
+        return "ill-conditioned: the rounding check's solve failed"
+    n = y.shape[0]
+    rel = float(np.max(np.abs(lr.E[:, :n] @ z))) / scale       # the sensed currents' change, taken linearly
+    if rel <= ROUNDING_NOTE:
+        return None
+    return (f"ill-conditioned: the rounding of the stored conductances ({mags.min():.1e} to {mags.max():.1e} S) "
+            f"alone moves the sensed currents by up to about {rel:.0e} relative; no double-precision solve is more "
+            f"accurate (a weakly tied node, e.g. a floating line of low-resistance wires over high-resistance "
+            f"cells)")
 
 
 def probe_indices(system: MnaSystem, probes: list[Probe]) -> tuple[np.ndarray, np.ndarray]:
