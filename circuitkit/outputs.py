@@ -47,7 +47,12 @@ def outputs_table(circuit: Circuit, wf: Waveforms) -> "pd.DataFrame":
         return pd.DataFrame(columns=COLUMNS)
     sense = xb.sense
     rows = []
+    # a transient stopped before a phase's sample instant never simulated it: np.interp would hold the
+    # last simulated value and report it as that phase's output, so such phases get no rows
+    end = None if wf.time is None or not len(wf.time) else float(wf.time[-1])
     for ph in xb.read_phases():
+        if end is not None and ph.sample > end * (1 + 1e-9):
+            continue
         for j, current in xb.current_signals.items():
             cur = sample(wf, current, ph.sample)
             tia = xb.tia_signals.get(j)
