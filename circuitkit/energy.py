@@ -28,8 +28,9 @@ current direction). Without an op-amp TIA it equals the sum of the parts
 (energy conservation); :attr:`Energy.balance` is their relative difference and
 checks the bookkeeping and the time grid on every run.
 
-Integration is trapezoidal on the engine's own time points, split at the
-phase boundaries (interpolated). An operating point is one read phase at
+Integration is exact for voltages and currents linear between the engine's own
+time points (trapezoidal power minus ``dv di / 6`` per interval, :func:`_cumulative`),
+split at the phase boundaries (interpolated). An operating point is one read phase at
 constant power, so energy = power x the phase's duration.
 
 The waveforms must hold the needed signals: :func:`record_energy` adds them
@@ -197,18 +198,19 @@ class _Signals:
         return self._values(probe)
 
 
-def _power(circuit: Circuit, g, sig: _Signals) -> np.ndarray:
-    """(T, n) power dissipated by each element of a resistive group."""
+def _power(circuit: Circuit, g, sig: _Signals) -> tuple[np.ndarray, np.ndarray]:
+    """(T, n) power dissipated by each element of a resistive group, and (T - 1, n) the sum over its
+    terminals of (change of voltage) x (change of current) over each time interval (see :func:`_cumulative`)."""
     if isinstance(g, Resistors):
         dv = sig.volt(g.a) - sig.volt(g.b)
-        return dv * dv / g.r
+        return dv * dv / g.r, _dd(dv, dv / g.r)
     if isinstance(g, Devices):
         v = sig.volt(g.p) - sig.volt(g.n_)
         T, n = v.shape
         ns = g.model.n_states()
         x = np.stack([sig.volt(g.states[s]) for s in range(ns)]) if ns else np.zeros((0, T, n))
         params = g.resolved()
-        out = np.empty((T, n))
+        cur = np.empty((T, n))
         chunk = max(1, int(2e6 // max(n, 1)))
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
@@ -216,22 +218,37 @@ def _power(circuit: Circuit, g, sig: _Signals) -> np.ndarray:
             p = type(params)({k: (np.tile(val, m) if np.ndim(val) else val) for k, val in params.items()})
             vv = v[t0:t1].ravel()
             i = np.asarray(g.model.current(vv, x[:, t0:t1].reshape(ns, m * n), p), dtype=float)
-            out[t0:t1] = (vv * np.broadcast_to(i, vv.shape)).reshape(m, n)
-        return out
+            cur[t0:t1] = np.broadcast_to(i, vv.shape).reshape(m, n)
+        return v * cur, _dd(v, cur)
     if isinstance(g, Mosfets):
         from .devices.mosfet import level1
         vd, vg, vs, vb = (sig.volt(a) for a in (g.d, g.g, g.s, g.b))
         cur, _ = level1(g.model, vd, vg, vs, vb)     # into d, s, b; the gate draws none
-        return vd * cur[0] + vs * cur[1] + vb * cur[2]
+        return vd * cur[0] + vs * cur[1] + vb * cur[2], _dd(vd, cur[0]) + _dd(vs, cur[1]) + _dd(vb, cur[2])
     raise TypeError(type(g).__name__)
 
 
-def _cumulative(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Trapezoidal running integral of (T, ...) ``p`` over ``t`` (T,), starting at 0."""
+def _dd(v: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """(T - 1, ...) change of ``v`` times change of ``i`` over each time interval."""
+    return np.diff(v, axis=0) * np.diff(i, axis=0)
+
+
+def _cumulative(t: np.ndarray, p: np.ndarray, dd: np.ndarray | None = None) -> np.ndarray:
+    """Running integral of (T, ...) power ``p = v i`` over ``t`` (T,), starting at 0.
+
+    Between two time points ``v`` and ``i`` are taken as linear (the waveforms the engines return),
+    so ``v i`` is quadratic and its integral over an interval of length h is exactly
+    ``h ((p0 + p1) / 2 - dv di / 6)``, ``dd`` holding ``dv di`` (summed over terminals). The
+    trapezoidal rule alone (``dd`` None) overestimates a ramp's ``G v^2`` by ``G dv^2 h / 6``
+    per interval: 4 % of a read phase's energy at the shipped testbenches' 0.5 ns step on 1 ns edges.
+    """
     out = np.zeros_like(p)
     if t.size > 1:
         dt = np.diff(t).reshape((-1,) + (1,) * (p.ndim - 1))
-        out[1:] = np.cumsum((p[1:] + p[:-1]) * dt / 2, axis=0)
+        inc = (p[1:] + p[:-1]) / 2
+        if dd is not None:
+            inc = inc - dd.reshape(inc.shape) / 6
+        out[1:] = np.cumsum(inc * dt, axis=0)
     return out
 
 
@@ -260,11 +277,11 @@ def energy(circuit: Circuit, wf: Waveforms) -> Energy:
     rows = {k: {"phase": k, "kind": str(getattr(kind, "value", kind)), "start": s, "end": e, **{p: 0.0 for p in PARTS}, "supplied": 0.0}
             for k, kind, s, e in windows}
 
-    def per_window(power: np.ndarray) -> list[np.ndarray]:
+    def per_window(power: np.ndarray, dd: np.ndarray | None = None) -> list[np.ndarray]:
         """Energy of each element (…, n) in each window."""
         if sig.t is None:
             return [power[0] * (e - s) for _, _, s, e in windows]
-        cum = _cumulative(sig.t, power)
+        cum = _cumulative(sig.t, power, dd)
         return [_at(sig.t, cum, e) - _at(sig.t, cum, s) for _, _, s, e in windows]
 
     per_cell = np.zeros(xb.rows * xb.cols) if xb is not None else None
@@ -278,8 +295,9 @@ def energy(circuit: Circuit, wf: Waveforms) -> Energy:
                     continue
                 rows[k][_part_of(g.role)] += float(np.sum(_at(sig.t, stored, e) - _at(sig.t, stored, s)))
             continue
-        power = _power(circuit, g, sig)
-        energies = per_window(power.reshape(power.shape[0], -1))
+        power, dd = _power(circuit, g, sig)
+        power = power.reshape(power.shape[0], -1)
+        energies = per_window(power, None if sig.t is None else dd.reshape(dd.shape[0], power.shape[1]))
         for (k, _, _, _), en in zip(windows, energies):
             if g in cell_groups:
                 if xb is not None and g.n == xb.rows * xb.cols:
@@ -300,9 +318,12 @@ def energy(circuit: Circuit, wf: Waveforms) -> Energy:
             if sig.t is None:
                 v = float(np.asarray(g.waveforms[m](np.array([0.0]))).reshape(-1)[0])
                 p = np.array([[-v * float(i[0])]])
+                dd = None
             else:
-                p = (-np.asarray(g.waveforms[m](sig.t), dtype=float) * i)[:, None]
-            for (k, _, _, _), en in zip(windows, per_window(p)):
+                v = np.asarray(g.waveforms[m](sig.t), dtype=float)
+                p = (-v * i)[:, None]
+                dd = _dd(v, -i)[:, None]
+            for (k, _, _, _), en in zip(windows, per_window(p, dd)):
                 rows[k]["supplied"] += float(en[0])
     if any(g.role is Role.MACRO for g in circuit.groups):
         notes.append("op-amp TIA: its macro-model and supply are not counted (sense = feedback resistors only), "

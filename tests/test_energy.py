@@ -38,9 +38,9 @@ def test_read_energy_is_sum_g_v2_t(tmp_path):
     expected = float(np.sum(g * v[:, None] ** 2) * 50e-9)
     wf, en = simulate_energy(c, "behavioural")
     t = en.totals
-    assert t["cells_selected"] == pytest.approx(expected, rel=1e-9)
+    assert t["cells_selected"] == pytest.approx(expected, rel=1e-9, abs=0)
     assert t["cells_half_selected"] == t["cells_unselected"] == t["wires"] == t["drivers"] == 0.0
-    assert t["supplied"] == pytest.approx(expected, rel=1e-9) and abs(en.balance) < 1e-9
+    assert t["supplied"] == pytest.approx(expected, rel=1e-9, abs=0) and abs(en.balance) < 1e-9
     np.testing.assert_allclose(en.cells, g * v[:, None] ** 2 * 50e-9, rtol=1e-9)
 
 
@@ -54,7 +54,7 @@ def test_read_transient_with_edges_and_wire_balance(tmp_path):
     g = _conductance(c)
     expected = float(np.sum(g * v[:, None] ** 2) * (40e-9 - 2e-9 + 2e-9 / 3))
     _, en = simulate_energy(c, "behavioural")
-    assert en.totals["cells_selected"] == pytest.approx(expected, rel=2e-4)
+    assert en.totals["cells_selected"] == pytest.approx(expected, rel=2e-4, abs=0)
     c = _xbar(tmp_path, body.replace("driver rows {", "wires { r_row = 50; r_col = 50; c_row = 1f; c_col = 1f }\n"
                                      "driver rows { r_out = 100;"), "w.xbar")
     _, en = simulate_energy(c, "behavioural")
@@ -73,8 +73,8 @@ def test_single_pulse_on_one_device(tmp_path):
     expected = g * 0.5 ** 2 * (10e-9 + 2 * 1e-9 / 3)
     for engine in ("behavioural",):
         _, en = simulate_energy(c, engine)
-        assert en.totals["other"] == pytest.approx(expected, rel=1e-4)
-        assert en.totals["supplied"] == pytest.approx(expected, rel=1e-4)
+        assert en.totals["other"] == pytest.approx(expected, rel=1e-4, abs=0)
+        assert en.totals["supplied"] == pytest.approx(expected, rel=1e-4, abs=0)
 
 
 def _v2_write(tmp_path, faults=""):
@@ -93,8 +93,8 @@ def test_v2_write_selected_and_half_selected_cells(tmp_path):
     half = [(1, 0), (1, 2), (0, 1), (2, 1)]
     _, en = simulate_energy(c, "behavioural")
     t = en.totals
-    assert t["cells_selected"] == pytest.approx(g[1, 1] * 1.2 ** 2 * k, rel=2e-4)
-    assert t["cells_half_selected"] == pytest.approx(sum(g[ij] for ij in half) * 0.6 ** 2 * k, rel=2e-4)
+    assert t["cells_selected"] == pytest.approx(g[1, 1] * 1.2 ** 2 * k, rel=2e-4, abs=0)
+    assert t["cells_half_selected"] == pytest.approx(sum(g[ij] for ij in half) * 0.6 ** 2 * k, rel=2e-4, abs=0)
     assert abs(t["cells_unselected"]) < 1e-9 * t["cells_half_selected"]
     assert abs(en.balance) < 1e-6
     assert list(en.table["kind"]) == ["program"]
@@ -139,7 +139,7 @@ def test_both_engines_agree_on_the_energy(tmp_path):
     _, eb = simulate_energy(c, "behavioural")
     _, es = simulate_energy(c, "spice")
     for part in ("cells_selected", "cells_half_selected", "supplied"):
-        assert es.totals[part] == pytest.approx(eb.totals[part], rel=1e-3)
+        assert es.totals[part] == pytest.approx(eb.totals[part], rel=1e-3, abs=0)
 
 
 @pytest.mark.parametrize("cell", ["1R/vteam", "1R/yakopcic", "1R/linear_drift", "1R/stanford_pku", "1R/volatile",
@@ -169,6 +169,6 @@ def test_opamp_tia_counts_its_feedback_resistor_and_says_what_it_leaves_out(tmp_
     g = _conductance(c)
     v = np.array([0.2, 0.1])
     i_col = v @ g                                 # virtual ground (gain 1e5): column currents through rf
-    assert en.totals["sense"] == pytest.approx(float(np.sum(i_col ** 2) * 1e3 * 20e-9), rel=1e-3)
-    assert en.totals["cells_selected"] == pytest.approx(float(np.sum(g * v[:, None] ** 2) * 20e-9), rel=1e-3)
+    assert en.totals["sense"] == pytest.approx(float(np.sum(i_col ** 2) * 1e3 * 20e-9), rel=1e-3, abs=0)
+    assert en.totals["cells_selected"] == pytest.approx(float(np.sum(g * v[:, None] ** 2) * 20e-9), rel=1e-3, abs=0)
     assert en.notes and "op-amp" in en.notes[0]
