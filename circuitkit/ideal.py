@@ -26,7 +26,13 @@ def ideal_column_currents(circuit: Circuit) -> np.ndarray:
         x = np.array([np.broadcast_to(p[s.init], (R * C,)) for s in model.states]).reshape(model.n_states(), R * C)
     out = []
     for ph in xb.read_phases():
-        v = np.repeat(np.asarray(ph.vector, dtype=float), C)     # row voltage seen by each cell
+        vec = np.asarray(ph.vector, dtype=float)
+        if xb.cell == "1T1R":
+            # a row whose word-select is off (or that floats) has its access transistors off: no cell current
+            on = np.zeros(R, bool)
+            on[list(ph.rows)] = True
+            vec = np.where(on, vec, 0.0)
+        v = np.repeat(vec, C)     # row voltage seen by each cell
         out.append(model.current(v, x, p).reshape(R, C).sum(axis=0))
     return np.array(out)
 

@@ -107,7 +107,10 @@ def read_metrics(circuit: Circuit, wf: Waveforms) -> dict[str, float]:
     ideal = ideal_column_currents(circuit)
     if measured.size == 0 or ideal.size == 0:
         return {"read_error": float("nan"), "read_error_max": float("nan")}
-    ideal = ideal[:, cols]
+    # only the read phases the run sampled (a transient stopped early has no outputs for the later ones)
+    position = {ph.index: k for k, ph in enumerate(circuit.crossbar.read_phases())}
+    sampled = sorted(set(int(p) for p in outputs_table(circuit, wf)["phase"]))
+    ideal = ideal[[position[p] for p in sampled]][:, cols]
     if ideal.shape != measured.shape:
         raise ValueError(f"read outputs have shape {measured.shape}, the ideal product {ideal.shape}")
     diff = measured - ideal
