@@ -226,7 +226,8 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
                 col_float[k] = [j not in set(ph.sense) for j in range(C)]
             for i in range(R):
                 _move(rows[i], t, float(vec[i]), rd.rise if vec[i] >= rows[i][-1][1] else rd.fall)
-                _move(gates[i], t, rd.vgate if i in select else 0.0, rd.rise)
+                level = rd.vgate if i in select else 0.0
+                _move(gates[i], t, level, rd.rise if level >= gates[i][-1][1] else rd.fall)
             for j in range(C):
                 _move(cols[j], t, 0.0, cd.fall)
             phases.append({"phase": len(phases), "kind": "read", "start": t, "end": t + dur,
