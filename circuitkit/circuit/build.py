@@ -214,7 +214,8 @@ def _timeline(design: d.Design, xb: d.Crossbar) -> _Timeline:
             row_float[k] = [v is None for v in ph.vector]
             vec = np.array([0.0 if v is None else v for v in ph.vector], dtype=float)
             if rd.dac_bits:
-                vec = dac_quantize(vec, rd.dac_bits, rd.vmin, rd.vmax)
+                # a floating row has no driver, hence no DAC: it stays 0 here (no voltage of its own)
+                vec = np.where(row_float[k], 0.0, dac_quantize(vec, rd.dac_bits, rd.vmin, rd.vmax))
             dur = ph.duration or design.phase_duration
             if dur <= max(rd.rise, cd.rise, rd.fall):
                 raise DescriptionError(f"read phase {k}: duration {dur:g} s is not longer than the driver edges", loc)
