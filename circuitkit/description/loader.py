@@ -281,6 +281,13 @@ def _crossbar(st: Statement, base: Path | None) -> d.Crossbar:
     if (s := b.one("state")) is not None:
         xb.state = _state(s.value, s.location, base)
         _check_state_file(xb, s.location)
+    else:
+        # device = vteam(x0 = 0.9) without a state setting: the cells start at the model's own initial-state
+        # parameter, as an element testbench's device does (not at the state setting's default)
+        states = get_model(xb.model).states
+        dev = b.one("device")
+        if states and dev is not None and states[0].init in xb.params:
+            xb.state = d.StateInit(kind="constant", value=float(xb.params[states[0].init]), location=dev.location)
     if (s := b.one("variability")) is not None:
         sigmas, seed = _variability(s.value, xb.model, s.location)
         xb.set_checked("variability", sigmas, s.location)
@@ -490,10 +497,17 @@ def _vector(value, what: str, loc: Location) -> list[float | None]:
     return [None if isinstance(v, Symbol) and v == "float" else _number(v, what, loc) for v in value]
 
 
-def _stimulus(st: Statement, base: Path | None, design: d.Design) -> None:
+def _stimulus(st: Statement, base: Path | None, design: d.Design, first: dict[str, Location] | None = None) -> None:
+    """One stimulus block; ``first`` remembers where an earlier block set ``duration``, which is the length of
+    every read phase of the description: a second one would silently change the first block's phases too."""
     b = _Block(st)
     if (s := b.one("duration")) is not None:
+        if first is not None and "duration" in first:
+            raise _err(f"'duration' set twice (first at line {first['duration'].line}): it is the length of every "
+                       "read phase, in all stimulus blocks", s.location)
         design.set_checked("phase_duration", _number(s.value, "duration", s.location, positive=True), s.location)
+        if first is not None:
+            first["duration"] = s.location
     phases: list[d.Phase] = []
     for s in st.settings:
         if s.key == "read":
@@ -629,16 +643,19 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
                       params=dict(parsed.params))
     seen_names: dict[str, Location] = {}
     sections_seen: dict[str, Location] = {}
+    stimulus_seen: dict[str, Location] = {}
     have_analysis = None
     wires = None
     for st in parsed.statements:
         k = st.kind
+        # a relative path is relative to the file that names it, an include's as much as the description's
+        here = st.base if st.base is not None else base
         if k == "title":
             design.set_checked("title", st.value, st.location)
         elif k == "models":
             safeio.check_path_text(st.value, st.location, "models")
             p = Path(st.value)
-            p = p if p.is_absolute() or base is None else base / p
+            p = p if p.is_absolute() or here is None else here / p
             if not p.is_dir():
                 raise _err(f"models directory '{st.value}' not found", st.location)
             load_models_dir(p)
@@ -667,7 +684,7 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
         elif k == "crossbar":
             if design.crossbar is not None:
                 raise _err("only one crossbar per description", st.location)
-            design.crossbar = _crossbar(st, base)
+            design.crossbar = _crossbar(st, here)
         elif k in ("wires", "driver", "sense"):
             key = f"{k} {st.name or ''}".strip()
             if key in sections_seen:
@@ -683,7 +700,7 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
                     raise _err("sense amplifiers attach to columns: write 'sense cols { ... }'", st.location)
                 design.sense = _sense(st)
         elif k == "stimulus":
-            _stimulus(st, base, design)
+            _stimulus(st, here, design, stimulus_seen)
         elif k == "analysis":
             if have_analysis is not None:
                 raise _err(f"analysis given twice (first at line {have_analysis.line})", st.location)

@@ -166,6 +166,8 @@ class Statement:
     value: Any = None
     settings: list[Setting] = field(default_factory=list)
     signals: list[tuple[str, tuple[str, ...], Location]] = field(default_factory=list)
+    #: directory of the file this statement is in: its relative paths (file(), weights(), models) start there
+    base: Path | None = None
 
 
 @dataclass
@@ -521,6 +523,13 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
     except lark.exceptions.LarkError:
         raise DescriptionError("syntax error", Location(file=file, line=1, column=1)) from None
     ev = _Evaluator(file, params, budget)
+    base = path.parent if path else None
+
+    def add(st: Statement) -> None:
+        """Append a statement of this file, which knows the file's directory (its relative paths start there)."""
+        st.base = base
+        statements.append(st)
+
     for node in tree.children:
         if not isinstance(node, lark.Tree):
             continue
@@ -570,10 +579,10 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
             _parse_into(inc_text, inc, params, statements, files, digest, pending, used,
                         stack + ((path,) if path else ()), budget, quote=inc.suffix.lower() == ".xbar", where=loc)
         elif kind in ("title", "models"):
-            statements.append(Statement(kind, loc, value=str(ch[0])[1:-1]))
+            add(Statement(kind, loc, value=str(ch[0])[1:-1]))
         elif kind == "element":
             nodes = tuple(_node_name(n, ev) for n in ch[2:4])
-            statements.append(Statement(str(ch[0]), loc, name=str(ch[1]), nodes=nodes, value=ev.eval(ch[4])))
+            add(Statement(str(ch[0]), loc, name=str(ch[1]), nodes=nodes, value=ev.eval(ch[4])))
         elif kind in ("crossbar", "section"):
             if kind == "crossbar":
                 skind, name, block = "crossbar", str(ch[0]), ch[1]
@@ -583,9 +592,9 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
             for s in block.children:
                 if isinstance(s, lark.Tree) and s.data == "setting":
                     settings.append(Setting(str(s.children[0]), ev.eval(s.children[1]), ev.loc(s)))
-            statements.append(Statement(skind, loc, name=name, settings=settings))
+            add(Statement(skind, loc, name=name, settings=settings))
         elif kind == "analysis":
-            statements.append(Statement("analysis", loc, value=ev.eval(ch[0])))
+            add(Statement("analysis", loc, value=ev.eval(ch[0])))
         elif kind == "record":
             sigs = []
             for s in ch:
@@ -594,7 +603,7 @@ def _parse_into(text, path, params, statements, files, digest, pending, used, st
                     sigs.append((names[0], names[1:], ev.loc(s)))
                 else:
                     sigs.append((names[0], (), ev.loc(s)))
-            statements.append(Statement("record", loc, signals=sigs))
+            add(Statement("record", loc, signals=sigs))
 
 
 _BRACKETS = re.compile(r'"[^"\n]*"|#[^\n]*|[A-Za-z0-9_][ \t]*\(|[(\[]|[)\]]')
