@@ -56,3 +56,11 @@ def test_duration_set_again_in_a_second_stimulus_block_is_refused():
     assert exc.value.location.line == 3
     ok = load_text(text.replace("duration = 50n; ", ""))
     assert ok.phase_duration == 20e-9 and len(ok.stimulus) == 2
+
+
+@pytest.mark.parametrize("text, value", [("1Meg", 1e6), ("1MEG", 1e6), ("2.5meg", 2.5e6), ("1M", 1e-3),
+                                         ("1MIL", 25.4e-6), ("1k", 1e3)])
+def test_suffixes_are_case_insensitive_as_in_spice(text, value):
+    """units.py: suffixes are case-insensitive like SPICE; 1Meg and 1MEG were refused as 'not a number'."""
+    design = load_text(f"source v (a, 0) 1\nresistor r1 (a, 0) {text}\nanalysis op()\n")
+    assert design.resistors[0].r == pytest.approx(value, rel=1e-15)
