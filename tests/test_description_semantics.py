@@ -64,3 +64,17 @@ def test_suffixes_are_case_insensitive_as_in_spice(text, value):
     """units.py: suffixes are case-insensitive like SPICE; 1Meg and 1MEG were refused as 'not a number'."""
     design = load_text(f"source v (a, 0) 1\nresistor r1 (a, 0) {text}\nanalysis op()\n")
     assert design.resistors[0].r == pytest.approx(value, rel=1e-15)
+
+
+def test_read_phases_after_tran_stop_have_no_outputs():
+    """A tran(stop=) shorter than the stimulus ended the run before reads 1 and 2 were sampled; outputs.parquet
+    reported them anyway, with the last simulated current (np.interp clamps), as if they had been read."""
+    from circuitkit.engines import simulate
+    from circuitkit.outputs import outputs_table
+    text = ("crossbar xb { rows = 2; cols = 2 }\n"
+            "stimulus { duration = 20n; read = [0.2, 0.1]; read = [0.1, 0.2]; read = [0.2, 0.2] }\n"
+            "analysis tran(step = 1n STOP)\nrecord column_currents, tia_out\n")
+    full, short = (build_circuit(load_text(text.replace(" STOP", s))) for s in ("", ", stop = 30n"))
+    t_full, t_short = (outputs_table(c, simulate(c, "behavioural")) for c in (full, short))
+    assert sorted(set(t_full.phase)) == [0, 1, 2] and sorted(set(t_short.phase)) == [0]
+    assert np.allclose(t_short.current, t_full[t_full.phase == 0].current, rtol=1e-9)
