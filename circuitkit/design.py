@@ -858,6 +858,11 @@ class Design(_Located):
                 for what, idx, n in (("select", ph.select, R), ("sense", ph.sense, C)):
                     if idx is not None and any(not 0 <= v < n for v in idx):
                         raise DescriptionError(f"read phase {k}: {what} names a line outside 0..{n - 1}", loc)
+                if ph.select is not None and xb.cell != CellType.T1R1:
+                    # without access transistors every driven row reaches its cells: a select would only relabel
+                    # the phase's selected rows (energy classes, layout), not change the circuit
+                    raise DescriptionError(f"read phase {k}: select = [...] switches 1T1R word-selects; a {xb.cell} "
+                                           "array has none (give unselected rows 0 V, or float)", loc)
                 rf = [v is None for v in ph.vector]
                 cf = [False] * C if ph.sense is None else [j not in set(ph.sense) for j in range(C)]
             elif isinstance(ph, ProgramPhase):

@@ -78,3 +78,17 @@ def test_read_phases_after_tran_stop_have_no_outputs():
     t_full, t_short = (outputs_table(c, simulate(c, "behavioural")) for c in (full, short))
     assert sorted(set(t_full.phase)) == [0, 1, 2] and sorted(set(t_short.phase)) == [0]
     assert np.allclose(t_short.current, t_full[t_full.phase == 0].current, rtol=1e-9)
+
+
+@pytest.mark.parametrize("cell, refused", [("1R", True), ("1S1R", True), ("1T1R", False)])
+def test_read_select_needs_word_selects(cell, refused):
+    """README: read(..., select = [0, 1]) word-selects rows 0 and 1 (1T1R). A 1R or 1S1R array has no
+    word-select: every row was still driven, only the phase's 'selected rows' (energy classes) changed."""
+    sel = "; selector = selector()" if cell == "1S1R" else ""
+    text = (f"crossbar xb {{ rows = 2; cols = 2; cell = {cell}{sel} }}\n"
+            "stimulus { read = read([0.2, 0.1], select = [0]) }\n")
+    if refused:
+        with pytest.raises(DescriptionError, match="select"):
+            load_text(text)
+    else:
+        assert build_circuit(load_text(text)).crossbar.phases[0].rows == (0,)
