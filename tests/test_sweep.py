@@ -358,3 +358,60 @@ def test_sweep_check_finds_an_output_directory_that_cannot_be_written(tmp_path, 
         assert "not a directory" in err or "output directory '/proc/circuitkit-x' is not writable" in err
     assert cli_main(["sweep", "check", str(sweep), "--out", str(tmp_path / "new" / "x")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_grid_ranges_end_on_the_stop_as_written():
+    """The last value is the stop written (0.2 + 0.8 was 1.0000000000000002, refused by a [0, 1] param) and
+    arithmetic noise is dropped (0.30000000000000004 for 0.3, 0.009999999999999998 for 0.01)."""
+    assert expand_values("a", {"range": [0.2, 1.0], "num": 4})[-1] == 1.0
+    assert expand_values("a", {"range": [0.2, 0.9], "num": 2}) == [0.2, 0.9]
+    assert expand_values("a", {"logrange": [0.1, 1.7], "num": 3})[-1] == 1.7
+    assert expand_values("a", {"range": [0.1, 0.5], "step": 0.1}) == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert expand_values("a", {"range": [0, 1], "step": 0.1})[6:8] == [0.6, 0.7]
+    assert expand_values("a", {"logrange": [1e-3, 1], "num": 4}) == [1e-3, 1e-2, 1e-1, 1.0]
+    assert expand_values("a", {"logrange": [1e-9, 1e-6], "factor": 10}) == [1e-9, 1e-8, 1e-7, 1e-6]
+    assert expand_values("a", {"range": [0.2, 1.0], "num": 4})[1:3] == [0.2 + 0.8 / 3, 0.2 + 1.6 / 3]
+
+
+def test_range_to_one_runs_for_a_param_limited_to_one(tmp_path):
+    desc = tmp_path / "d.xbar"
+    desc.write_text(READ_ARRAY.read_text().replace("param seed  = 11", "param smax = 1.0\nparam seed  = 11")
+                    .replace("uniform(0.0, 1.0,", "uniform(0.0, smax,"))
+    path = write_sweep(tmp_path, """
+        description = "d.xbar"
+        metrics = ["read_error"]
+        [parameters]
+        rows = 2
+        cols = 2
+        smax = { range = [0.2, 1.0], num = 4 }
+        """)
+    spec = load_spec(path)
+    assert [p.params["smax"] for p in spec.points][-1] == 1.0
+    sweep_runner.prepare(spec, {"circuitkit": "x", "ngspice": None})      # raised: smax = 1.0000000000000002
+
+
+def test_data_file_of_an_include_in_a_subdirectory_is_hashed(tmp_path):
+    """file("s.npy") in parts/xb.xbar is read next to the description (the loader's base), where the key did
+    not look: changing it reused the old results."""
+    (tmp_path / "parts").mkdir()
+    desc = tmp_path / "top.xbar"
+    desc.write_text('param rw = 1\ninclude "parts/xb.xbar"\nwires { r_row = rw; r_col = rw }\n'
+                    'sense cols { tia = ideal(rf = 1k) }\nstimulus {\n    read = [0.2, 0.1, 0.15]\n}\n'
+                    'analysis op()\nrecord column_currents\n')
+    (tmp_path / "parts" / "xb.xbar").write_text(
+        'crossbar xb {\n    rows = 3\n    cols = 2\n    cell = 1R\n'
+        '    device = vteam(iv = 0, ron = 10k, roff = 100k, voff = 0.5, von = -0.5)\n'
+        '    state = file("s.npy")\n}\n')
+    np.save(tmp_path / "s.npy", np.full((3, 2), 0.2))
+    path = write_sweep(tmp_path, """
+        description = "top.xbar"
+        metrics = ["energy"]
+        [parameters]
+        rw = [1]
+        """)
+    out = tmp_path / "out"
+    first = run_sweep(path, out, workers=1, progress=False)
+    np.save(tmp_path / "s.npy", np.full((3, 2), 0.9))
+    second = run_sweep(path, out, workers=1, progress=False)
+    assert second.computed == 1
+    assert second.table["energy_J_behavioural"].iloc[0] != first.table["energy_J_behavioural"].iloc[0]

@@ -146,9 +146,12 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
             if n > MAX_VALUES:
                 raise GridError(f"'{key}': range has {n} values (at most 1e6)", key)
             values = [start + k * step for k in range(n)]
+            if abs(values[-1] - stop) <= 1e-9 * abs(step):
+                values[-1] = stop                  # the stop as written, not start + k * step
             whole = _is_whole(start, step)
         else:
             values = [start + (stop - start) * k / (num - 1) for k in range(num)] if num > 1 else [start]
+            values[-1] = stop                      # the endpoints as written (0.2 + 0.8 is 1.0000000000000002)
             whole = False
     else:
         if start <= 0 or stop <= 0:
@@ -158,6 +161,7 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
             if not (math.isfinite(ratio) and ratio > 0):
                 raise GridError(f"'{key}': logrange [{start}, {stop}] spans more than a float can hold", key)
             values = [start * ratio ** (k / (num - 1)) for k in range(num)] if num > 1 else [start]
+            values[-1] = stop
             whole = False
         else:
             factor = _number(spec["factor"], "factor", key)
@@ -171,6 +175,8 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
             if n > MAX_VALUES:
                 raise GridError(f"'{key}': logrange has {n} values (at most 1e6)", key)
             values = [start * factor ** k for k in range(n)]
+            if abs(values[-1] - stop) <= 1e-9 * stop:
+                values[-1] = stop
             whole = _is_whole(start, factor)
     if integer or whole:
         out: list[Value] = []
@@ -179,7 +185,17 @@ def _range(key: str, kind: str, spec: Mapping) -> list[Value]:
             if r not in out:
                 out.append(r)
         return out
-    return [float(v) for v in values]
+    return [_clean(float(v)) for v in values]
+
+
+def _clean(v: float) -> float:
+    """``v`` without the rounding noise of its arithmetic: the shortest decimal of at most 14 digits within two
+    ulps (0.1 + 2 * 0.1 is 0.3, 1e-3 * 1000 ** (1/3) is 0.01), as ``--set x=0.3`` would give; ``v`` otherwise."""
+    for digits in range(1, 15):
+        c = float(f"{v:.{digits}g}")
+        if abs(c - v) <= 2 * math.ulp(v):
+            return c
+    return v
 
 
 def combine(values: Mapping[str, Sequence[Value]], zip_groups: Sequence[Sequence[str]] = (),

@@ -143,6 +143,7 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
     h = hashlib.sha256()
     seen: set[Path] = set()
     todo = [description.resolve()]
+    base = todo[0].parent           # the loader reads data files and models relative to the description itself
     budget = [_DIGEST_TOTAL_BYTES]
     texts = 0
     read: dict[Path, str] = {}
@@ -168,14 +169,21 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
             continue
         names = _quoted_names(text)
         names += [(v.strip('"'), False) for v in overrides.values() if '"' in v]
+        candidates = []                 # an include is relative to its includer; data, models to the description
         for name, is_models in names:
+            candidates.append((name, is_models, f.parent, True))
+            if f.parent != base:
+                candidates.append((name, is_models, base, False))
+        for name, is_models, where, own in candidates:
             try:
-                p = (f.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
+                p = (where / name).resolve() if not Path(name).is_absolute() else Path(name)
                 if p in seen or not (p.is_file() or (is_models and p.is_dir())):
                     continue
             except (OSError, ValueError):
                 continue
             if p.suffix == ".xbar":
+                if not own:
+                    continue
                 inc = xbar_text(p)
                 if inc is not None:
                     h.update(f"\0{p.name}\0".encode() + inc.encode())
