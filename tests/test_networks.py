@@ -369,3 +369,36 @@ def test_tile_count_and_tile_memory_refused_before_running(tmp_path, digits, mon
         assert e.value.location.parameter == "tile.rows"
     finally:
         limits.configure()
+
+
+def test_network_sweep_interrupted_keeps_every_finished_point(tmp_path, digits, monkeypatch):
+    """A run interrupted after a new point keeps the earlier run's later points (it rewrote the table with
+    only the rows it had reached, so finished points were lost and ran again)."""
+    import pandas as pd
+
+    import circuitkit.workloads.networks.sweep as S
+    x, y = digits
+    _write(tmp_path, digits)
+    np.savez(tmp_path / "data.npz", x=x[1500:1510], y=y[1500:1510])
+    sw = tmp_path / "sw.toml"
+    head = 'network = "net.toml"\ndata = "data.npz"\n[parameters]\n'
+    sw.write_text(head + '"periphery.adc.bits" = [2, 8]\n')
+    S.run_sweep(sw, tmp_path / "sw", log=None)
+    sw.write_text(head + '"periphery.adc.bits" = [2, 3, 4, 8]\n')
+    real, calls = S.run_network, []
+
+    def interrupted(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt            # Ctrl-C during the second new point
+        return real(*a, **kw)
+    monkeypatch.setattr(S, "run_network", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        S.run_sweep(sw, tmp_path / "sw", log=None)
+    table = pd.read_parquet(tmp_path / "sw" / "results.parquet")
+    assert list(table["periphery.adc.bits"]) == [2, 3, 8]
+    monkeypatch.setattr(S, "run_network", real)
+    calls.clear()
+    monkeypatch.setattr(S, "run_network", lambda *a, **kw: (calls.append(1), real(*a, **kw))[1])
+    table = S.run_sweep(sw, tmp_path / "sw", log=None)
+    assert list(table["periphery.adc.bits"]) == [2, 3, 4, 8] and len(calls) == 1     # only the point never run

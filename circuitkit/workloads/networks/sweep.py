@@ -176,24 +176,31 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
         y = None if y is None else y[:spec["limit"]]
     data_key = _array_digest(x) + _array_digest(y)
     done = _finished_rows(out / "results.parquet", log)
-    rows = []
+    keys = [point_key(_load_point(spec, pt, k), data_key) for k, pt in enumerate(spec["points"])]
+    rows: dict[int, dict] = {}
+    for k, (pt, key) in enumerate(zip(spec["points"], keys)):
+        if key in done:
+            # the same network and data under this sweep's parameter names (an earlier sweep may have
+            # reached it by other names: its row lacks these columns). Taken before any point runs, so a
+            # table rewritten after a new point keeps every finished point (an interrupted run loses none)
+            rows[k] = {**pt.params, **{c: v for c, v in done[key].items() if c not in pt.params}}
 
     def write():
-        table = pd.DataFrame(rows)
+        table = pd.DataFrame([rows[k] for k in sorted(rows)])     # this sweep's finished points, in its order
         atomic_write_parquet(out / "results.parquet", table)
         atomic_write_bytes(out / "results.csv", table.to_csv(index=False).encode())
         return table
 
     for k, pt in enumerate(spec["points"]):
-        net = _load_point(spec, pt, k)
-        key = point_key(net, data_key)
+        key = keys[k]
         if key in done:
-            # the same network and data under this sweep's parameter names (an earlier sweep may have
-            # reached it by other names: its row lacks these columns)
-            rows.append({**pt.params, **{c: v for c, v in done[key].items() if c not in pt.params}})
+            if k not in rows:           # the same network as a point run earlier in this run
+                rows[k] = {**pt.params, **{c: v for c, v in done[key].items() if c not in pt.params}}
+                write()
             if log:
                 log(", ".join(f"{n}={v}" for n, v in pt.params.items()) + ": finished before (resumed)")
             continue
+        net = _load_point(spec, pt, k)
         res = run_network(net, x, y)
         row = dict(pt.params)
         row.update(accuracy=res.accuracy, float_accuracy=res.float_accuracy, agreement=res.agreement,
@@ -201,7 +208,8 @@ def run_sweep(path: str | Path, out: str | Path | None = None, log=print, limit:
                    adc_clipped=int(sum(L.adc_clipped for L in res.layers)),
                    adc_conversions=int(sum(L.adc_conversions for L in res.layers)), run_s=res.wall_s,
                    point_key=key)
-        rows.append(row)
+        rows[k] = row
+        done[key] = row                 # a later point of the same network and data reuses it
         write()                         # after every point: an interrupted sweep keeps what it finished
         if log:
             log(", ".join(f"{k}={v}" for k, v in pt.params.items()) + f": accuracy {res.accuracy}, "
