@@ -415,3 +415,30 @@ def test_data_file_of_an_include_in_a_subdirectory_is_hashed(tmp_path):
     second = run_sweep(path, out, workers=1, progress=False)
     assert second.computed == 1
     assert second.table["energy_J_behavioural"].iloc[0] != first.table["energy_J_behavioural"].iloc[0]
+
+
+def test_table_after_a_killed_run_shows_the_points_of_the_current_grid(tmp_path, monkeypatch):
+    """A run killed before its table rebuild left results.parquet of the earlier run (another description's
+    numbers) as what 'table' and 'plot' showed; the point files and the manifest are newer."""
+    from circuitkit.sweep.plot import pivot_table
+    from circuitkit.sweep.store import load_results
+    desc = tmp_path / "d.xbar"
+    desc.write_text(READ_ARRAY.read_text())
+    path = write_sweep(tmp_path, """
+        description = "d.xbar"
+        metrics = ["energy"]
+        [parameters]
+        rows = [3]
+        cols = [3, 4]
+        """)
+    out = tmp_path / "out"
+    old = run_sweep(path, out, workers=1, progress=False).table
+    time.sleep(0.05)
+    desc.write_text(READ_ARRAY.read_text().replace("param vread = 0.2", "param vread = 0.3"))
+    monkeypatch.setattr(PointStore, "rebuild", lambda self, grid=None, csv=False: pd.DataFrame())   # kill -9
+    run_sweep(path, out, workers=1, progress=False, limit=1)
+    monkeypatch.undo()
+    shown = load_results(out)
+    assert len(shown) == 1 and list(shown.columns[:3]) == ["point", "rows", "cols"]
+    assert shown["energy_J_behavioural"].iloc[0] != old["energy_J_behavioural"].iloc[0]
+    assert len(pivot_table(out, "cols", None, "energy_J")) == 1

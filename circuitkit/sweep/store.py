@@ -160,8 +160,12 @@ class PointStore:
 
     def table(self, grid: list[dict] | None = None) -> pd.DataFrame:
         """One row per finished point of ``grid`` (the manifest's grid by default), in grid order."""
+        order = None
         if grid is None:
             grid = self._manifest_grid()
+            names = (self.manifest() or {}).get("parameters")
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                order = names               # the sweep file's order (the manifest's point params are sorted)
         rows = []
         for entry in grid:
             rec = self.read_point(entry["key"])
@@ -171,6 +175,8 @@ class PointStore:
         if not len(frame):
             return frame
         params = list((grid[0].get("params") or {}).keys()) if grid else []
+        if order is not None and sorted(order) == sorted(params):
+            params = order
         metric_cols = sorted(c for c in frame.columns
                              if c not in params and c not in FIRST_COLUMNS and c not in LAST_COLUMNS)
         order = [c for c in (*FIRST_COLUMNS, *params, *metric_cols, *LAST_COLUMNS) if c in frame.columns]
@@ -216,6 +222,8 @@ def load_results(root: str | Path) -> pd.DataFrame:
     """The results table of a sweep directory (rebuilt from the points if the table is missing)."""
     store = PointStore(root)
     path = store.root / "results.parquet"
+    if path.is_file() and _stale(path, store) and store.manifest() is not None:
+        return store.table()          # a run started or finished points since (killed before its rebuild)
     if path.is_file():
         try:
             return pd.read_parquet(path)
@@ -226,3 +234,13 @@ def load_results(root: str | Path) -> pd.DataFrame:
         return store.table()
     raise SweepError(f"'{root}' holds no sweep results (no results.parquet or sweep.json); "
                      "run 'circuitkit sweep run SWEEP.toml --out DIR' first", Location(file=str(root)))
+
+
+def _stale(table: Path, store: PointStore) -> bool:
+    """Whether the table predates the manifest (a run started since) or a point file (one finished since): the
+    table is rebuilt every 30 s and at the end, so after a ``kill -9`` it still shows the earlier grid."""
+    try:
+        t = table.stat().st_mtime_ns
+        return any(p.exists() and p.stat().st_mtime_ns > t for p in (store.root / "sweep.json", store.points_dir))
+    except OSError:
+        return False
