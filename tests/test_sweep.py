@@ -442,3 +442,33 @@ def test_table_after_a_killed_run_shows_the_points_of_the_current_grid(tmp_path,
     assert len(shown) == 1 and list(shown.columns[:3]) == ["point", "rows", "cols"]
     assert shown["energy_J_behavioural"].iloc[0] != old["energy_J_behavioural"].iloc[0]
     assert len(pivot_table(out, "cols", None, "energy_J")) == 1
+
+
+def test_description_edited_during_a_run_is_not_stored_under_the_old_key(tmp_path, monkeypatch):
+    """Points run after an edit were stored under the key of the text the sweep started with: undoing the
+    edit then showed the edited description's numbers as finished points of the original."""
+    desc = tmp_path / "d.xbar"
+    original = READ_ARRAY.read_text()
+    desc.write_text(original)
+    path = write_sweep(tmp_path, """
+        description = "d.xbar"
+        metrics = ["energy"]
+        [parameters]
+        rows = [3]
+        cols = [3, 4]
+        """)
+    real = sweep_runner.prepare
+
+    def prepare_then_edit(spec, versions):
+        out = real(spec, versions)
+        desc.write_text(original.replace("param vread = 0.2", "param vread = 0.3"))
+        return out
+    monkeypatch.setattr(sweep_runner, "prepare", prepare_then_edit)
+    report = run_sweep(path, tmp_path / "out", workers=1, progress=False)
+    assert report.changed == 2 and report.computed == 0 and "changed during the sweep" in report.summary()
+    monkeypatch.undo()
+    desc.write_text(original)
+    again = run_sweep(path, tmp_path / "out", workers=1, progress=False)
+    fresh = run_sweep(path, tmp_path / "fresh", workers=1, progress=False)
+    assert again.computed == 2
+    assert list(again.table["energy_J_behavioural"]) == list(fresh.table["energy_J_behavioural"])

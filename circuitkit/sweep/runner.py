@@ -39,6 +39,7 @@ from .spec import SweepError, SweepSpec, load_spec
 from .store import PointStore
 
 KEY_SCHEMA = "circuitkit-sweep-point/1"
+CHANGED = "changed"          # status of a point not run: its description changed after the keys were computed
 REBUILD_EVERY_S = 30.0
 _QUOTED_OR_COMMENT = re.compile(r'"([^"\n\\]*)"|#[^\n]*')
 
@@ -308,7 +309,13 @@ def _run_point(task: dict, start: float) -> dict:
     errors = []
     try:
         _, circuit = load(task["description"], task["overrides"], task.get("models_dir"), trust_python=False)
-        record["description_hash"] = circuit.options.get("digest", record["description_hash"])
+        digest = circuit.options.get("digest", record["description_hash"])
+        if task.get("description_hash") and digest != task["description_hash"]:
+            # edited since the sweep computed this point's key: a result under that key would be another
+            # description's (and reused as the old one's if the edit is undone)
+            record.update(status=CHANGED, error="the description or an included file changed during the sweep")
+            return record
+        record["description_hash"] = digest
         metrics = tuple(task["metrics"] or applicable_metrics(circuit, tuple(task["engines"])))
         record["metric_groups"] = list(metrics)
         add_metric_probes(circuit, metrics)
@@ -360,10 +367,15 @@ class SweepReport:
     failed: int            # failed in this run
     failed_total: int      # failed points in the table
     table: pd.DataFrame
+    changed: int = 0       # not run: the description changed during the run
 
     def summary(self) -> str:
-        return (f"{self.total} points: {self.skipped} already done, {self.computed} run now "
+        text = (f"{self.total} points: {self.skipped} already done, {self.computed} run now "
                 f"({self.failed} failed); {self.failed_total} failed in total -> {self.out / 'results.parquet'}")
+        if self.changed:
+            text += (f"; {self.changed} not run: the description changed during the sweep (run it again to "
+                     "compute them for the description as it is now)")
+        return text
 
 
 def default_out(spec: SweepSpec) -> Path:
@@ -418,7 +430,7 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
 
     n_workers = workers or os.cpu_count() or 1
     n_workers = max(1, min(n_workers, len(tasks) or 1))
-    computed = failed = 0
+    computed = failed = changed = 0
     bar = _progress(len(tasks), spec.name, skipped, len(prepared), progress)
     last = time.monotonic()
     try:
@@ -428,6 +440,11 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
         for task, result in run_tasks(run_point, tasks, executor, n_workers, scheduler, worker_timeout):
             if isinstance(result, PointCrash):
                 result = _crash_record(task, result.message)
+            if result.get("status") == CHANGED:
+                changed += 1                  # not recorded: the next run computes it under its new key
+                if bar is not None:
+                    bar.update(1)
+                continue
             store.write_point(result)
             computed += 1
             failed += result["status"] != "ok"
@@ -447,7 +464,7 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
             bar.close()
         frame = store.rebuild(grid, csv=csv)
     failed_total = int((frame["status"] != "ok").sum()) if len(frame) else 0
-    return SweepReport(out, len(prepared), skipped, computed, failed, failed_total, frame)
+    return SweepReport(out, len(prepared), skipped, computed, failed, failed_total, frame, changed)
 
 
 def _task(spec: SweepSpec, p: PreparedPoint, versions: dict, store: PointStore) -> dict:
