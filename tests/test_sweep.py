@@ -472,3 +472,27 @@ def test_description_edited_during_a_run_is_not_stored_under_the_old_key(tmp_pat
     fresh = run_sweep(path, tmp_path / "fresh", workers=1, progress=False)
     assert again.computed == 2
     assert list(again.table["energy_J_behavioural"]) == list(fresh.table["energy_J_behavioural"])
+
+
+def test_data_file_edited_during_a_run_is_not_stored_under_the_old_key(tmp_path, monkeypatch):
+    desc = tmp_path / "d.xbar"
+    desc.write_text(READ_ARRAY.read_text().replace("state = uniform(0.0, 1.0, seed = seed)",
+                                                   'state = file("s.npy")'))
+    np.save(tmp_path / "s.npy", np.full((3, 3), 0.2))
+    path = write_sweep(tmp_path, """
+        description = "d.xbar"
+        metrics = ["energy"]
+        [parameters]
+        rows = [3]
+        cols = [3]
+        rw = [1, 2]
+        """)
+    real = sweep_runner.prepare
+
+    def prepare_then_edit(spec, versions):
+        out = real(spec, versions)
+        np.save(tmp_path / "s.npy", np.full((3, 3), 0.9))
+        return out
+    monkeypatch.setattr(sweep_runner, "prepare", prepare_then_edit)
+    report = run_sweep(path, tmp_path / "out", workers=1, progress=False)
+    assert report.changed == 2 and not list((tmp_path / "out" / "points").glob("*.json"))

@@ -240,6 +240,7 @@ class PreparedPoint:
     point: Point
     key: str
     description_hash: str
+    inputs: str = ""          # digest of the data files, models directories and includes it reads
 
 
 def prepare(spec: SweepSpec, versions: dict) -> list[PreparedPoint]:
@@ -262,7 +263,7 @@ def prepare(spec: SweepSpec, versions: dict) -> list[PreparedPoint]:
             models_cache[mkey] = models_digest(circuit)
         digest = circuit.options.get("digest", "")
         out.append(PreparedPoint(point, point_key(spec, digest, inputs_cache[ikey], models_cache[mkey], versions),
-                                 digest))
+                                 digest, inputs_cache[ikey]))
     return out
 
 
@@ -315,6 +316,11 @@ def _run_point(task: dict, start: float) -> dict:
             # description's (and reused as the old one's if the edit is undone)
             record.update(status=CHANGED, error="the description or an included file changed during the sweep")
             return record
+        if task.get("inputs_digest"):         # likewise a data file it read (hashed after the load: what it used)
+            text_over = dict(sorted((k, v) for k, v in task["overrides"].items() if '"' in v))
+            if inputs_digest(Path(task["description"]), text_over) != task["inputs_digest"]:
+                record.update(status=CHANGED, error="a data file of the description changed during the sweep")
+                return record
         record["description_hash"] = digest
         metrics = tuple(task["metrics"] or applicable_metrics(circuit, tuple(task["engines"])))
         record["metric_groups"] = list(metrics)
@@ -470,6 +476,7 @@ def run_sweep(sweep: str | Path | SweepSpec, out: str | Path | None = None, *, w
 def _task(spec: SweepSpec, p: PreparedPoint, versions: dict, store: PointStore) -> dict:
     return {"index": p.point.index, "key": p.key, "params": p.point.params, "overrides": p.point.overrides(),
             "description": str(spec.description.resolve()), "description_hash": p.description_hash,
+            "inputs_digest": p.inputs,
             "engines": list(spec.engines), "metrics": list(spec.metrics) if spec.metrics else None,
             "tolerance": spec.tolerance, "timeout": spec.timeout, "backend": spec.backend,
             "netlist_dir": str(store.netlist_dir(p.key).resolve()) if spec.keep_netlists else None,
