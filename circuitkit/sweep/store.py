@@ -163,7 +163,8 @@ class PointStore:
         order = None
         if grid is None:
             grid = self._manifest_grid()
-            names = (self.manifest() or {}).get("parameters")
+            manifest = self.manifest()
+            names = manifest.get("parameters") if isinstance(manifest, dict) else None
             if isinstance(names, list) and all(isinstance(n, str) for n in names):
                 order = names               # the sweep file's order (the manifest's point params are sorted)
         rows = []
@@ -222,8 +223,13 @@ def load_results(root: str | Path) -> pd.DataFrame:
     """The results table of a sweep directory (rebuilt from the points if the table is missing)."""
     store = PointStore(root)
     path = store.root / "results.parquet"
-    if path.is_file() and _stale(path, store) and store.manifest() is not None:
-        return store.table()          # a run started or finished points since (killed before its rebuild)
+    manifest = store.manifest() if path.is_file() else None
+    if (path.is_file() and isinstance(manifest, dict) and isinstance(manifest.get("points"), list)
+            and manifest["points"] and _stale(path, store)):
+        try:
+            return store.table()      # a run started or finished points since (killed before its rebuild)
+        except SweepError:            # a damaged manifest: the table as last written
+            pass
     if path.is_file():
         try:
             return pd.read_parquet(path)
