@@ -391,8 +391,8 @@ def test_range_to_one_runs_for_a_param_limited_to_one(tmp_path):
 
 
 def test_data_file_of_an_include_in_a_subdirectory_is_hashed(tmp_path):
-    """file("s.npy") in parts/xb.xbar is read next to the description (the loader's base), where the key did
-    not look: changing it reused the old results."""
+    """file("s.npy") in parts/xb.xbar is read next to that file (paths are relative to the file that names
+    them); changing it must change the point's key and run the point again, not reuse the old results."""
     (tmp_path / "parts").mkdir()
     desc = tmp_path / "top.xbar"
     desc.write_text('param rw = 1\ninclude "parts/xb.xbar"\nwires { r_row = rw; r_col = rw }\n'
@@ -402,7 +402,7 @@ def test_data_file_of_an_include_in_a_subdirectory_is_hashed(tmp_path):
         'crossbar xb {\n    rows = 3\n    cols = 2\n    cell = 1R\n'
         '    device = vteam(iv = 0, ron = 10k, roff = 100k, voff = 0.5, von = -0.5)\n'
         '    state = file("s.npy")\n}\n')
-    np.save(tmp_path / "s.npy", np.full((3, 2), 0.2))
+    np.save(tmp_path / "parts" / "s.npy", np.full((3, 2), 0.2))
     path = write_sweep(tmp_path, """
         description = "top.xbar"
         metrics = ["energy"]
@@ -411,7 +411,7 @@ def test_data_file_of_an_include_in_a_subdirectory_is_hashed(tmp_path):
         """)
     out = tmp_path / "out"
     first = run_sweep(path, out, workers=1, progress=False)
-    np.save(tmp_path / "s.npy", np.full((3, 2), 0.9))
+    np.save(tmp_path / "parts" / "s.npy", np.full((3, 2), 0.9))
     second = run_sweep(path, out, workers=1, progress=False)
     assert second.computed == 1
     assert second.table["energy_J_behavioural"].iloc[0] != first.table["energy_J_behavioural"].iloc[0]

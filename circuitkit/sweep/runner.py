@@ -144,7 +144,6 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
     h = hashlib.sha256()
     seen: set[Path] = set()
     todo = [description.resolve()]
-    base = todo[0].parent           # the loader reads data files and models relative to the description itself
     budget = [_DIGEST_TOTAL_BYTES]
     texts = 0
     read: dict[Path, str] = {}
@@ -170,11 +169,8 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
             continue
         names = _quoted_names(text)
         names += [(v.strip('"'), False) for v in overrides.values() if '"' in v]
-        candidates = []                 # an include is relative to its includer; data, models to the description
-        for name, is_models in names:
-            candidates.append((name, is_models, f.parent, True))
-            if f.parent != base:
-                candidates.append((name, is_models, base, False))
+        # every path is relative to the file that names it, as the loader reads it (includes, data, models)
+        candidates = [(name, is_models, f.parent, True) for name, is_models in names]
         for name, is_models, where, own in candidates:
             try:
                 p = (where / name).resolve() if not Path(name).is_absolute() else Path(name)
