@@ -40,7 +40,7 @@ def simulate(circuit: Circuit, tolerances: Tolerances = Tolerances()) -> Wavefor
         if fast is not None:
             return Waveforms("behavioural", None, fast["signals"], wall_s=time.perf_counter() - start,
                              meta={**fast["meta"], "fast_path": True})
-    conditioning = fast_reason if fast_reason.startswith("ill-conditioned") else None
+    conditioning = fast_reason if fast_reason.startswith(ILL_CONDITIONED) else None
     system = MnaSystem(circuit)
     solver = Solver(system, tolerances)
     index, scale = probe_indices(system, circuit.probes)
@@ -96,36 +96,23 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
     lin = reader.linearity(reader.vmax(values))
     if any(e > LINEAR_RTOL for e in lin.values()):
         return None, "cells nonlinear at the source values"
-    y = None
-    if _wide_spread(lr.K):
+    plan, unplanned = _probe_plan(circuit, lr)
+    lo, hi = _conductance_range(lr.K)
+    check = hi > SPREAD_CHECK * lo
+    if unplanned and not check:
+        return None, unplanned
+    try:
+        y = lr.lines.solve(lr._rhs(values))
+    except NotLineStructured as exc:
+        return None, f"line solver: {exc}"
+    if check:
         # checked whatever the probes (energy probes send the answer to the full path, which stores the
         # same rounded conductances): an ill-conditioned answer carries a note on either path
-        try:
-            y = lr.lines.solve(lr._rhs(values))
-        except NotLineStructured as exc:
-            return None, f"line solver: {exc}"
-        sensitivity = _rounding_sensitivity(lr, y, values)
+        sensitivity = _rounding_sensitivity(lr, y, values, lo, hi)
         if sensitivity is not None:
             return None, sensitivity
-    names = [g.name for g in lr.sources]
-    offsets = np.cumsum([0] + [g.n for g in lr.sources])
-    out_pos = {int(s): j for j, s in enumerate(lr.out_source)}
-    plan = []
-    for p in circuit.probes:
-        if p.kind == "v":
-            plan.append(("v", int(p.target), p.scale))
-        elif p.kind == "i" and p.target[0] in names:
-            src = int(offsets[names.index(p.target[0])] + int(p.target[1]))
-            if src not in out_pos:
-                return None, f"probe '{p.name}' is not a sensed column current"
-            plan.append(("i", out_pos[src], p.scale))
-        else:
-            return None, f"probe '{p.name}' is not a node voltage or a sensed column current"
-    if y is None:
-        try:
-            y = lr.lines.solve(lr._rhs(values))
-        except NotLineStructured as exc:
-            return None, f"line solver: {exc}"
+    if unplanned:
+        return None, unplanned
     full = reader._full(y, values)[:, 0]                       # node voltages by node id
     # state terminals are no unknowns of the read system: an operating point holds each at its
     # initial value (a stuck cell's clamp holds it at the same bound), as the full path's op rows do
@@ -146,19 +133,41 @@ def fast_operating_point(circuit: Circuit) -> tuple[dict | None, str]:
 #: measures how far the rounding of its stored conductances moves the sensed currents; below it the
 #: rounding cannot reach 1e-7 of them (eps * 1e8 ~ 2e-8), and the check costs nothing
 SPREAD_CHECK = 1e8
+#: how a fast-path refusal for conditioning starts (``simulate`` keeps such a reason as ``meta["conditioning"]``)
+ILL_CONDITIONED = "ill-conditioned"
 #: relative uncertainty of the sensed currents, from that rounding alone, above which the fast path is not
 #: taken and the answer carries a note (``Waveforms.meta["conditioning"]``, printed by ``simulate``)
 ROUNDING_NOTE = 1e-6
 
 
-def _wide_spread(K) -> bool:
-    """The read system's entries span more than :data:`SPREAD_CHECK` (largest over smallest magnitude)."""
+def _probe_plan(circuit: Circuit, lr) -> tuple[list, str | None]:
+    """Where each probe of ``circuit`` is read in the read system ``lr``: ``("v", node, scale)`` or ``("i",
+    output, scale)``; or (partial plan, why a probe cannot be read there)."""
+    names = [g.name for g in lr.sources]
+    offsets = np.cumsum([0] + [g.n for g in lr.sources])
+    out_pos = {int(s): j for j, s in enumerate(lr.out_source)}
+    plan = []
+    for p in circuit.probes:
+        if p.kind == "v":
+            plan.append(("v", int(p.target), p.scale))
+        elif p.kind == "i" and p.target[0] in names:
+            src = int(offsets[names.index(p.target[0])] + int(p.target[1]))
+            if src not in out_pos:
+                return plan, f"probe '{p.name}' is not a sensed column current"
+            plan.append(("i", out_pos[src], p.scale))
+        else:
+            return plan, f"probe '{p.name}' is not a node voltage or a sensed column current"
+    return plan, None
+
+
+def _conductance_range(K) -> tuple[float, float]:
+    """Smallest and largest magnitude of the read system's nonzero entries ((1, 1) without any)."""
     mags = np.abs(K.data)
     mags = mags[mags > 0]
-    return bool(mags.size) and bool(mags.max() > SPREAD_CHECK * mags.min())
+    return (float(mags.min()), float(mags.max())) if mags.size else (1.0, 1.0)
 
 
-def _rounding_sensitivity(lr, y: np.ndarray, values: np.ndarray) -> str | None:
+def _rounding_sensitivity(lr, y: np.ndarray, values: np.ndarray, lo: float, hi: float) -> str | None:
     """None, or why the sensed currents of the read system's solution ``y`` are uncertain beyond
     :data:`ROUNDING_NOTE` from the rounding of the stored matrix alone.
 
@@ -169,8 +178,6 @@ def _rounding_sensitivity(lr, y: np.ndarray, values: np.ndarray) -> str | None:
     directly: the sensed currents' first-order change when every diagonal entry moves by one unit of
     roundoff (random signs, fixed seed): ``K z = dD y``, one more solve with the same line system."""
     K = lr.K
-    mags = np.abs(K.data)
-    mags = mags[mags > 0]
     base = lr._outputs_from(y, values)[0]
     scale = float(np.max(np.abs(base), initial=0.0))
     if scale == 0.0:
@@ -181,12 +188,12 @@ def _rounding_sensitivity(lr, y: np.ndarray, values: np.ndarray) -> str | None:
     try:
         z = lr.lines.solve(dy[:, None])             # first order: (K + dD)(y - z) = b
     except Exception:  # noqa: BLE001 - the check only decides the path; the full path follows
-        return "ill-conditioned: the rounding check's solve failed"
+        return f"{ILL_CONDITIONED}: the rounding check's solve failed"
     n = y.shape[0]
     rel = float(np.max(np.abs(lr.E[:, :n] @ z))) / scale       # the sensed currents' change, taken linearly
     if rel <= ROUNDING_NOTE:
         return None
-    return (f"ill-conditioned: the rounding of the stored conductances ({mags.min():.1e} to {mags.max():.1e} S) "
+    return (f"{ILL_CONDITIONED}: the rounding of the stored conductances ({lo:.1e} to {hi:.1e} S) "
             f"alone moves the sensed currents by up to about {rel:.0e} relative; no double-precision solve is more "
             f"accurate (a weakly tied node, e.g. a floating line of low-resistance wires over high-resistance "
             f"cells)")

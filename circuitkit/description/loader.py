@@ -497,17 +497,17 @@ def _vector(value, what: str, loc: Location) -> list[float | None]:
     return [None if isinstance(v, Symbol) and v == "float" else _number(v, what, loc) for v in value]
 
 
-def _stimulus(st: Statement, base: Path | None, design: d.Design, first: dict[str, Location] | None = None) -> None:
-    """One stimulus block; ``first`` remembers where an earlier block set ``duration``, which is the length of
-    every read phase of the description: a second one would silently change the first block's phases too."""
+def _stimulus(st: Statement, base: Path | None, design: d.Design, seen: dict[str, Location]) -> None:
+    """One stimulus block. ``seen``: what the description set once, where (``design_from_parsed``'s register of
+    sections): ``duration`` is the length of every read phase, so a second block's would silently re-time the
+    first block's phases too."""
     b = _Block(st)
     if (s := b.one("duration")) is not None:
-        if first is not None and "duration" in first:
-            raise _err(f"'duration' set twice (first at line {first['duration'].line}): it is the length of every "
-                       "read phase, in all stimulus blocks", s.location)
+        if "stimulus duration" in seen:
+            raise _err(f"'duration' set twice (first at line {seen['stimulus duration'].line}): it is the length of "
+                       "every read phase, in all stimulus blocks", s.location)
         design.set_checked("phase_duration", _number(s.value, "duration", s.location, positive=True), s.location)
-        if first is not None:
-            first["duration"] = s.location
+        seen["stimulus duration"] = s.location
     phases: list[d.Phase] = []
     for s in st.settings:
         if s.key == "read":
@@ -643,7 +643,6 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
                       params=dict(parsed.params))
     seen_names: dict[str, Location] = {}
     sections_seen: dict[str, Location] = {}
-    stimulus_seen: dict[str, Location] = {}
     have_analysis = None
     wires = None
     for st in parsed.statements:
@@ -700,7 +699,7 @@ def design_from_parsed(parsed: ParsedDescription) -> d.Design:
                     raise _err("sense amplifiers attach to columns: write 'sense cols { ... }'", st.location)
                 design.sense = _sense(st)
         elif k == "stimulus":
-            _stimulus(st, here, design, stimulus_seen)
+            _stimulus(st, here, design, sections_seen)
         elif k == "analysis":
             if have_analysis is not None:
                 raise _err(f"analysis given twice (first at line {have_analysis.line})", st.location)

@@ -169,18 +169,14 @@ def inputs_digest(description: Path, overrides: dict[str, str]) -> str:
             continue
         names = _quoted_names(text)
         names += [(v.strip('"'), False) for v in overrides.values() if '"' in v]
-        # every path is relative to the file that names it, as the loader reads it (includes, data, models)
-        candidates = [(name, is_models, f.parent, True) for name, is_models in names]
-        for name, is_models, where, own in candidates:
-            try:
-                p = (where / name).resolve() if not Path(name).is_absolute() else Path(name)
+        for name, is_models in names:
+            try:      # every path is relative to the file that names it, as the loader reads it
+                p = (f.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
                 if p in seen or not (p.is_file() or (is_models and p.is_dir())):
                     continue
             except (OSError, ValueError):
                 continue
             if p.suffix == ".xbar":
-                if not own:
-                    continue
                 inc = xbar_text(p)
                 if inc is not None:
                     h.update(f"\0{p.name}\0".encode() + inc.encode())
@@ -239,6 +235,11 @@ class PreparedPoint:
     inputs: str = ""          # digest of the data files, models directories and includes it reads
 
 
+def _text_overrides(overrides: dict[str, str]) -> dict[str, str]:
+    """The overrides that name files (quoted values), sorted: what :func:`inputs_digest` reads, in one order."""
+    return dict(sorted((k, v) for k, v in overrides.items() if '"' in v))
+
+
 def prepare(spec: SweepSpec, versions: dict) -> list[PreparedPoint]:
     """Load every point (errors name the sweep line to blame) and compute its key."""
     inputs_cache: dict[str, str] = {}
@@ -250,10 +251,10 @@ def prepare(spec: SweepSpec, versions: dict) -> list[PreparedPoint]:
             _, circuit = load(spec.description, overrides, spec.models_dir, trust_python=False)
         except (CircuitkitError, ValueError) as exc:
             raise _blame(spec, point, exc) from None
-        text_over = tuple(sorted((k, v) for k, v in overrides.items() if '"' in v))
+        text_over = _text_overrides(overrides)
         ikey = repr(text_over)
         if ikey not in inputs_cache:
-            inputs_cache[ikey] = inputs_digest(spec.description, dict(text_over))
+            inputs_cache[ikey] = inputs_digest(spec.description, text_over)
         mkey = tuple(m.name for m in circuit.device_models())
         if mkey not in models_cache:
             models_cache[mkey] = models_digest(circuit)
@@ -313,8 +314,8 @@ def _run_point(task: dict, start: float) -> dict:
             record.update(status=CHANGED, error="the description or an included file changed during the sweep")
             return record
         if task.get("inputs_digest"):         # likewise a data file it read (hashed after the load: what it used)
-            text_over = dict(sorted((k, v) for k, v in task["overrides"].items() if '"' in v))
-            if inputs_digest(Path(task["description"]), text_over) != task["inputs_digest"]:
+            now = inputs_digest(Path(task["description"]), _text_overrides(task["overrides"]))
+            if now != task["inputs_digest"]:
                 record.update(status=CHANGED, error="a data file of the description changed during the sweep")
                 return record
         record["description_hash"] = digest
