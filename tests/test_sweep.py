@@ -33,6 +33,14 @@ def write_sweep(tmp_path: Path, body: str, name: str = "s.toml") -> Path:
     return path
 
 
+def copied_sweep(tmp_path: Path, body: str, text: str | None = None) -> tuple[Path, Path]:
+    """(sweep file, description) of a sweep over ``d.xbar``, a copy of READ_ARRAY (or ``text``) that the test
+    may edit; ``body``: the sweep file after its ``description`` line."""
+    desc = tmp_path / "d.xbar"
+    desc.write_text(READ_ARRAY.read_text() if text is None else text)
+    return write_sweep(tmp_path, 'description = "d.xbar"\n' + textwrap.dedent(body).lstrip()), desc
+
+
 def small_read_sweep(tmp_path: Path, rw=(0.5, 2.0), sizes=(4, 6), extra: str = "") -> Path:
     return write_sweep(tmp_path, f"""
         name = "small"
@@ -178,10 +186,7 @@ def test_sweep_records_metrics_and_resumes(tmp_path):
 
 
 def test_changed_description_is_recomputed(tmp_path):
-    desc = tmp_path / "d.xbar"
-    desc.write_text(READ_ARRAY.read_text())
-    path = write_sweep(tmp_path, """
-        description = "d.xbar"
+    path, desc = copied_sweep(tmp_path, """
         metrics = ["read_error"]
         [parameters]
         rows = [4]
@@ -374,17 +379,14 @@ def test_grid_ranges_end_on_the_stop_as_written():
 
 
 def test_range_to_one_runs_for_a_param_limited_to_one(tmp_path):
-    desc = tmp_path / "d.xbar"
-    desc.write_text(READ_ARRAY.read_text().replace("param seed  = 11", "param smax = 1.0\nparam seed  = 11")
-                    .replace("uniform(0.0, 1.0,", "uniform(0.0, smax,"))
-    path = write_sweep(tmp_path, """
-        description = "d.xbar"
+    path, _ = copied_sweep(tmp_path, """
         metrics = ["read_error"]
         [parameters]
         rows = 2
         cols = 2
         smax = { range = [0.2, 1.0], num = 4 }
-        """)
+        """, READ_ARRAY.read_text().replace("param seed  = 11", "param smax = 1.0\nparam seed  = 11")
+                                  .replace("uniform(0.0, 1.0,", "uniform(0.0, smax,"))
     spec = load_spec(path)
     assert [p.params["smax"] for p in spec.points][-1] == 1.0
     sweep_runner.prepare(spec, {"circuitkit": "x", "ngspice": None})      # raised: smax = 1.0000000000000002
@@ -422,10 +424,7 @@ def test_table_after_a_killed_run_shows_the_points_of_the_current_grid(tmp_path,
     numbers) as what 'table' and 'plot' showed; the point files and the manifest are newer."""
     from circuitkit.sweep.plot import pivot_table
     from circuitkit.sweep.store import load_results
-    desc = tmp_path / "d.xbar"
-    desc.write_text(READ_ARRAY.read_text())
-    path = write_sweep(tmp_path, """
-        description = "d.xbar"
+    path, desc = copied_sweep(tmp_path, """
         metrics = ["energy"]
         [parameters]
         rows = [3]
@@ -447,16 +446,13 @@ def test_table_after_a_killed_run_shows_the_points_of_the_current_grid(tmp_path,
 def test_description_edited_during_a_run_is_not_stored_under_the_old_key(tmp_path, monkeypatch):
     """Points run after an edit were stored under the key of the text the sweep started with: undoing the
     edit then showed the edited description's numbers as finished points of the original."""
-    desc = tmp_path / "d.xbar"
     original = READ_ARRAY.read_text()
-    desc.write_text(original)
-    path = write_sweep(tmp_path, """
-        description = "d.xbar"
+    path, desc = copied_sweep(tmp_path, """
         metrics = ["energy"]
         [parameters]
         rows = [3]
         cols = [3, 4]
-        """)
+        """, original)
     real = sweep_runner.prepare
 
     def prepare_then_edit(spec, versions):
@@ -475,18 +471,14 @@ def test_description_edited_during_a_run_is_not_stored_under_the_old_key(tmp_pat
 
 
 def test_data_file_edited_during_a_run_is_not_stored_under_the_old_key(tmp_path, monkeypatch):
-    desc = tmp_path / "d.xbar"
-    desc.write_text(READ_ARRAY.read_text().replace("state = uniform(0.0, 1.0, seed = seed)",
-                                                   'state = file("s.npy")'))
-    np.save(tmp_path / "s.npy", np.full((3, 3), 0.2))
-    path = write_sweep(tmp_path, """
-        description = "d.xbar"
+    path, _ = copied_sweep(tmp_path, """
         metrics = ["energy"]
         [parameters]
         rows = [3]
         cols = [3]
         rw = [1, 2]
-        """)
+        """, READ_ARRAY.read_text().replace("state = uniform(0.0, 1.0, seed = seed)", 'state = file("s.npy")'))
+    np.save(tmp_path / "s.npy", np.full((3, 3), 0.2))
     real = sweep_runner.prepare
 
     def prepare_then_edit(spec, versions):
