@@ -5,7 +5,8 @@ element groups:
 
 * word line *i*: row driver source (``<xb>_vrow``) -> output resistance
   (``<xb>_rdrv``) -> one wire segment per cell (``<xb>_rwl``, the first from the
-  driver to column 0) with capacitance ``c_row`` per node to ground;
+  driver to column 0) with capacitance ``c_row`` per segment to ground (a line of
+  zero wire resistance is one node carrying all of them);
 * bit line *j*: wire segments (``<xb>_rbl``) from row 0 down to the sense end,
   then a column source (``<xb>_vcol``): 0 V during reads, which is the virtual
   ground of an ideal TIA, or the bias of a programming scheme. With an op-amp
@@ -434,14 +435,13 @@ def _crossbar(design: d.Design, c: Circuit) -> None:
         c.add(Resistors(f"{name}_rwl", (R, C - 1), a=wl[:, :-1], b=wl[:, 1:], r=w.r_row, role=Role.WIRE))
     if w.r_col > 0 and R > 1:
         c.add(Resistors(f"{name}_rbl", (R - 1, C), a=bl[:-1, :], b=bl[1:, :], r=w.r_col, role=Role.WIRE))
-    if w.c_row > 0:
-        nodes = np.unique(wl)
-        c.add(Capacitors(f"{name}_cwl", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64), c=w.c_row,
-                         role=Role.WIRE))
-    if w.c_col > 0:
-        nodes = np.unique(bl)
-        c.add(Capacitors(f"{name}_cbl", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64), c=w.c_col,
-                         role=Role.WIRE))
+    # c_row / c_col per segment: a line merged into one node (zero wire resistance) carries all of its
+    # segments' capacitance on that node
+    for tag, lines, cap in (("cwl", wl, w.c_row), ("cbl", bl, w.c_col)):
+        if cap > 0:
+            nodes, per_node = np.unique(lines, return_counts=True)
+            c.add(Capacitors(f"{name}_{tag}", (nodes.size,), a=nodes, b=np.zeros(nodes.size, np.int64),
+                             c=cap * per_node, role=Role.WIRE))
 
     # cells
     model = get_model(xb.model)
