@@ -141,6 +141,7 @@ def test_auto_uses_pcg_and_dc_read_matches(tmp_path):
     ("opamp", dict(sense="opamp(rf = 2k, gain = 1e4)")),
     ("nonlinear-cells", dict(device="stanford_pku()")),
 ])
+@pytest.mark.filterwarnings("ignore::circuitkit.behavioural.reads.LinearisedReadWarning")   # the method, not the value
 def test_fallback_to_direct(tmp_path, kind, kw):
     c = _circuit(tmp_path, 6, 6, **kw)
     reads = LinearReads(c)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from circuitkit.behavioural import simulate
-from circuitkit.behavioural.reads import LinearReads, dc_read, read_many
+from circuitkit.behavioural.reads import LinearisedReadWarning, LinearReads, dc_read, read_many
 from circuitkit.workflow import load
 
 
@@ -117,7 +117,8 @@ def test_1t1r_linearisation_is_flagged_by_the_newton_check(tmp_path):
     c = _circuit(tmp_path, 4, cell="1T1R", extra_driver="; vgate = 1.8")
     reads = LinearReads(c)
     vectors = np.round(np.random.default_rng(2).uniform(0, 0.2, (5, 4)), 5)   # exactly as written to the files
-    assert _rel(reads.read_many_linear(vectors), reads.read(vectors)) < 1e-9
+    with pytest.warns(LinearisedReadWarning, match="5 of 5 vectors"):
+        assert _rel(reads.read_many_linear(vectors), reads.read(vectors)) < 1e-9
     chk = reads.check(vectors)
     assert not chk["converged"]            # the transistor is nonlinear in v_ds
     assert chk["failed_vectors"] == 5
@@ -128,7 +129,8 @@ def test_1t1r_linearisation_is_flagged_by_the_newton_check(tmp_path):
         ck = _circuit(tmp_path, 4, cell="1T1R", extra_driver="; vgate = 1.8", vector=vectors[k], name=f"v{k}.xbar")
         assert _rel(exact[k], _engine_currents(ck, 4)) < 1e-8
     # the small-signal read is still close to the Newton solution at 0.2 V
-    assert _rel(reads.read()[0], _engine_currents(c, 4)) < 0.2
+    with pytest.warns(LinearisedReadWarning):
+        assert _rel(reads.read()[0], _engine_currents(c, 4)) < 0.2
 
 
 def test_bad_vector_length_is_rejected(tmp_path):
@@ -166,8 +168,18 @@ record column_currents
     cur = lambda v: float(np.asarray(model.current(np.array([v]), x, p)).ravel()[0])   # noqa: E731
     v = brentq(lambda v: v + 10.0 * cur(v) - 0.7, 0.0, 0.7, xtol=1e-15)
     want = cur(v)
-    lin = LinearReads(c).read([[0.7]])[0, 0]
-    assert abs(abs(lin) - want) > 0.1 * want                      # the linearised read is far off here
+    with pytest.warns(LinearisedReadWarning, match="not the DC solution of 1 of 1"):
+        lin = LinearReads(c).read([[0.7]])[0, 0]
+    assert abs(abs(lin) - want) > 0.1 * want                      # the linearised read is far off here, and says so
     got = dc_read(c, [0.7])
     assert abs(abs(got[0]) - want) <= 1e-6 * want
     assert _rel(dc_read(c), got) < 1e-12                          # the circuit's own vector: the same read
+
+
+def test_linear_read_of_linear_cells_says_nothing(tmp_path, recwarn):
+    """No warning where the linearised read is the DC solution: linear cells, with ideal and op-amp TIAs."""
+    for kw in ({}, dict(sense="opamp(rf = 2k, gain = 1e4)")):
+        c = _circuit(tmp_path, 5, **kw)
+        LinearReads(c).read(np.random.default_rng(1).uniform(0, 0.2, (4, 5)))
+        LinearReads(c).read()
+    assert not [w for w in recwarn if issubclass(w.category, LinearisedReadWarning)]

@@ -37,4 +37,4 @@ two engines take different time steps).
 from .engine import simulate  # noqa: F401
 from .newton import Tolerances  # noqa: F401
 from .batch import CrossbarReader, ReadResult, read_crossbar  # noqa: F401
-from .reads import LinearReads, dc_read, read_many  # noqa: F401
+from .reads import LinearisedReadWarning, LinearReads, dc_read, read_many  # noqa: F401

@@ -520,18 +520,48 @@ class LinearReads:
         return v
 
     def read(self, vectors=None, method: str | None = None) -> np.ndarray:
-        """Column currents (k, cols) for read vectors (k, rows) by full solves.
+        """Column currents (k, cols) for read vectors (k, rows) by full solves of the *linearised* circuit.
 
         ``None`` reads with the circuit's own source values (shape (1, cols)).
         ``method`` overrides the reader's (``auto``/``direct``/``pcg``) for
         this call; :attr:`stats` then reports which one ran.
+
+        The linearised read is the DC solution only where the cells (and transistors) are linear at
+        these voltages. Where that is not shown from the model (the cached linearity verdict of
+        :meth:`read_many`), the read is checked by :meth:`check`, and a :class:`LinearisedReadWarning`
+        says when it is not the DC solution; :meth:`read_many` returns the DC solution.
         """
-        if vectors is None:
-            values = self.source_values[:, None]
-        else:
-            values = self._source_values(self._vectors(vectors))
+        values = self.source_values[:, None] if vectors is None else self._source_values(self._vectors(vectors))
+        out = self._read_linear(values, method)
+        self._warn_if_linearised(values, method)
+        return out
+
+    def _read_linear(self, values: np.ndarray, method: str | None = None) -> np.ndarray:
+        """Column currents of the linearised circuit for source values (n_sources, k)."""
         y = self._solve(self._rhs(values), values, method)
         return self._scatter(self._outputs_from(y, values))
+
+    def _warn_if_linearised(self, values: np.ndarray, method: str | None) -> None:
+        """Warn when the linearised read of ``values`` is not the DC solution (:meth:`read`)."""
+        import warnings
+
+        from .batch import LINEAR_RTOL, CrossbarReader
+        if self._reader is None:
+            self._reader = CrossbarReader(self.circuit, reads=self)
+        reader = self._reader
+        if not (reader.controlled or reader.has_mosfets):
+            lin, _ = reader.checked_linearity(reader.vmax(values))
+            if all(e <= LINEAR_RTOL for e in lin.values()):
+                return                                        # linear at every voltage the read can reach
+        stats = (self.last_method, self.last_iterations, self.line_reason)
+        chk = self._check_values(values, method=method)
+        self.last_method, self.last_iterations, self.line_reason = stats
+        if not chk["converged"]:
+            warnings.warn(LinearisedReadWarning(
+                f"LinearReads.read: the linearised read is not the DC solution of {chk['failed_vectors']} of "
+                f"{chk['vectors']} vectors (the cells or transistors are nonlinear at these voltages: one Newton "
+                f"step moves a sensed current by up to {chk['max_output_change']:.3g} A); read_many() returns "
+                f"the DC solution"), stacklevel=3)
 
     @property
     def transfer(self) -> tuple[np.ndarray, np.ndarray]:
@@ -545,7 +575,7 @@ class LinearReads:
             self._order_and_factor()
         n_in = self.n_in
         zero = np.zeros((1, n_in))
-        offset = self.read(zero, method="direct")[0]
+        offset = self._read_linear(self._source_values(zero), method="direct")[0]
         values0 = self._source_values(zero)
         dvalues = self._source_values(np.eye(n_in)) - values0                 # (n_sources, n_in)
         vf = self.src_sign[self.src_fixed, None] * dvalues[self.src_fixed]
@@ -556,7 +586,7 @@ class LinearReads:
         try:
             T = self._schur_transfer(E_free, self.B) + direct
             probe = np.random.default_rng(0).uniform(-1, 1, n_in)
-            full = self.read(probe[None], method="direct")[0]
+            full = self._read_linear(self._source_values(probe[None]), method="direct")[0]
             fast = offset + _rows_to_cols(T, self.out_line, self.n_cols) @ probe
             if np.abs(fast - full).max() > TRANSFER_CHECK * max(np.abs(full).max(), 1e-300):
                 raise _SchurUnavailable
@@ -627,13 +657,18 @@ class LinearReads:
         ``failed_vectors`` counts. (:meth:`read_many` does not rely on this: it
         solves the nonlinear circuit when the cells are not linear.)
         """
-        from .batch import CrossbarReader
         if vector is None and self._last_vectors is not None:
             vector = self._last_vectors
         if vector is None:
             values = self.source_values[:, None]
         else:
             values = self._source_values(self._vectors(np.atleast_2d(vector)))
+        return self._check_values(values, tolerances, method)
+
+    def _check_values(self, values: np.ndarray, tolerances: Tolerances = Tolerances(),
+                      method: str | None = None) -> dict:
+        """:meth:`check` of source values (n_sources, k)."""
+        from .batch import CrossbarReader
         if self._reader is None:
             self._reader = CrossbarReader(self.circuit, reads=self)
         rhs = self._rhs(values)
@@ -690,6 +725,10 @@ class LinearReads:
 def _device_scale(g, params, x, vext) -> float:
     from .batch import _evaluate
     return float(np.abs(_evaluate(g.model, vext[g.p] - vext[g.n_], x, params, False)[0]).max(initial=0.0))
+
+
+class LinearisedReadWarning(UserWarning):
+    """:meth:`LinearReads.read` returned a linearised read that is not the DC solution of the circuit."""
 
 
 class _SchurUnavailable(Exception):
