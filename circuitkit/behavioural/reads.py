@@ -484,7 +484,7 @@ class LinearReads:
         if method not in METHODS:
             raise ValueError(f"linear reads: method must be one of {', '.join(METHODS)}, got {method!r}")
         use = method != "direct" and self.lines is not None
-        if use and not self._cells_linear(float(np.abs(values).max(initial=0.0))):
+        if use and not self._cells_linear(_span(values)):
             use = False
             self.line_reason = "the cells are nonlinear over the read voltages"
         if method == "pcg" and not use:
@@ -550,6 +550,8 @@ class LinearReads:
             self._reader = CrossbarReader(self.circuit, reads=self)
         reader = self._reader
         if not (reader.controlled or reader.has_mosfets):
+            if self.lines is not None and self._linear_upto >= _span(values):
+                return                                        # the line solver's own linearity check held
             lin, _ = reader.checked_linearity(reader.vmax(values))
             if all(e <= LINEAR_RTOL for e in lin.values()):
                 return                                        # linear at every voltage the read can reach
@@ -720,6 +722,12 @@ class LinearReads:
         if self.lu is not None:
             out.update(ports=int(self.ports.size), ordering=self.ordering, lu_nonzeros=int(self.lu.nnz))
         return out
+
+
+def _span(values: np.ndarray) -> float:
+    """Bound on the voltage across any cell of a resistor/cell network driven by grounded sources of these
+    values: node voltages lie between the smallest and the largest source value, ground included."""
+    return float(np.max(values, initial=0.0) - np.min(values, initial=0.0))
 
 
 def _device_scale(g, params, x, vext) -> float:
