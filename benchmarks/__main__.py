@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     if "transients" in chosen:
         from . import transients
         results["transients"] = {"small": transients.bench_small(repeats=1 if q else 3),
-                                 "programming": transients.bench_programming((8, 32) if q else (8, 32, 128))}
+                                 "programming": transients.bench_programming((8, 32) if q else (8, 32, 128),
+                                                                             repeats=1 if q else 3)}
     if "networks" in chosen:
         from . import networks
         results["networks"] = networks.bench_networks(quick=q)
