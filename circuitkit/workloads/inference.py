@@ -4,8 +4,9 @@ A description with ``state = weights("w.npy", mapping=..., gmin=, gmax=,
 vread=)`` programs ``W`` (rows = inputs, columns = outputs) as conductances.
 Inference then encodes each input vector ``x`` (values in [0, 1]) as row
 voltages ``vread * x`` (through the row DAC when the description has one),
-reads the column currents with :class:`~circuitkit.behavioural.reads.LinearReads`
-(one factorisation, batched vectors) and decodes them back to ``W^T x``:
+reads the column currents with :meth:`~circuitkit.behavioural.reads.LinearReads.read_many`
+(the DC solution of every vector: the transfer matrix where the cells are linear at
+the read voltages, else Newton batched over the vectors) and decodes them back to ``W^T x``:
 
     differential   y_k = (I_2k - I_2k+1) * max|W| / ((gmax - gmin) * vread)
     single         y_k = (I_k - I_offset) * max|W| / ((gmax - gmin) / 2 * vread)
@@ -16,8 +17,8 @@ the ideal layer's accuracy on the same labels), and the energy an ideal array
 (no wires, ideal drivers) spends per read, ``duration * sum_ij G_ij V_i^2``.
 The energy of the simulated hardware, per phase and part (cells, wires,
 drivers, sense), comes from a simulation: :func:`circuitkit.energy.simulate_energy`.
-Valid in the linear read regime only (no state moves); the mapping must be
-that of the description.
+Reads only: no state moves (the read is a DC solution at the mapped states); the
+mapping must be that of the description.
 """
 from __future__ import annotations
 
