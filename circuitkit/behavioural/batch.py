@@ -80,7 +80,7 @@ import scipy.sparse.linalg as spla
 
 from ..circuit.model import VCCS, VCVS, Circuit, Mosfets
 from ..devices.base import ParamSet
-from ..devices.mosfet import level1
+from ..devices.mosfet import level1, level1_currents
 from ..errors import ConvergenceError
 from .linesolve import LineSystem, NotLineStructured
 from .mna import SparsePattern
@@ -366,7 +366,10 @@ class CrossbarReader:
         for d in self._mos:
             nodes = d["nodes"]
             vv = vext[nodes]                                            # (4, m, k)
-            cur, jac = level1(d["g"].model, *vv)
+            if derivatives:
+                cur, jac = level1(d["g"].model, *vv)
+            else:
+                cur = level1_currents(d["g"].model, *vv)
             lin = np.einsum("rcm,cmk->rmk", d["jac"], vv) + d["off"][:, :, None]
             for r in range(3):
                 corr += d["inc"][r] @ (cur[r] - lin[r])

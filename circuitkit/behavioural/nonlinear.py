@@ -21,7 +21,7 @@ import numpy as np
 
 from ..circuit.model import Devices, Mosfets
 from ..devices.base import GLEAK, DeviceModel
-from ..devices.mosfet import level1
+from ..devices.mosfet import level1, level1_currents
 
 
 class DeviceStamp:
@@ -168,7 +168,7 @@ class MosfetStamp:
         return level1(self.model, *vext[self.nodes])
 
     def residual(self, vext: np.ndarray, rows: int | None = None) -> np.ndarray:
-        return level1(self.model, *vext[self.nodes])[0]
+        return level1_currents(self.model, *vext[self.nodes])
 
 
 class NonlinearSet:

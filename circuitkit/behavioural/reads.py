@@ -77,7 +77,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..circuit.model import VCCS, VCVS, Circuit, Devices, Mosfets, Resistors, Transient, VoltageSources
-from ..devices.mosfet import level1
+from ..devices.mosfet import level1, level1_currents
 from ..errors import ConvergenceError
 from .mna import initial_states, linear_stamp, shunt_conductance
 from .linesolve import LineSystem, NotLineStructured, small_pages
@@ -681,7 +681,7 @@ class LinearReads:
         for g, params, x, _, _ in self._devices:
             scale = max(scale, _device_scale(g, params, x, vext))
         for g, nodes, _, _ in self._mosfets:
-            scale = max(scale, float(np.abs(level1(g.model, *vext[nodes])[0]).max(initial=0.0)))
+            scale = max(scale, float(np.abs(level1_currents(g.model, *vext[nodes])).max(initial=0.0)))
         r = F
         dy = -self._solve(r, values, method)
         atol = np.where(self.free < self.n_v, tolerances.vntol, tolerances.abstol)[:, None]

@@ -75,6 +75,36 @@ def channel(model: MosfetModel, vg: np.ndarray, vds: np.ndarray) -> tuple[np.nda
     return cdrain, gm, gds
 
 
+def _bias(model: MosfetModel, vd, vg, vs, vb):
+    """Polarity-corrected bias: (typ, vds, vgs, junction voltages (vbs, vbd) stacked (2, n), normal mode)."""
+    typ = polarity(model)
+    vd, vg, vs, vb = (np.asarray(a, dtype=float) for a in (vd, vg, vs, vb))
+    vds = typ * (vd - vs)
+    vgs = typ * (vg - vs)
+    vbs = typ * (vb - vs)
+    vbx = np.stack([vbs, vbs - vds])                 # vbs, vbd: both junctions in one pass
+    return typ, vds, vgs, vbx, vds >= 0
+
+
+def level1_currents(model: MosfetModel, vd, vg, vs, vb) -> np.ndarray:
+    """The currents of :func:`level1` (shape (3, n): into drain, source, bulk) without the derivatives
+    (a chord iteration's residual): the same operations on the same values, so the same numbers."""
+    typ, vds, vgs, vbx, normal = _bias(model, vd, vg, vs, vb)
+    forward = vbx > -3 * VT
+    e = np.exp(np.minimum(np.where(forward, vbx, 0.0) / VT, MAX_EXP_ARG))
+    cbs, cbd = np.where(forward, IS * (e - 1) + GMIN * vbx, GMIN * vbx - IS)
+    vdm = np.where(normal, vds, -vds)                # vds * mode
+    vgst = np.where(normal, vgs, vgs - vds) - typ * model.vto
+    beta = model.kp * model.w / model.l
+    betap = beta * (1 + model.lambda_ * vdm)
+    on = vgst > 0
+    sat = on & (vgst <= vdm)
+    tri = on & ~sat
+    cdrain = np.where(sat, betap * vgst * vgst * .5, np.where(tri, betap * vdm * (vgst - .5 * vdm), 0.0))
+    ich = np.where(normal, cdrain, -cdrain)          # mode * cdrain
+    return typ * np.stack([ich - cbd, -ich - cbs, cbd + cbs])
+
+
 def level1(model: MosfetModel, vd, vg, vs, vb) -> tuple[np.ndarray, np.ndarray]:
     """Terminal currents and their derivatives for node voltages of ``n`` transistors.
 
@@ -83,31 +113,26 @@ def level1(model: MosfetModel, vd, vg, vs, vb) -> tuple[np.ndarray, np.ndarray]:
     draws none); ``jacobian[r, c]`` (shape (3, 4, n)) is the derivative of
     current ``r`` (d, s, b) with respect to terminal voltage ``c`` (d, g, s, b).
     """
-    typ = polarity(model)
-    vd, vg, vs, vb = (np.asarray(a, dtype=float) for a in (vd, vg, vs, vb))
-    vds = typ * (vd - vs)
-    vgs = typ * (vg - vs)
-    vbs = typ * (vb - vs)
-    vbd = vbs - vds
-    vgd = vgs - vds
-
-    cbs, gbs = junction(vbs)
-    cbd, gbd = junction(vbd)
-
-    normal = vds >= 0
+    typ, vds, vgs, vbx, normal = _bias(model, vd, vg, vs, vb)
+    (cbs, cbd), (gbs, gbd) = junction(vbx)
     mode = np.where(normal, 1.0, -1.0)
-    cdrain, gm, gds = channel(model, np.where(normal, vgs, vgd), vds * mode)
+    cdrain, gm, gds = channel(model, np.where(normal, vgs, vgs - vds), vds * mode)
     # channel current into the drain (d -> s) and its derivatives wrt vgs, vds
     ich = mode * cdrain
     dich_dvgs = np.where(normal, gm, -gm)
     dich_dvds = np.where(normal, gds, gm + gds)
-    dich = np.stack([dich_dvds, dich_dvgs, -(dich_dvgs + dich_dvds), np.zeros_like(vds)])  # wrt d, g, s, b
-
-    zero = np.zeros_like(vds)
     currents = typ * np.stack([ich - cbd, -ich - cbs, cbd + cbs])
-    jacobian = np.stack([
-        dich + np.stack([gbd, zero, zero, -gbd]),
-        -dich + np.stack([zero, zero, gbs, -gbs]),
-        np.stack([-gbd, zero, -gbs, gbd + gbs]),
-    ])
+    jacobian = np.zeros((3, 4) + vds.shape)
+    # rows d, s, b; columns d, g, s, b: the channel (+ into d, - into s) and the two junctions
+    jacobian[0, 0] = dich_dvds + gbd
+    jacobian[0, 1] = dich_dvgs
+    jacobian[0, 2] = -(dich_dvgs + dich_dvds)
+    jacobian[0, 3] = -gbd
+    jacobian[1, 0] = -dich_dvds
+    jacobian[1, 1] = -dich_dvgs
+    jacobian[1, 2] = (dich_dvgs + dich_dvds) + gbs
+    jacobian[1, 3] = -gbs
+    jacobian[2, 0] = -gbd
+    jacobian[2, 2] = -gbs
+    jacobian[2, 3] = gbd + gbs
     return currents, jacobian
